@@ -1,0 +1,400 @@
+"""The runner behind ``python -m planqk_runtime``; the contract is documented in the package.
+
+:func:`execute` does the work and returns the outcome without touching the process;
+:func:`main` adds the process-level parts: logging, line-buffered stdout, the final line on a
+private copy of stdout and ``os._exit``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import importlib
+import json
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+from planqk_runtime.protocol import (
+    KIND_ERROR,
+    KIND_RESULT,
+    ErrorCode,
+    ExitCode,
+    format_error_line,
+    format_result_line,
+)
+
+logger = logging.getLogger("planqk_runtime")
+
+DEFAULT_ENTRY_POINT = "src.program:run"
+DEFAULT_INPUT_DIR = "/var/input"
+
+# Values that are JSON already: returned plainly by run(), they are the result itself.
+_PLAIN_TYPES = (dict, list, tuple, str, int, float, bool, type(None))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the runner prints last and how it exits."""
+
+    kind: str
+    payload: dict[str, Any]
+    exit_code: int
+
+    def line(self) -> str:
+        """The final stdout line, without the newline."""
+        if self.kind == KIND_RESULT:
+            return format_result_line(self.payload)
+        return format_error_line(self.payload)
+
+
+class RunnerFailure(Exception):
+    """A failure the runner detected; becomes an ErrorResponse with exit code 2."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+    def outcome(self) -> Outcome:
+        """The ErrorResponse for this failure."""
+        return _error(self.code, self.detail, ExitCode.RUNNER_ERROR)
+
+
+def _error(code: str, detail: str, exit_code: int) -> Outcome:
+    return Outcome(KIND_ERROR, {"code": code, "detail": detail}, int(exit_code))
+
+
+def _describe_exception(exc: BaseException) -> str:
+    # Builtins by their bare name (ValueError), everything else qualified so the user can find it.
+    cls = type(exc)
+    name = cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+    message = str(exc)
+    return f"{name}: {message}" if message else name
+
+
+def _print_traceback() -> None:
+    traceback.print_exc(file=sys.stderr)
+    sys.stderr.flush()
+
+
+# --- input ---------------------------------------------------------------------------------
+
+
+def _is_false(value: str | None) -> bool:
+    return value is not None and value.strip().lower() in ("false", "0", "no")
+
+
+def _parse_json_text(text: str, source: str) -> Any:
+    if not text.strip():
+        return {}
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise RunnerFailure(ErrorCode.INVALID_INPUT, f"{source} is not valid JSON: {exc}") from exc
+
+
+def _decode_base64(value: str, source: str) -> str:
+    # `base64` without -w 0 wraps its output, and padding is often lost when copy-pasting.
+    compact = "".join(value.split())
+    compact += "=" * (-len(compact) % 4)
+    altchars = b"-_" if ("-" in compact or "_" in compact) else None
+    try:
+        raw = base64.b64decode(compact, altchars=altchars, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise RunnerFailure(
+            ErrorCode.INVALID_INPUT,
+            f"{source} is not valid base64 ({exc}); set BASE64_ENCODED=false to pass plain JSON",
+        ) from exc
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise RunnerFailure(
+            ErrorCode.INVALID_INPUT, f"{source} does not decode to UTF-8 text: {exc}"
+        ) from exc
+
+
+def read_input(name: str, *, environ: Mapping[str, str], input_dir: Path) -> Any:
+    """The ``data`` or ``params`` input: files first, then the environment, else ``{}``.
+
+    Raises :class:`RunnerFailure` (``INVALID_INPUT``) for input that is there but unreadable.
+    """
+    for path in (input_dir / name / f"{name}.json", input_dir / f"{name}.json"):
+        # is_file: `docker run -v` of a host file that does not exist mounts an empty directory.
+        if not path.is_file():
+            continue
+        logger.debug("reading %s from %s", name, path)
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise RunnerFailure(ErrorCode.INVALID_INPUT, f"cannot read {path}: {exc}") from exc
+        return _parse_json_text(text, str(path))
+    variable = f"{name.upper()}_VALUE"
+    value = environ.get(variable)
+    if value is None or not value.strip():
+        logger.debug("no %s given, using {}", name)
+        return {}
+    if _is_false(environ.get("BASE64_ENCODED")):
+        logger.debug("reading %s from %s (plain JSON)", name, variable)
+        return _parse_json_text(value, variable)
+    logger.debug("reading %s from %s (base64)", name, variable)
+    return _parse_json_text(_decode_base64(value, variable), f"{variable} (decoded)")
+
+
+# --- entry point ---------------------------------------------------------------------------
+
+
+def load_entry_point(spec: str) -> Callable[..., Any]:
+    """Import ``module:function`` (or ``module.function``) from the user code.
+
+    Raises :class:`RunnerFailure` with ``ENTRY_POINT_NOT_FOUND`` when the module or the function
+    does not exist and ``IMPORT_ERROR`` when importing the user code raised.
+    """
+    module_name, sep, attr_path = spec.partition(":")
+    if not sep:
+        module_name, _, attr_path = spec.rpartition(".")
+    if not module_name or not attr_path:
+        raise RunnerFailure(
+            ErrorCode.ENTRY_POINT_NOT_FOUND, f"ENTRY_POINT {spec!r} is not of the form module:function"
+        )
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        missing = exc.name or ""
+        if missing and (module_name == missing or module_name.startswith(missing + ".")):
+            raise RunnerFailure(
+                ErrorCode.ENTRY_POINT_NOT_FOUND,
+                f"module {module_name!r} of entry point {spec!r} not found in {os.getcwd()}",
+            ) from exc
+        _print_traceback()
+        raise RunnerFailure(
+            ErrorCode.IMPORT_ERROR, f"importing {module_name} failed: {_describe_exception(exc)}"
+        ) from exc
+    except BaseException as exc:
+        # SyntaxError, an exception at import time, even sys.exit(): the user code is broken.
+        _print_traceback()
+        raise RunnerFailure(
+            ErrorCode.IMPORT_ERROR, f"importing {module_name} failed: {_describe_exception(exc)}"
+        ) from exc
+    target: Any = module
+    for part in attr_path.split("."):
+        try:
+            target = getattr(target, part)
+        except AttributeError as exc:
+            raise RunnerFailure(
+                ErrorCode.ENTRY_POINT_NOT_FOUND, f"{module_name} has no attribute {attr_path!r}"
+            ) from exc
+    if not callable(target):
+        raise RunnerFailure(
+            ErrorCode.ENTRY_POINT_NOT_FOUND,
+            f"{module_name}:{attr_path} is a {type(target).__name__}, not a function",
+        )
+    return target
+
+
+# --- result --------------------------------------------------------------------------------
+
+
+def _json_default(value: Any) -> Any:
+    # numpy arrays and scalars (without importing numpy): the usual non-JSON values in results.
+    for method in ("tolist", "item"):
+        convert = getattr(value, method, None)
+        if callable(convert):
+            return convert()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _strict_json(value: Any) -> Any:
+    """``value`` as plain JSON data, or :class:`RunnerFailure` (``RESULT_NOT_SERIALIZABLE``)."""
+    try:
+        return json.loads(json.dumps(value, default=_json_default, allow_nan=False))
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise RunnerFailure(
+            ErrorCode.RESULT_NOT_SERIALIZABLE,
+            f"the value returned by run() cannot be serialised to JSON: {exc}",
+        ) from exc
+
+
+def _response_fields(obj: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    # The object's own to_json() first: the template's serialises nested objects via __dict__.
+    to_json = getattr(obj, "to_json", None)
+    if callable(to_json):
+        type_name = type(obj).__name__
+        try:
+            raw = to_json()
+        except Exception as exc:
+            _print_traceback()
+            raise RunnerFailure(
+                ErrorCode.RESULT_NOT_SERIALIZABLE, f"{type_name}.to_json() raised {_describe_exception(exc)}"
+            ) from exc
+        if isinstance(raw, bytes | str):
+            try:
+                raw = json.loads(raw)
+            except ValueError as exc:
+                raise RunnerFailure(
+                    ErrorCode.RESULT_NOT_SERIALIZABLE, f"{type_name}.to_json() did not return JSON: {exc}"
+                ) from exc
+        if not isinstance(raw, dict):
+            raise RunnerFailure(
+                ErrorCode.RESULT_NOT_SERIALIZABLE,
+                f"{type_name}.to_json() gave a {type(raw).__name__}, expected a JSON object",
+            )
+        return raw
+    return {name: getattr(obj, name, None) for name in names}
+
+
+def interpret_return_value(value: Any) -> Outcome:
+    """Turn what ``run`` returned into the final outcome (see the package docstring)."""
+    if not isinstance(value, _PLAIN_TYPES):
+        has_result = hasattr(value, "result")
+        is_error = hasattr(value, "code") and hasattr(value, "detail")
+        if is_error and not has_result:
+            fields = _response_fields(value, ("code", "detail"))
+            code, detail = fields.get("code"), fields.get("detail")
+            detail_text = detail if isinstance(detail, str) else json.dumps(_strict_json(detail))
+            return _error(str(code), detail_text, ExitCode.USER_ERROR)
+        if has_result:
+            fields = _response_fields(value, ("result", "metadata"))
+            payload = {"result": fields.get("result"), "metadata": fields.get("metadata")}
+            return Outcome(KIND_RESULT, _strict_json(payload), ExitCode.SUCCESS)
+    return Outcome(KIND_RESULT, _strict_json({"result": value, "metadata": None}), ExitCode.SUCCESS)
+
+
+# --- the run -------------------------------------------------------------------------------
+
+
+def execute(*, environ: Mapping[str, str] | None = None) -> Outcome:
+    """Read the input, call the entry point and interpret its return value.
+
+    Never raises for anything the user or the input did wrong: every failure is an Outcome.
+    """
+    env = os.environ if environ is None else environ
+    cwd = os.getcwd()
+    # `python -m` puts the working directory on sys.path already; other launchers may not.
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    input_dir = Path(env.get("INPUT_DIR") or DEFAULT_INPUT_DIR)
+    spec = (env.get("ENTRY_POINT") or DEFAULT_ENTRY_POINT).strip()
+    try:
+        data = read_input("data", environ=env, input_dir=input_dir)
+        params = read_input("params", environ=env, input_dir=input_dir)
+        function = load_entry_point(spec)
+    except RunnerFailure as failure:
+        logger.error("%s: %s", failure.code, failure.detail)
+        return failure.outcome()
+    logger.debug("calling %s", spec)
+    try:
+        value = function(data=data, params=params)
+    except BaseException as exc:
+        # BaseException: sys.exit() or KeyboardInterrupt inside run() must still give an answer.
+        _print_traceback()
+        detail = _describe_exception(exc)
+        logger.error("%s raised %s", spec, detail)
+        return _error(ErrorCode.EXECUTION_ERROR, detail, ExitCode.RUNNER_ERROR)
+    try:
+        outcome = interpret_return_value(value)
+    except RunnerFailure as failure:
+        logger.error("%s: %s", failure.code, failure.detail)
+        return failure.outcome()
+    logger.debug("%s finished: %s", spec, outcome.kind)
+    return outcome
+
+
+class _LineTrackingStream:
+    """Wraps sys.stdout to know whether user output ended in the middle of a line.
+
+    The runner's final line must start at the beginning of a line or the platform cannot read
+    it. Writes that bypass sys.stdout (its .buffer, os.write, child processes) are not seen.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self.mid_line = False
+
+    def write(self, text: str) -> int:
+        written = self._stream.write(text)
+        if text:
+            self.mid_line = not text.endswith("\n")
+        return written
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _configure_logging(environ: Mapping[str, str]) -> None:
+    raw = (environ.get("LOG_LEVEL") or "INFO").strip().upper()
+    level: int | None = None
+    if raw.lstrip("-").isdigit():
+        level = int(raw)
+    else:
+        named = logging.getLevelName(raw)
+        level = named if isinstance(named, int) else None
+    logging.basicConfig(
+        level=level if level is not None else logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if level is None:
+        logger.warning("unknown LOG_LEVEL %r, using INFO", raw)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _finish(outcome: Outcome, tracker: _LineTrackingStream | None) -> NoReturn:
+    line = outcome.line()
+    exit_code = outcome.exit_code
+    streams = (sys.stdout, tracker, sys.__stdout__, sys.stderr)
+    for stream in {id(s): s for s in streams if s is not None}.values():
+        # A stream user code closed or broke must not cost the answer.
+        with contextlib.suppress(Exception):
+            stream.flush()
+    with contextlib.suppress(Exception):
+        logging.shutdown()
+    prefix = "\n" if tracker is not None and tracker.mid_line else ""
+    try:
+        # Keep a private copy of stdout for the final line, then point fd 1 at stderr: threads
+        # and child processes still running can no longer write after (or into) the answer.
+        result_fd = os.dup(1)
+        os.dup2(2, 1)
+    except OSError:
+        result_fd = 1
+    # OSError: nobody reads stdout any more; the exit code still tells the outcome.
+    with contextlib.suppress(OSError):
+        _write_all(result_fd, (prefix + line + "\n").encode("ascii"))
+    os._exit(exit_code)
+
+
+def main() -> NoReturn:
+    """Run the user code under the contract and leave the process with the contract's exit code."""
+    tracker: _LineTrackingStream | None = None
+    try:
+        # Line buffering: logs and interim results reach the platform while the job runs.
+        if hasattr(sys.stdout, "reconfigure"):
+            sys.stdout.reconfigure(line_buffering=True)
+        tracker = _LineTrackingStream(sys.stdout)
+        sys.stdout = tracker
+        _configure_logging(os.environ)
+        outcome = execute()
+    except BaseException as exc:
+        _print_traceback()
+        outcome = _error(
+            ErrorCode.INTERNAL_ERROR,
+            f"the runner failed: {_describe_exception(exc)}",
+            ExitCode.INTERNAL_ERROR,
+        )
+    _finish(outcome, tracker)
