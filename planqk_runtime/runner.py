@@ -115,9 +115,7 @@ def _decode_base64(value: str, source: str) -> str:
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise RunnerFailure(
-            ErrorCode.INVALID_INPUT, f"{source} does not decode to UTF-8 text: {exc}"
-        ) from exc
+        raise RunnerFailure(ErrorCode.INVALID_INPUT, f"{source} does not decode to UTF-8 text: {exc}") from exc
 
 
 def read_input(name: str, *, environ: Mapping[str, str], input_dir: Path) -> Any:
@@ -160,9 +158,7 @@ def load_entry_point(spec: str) -> Callable[..., Any]:
     if not sep:
         module_name, _, attr_path = spec.rpartition(".")
     if not module_name or not attr_path:
-        raise RunnerFailure(
-            ErrorCode.ENTRY_POINT_NOT_FOUND, f"ENTRY_POINT {spec!r} is not of the form module:function"
-        )
+        raise RunnerFailure(ErrorCode.ENTRY_POINT_NOT_FOUND, f"ENTRY_POINT {spec!r} is not of the form module:function")
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:

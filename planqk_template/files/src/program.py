@@ -16,9 +16,7 @@ from .libs.return_objects import ErrorResponse, ResultResponse
 logger = logging.getLogger(__name__)
 
 
-def run(
-    data: dict[str, Any] | None = None, params: dict[str, Any] | None = None
-) -> ResultResponse | ErrorResponse:
+def run(data: dict[str, Any] | None = None, params: dict[str, Any] | None = None) -> ResultResponse | ErrorResponse:
     """Sums `data["values"]`; floors the sum when `params["round_off"]` is true."""
     data = data or {}
     params = params or {}
