@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class DataPoolsConfig(AppConfig):
+    name = "datapools"
+    verbose_name = "Data pools"

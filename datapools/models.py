@@ -1,0 +1,90 @@
+"""Data pools: files grouped in data sources, private, shared with named users or public."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class Visibility(models.TextChoices):
+    PRIVATE = "PRIVATE", "Private (you and the users you share it with)"
+    PUBLIC = "PUBLIC", "Public (every user can read it)"
+
+
+class Permission(models.TextChoices):
+    READ = "READ", "Read"
+    WRITE = "WRITE", "Read and write"
+
+
+class DataPool(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="datapools")
+    name = models.CharField(max_length=120)
+    description = models.TextField(blank=True)
+    visibility = models.CharField(max_length=8, choices=Visibility.choices, default=Visibility.PRIVATE)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DataPoolShare(models.Model):
+    pool = models.ForeignKey(DataPool, on_delete=models.CASCADE, related_name="shares")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="datapool_shares")
+    permission = models.CharField(max_length=5, choices=Permission.choices, default=Permission.READ)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=("pool", "user"), name="one_share_per_user")]
+
+    def __str__(self) -> str:
+        return f"{self.pool} shared with {self.user} ({self.permission})"
+
+
+class DataSourceDescriptor(models.Model):
+    """A group of files in a pool: the ``dataSourceDescriptorId`` of a reference."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    pool = models.ForeignKey(DataPool, on_delete=models.CASCADE, related_name="descriptors")
+    name = models.CharField(max_length=120)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("name",)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DataFile(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    pool = models.ForeignKey(DataPool, on_delete=models.CASCADE, related_name="files")
+    descriptor = models.ForeignKey(DataSourceDescriptor, on_delete=models.CASCADE, related_name="files")
+    name = models.CharField(max_length=255)
+    file = models.FileField(upload_to="datapools/", max_length=500)
+    size = models.PositiveBigIntegerField(default=0)
+    content_type = models.CharField(max_length=120, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def reference(self) -> dict[str, str]:
+        """The object users paste as ``dataRef`` or ``paramsRef``."""
+        return {
+            "dataPoolId": str(self.pool_id),
+            "dataSourceDescriptorId": str(self.descriptor_id),
+            "fileId": str(self.id),
+        }

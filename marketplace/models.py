@@ -1,0 +1,1 @@
+"""The marketplace reads services; it has no tables of its own."""

@@ -1,0 +1,375 @@
+"""Settings for the quantum service platform, driven by environment variables.
+
+Without any environment the project runs as the embedded default: SQLite in WAL mode,
+kombu's filesystem broker, the local process runtime and the payment simulator. Setting
+`DATABASE_URL`, `CELERY_BROKER_URL`, `PLANQK_RUNTIME=docker` and the `STRIPE_*` keys switches
+each part to its production counterpart without code changes.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+
+def env_bool(name: str, default: bool) -> bool:
+    """Read a boolean environment variable (1/true/yes/on)."""
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    """Read an integer environment variable, failing loudly on garbage."""
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be an integer, got {value!r}") from exc
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    """Read a comma-separated list."""
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+TESTING = "pytest" in sys.modules or (len(sys.argv) > 1 and sys.argv[1] == "test")
+
+# Development is the default so that `make run` needs nothing; production sets DJANGO_DEBUG=false.
+DEBUG = env_bool("DJANGO_DEBUG", True)
+
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+if not SECRET_KEY:
+    if DEBUG or TESTING:
+        # An insecure key is acceptable only where nothing is exposed: development and tests.
+        SECRET_KEY = "django-insecure-development-only-key-change-me-in-production-0123456789"
+    else:
+        raise ImproperlyConfigured("DJANGO_SECRET_KEY is required when DJANGO_DEBUG is false.")
+
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+# Everything the platform writes (SQLite file, uploads, environments, broker folders) lives here.
+PLANQK_DATA_DIR = Path(os.environ.get("PLANQK_DATA_DIR", BASE_DIR / "var")).resolve()
+PLANQK_DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+INSTALLED_APPS = [
+    # Django
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    # Third party
+    "allauth",
+    "allauth.account",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "oauth2_provider",
+    "django_htmx",
+    "template_partials",
+    # Platform
+    "planqk_portal",
+    "accounts",
+    "services",
+    "marketplace",
+    "applications",
+    "jobs",
+    "datapools",
+    "payments",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "planqk_portal.urls"
+WSGI_APPLICATION = "planqk_portal.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "planqk_portal.context_processors.platform",
+            ],
+        },
+    }
+]
+
+# --- Database ---------------------------------------------------------------------------------
+SQLITE_PATH = PLANQK_DATA_DIR / "db.sqlite3"
+DATABASE_URL = os.environ.get("DATABASE_URL", "")
+if DATABASE_URL and not DATABASE_URL.startswith("sqlite"):
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+else:
+    if DATABASE_URL:
+        SQLITE_PATH = Path(dj_database_url.parse(DATABASE_URL)["NAME"])
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": SQLITE_PATH,
+            # Web server, worker and scheduler share one file: WAL lets readers run beside the
+            # writer, IMMEDIATE transactions and a busy timeout avoid "database is locked".
+            "OPTIONS": {
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 30,
+            },
+            # A file, not memory, so that worker processes started by tests see the same data.
+            "TEST": {"NAME": str(PLANQK_DATA_DIR / f"test-{os.getpid()}.sqlite3")},
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Accounts ---------------------------------------------------------------------------------
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+if TESTING:
+    # Hashing test passwords with PBKDF2 would dominate the suite's run time.
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_EMAIL_VERIFICATION = os.environ.get("ACCOUNT_EMAIL_VERIFICATION", "optional")
+ACCOUNT_LOGOUT_ON_GET = False
+ACCOUNT_SESSION_REMEMBER = True
+ACCOUNT_LOGIN_ON_PASSWORD_RESET = True
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "home"
+ACCOUNT_LOGOUT_REDIRECT_URL = "home"
+
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "platform@localhost")
+
+# Provider tokens are encrypted with this key (Fernet); derived from SECRET_KEY when unset.
+PLANQK_FIELD_ENCRYPTION_KEY = os.environ.get("PLANQK_FIELD_ENCRYPTION_KEY", "")
+
+# --- Internationalisation ---------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- Static and media -------------------------------------------------------------------------
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT", PLANQK_DATA_DIR / "staticfiles"))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+MEDIA_URL = "/media/"
+MEDIA_ROOT = Path(os.environ.get("DJANGO_MEDIA_ROOT", PLANQK_DATA_DIR / "media"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG or TESTING
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+if os.environ.get("AWS_STORAGE_BUCKET_NAME"):
+    # S3-compatible object storage for uploads (django-storages reads the AWS_* variables).
+    STORAGES["default"] = {"BACKEND": "storages.backends.s3.S3Storage"}
+    AWS_STORAGE_BUCKET_NAME = os.environ["AWS_STORAGE_BUCKET_NAME"]
+    AWS_S3_ENDPOINT_URL = os.environ.get("AWS_S3_ENDPOINT_URL") or None
+    AWS_S3_REGION_NAME = os.environ.get("AWS_S3_REGION_NAME") or None
+    AWS_DEFAULT_ACL = None
+    AWS_QUERYSTRING_AUTH = True
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024  # larger uploads stream to a temporary file
+DATA_UPLOAD_MAX_MEMORY_SIZE = 12 * 1024 * 1024  # gateway bodies carry up to 1 MB data + 1 MB params
+
+# --- REST API ---------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.authentication.PersonalAccessTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "accounts.authentication.HasApiScope",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 25,
+    "EXCEPTION_HANDLER": "planqk_portal.errors.api_exception_handler",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Quantum Service Platform API",
+    "DESCRIPTION": "REST API of the portal, used by the `planqk` CLI. Authenticate with a personal "
+    "access token: `Authorization: Bearer <token>` or `X-Auth-Token: <token>`.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- OAuth2 (token endpoint of the gateway) ---------------------------------------------------
+OAUTH2_PROVIDER = {
+    "ACCESS_TOKEN_EXPIRE_SECONDS": 3600,
+    "SCOPES": {"default": "Call subscribed services"},
+    "DEFAULT_SCOPES": ["default"],
+    "ALLOWED_GRANT_TYPES": ["client_credentials"],
+}
+# Named explicitly: migrations of apps that point at these models resolve them by setting.
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth2_provider.AccessToken"
+OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "oauth2_provider.RefreshToken"
+OAUTH2_PROVIDER_ID_TOKEN_MODEL = "oauth2_provider.IDToken"
+OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
+
+# --- Celery -----------------------------------------------------------------------------------
+PLANQK_JOB_MAX_TIMEOUT = env_int("PLANQK_JOB_MAX_TIMEOUT", 3600)
+PLANQK_BUILD_TIMEOUT = env_int("PLANQK_BUILD_TIMEOUT", 1800)
+_BROKER_DIR = PLANQK_DATA_DIR / "broker"
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
+if CELERY_BROKER_URL.startswith("filesystem"):
+    for sub in ("queue", "processed", "control"):
+        (_BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_BROKER_DIR / "queue"),
+        "data_folder_out": str(_BROKER_DIR / "queue"),
+        "processed_folder": str(_BROKER_DIR / "processed"),
+        "store_processed": False,
+        "control_folder": str(_BROKER_DIR / "control"),
+    }
+else:
+    # An unacknowledged task is redelivered after this; it must outlast the longest job.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": max(PLANQK_JOB_MAX_TIMEOUT, PLANQK_BUILD_TIMEOUT) + 600}
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = False  # the reaper, not a redelivery loop, finishes lost work
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SOFT_TIME_LIMIT = max(PLANQK_JOB_MAX_TIMEOUT, PLANQK_BUILD_TIMEOUT) + 60
+CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 60
+# Each test run gets a private queue so parallel runs on one broker never take each other's tasks.
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("PLANQK_QUEUE") or (f"test-{os.getpid()}" if TESTING else "planqk")
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE_FILENAME = str(PLANQK_DATA_DIR / "celerybeat-schedule")
+PLANQK_REAPER_INTERVAL = env_int("PLANQK_REAPER_INTERVAL", 30)
+CELERY_BEAT_SCHEDULE = {
+    "reaper": {"task": "planqk_portal.tasks.reap", "schedule": timedelta(seconds=PLANQK_REAPER_INTERVAL)},
+}
+
+# --- Redis (rate limits, shared counters) -----------------------------------------------------
+REDIS_URL = os.environ.get("REDIS_URL", "")
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(PLANQK_DATA_DIR / "cache"),
+        }
+    }
+
+# --- Runtimes and builds ----------------------------------------------------------------------
+PLANQK_RUNTIME = os.environ.get("PLANQK_RUNTIME", "local")
+PLANQK_BASE_IMAGE = os.environ.get("PLANQK_BASE_IMAGE", "planqk/python-base:3.11")
+PLANQK_BUILD_NETWORK = os.environ.get("PLANQK_BUILD_NETWORK", "host")
+_HOST_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+PLANQK_BUILD_CA_BUNDLE = os.environ.get(
+    "PLANQK_BUILD_CA_BUNDLE", _HOST_CA_BUNDLE if Path(_HOST_CA_BUNDLE).exists() else ""
+)
+PLANQK_PIP_INDEX_URL = os.environ.get("PLANQK_PIP_INDEX_URL", "")
+PLANQK_PIP_EXTRA_INDEX_URL = os.environ.get("PLANQK_PIP_EXTRA_INDEX_URL", "")
+PLANQK_DEBIAN_MIRROR = os.environ.get("PLANQK_DEBIAN_MIRROR", "")
+PLANQK_SANDBOX = os.environ.get("PLANQK_SANDBOX", "auto")
+PLANQK_MAX_UPLOAD_MB = env_int("PLANQK_MAX_UPLOAD_MB", 50)
+PLANQK_DATAPOOL_MAX_UPLOAD_MB = env_int("PLANQK_DATAPOOL_MAX_UPLOAD_MB", 100)
+PLANQK_JOB_DEFAULT_TIMEOUT = env_int("PLANQK_JOB_DEFAULT_TIMEOUT", 600)
+PLANQK_JOB_DEFAULT_MEMORY_MB = env_int("PLANQK_JOB_DEFAULT_MEMORY_MB", 1024)
+PLANQK_JOB_MAX_MEMORY_MB = env_int("PLANQK_JOB_MAX_MEMORY_MB", 8192)
+PLANQK_JOB_DEFAULT_CPUS = float(os.environ.get("PLANQK_JOB_DEFAULT_CPUS", "1.0"))
+PLANQK_JOB_MAX_CPUS = float(os.environ.get("PLANQK_JOB_MAX_CPUS", "4.0"))
+PLANQK_JOB_MAX_PIDS = env_int("PLANQK_JOB_MAX_PIDS", 256)
+PLANQK_JOB_LOG_MAX_BYTES = env_int("PLANQK_JOB_LOG_MAX_BYTES", 1024 * 1024)
+PLANQK_INPUT_MAX_BYTES = env_int("PLANQK_INPUT_MAX_BYTES", 1024 * 1024)
+
+# --- Gateway ----------------------------------------------------------------------------------
+# Empty means "http(s)://<host of the request>/gateway".
+PLANQK_GATEWAY_URL = os.environ.get("PLANQK_GATEWAY_URL", "").rstrip("/")
+
+# --- Payments ---------------------------------------------------------------------------------
+STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")
+STRIPE_PUBLISHABLE_KEY = os.environ.get("STRIPE_PUBLISHABLE_KEY", "")
+STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
+STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "")  # a local fake in tests
+PLANQK_PAYMENT_GATEWAY = os.environ.get("PLANQK_PAYMENT_GATEWAY", "stripe" if STRIPE_SECRET_KEY else "simulator")
+PLANQK_CURRENCY = os.environ.get("PLANQK_CURRENCY", "eur")
+
+# --- Security (production) --------------------------------------------------------------------
+if not DEBUG:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 60 * 60 * 24 * 30)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

@@ -1,0 +1,43 @@
+"""URL map. Each app owns its HTML urls (``<app>/urls.py``) and API urls (``<app>/api/urls.py``)."""
+
+from django.conf import settings
+from django.conf.urls.static import static
+from django.contrib import admin
+from django.urls import include, path
+
+from . import views
+
+api_v1 = [
+    path("", include("accounts.api.urls")),
+    path("", include("services.api.urls")),
+    path("", include("applications.api.urls")),
+    path("", include("jobs.api.urls")),
+    path("", include("datapools.api.urls")),
+    path("", include("marketplace.api.urls")),
+    path("", include("payments.api.urls")),
+    path("", include("planqk_portal.api_urls")),
+]
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("templates/template.zip", views.template_zip, name="template-zip"),
+    path("templates/template.tar.gz", views.template_tar_gz, name="template-tar-gz"),
+    path("accounts/", include("allauth.urls")),
+    path("settings/", include("accounts.urls")),
+    path("settings/payments/", include("payments.urls")),
+    path("services/", include("services.urls")),
+    path("marketplace/", include("marketplace.urls")),
+    path("applications/", include("applications.urls")),
+    path("jobs/", include("jobs.urls")),
+    path("datapools/", include("datapools.urls")),
+    path("gateway/", include("applications.gateway.urls")),
+    path("api/v1/", include(api_v1)),
+    path("admin/", admin.site.urls),
+]
+
+if settings.DEBUG:
+    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+
+handler404 = "planqk_portal.views.not_found"
+handler500 = "planqk_portal.views.server_error"

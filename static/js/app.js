@@ -1,0 +1,31 @@
+// Small progressive enhancements; every page works without them.
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("[data-copy]");
+  if (!button) return;
+  const source = document.querySelector(button.dataset.copy);
+  const text = source ? (source.value ?? source.textContent).trim() : "";
+  const done = () => { const old = button.textContent; button.textContent = "Copied"; setTimeout(() => (button.textContent = old), 1500); };
+  if (navigator.clipboard && window.isSecureContext) {
+    navigator.clipboard.writeText(text).then(done);
+  } else {
+    // Clipboard API needs a secure context; fall back to a selection copy on plain http.
+    const area = document.createElement("textarea");
+    area.value = text; document.body.appendChild(area); area.select();
+    document.execCommand("copy"); area.remove(); done();
+  }
+});
+// Keep live logs scrolled to the end while they grow, unless the reader scrolled up.
+document.addEventListener("htmx:afterSwap", () => {
+  document.querySelectorAll("pre.log[data-follow]").forEach((pre) => {
+    if (pre.scrollHeight - pre.scrollTop - pre.clientHeight < 120) pre.scrollTop = pre.scrollHeight;
+  });
+});
+// Format local times: <time data-local datetime="ISO">.
+function localTimes(root) {
+  root.querySelectorAll("time[data-local]").forEach((el) => {
+    const d = new Date(el.getAttribute("datetime"));
+    if (!isNaN(d)) el.textContent = d.toLocaleString();
+  });
+}
+document.addEventListener("DOMContentLoaded", () => localTimes(document));
+document.addEventListener("htmx:afterSwap", (e) => localTimes(e.target));

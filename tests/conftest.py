@@ -1,0 +1,246 @@
+"""Shared fixtures: users, an API client with a personal access token, a real browser, real workers."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+# Playwright's sync API runs an event loop in this thread; Django's ORM refuses to run in a thread
+# with a running loop unless told that this is deliberate (tests only).
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "correct-horse-battery-staple-42"
+CHROMIUM = os.environ.get("PLANQK_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+]
+
+
+# --- users and API ------------------------------------------------------------------------------
+
+
+def make_user(email: str | None = None, password: str = PASSWORD):
+    """Create an account with a known password."""
+    from accounts.models import User
+
+    return User.objects.create_user(email=email or f"user-{uuid.uuid4().hex[:8]}@example.com", password=password)
+
+
+@pytest.fixture
+def user(db):
+    return make_user("alice@example.com")
+
+
+@pytest.fixture
+def other_user(db):
+    return make_user("bob@example.com")
+
+
+def token_for(user, scopes: list[str] | None = None) -> str:
+    """A fresh personal access token for ``user``."""
+    from accounts.services import personal_access_token_create
+
+    return personal_access_token_create(user=user, name="tests", scopes=scopes or ["api"], expires_days=1).secret
+
+
+def api_client_for(user):
+    """A DRF client sending ``Authorization: Bearer <personal access token>``."""
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(user)}")
+    return client
+
+
+@pytest.fixture
+def api_client(user):
+    return api_client_for(user)
+
+
+# --- browser ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def _browser() -> Iterator[object]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def browser_page(_browser, request) -> Iterator[object]:
+    """A fresh browser context and page; a screenshot is kept in var/test-screenshots on failure."""
+    context = _browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    yield page
+    failed = getattr(request.node, "rep_call", None)
+    if failed is not None and failed.failed:
+        out = ROOT / "var" / "test-screenshots"
+        out.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(out / f"{request.node.name}.png"), full_page=True)
+    context.close()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
+
+
+def login(page, live_server, user, password: str = PASSWORD) -> None:
+    """Log in through the real login form."""
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("input[name=login]", user.email)
+    page.fill("input[name=password]", password)
+    page.click("form button[type=submit]")
+    page.wait_for_selector("[data-testid=logout]")
+
+
+# --- Celery workers -----------------------------------------------------------------------------
+
+
+@dataclass
+class WorkerProcess:
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def kill(self) -> None:
+        """Kill the worker and its pool children at once, as a crashed host would."""
+        import signal
+
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        import signal
+
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def _database_url() -> str:
+    from django.db import connection
+
+    settings_dict = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{settings_dict['NAME']}"
+    user = settings_dict.get("USER") or ""
+    password = f":{settings_dict['PASSWORD']}" if settings_dict.get("PASSWORD") else ""
+    auth = f"{user}{password}@" if user else ""
+    host = settings_dict.get("HOST") or "127.0.0.1"
+    port = settings_dict.get("PORT") or 5432
+    return f"postgres://{auth}{host}:{port}/{settings_dict['NAME']}"
+
+
+def start_worker(concurrency: int = 1, extra_env: dict[str, str] | None = None) -> WorkerProcess:
+    """Start a real Celery worker process on this test run's queue, against the test database."""
+    from django.conf import settings
+
+    log_dir = ROOT / "var" / "test-workers"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"worker-{uuid.uuid4().hex[:8]}.log"
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url(),
+        "PLANQK_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "PLANQK_DATA_DIR": str(settings.PLANQK_DATA_DIR),
+        "DJANGO_DEBUG": "true",
+        **(extra_env or {}),
+    }
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    cmd = [
+        sys.executable, "-m", "celery", "-A", "planqk_portal", "worker", "-l", "info",
+        "-Q", settings.CELERY_TASK_DEFAULT_QUEUE, "--concurrency", str(concurrency),
+        "-n", f"test-{uuid.uuid4().hex[:6]}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat",
+    ]  # fmt: skip
+    with open(log_path, "wb") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    worker = WorkerProcess(proc=proc, log_path=log_path)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the Celery worker exited early:\n{worker.log()}")
+        if " ready." in worker.log():
+            return worker
+        time.sleep(0.2)
+    worker.stop()
+    raise RuntimeError(f"the Celery worker did not become ready:\n{worker.log()}")
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker) -> Iterator[WorkerProcess]:
+    """One real worker for the session; tests using it need ``transactional_db`` or ``live_server``."""
+    with django_db_blocker.unblock():
+        worker = start_worker(concurrency=2)
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def celery_worker_factory(django_db_blocker) -> Iterator[Callable[..., WorkerProcess]]:
+    """Start extra workers inside a test (e.g. one to kill); they are stopped afterwards."""
+    started: list[WorkerProcess] = []
+
+    def factory(**kwargs: object) -> WorkerProcess:
+        with django_db_blocker.unblock():
+            worker = start_worker(**kwargs)
+        started.append(worker)
+        return worker
+
+    yield factory
+    for worker in started:
+        worker.stop()
+
+
+def docker_available() -> bool:
+    """True when a Docker engine answers."""
+    if not shutil.which("docker"):
+        return False
+    try:
+        import docker
+
+        docker.from_env(timeout=5).ping()
+        return True
+    except Exception:
+        return False
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    if any(item.get_closest_marker("docker") for item in items) and not docker_available():
+        skip = pytest.mark.skip(reason="no Docker engine answers (start one with ../shared/ci/start-docker.sh)")
+        for item in items:
+            if item.get_closest_marker("docker"):
+                item.add_marker(skip)
