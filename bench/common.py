@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import statistics
@@ -16,7 +17,7 @@ def percentile(values: list[float], pct: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
-    rank = max(int(round(pct / 100 * len(ordered) + 0.5)) - 1, 0)
+    rank = max(math.ceil(pct / 100 * len(ordered)) - 1, 0)
     return ordered[min(rank, len(ordered) - 1)]
 
 
