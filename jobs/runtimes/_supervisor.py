@@ -1,0 +1,409 @@
+"""The supervisor of one local execution: ``python -I _supervisor.py <dir>/launch.json``.
+
+The local runtime does not run user code as its own child. It starts this small, standard
+library only program in a session of its own, and this program starts the user code, waits for
+it and writes the outcome to ``exit.json``. So the execution does not depend on the worker:
+
+- a worker that dies or restarts does not take the execution with it, and a new worker
+  reattaches by reading files (``exit.json``, ``stop``, ``output.log``) and ``/proc``;
+- the wall-clock timeout and the output cap are enforced here even when no worker polls;
+- the exit code, the peak memory and the OOM kill are recorded by the only process that can
+  know them (the parent of the user code), instead of being lost when the worker is not it.
+
+bubblewrap runs with ``--die-with-parent`` relative to this supervisor (not to the worker): if
+the supervisor is killed, the whole sandbox goes with it.
+
+The worker imports this module too, for the cgroup and /proc helpers, so both sides kill and
+inspect an execution the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+# The stop file names why an execution was stopped; the first writer wins, so a cancel that
+# races a timeout is reported as whichever happened first.
+STOP_FILE = "stop"
+EXIT_FILE = "exit.json"
+CHILD_FILE = "child.json"
+MARKER_ENV = "PLANQK_EXECUTION_ID"
+
+_CLONE_NEWNET = 0x40000000
+_CLONE_NEWIPC = 0x08000000
+_CLONE_NEWUTS = 0x04000000
+_PR_SET_NO_NEW_PRIVS = 38
+
+_RLIMITS = {
+    "AS": resource.RLIMIT_AS,
+    "CPU": resource.RLIMIT_CPU,
+    "FSIZE": resource.RLIMIT_FSIZE,
+    "NPROC": resource.RLIMIT_NPROC,
+    "CORE": resource.RLIMIT_CORE,
+}
+
+
+# --- /proc helpers ---------------------------------------------------------------------------
+
+
+def proc_start_time(pid: int) -> int | None:
+    """The start time of ``pid`` in clock ticks since boot, or None if there is no such process.
+
+    A pid is only trusted together with its start time: pids are reused.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may contain spaces and parentheses; count from the last ')'.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return int(fields[19])
+
+
+def proc_alive(pid: int, start_time: int | None) -> bool:
+    """True when ``pid`` is the same process as before and has not exited (zombies count as dead)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    fields = stat[stat.rindex(")") + 2 :].split()
+    if start_time is not None and int(fields[19]) != start_time:
+        return False
+    return fields[0] not in ("Z", "X")
+
+
+def kill_checked(pid: int, start_time: int | None, sig: int) -> None:
+    """Signal ``pid`` only if it is still the process started at ``start_time``."""
+    if pid > 1 and proc_alive(pid, start_time):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
+
+
+def kill_by_marker(execution_id: str) -> int:
+    """SIGKILL every process whose environment carries this execution's marker.
+
+    The last resort without cgroups and without a pid namespace: it finds processes that left
+    the process group (``setsid``, double fork). Returns how many were signalled.
+    """
+    needle = f"{MARKER_ENV}={execution_id}".encode()
+    me = os.getpid()
+    killed = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) == me:
+            continue
+        try:
+            with open(f"/proc/{entry.name}/environ", "rb") as fh:
+                environ = fh.read()
+        except OSError:
+            continue
+        if needle in environ.split(b"\0"):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(int(entry.name), signal.SIGKILL)
+                killed += 1
+    return killed
+
+
+# --- cgroups ---------------------------------------------------------------------------------
+
+
+def cgroup_dirs(cgroup: dict[str, Any] | None) -> list[Path]:
+    """The distinct directories of an execution's cgroup (one on v2, one per controller on v1)."""
+    if not cgroup:
+        return []
+    return sorted({Path(p) for p in cgroup["dirs"].values()})
+
+
+def _write(path: Path, value: str) -> None:
+    with open(path, "w") as fh:
+        fh.write(value)
+
+
+def cgroup_create(cgroup: dict[str, Any]) -> None:
+    """Create the execution's cgroup and set its limits (the runtime picked the layout)."""
+    dirs = cgroup["dirs"]
+    for path in cgroup_dirs(cgroup):
+        path.mkdir(parents=True, exist_ok=True)
+    if cgroup["version"] == 2:
+        base = Path(dirs["pids"])
+        _write(base / "pids.max", str(cgroup["pids_max"]))
+        _write(base / "memory.max", str(cgroup["memory_bytes"]))
+        if (base / "memory.swap.max").exists():
+            _write(base / "memory.swap.max", "0")
+        if cgroup.get("cpu_quota_us") and "cpu" in dirs:
+            _write(base / "cpu.max", f"{cgroup['cpu_quota_us']} {cgroup['cpu_period_us']}")
+        return
+    _write(Path(dirs["pids"]) / "pids.max", str(cgroup["pids_max"]))
+    memory = Path(dirs["memory"])
+    _write(memory / "memory.limit_in_bytes", str(cgroup["memory_bytes"]))
+    # Without this, memory beyond the limit goes to swap instead of ending the execution.
+    if (memory / "memory.memsw.limit_in_bytes").exists():
+        with contextlib.suppress(OSError):
+            _write(memory / "memory.memsw.limit_in_bytes", str(cgroup["memory_bytes"]))
+    if cgroup.get("cpu_quota_us") and "cpu" in dirs:
+        cpu = Path(dirs["cpu"])
+        _write(cpu / "cpu.cfs_period_us", str(cgroup["cpu_period_us"]))
+        _write(cpu / "cpu.cfs_quota_us", str(cgroup["cpu_quota_us"]))
+
+
+def cgroup_join(cgroup: dict[str, Any], pid: int) -> None:
+    """Move ``pid`` into every directory of the execution's cgroup."""
+    for path in cgroup_dirs(cgroup):
+        _write(path / "cgroup.procs", str(pid))
+
+
+def cgroup_pids(cgroup: dict[str, Any] | None) -> set[int]:
+    """Every process in the execution's cgroup."""
+    pids: set[int] = set()
+    for path in cgroup_dirs(cgroup):
+        with contextlib.suppress(OSError):
+            pids.update(int(line) for line in (path / "cgroup.procs").read_text().split())
+    return pids
+
+
+def cgroup_kill(cgroup: dict[str, Any] | None, rounds: int = 200) -> None:
+    """SIGKILL everything in the cgroup until it is empty.
+
+    cgroup v2 has ``cgroup.kill`` for this. On v1 a process may fork while we iterate, but the
+    pids limit bounds how many there can be and a killed process forks no more, so repeating
+    converges.
+    """
+    if not cgroup:
+        return
+    if cgroup["version"] == 2:
+        kill_file = Path(cgroup["dirs"]["pids"]) / "cgroup.kill"
+        if kill_file.exists():
+            with contextlib.suppress(OSError):
+                _write(kill_file, "1")
+    for _ in range(rounds):
+        pids = cgroup_pids(cgroup)
+        if not pids:
+            return
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.01)
+
+
+def cgroup_stats(cgroup: dict[str, Any] | None) -> dict[str, Any]:
+    """Peak memory (KiB), OOM kills and peak pids of the execution's cgroup, where the kernel tells."""
+    stats: dict[str, Any] = {}
+    if not cgroup:
+        return stats
+    dirs = {k: Path(v) for k, v in cgroup["dirs"].items()}
+
+    def read(path: Path) -> str | None:
+        try:
+            return path.read_text()
+        except OSError:
+            return None
+
+    def keyed(text: str | None, key: str) -> int | None:
+        for line in (text or "").splitlines():
+            name, _, value = line.partition(" ")
+            if name == key:
+                return int(value)
+        return None
+
+    if cgroup["version"] == 2:
+        peak = read(dirs["memory"] / "memory.peak")
+        oom = keyed(read(dirs["memory"] / "memory.events"), "oom_kill")
+    else:
+        peak = read(dirs["memory"] / "memory.max_usage_in_bytes")
+        oom = keyed(read(dirs["memory"] / "memory.oom_control"), "oom_kill")
+    if peak and peak.strip().isdigit():
+        stats["peak_memory_kb"] = int(peak) // 1024
+    if oom is not None:
+        stats["oom_kills"] = oom
+    pids_peak = read(dirs["pids"] / "pids.peak")
+    if pids_peak and pids_peak.strip().isdigit():
+        stats["pids_peak"] = int(pids_peak)
+    return stats
+
+
+def cgroup_remove(cgroup: dict[str, Any] | None) -> None:
+    """Kill what is left in the cgroup and remove its directories (idempotent)."""
+    for path in cgroup_dirs(cgroup):
+        if not path.exists():
+            continue
+        for _ in range(100):
+            cgroup_kill(cgroup)
+            try:
+                path.rmdir()
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                # EBUSY while the last processes are still exiting.
+                time.sleep(0.02)
+
+
+# --- the supervisor --------------------------------------------------------------------------
+
+
+def write_stop(directory: Path, reason: str) -> str:
+    """Record why the execution is being stopped; returns the reason that holds (the first)."""
+    path = directory / STOP_FILE
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        return read_stop(directory) or reason
+    with os.fdopen(fd, "w") as fh:
+        fh.write(reason)
+    return reason
+
+
+def read_stop(directory: Path) -> str | None:
+    """The reason the execution was stopped, if it was."""
+    try:
+        return (directory / STOP_FILE).read_text().strip() or None
+    except OSError:
+        return None
+
+
+def write_json_atomic(path: Path, value: dict[str, Any]) -> None:
+    """Write JSON so that readers see the old file or the whole new one, never half of it."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(value))
+    os.replace(tmp, path)
+
+
+class _Supervisor:
+    def __init__(self, launch: dict[str, Any]) -> None:
+        self.launch = launch
+        self.dir = Path(launch["dir"])
+        self.cgroup: dict[str, Any] | None = launch.get("cgroup")
+        self.stop_requested = False
+        self.child: subprocess.Popen[bytes] | None = None
+        self.child_start: int | None = None
+        # Loaded before fork: the child must not load libraries between fork and exec.
+        self.libc = ctypes.CDLL(None, use_errno=True)
+
+    def _preexec(self) -> None:
+        """Runs in the child between fork and exec, still with the supervisor's privileges."""
+        launch = self.launch
+        if self.cgroup:
+            cgroup_join(self.cgroup, os.getpid())
+        # Root without bubblewrap still gives user code a private network (a loopback, down).
+        if launch.get("unshare") and self.libc.unshare(_CLONE_NEWNET | _CLONE_NEWIPC | _CLONE_NEWUTS) != 0:
+            raise OSError(ctypes.get_errno(), "unshare failed")
+        for name, value in launch.get("rlimits", {}).items():
+            if value is not None:
+                resource.setrlimit(_RLIMITS[name], (int(value), int(value)))
+        # setuid programs (su, ping...) must not give user code back what we take away.
+        self.libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+        if launch.get("gid") is not None:
+            os.setgroups([])
+            os.setgid(int(launch["gid"]))
+        if launch.get("uid") is not None:
+            os.setuid(int(launch["uid"]))
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        self.stop_requested = True
+
+    def kill_tree(self) -> None:
+        """Kill the user code and everything it started."""
+        cgroup_kill(self.cgroup)
+        if self.child is not None:
+            # The child leads its own session; its pid is its process group's id.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.child.pid, signal.SIGKILL)
+        if not self.cgroup and not self.launch.get("pid_namespace"):
+            kill_by_marker(self.launch["execution_id"])
+        cgroup_kill(self.cgroup)
+
+    def run(self) -> dict[str, Any]:
+        launch = self.launch
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._on_signal)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        if self.cgroup:
+            cgroup_create(self.cgroup)
+        out_fd = os.open(launch["output"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        started = time.time()
+        deadline = started + float(launch["timeout"])
+        max_output = int(launch["max_output_bytes"])
+        self.child = subprocess.Popen(
+            launch["argv"],
+            stdin=subprocess.DEVNULL,
+            stdout=out_fd,
+            stderr=out_fd,
+            cwd=launch["cwd"],
+            env=launch["env"],
+            start_new_session=True,
+            # Safe here: the supervisor is single-threaded, so no lock is held across the fork.
+            preexec_fn=self._preexec,
+            close_fds=True,
+        )
+        self.child_start = proc_start_time(self.child.pid)
+        write_json_atomic(self.dir / CHILD_FILE, {"pid": self.child.pid, "start_time": self.child_start})
+        reason: str | None = None
+        while True:
+            # Look without reaping: a zombie keeps its pid (and process group id) reserved, so
+            # killing the group below cannot hit an unrelated process that reused the number.
+            info = os.waitid(os.P_PID, self.child.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            if info is not None and info.si_pid:
+                break
+            if reason is None:
+                if self.stop_requested:
+                    reason = read_stop(self.dir) or write_stop(self.dir, "cancel")
+                elif time.time() >= deadline:
+                    reason = write_stop(self.dir, "timeout")
+                elif os.fstat(out_fd).st_size >= max_output:
+                    reason = write_stop(self.dir, "output")
+                if reason is not None:
+                    self.kill_tree()
+            time.sleep(0.05)
+        # The main program has ended; whatever it left running in the background ends too.
+        self.kill_tree()
+        _, status, rusage = os.wait4(self.child.pid, 0)
+        self.child.returncode = os.waitstatus_to_exitcode(status)
+        stats = cgroup_stats(self.cgroup)
+        cgroup_remove(self.cgroup)
+        output_size = os.fstat(out_fd).st_size
+        os.close(out_fd)
+        reason = read_stop(self.dir) or reason
+        peak = stats.get("peak_memory_kb") or (rusage.ru_maxrss or None)
+        return {
+            "exit_code": self.child.returncode,
+            "reason": reason,
+            "oom_killed": bool(stats.get("oom_kills")),
+            "peak_memory_kb": peak,
+            "pids_peak": stats.get("pids_peak"),
+            "output_bytes": output_size,
+            "started_at": started,
+            "finished_at": time.time(),
+        }
+
+
+def main(argv: Iterable[str]) -> int:
+    args = list(argv)
+    launch = json.loads(Path(args[0]).read_text())
+    directory = Path(launch["dir"])
+    supervisor = _Supervisor(launch)
+    try:
+        outcome = supervisor.run()
+    except BaseException as exc:
+        # A platform failure (cgroup, exec...): record it so poll() can say what happened.
+        supervisor.kill_tree()
+        cgroup_remove(supervisor.cgroup)
+        write_json_atomic(
+            directory / EXIT_FILE,
+            {"exit_code": None, "reason": read_stop(directory), "error": f"{type(exc).__name__}: {exc}"},
+        )
+        raise
+    write_json_atomic(directory / EXIT_FILE, outcome)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
