@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -361,14 +362,17 @@ def _finish(outcome: Outcome, tracker: _LineTrackingStream | None) -> NoReturn:
             stream.flush()
     with contextlib.suppress(Exception):
         logging.shutdown()
-    prefix = "\n" if tracker is not None and tracker.mid_line else ""
     try:
         # Keep a private copy of stdout for the final line, then point fd 1 at stderr: threads
-        # and child processes still running can no longer write after (or into) the answer.
+        # still running can no longer write after (or into) the answer.
         result_fd = os.dup(1)
         os.dup2(2, 1)
     except OSError:
         result_fd = 1
+    # Start on a fresh line if user output ended mid-line; with other threads alive one may
+    # have left half a line just before the switch, so a fresh line is always started then.
+    mid_line = tracker is None or tracker.mid_line or threading.active_count() > 1
+    prefix = "\n" if mid_line else ""
     # OSError: nobody reads stdout any more; the exit code still tells the outcome.
     with contextlib.suppress(OSError):
         _write_all(result_fd, (prefix + line + "\n").encode("ascii"))
