@@ -11,7 +11,9 @@
 #
 # Usage: scripts/build-base-image.sh [--force] [--from ROOT_IMAGE] [IMAGE_NAME]
 #
-# Idempotent: does nothing when IMAGE_NAME exists already, unless --force is given.
+# Idempotent: does nothing when IMAGE_NAME exists already and was built from the current runner
+# and Dockerfile (a label holds their hash). When only those changed, it rebuilds the top layers
+# on the existing rootfs image (seconds). --force rebuilds everything, debootstrap included.
 #
 # Environment:
 #   PLANQK_DEBIAN_MIRROR       Debian mirror URL; default: read from this host's apt sources
@@ -56,9 +58,18 @@ network="${PLANQK_BUILD_NETWORK:-host}"
 
 log() { echo "build-base-image: $*" >&2; }
 
+# What the image is built from besides the root filesystem: a stale runner in a cached image
+# would silently run old code, so a change of either means a rebuild.
+source_hash="$(cd "$repo_root" && cat docker/base/Dockerfile planqk_runtime/*.py | sha256sum | cut -c1-16)"
+hash_label="org.planqk.base-image.source-hash"
+
 if [[ $force -eq 0 ]] && docker image inspect "$image" >/dev/null 2>&1; then
-  log "$image exists already (use --force to rebuild)"
-  exit 0
+  built_from="$(docker image inspect --format "{{ index .Config.Labels \"$hash_label\" }}" "$image" 2>/dev/null || true)"
+  if [[ "$built_from" == "$source_hash" ]]; then
+    log "$image exists already and is up to date (use --force to rebuild)"
+    exit 0
+  fi
+  log "$image exists but the runner or docker/base/Dockerfile changed: rebuilding its top layers"
 fi
 
 # The rootfs image is tagged beside the target: repo:tag -> repo:tag-rootfs. A ':' after the last
@@ -145,6 +156,11 @@ as_root() {
 
 start=$SECONDS
 
+if [[ -z "$root_image" && $force -eq 0 ]] && docker image inspect "$rootfs_image" >/dev/null 2>&1; then
+  log "reusing the root filesystem image $rootfs_image"
+  root_image="$rootfs_image"
+fi
+
 if [[ -z "$root_image" ]]; then
   command -v debootstrap >/dev/null 2>&1 || { log "debootstrap is not installed (apt-get install debootstrap)"; exit 1; }
   mirror="${PLANQK_DEBIAN_MIRROR:-}"
@@ -182,11 +198,19 @@ elif [[ -n "${PLANQK_BUILD_CA_BUNDLE:-}" ]]; then
   exit 1
 fi
 
+previous_id="$(docker image inspect --format '{{.Id}}' "$image" 2>/dev/null || true)"
 log "building $image on $root_image"
 docker build --network "$network" \
   --build-arg "ROOT_IMAGE=$root_image" \
   --build-arg "PLANQK_PIP_INDEX_URL=${PLANQK_PIP_INDEX_URL:-}" \
   --build-arg "PLANQK_PIP_EXTRA_INDEX_URL=${PLANQK_PIP_EXTRA_INDEX_URL:-}" \
+  --label "$hash_label=$source_hash" \
   -f "$context/docker/base/Dockerfile" -t "$image" "$context" >&2
+
+# The image this one replaces would linger untagged; images built on it keep it (rmi refuses).
+new_id="$(docker image inspect --format '{{.Id}}' "$image")"
+if [[ -n "$previous_id" && "$previous_id" != "$new_id" ]]; then
+  docker rmi "$previous_id" >/dev/null 2>&1 || true
+fi
 
 log "built $image in $((SECONDS - start))s"
