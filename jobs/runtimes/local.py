@@ -27,7 +27,6 @@ Executions
 
 from __future__ import annotations
 
-import codecs
 import contextlib
 import fcntl
 import hashlib
@@ -50,6 +49,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from jobs.runtimes import _supervisor as sup
+from jobs.runtimes._common import READABLE_DIR, decode_prefix, has_requirements, pip_error, rmtree
 from jobs.runtimes.base import (
     BuildError,
     BuildResult,
@@ -81,8 +81,6 @@ STOP_WAIT_SECONDS = 3.0
 READ_CHUNK_BYTES = 1024 * 1024
 # Inside the sandbox /tmp is a private tmpfs, so the usual shared-/tmp worries do not apply.
 SANDBOX_TMP = "/tmp"  # noqa: S108
-# User code (another uid) must read the code and input the worker writes, but never write them.
-READABLE_DIR = 0o755
 
 # Environment variables a build's pip may see: its configuration, proxies and CA settings.
 # Everything else of the worker (database URLs, secret keys) stays out of user-controlled code.
@@ -250,18 +248,6 @@ def _normalized_requirements(requirements: str) -> str:
     return "\n".join(line.rstrip() for line in requirements.replace("\r\n", "\n").split("\n")).strip() + "\n"
 
 
-def _has_requirements(requirements: str) -> bool:
-    return any(line.strip() and not line.strip().startswith("#") for line in requirements.splitlines())
-
-
-def _pip_error(lines: list[str]) -> str:
-    """pip's own explanation of a failure: its ERROR lines, else the end of its output."""
-    errors = [line for line in lines if line.startswith("ERROR:")]
-    if not errors:
-        errors = [line for line in lines[-15:] if line.strip()]
-    return "\n".join(errors)
-
-
 def _accessible_to(path: str, uid: int, gid: int) -> bool:
     """Whether ``uid`` can reach and read ``path`` (every parent searchable), judged by mode bits."""
     current = Path(os.path.realpath(path))
@@ -302,13 +288,6 @@ def _copy_tree(source: Path, target: Path) -> list[str]:
         else:
             skipped.append(entry.path)
     return skipped
-
-
-def _rmtree(path: Path) -> None:
-    if path.is_symlink() or path.is_file():
-        path.unlink(missing_ok=True)
-    elif path.exists():
-        shutil.rmtree(path, ignore_errors=True)
 
 
 class LocalRuntime(Runtime):
@@ -528,7 +507,7 @@ class LocalRuntime(Runtime):
 
     def _create_env(self, env_dir: Path, requirements: str, *, log: LogFunc, should_cancel: CancelFunc) -> None:
         deadline = time.monotonic() + self.config.build_timeout_seconds
-        _rmtree(env_dir)  # a half-built leftover of a crashed build
+        rmtree(env_dir)  # a half-built leftover of a crashed build
         try:
             log(f"$ python -m venv {env_dir.name}")
             code, tail = self._stream(
@@ -540,12 +519,12 @@ class LocalRuntime(Runtime):
             )
             if code != 0:
                 raise BuildError(
-                    f"creating the virtual environment failed:\n{_pip_error(tail)}",
+                    f"creating the virtual environment failed:\n{pip_error(tail)}",
                     user_error=False,
                     code="build:platform:venv",
                 )
             (env_dir / "requirements.txt").write_text(requirements)
-            if _has_requirements(requirements):
+            if has_requirements(requirements):
                 log("$ pip install -r requirements.txt")
                 code, tail = self._stream(
                     [str(env_dir / "bin" / "python"), "-m", "pip", "install", "-r", "requirements.txt"],
@@ -557,7 +536,7 @@ class LocalRuntime(Runtime):
                 )
                 if code != 0:
                     raise BuildError(
-                        f"pip install failed:\n{_pip_error(tail)}",
+                        f"pip install failed:\n{pip_error(tail)}",
                         user_error=True,
                         code="build:user:requirements",
                     )
@@ -568,7 +547,7 @@ class LocalRuntime(Runtime):
                 {"created_at": time.time(), "python": self.python_info()["version"]},
             )
         except BaseException:
-            _rmtree(env_dir)
+            rmtree(env_dir)
             raise
 
     def _install_code(self, spec: BuildSpec, log: LogFunc) -> Path:
@@ -582,15 +561,15 @@ class LocalRuntime(Runtime):
                 log(f"skipped {os.path.relpath(path, spec.source_dir)}: not a regular file or folder")
             runner = self.config.runner_dir or self._runner_dir()
             # The platform's runner wins over a folder of that name in the upload.
-            _rmtree(staging / "planqk_runtime")
+            rmtree(staging / "planqk_runtime")
             _copy_tree(runner, staging / "planqk_runtime")
             old = self.builds_dir / f".{spec.version_id}.{secrets.token_hex(4)}.old"
             if final.exists():
                 final.rename(old)
             staging.rename(final)
-            _rmtree(old)
+            rmtree(old)
         except BaseException:
-            _rmtree(staging)
+            rmtree(staging)
             raise
         return final
 
@@ -638,7 +617,7 @@ class LocalRuntime(Runtime):
 
     def remove_build(self, build_handle: dict[str, Any]) -> None:
         version_id = check_id(build_handle["version_id"], "version id")
-        _rmtree(self.builds_dir / version_id)
+        rmtree(self.builds_dir / version_id)
 
     def garbage_collect_envs(self, keep: set[str]) -> list[str]:
         """Delete environments whose hash is not in ``keep``; returns the deleted hashes.
@@ -656,7 +635,7 @@ class LocalRuntime(Runtime):
                     fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
                     continue
-                _rmtree(entry)
+                rmtree(entry)
                 (self.envs_dir / f"{entry.name}.lock").unlink(missing_ok=True)
                 removed.append(entry.name)
         return removed
@@ -730,7 +709,7 @@ class LocalRuntime(Runtime):
             old = json.loads((exec_dir / HANDLE_FILE).read_text())
             self._stop(old, "retry")
             self._forget(old)
-        _rmtree(exec_dir)
+        rmtree(exec_dir)
 
     def start(self, spec: ExecutionSpec) -> dict[str, Any]:
         execution_id = check_id(spec.execution_id, "execution id")
@@ -971,7 +950,7 @@ class LocalRuntime(Runtime):
                 data = fh.read(min(limit, READ_CHUNK_BYTES))
         except OSError:
             return "", offset
-        return _decode_prefix(data, offset)
+        return decode_prefix(data, offset)
 
     def cancel(self, handle: dict[str, Any]) -> None:
         self._stop(handle, "cancel")
@@ -984,7 +963,7 @@ class LocalRuntime(Runtime):
             self._stop(handle, "cleanup")
         sup.cgroup_remove(handle.get("cgroup"))
         self._forget(handle)
-        _rmtree(exec_dir)
+        rmtree(exec_dir)
 
     def orphans(self, known_execution_ids: set[str]) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
@@ -999,11 +978,3 @@ class LocalRuntime(Runtime):
                 handle = {"runtime": self.name, "execution_id": entry.name, "dir": str(entry)}
             found.append(handle)
         return found
-
-
-def _decode_prefix(data: bytes, offset: int) -> tuple[str, int]:
-    """Decode ``data`` up to its last complete UTF-8 character; invalid bytes become U+FFFD."""
-    decoder = codecs.getincrementaldecoder("utf-8")("replace")
-    text = decoder.decode(data, final=False)
-    pending = len(decoder.getstate()[0])
-    return text, offset + len(data) - pending

@@ -1,0 +1,596 @@
+"""The Docker runtime: one image per service version, one locked-down container per execution.
+
+Builds
+    A generated context (never the Dockerfile of the upload): ``FROM {PLANQK_BASE_IMAGE}``,
+    ``pip install -r requirements.txt`` trusting ``PLANQK_BUILD_CA_BUNDLE``, then ``src/``;
+    tagged ``planqk-svc-<version_id>``. The requirements layer comes before the code, so an
+    unchanged ``requirements.txt`` is served from Docker's layer cache.
+
+Executions
+    Container ``planqk-job-<execution_id>`` (a retried start removes a leftover of that name)
+    with no network, a read-only root and a size-limited ``/tmp``, all capabilities dropped,
+    ``no-new-privileges``, memory (no swap), CPU and pid limits, uid 1000, the input folder
+    bound read-only at ``/var/input`` and a ``planqk.execution`` label for the reaper.
+    Everything :meth:`poll` needs is in the handle, the container and its labels, plus a
+    ``stop`` file beside the input that records why the platform killed it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import os
+import queue
+import re
+import socket
+import tarfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import docker.errors
+from docker.types import LogConfig, Ulimit
+
+import docker
+from jobs.runtimes import _supervisor as sup
+from jobs.runtimes._common import READABLE_DIR, decode_prefix, has_requirements, pip_error, rmtree
+from jobs.runtimes.base import (
+    BuildError,
+    BuildResult,
+    BuildSpec,
+    CancelFunc,
+    ExecutionSpec,
+    ExecutionState,
+    LogFunc,
+    Runtime,
+    RuntimeUnavailable,
+    _never,
+    check_id,
+)
+
+logger = logging.getLogger(__name__)
+
+IMAGE_PREFIX = "planqk-svc-"
+CONTAINER_PREFIX = "planqk-job-"
+LABEL_EXECUTION = "planqk.execution"
+LABEL_TIMEOUT = "planqk.timeout"
+LABEL_MAX_OUTPUT = "planqk.max-output-bytes"
+PEAK_FILE = "peak_memory_kb"
+CA_FILE = "planqk-build-ca.crt"
+BUILD_DIR = "/opt/planqk-build"
+TIMEOUT_GRACE_SECONDS = 2.0
+_STEP_RE = re.compile(r"^Step \d+/\d+ : (.*)$")
+
+
+def _default_ca_bundle() -> str:
+    path = "/etc/ssl/certs/ca-certificates.crt"
+    return path if os.path.exists(path) else ""
+
+
+@dataclass(frozen=True)
+class DockerConfig:
+    """Everything the Docker runtime needs; :meth:`from_settings` reads Django's settings."""
+
+    data_dir: Path
+    base_image: str = "planqk/python-base:3.11"
+    build_network: str = "host"
+    ca_bundle: str = ""
+    pip_index_url: str = ""
+    pip_extra_index_url: str = ""
+    run_user: str = "1000:1000"
+    build_timeout_seconds: int = 1800
+
+    @classmethod
+    def from_settings(cls) -> DockerConfig:
+        """The configuration from the ``PLANQK_*`` Django settings (with the documented defaults)."""
+        from django.conf import settings
+
+        data_dir = getattr(settings, "PLANQK_DATA_DIR", None) or Path(settings.BASE_DIR) / "var"
+        return cls(
+            data_dir=Path(data_dir),
+            base_image=getattr(settings, "PLANQK_BASE_IMAGE", "") or "planqk/python-base:3.11",
+            build_network=getattr(settings, "PLANQK_BUILD_NETWORK", "") or "host",
+            ca_bundle=getattr(settings, "PLANQK_BUILD_CA_BUNDLE", None) or _default_ca_bundle(),
+            pip_index_url=getattr(settings, "PLANQK_PIP_INDEX_URL", "") or "",
+            pip_extra_index_url=getattr(settings, "PLANQK_PIP_EXTRA_INDEX_URL", "") or "",
+        )
+
+
+def image_tag(version_id: str) -> str:
+    """The image name of a service version (Docker wants lower case)."""
+    return IMAGE_PREFIX + check_id(version_id, "version id").lower()
+
+
+def container_name(execution_id: str) -> str:
+    """The deterministic container name of an execution."""
+    return CONTAINER_PREFIX + check_id(execution_id, "execution id")
+
+
+def dockerfile(*, requirements: bool, ca_bundle: bool, index_url: bool, extra_index_url: bool) -> str:
+    """The Dockerfile of a service image, in the template's shape.
+
+    Exec-form RUN only: no shell parses anything, and the base image needs none.
+    """
+    lines = [
+        "ARG BASE_IMAGE",
+        "FROM ${BASE_IMAGE}",
+        "USER root",
+    ]
+    if requirements:
+        copy = ["requirements.txt", *([CA_FILE] if ca_bundle else [])]
+        lines.append(f"COPY {' '.join(copy)} {BUILD_DIR}/")
+        # Build arguments reach pip as environment variables of this RUN only.
+        if index_url:
+            lines.append("ARG PIP_INDEX_URL")
+        if extra_index_url:
+            lines.append("ARG PIP_EXTRA_INDEX_URL")
+        pip = ["python", "-m", "pip", "install", "--no-cache-dir", "--no-input", "--progress-bar", "off"]
+        if ca_bundle:
+            # --cert, not PIP_CERT: the base image sets PIP_CERT with ENV, which beats an ARG.
+            pip += ["--cert", f"{BUILD_DIR}/{CA_FILE}"]
+        pip += ["-r", f"{BUILD_DIR}/requirements.txt"]
+        lines.append("RUN " + json.dumps(pip))
+    lines += [
+        "COPY src/ /app/src/",
+        "WORKDIR /app",
+        "USER 1000:1000",
+        'CMD ["python", "-m", "planqk_runtime"]',
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _context_tar(spec: BuildSpec, files: dict[str, bytes], log: LogFunc) -> io.BytesIO:
+    """The build context as a tar: ``src/`` of the upload (regular files only) plus ``files``."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+
+        def add_bytes(name: str, data: bytes, mode: int = 0o644) -> None:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mode = mode
+            info.mtime = 0
+            tar.addfile(info, io.BytesIO(data))
+
+        for name, data in files.items():
+            add_bytes(name, data)
+        src = Path(spec.source_dir) / "src"
+        for root, dirs, names in os.walk(src):
+            dirs[:] = sorted(d for d in dirs if d != "__pycache__" and not os.path.islink(os.path.join(root, d)))
+            rel_root = os.path.relpath(root, spec.source_dir)
+            info = tarfile.TarInfo(rel_root)
+            info.type = tarfile.DIRTYPE
+            info.mode = READABLE_DIR
+            tar.addfile(info)
+            for name in sorted(names):
+                path = os.path.join(root, name)
+                if os.path.islink(path) or not os.path.isfile(path):
+                    log(f"skipped {os.path.join(rel_root, name)}: not a regular file or folder")
+                    continue
+                with open(path, "rb") as fh:
+                    add_bytes(os.path.join(rel_root, name), fh.read())
+    buf.seek(0)
+    return buf
+
+
+class _BuildClient(docker.APIClient):
+    """An API client that keeps the build's streaming response, so a cancel can cut it.
+
+    Closing the connection is how a build is cancelled: the engine stops the build when its
+    client goes away.
+    """
+
+    response: Any = None
+
+    def _stream_helper(self, response: Any, decode: bool = False) -> Any:
+        self.response = response
+        return super()._stream_helper(response, decode=decode)
+
+    def abort(self) -> None:
+        if self.response is None:
+            return
+        with contextlib.suppress(Exception):
+            sock = self._get_raw_response_socket(self.response)
+            sock.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(Exception):
+            self.response.close()
+
+
+class DockerRuntime(Runtime):
+    """Images built by the Docker engine, executions in containers."""
+
+    name: ClassVar[str] = "docker"
+
+    def __init__(self, config: DockerConfig, client: docker.DockerClient | None = None) -> None:
+        self.config = config
+        self.data_dir = Path(config.data_dir).resolve()
+        self._client_instance = client
+
+    @classmethod
+    def from_settings(cls) -> DockerRuntime:
+        """The runtime as the Django settings configure it."""
+        return cls(DockerConfig.from_settings())
+
+    @property
+    def client(self) -> docker.DockerClient:
+        """The engine's client; :class:`RuntimeUnavailable` when no engine answers."""
+        if self._client_instance is None:
+            try:
+                client = docker.from_env()
+                client.ping()
+            except docker.errors.DockerException as exc:
+                raise RuntimeUnavailable(f"no Docker engine answers: {exc}") from exc
+            self._client_instance = client
+        return self._client_instance
+
+    @property
+    def executions_dir(self) -> Path:
+        return self.data_dir / "containers"
+
+    def describe(self) -> dict[str, str]:
+        return {
+            "runtime": self.name,
+            "sandbox": "container: no network, read-only root, all capabilities dropped, no-new-privileges",
+            "user": f"uid {self.config.run_user}",
+            "pids": "pids_limit (cgroup)",
+            "memory": "mem_limit without swap (cgroup; OOM kill)",
+            "cpu": "nano_cpus (cgroup CPU quota)",
+            "output": "kill at the cap (checked on every poll)",
+            "network": "none",
+            "timeout": "wall clock, enforced by poll()",
+        }
+
+    # --- builds ------------------------------------------------------------------------------
+
+    def build(self, spec: BuildSpec, *, log: LogFunc, should_cancel: CancelFunc = _never) -> BuildResult:
+        tag = image_tag(spec.version_id)
+        if not (Path(spec.source_dir) / "src").is_dir():
+            raise BuildError("the user code has no src/ folder", user_error=True, code="build:user:no-src")
+        client = self.client
+        try:
+            client.images.get(self.config.base_image)
+        except docker.errors.ImageNotFound:
+            raise BuildError(
+                f"the base image {self.config.base_image} is missing: build it with scripts/build-base-image.sh",
+                user_error=False,
+                code="build:platform:base-image",
+            ) from None
+        wants_pip = has_requirements(spec.requirements)
+        ca = self.config.ca_bundle if self.config.ca_bundle and os.path.isfile(self.config.ca_bundle) else ""
+        files = {
+            "Dockerfile": dockerfile(
+                requirements=wants_pip,
+                ca_bundle=bool(ca),
+                index_url=bool(self.config.pip_index_url),
+                extra_index_url=bool(self.config.pip_extra_index_url),
+            ).encode(),
+            "requirements.txt": spec.requirements.encode(),
+        }
+        if ca and wants_pip:
+            files[CA_FILE] = Path(ca).read_bytes()
+        buildargs = {"BASE_IMAGE": self.config.base_image}
+        if self.config.pip_index_url:
+            buildargs["PIP_INDEX_URL"] = self.config.pip_index_url
+        if self.config.pip_extra_index_url:
+            buildargs["PIP_EXTRA_INDEX_URL"] = self.config.pip_extra_index_url
+        context = _context_tar(spec, files, log)
+
+        started = time.monotonic()
+        api = _BuildClient(**self._api_kwargs())
+        events: queue.Queue[dict[str, Any] | BaseException | None] = queue.Queue()
+
+        def pump() -> None:
+            try:
+                for chunk in api.build(
+                    fileobj=context,
+                    custom_context=True,
+                    tag=tag,
+                    buildargs=buildargs,
+                    network_mode=self.config.build_network,
+                    rm=True,
+                    forcerm=True,
+                    pull=False,
+                    decode=True,
+                ):
+                    events.put(chunk)
+            except BaseException as exc:
+                events.put(exc)
+            finally:
+                events.put(None)
+
+        threading.Thread(target=pump, daemon=True).start()
+        step = ""
+        pip_step = False
+        cached_requirements = False
+        tail: list[str] = []
+        error = ""
+        partial = ""
+        deadline = started + self.config.build_timeout_seconds
+        stopped: BuildError | None = None
+        try:
+            while True:
+                try:
+                    event = events.get(timeout=0.5)
+                except queue.Empty:
+                    event = {}
+                if event is None:
+                    break
+                if isinstance(event, BaseException):
+                    if stopped is None:
+                        raise BuildError(f"the Docker engine failed: {event}", user_error=False) from event
+                    break
+                text = event.get("stream", "")
+                if text:
+                    partial += text
+                    *lines, partial = partial.split("\n")
+                    for line in lines:
+                        line = line.rstrip("\r")
+                        log(line)
+                        tail.append(line)
+                        del tail[:-300]
+                        match = _STEP_RE.match(line)
+                        if match:
+                            step = match.group(1)
+                            pip_step = "pip" in step and "install" in step
+                        elif pip_step and line.strip() == "---> Using cache":
+                            cached_requirements = True
+                if "error" in event:
+                    error = event.get("errorDetail", {}).get("message") or event["error"]
+                    log(error)
+                if stopped is None:
+                    if should_cancel():
+                        stopped = BuildError("build cancelled", user_error=False, code="build:cancelled")
+                    elif time.monotonic() > deadline:
+                        stopped = BuildError(
+                            f"the build took longer than {self.config.build_timeout_seconds} seconds",
+                            user_error=True,
+                            code="build:user:time-out",
+                        )
+                    if stopped is not None:
+                        api.abort()
+        finally:
+            api.abort()
+            api.close()
+        if partial.strip():
+            log(partial)
+            tail.append(partial)
+        if stopped is not None:
+            raise stopped
+        if error:
+            if pip_step:
+                raise BuildError(
+                    f"pip install failed:\n{pip_error(tail) or error}",
+                    user_error=True,
+                    code="build:user:requirements",
+                )
+            raise BuildError(f"the image build failed at '{step}': {error}", user_error=False)
+        try:
+            image = client.images.get(tag)
+        except docker.errors.ImageNotFound:
+            raise BuildError(f"the build ended without the image {tag}", user_error=False) from None
+        if cached_requirements:
+            log("requirements unchanged: reusing the cached pip layer")
+        log(f"build finished in {time.monotonic() - started:.1f}s")
+        return BuildResult(
+            handle={
+                "runtime": self.name,
+                "version_id": spec.version_id,
+                "image": tag,
+                "image_id": image.id,
+                "base_image": self.config.base_image,
+                "reused": cached_requirements or not wants_pip,
+            }
+        )
+
+    def _api_kwargs(self) -> dict[str, Any]:
+        # The engine from the environment, as docker.from_env() found it.
+        kwargs = docker.utils.kwargs_from_env()
+        return {**kwargs, "version": self.client.api.api_version, "timeout": 60}
+
+    def remove_build(self, build_handle: dict[str, Any]) -> None:
+        tag = build_handle.get("image") or image_tag(build_handle["version_id"])
+        try:
+            self.client.images.remove(tag)
+        except docker.errors.ImageNotFound:
+            pass
+        except docker.errors.APIError as exc:
+            # Still used by a container: the next garbage collection gets it.
+            logger.warning("could not remove image %s: %s", tag, exc)
+
+    # --- executions --------------------------------------------------------------------------
+
+    def _container(self, handle: dict[str, Any]) -> Any | None:
+        try:
+            return self.client.containers.get(handle["container"])
+        except docker.errors.NotFound:
+            return None
+
+    def start(self, spec: ExecutionSpec) -> dict[str, Any]:
+        execution_id = check_id(spec.execution_id, "execution id")
+        build = spec.build
+        if build.get("runtime") != self.name:
+            raise ValueError(f"not a build of the docker runtime: {build.get('runtime')!r}")
+        name = container_name(execution_id)
+        client = self.client
+        with contextlib.suppress(docker.errors.NotFound):
+            # A leftover of an earlier attempt of this execution.
+            client.containers.get(name).remove(force=True)
+        exec_dir = self.executions_dir / execution_id
+        rmtree(exec_dir)
+        for sub in ("input/data", "input/params"):
+            (exec_dir / sub).mkdir(parents=True, exist_ok=True)
+        (exec_dir / "input" / "data" / "data.json").write_text(json.dumps(spec.data or {}))
+        (exec_dir / "input" / "params" / "params.json").write_text(json.dumps(spec.params or {}))
+        for path in [exec_dir, *exec_dir.rglob("*")]:
+            os.chmod(path, READABLE_DIR if path.is_dir() else 0o644)
+        env = {"HOME": "/tmp", "PYTHONUNBUFFERED": "1"}  # noqa: S108 - the container's private tmpfs
+        for key, value in spec.env.items():
+            if not key or "=" in key or "\0" in key or "\0" in str(value):
+                raise ValueError(f"invalid environment variable {key!r}")
+            env[key] = str(value)
+        env["INPUT_DIR"] = "/var/input"
+        memory = f"{int(spec.memory_mb)}m"
+        try:
+            container = client.containers.create(
+                build.get("image_id") or build["image"],
+                name=name,
+                detach=True,
+                network_mode="none",
+                read_only=True,
+                tmpfs={"/tmp": f"rw,nosuid,nodev,size={int(spec.memory_mb)}m,mode=1777"},  # noqa: S108
+                cap_drop=["ALL"],
+                security_opt=["no-new-privileges"],
+                mem_limit=memory,
+                memswap_limit=memory,
+                nano_cpus=int(spec.cpus * 1e9),
+                pids_limit=int(spec.max_pids),
+                user=self.config.run_user,
+                volumes={str(exec_dir / "input"): {"bind": "/var/input", "mode": "ro"}},
+                labels={
+                    LABEL_EXECUTION: execution_id,
+                    LABEL_TIMEOUT: str(spec.timeout_seconds),
+                    LABEL_MAX_OUTPUT: str(spec.max_output_bytes),
+                },
+                environment=env,
+                working_dir="/app",
+                ulimits=[Ulimit(name="core", soft=0, hard=0)],
+                log_config=LogConfig(type="json-file", config={}),
+            )
+            container.start()
+        except docker.errors.ImageNotFound as exc:
+            raise RuntimeUnavailable(f"the image {build.get('image')} is gone; build the version again") from exc
+        return {
+            "runtime": self.name,
+            "execution_id": execution_id,
+            "container": name,
+            "container_id": container.id,
+            "dir": str(exec_dir),
+            "started_at": time.time(),
+            "timeout": spec.timeout_seconds,
+            "max_output_bytes": spec.max_output_bytes,
+        }
+
+    def _logs(self, container: Any) -> bytes:
+        return container.logs(stdout=True, stderr=True) or b""
+
+    def _record_peak(self, container: Any, exec_dir: Path) -> int | None:
+        """Sample the container's memory while it runs; the engine forgets it once it exits."""
+        peak = self._read_peak(exec_dir)
+        try:
+            stats = container.stats(stream=False, one_shot=True).get("memory_stats", {})
+        except (docker.errors.APIError, ValueError):
+            return peak
+        # cgroup v1 reports the kernel's own peak; v2 only the current usage.
+        sample = stats.get("max_usage") or stats.get("usage")
+        if sample and (peak is None or sample // 1024 > peak):
+            peak = sample // 1024
+            with contextlib.suppress(OSError):
+                (exec_dir / PEAK_FILE).write_text(str(peak))
+        return peak
+
+    @staticmethod
+    def _read_peak(exec_dir: Path) -> int | None:
+        try:
+            return int((exec_dir / PEAK_FILE).read_text())
+        except (OSError, ValueError):
+            return None
+
+    def _kill(self, container: Any, handle: dict[str, Any], reason: str) -> None:
+        exec_dir = Path(handle["dir"])
+        if exec_dir.exists():
+            sup.write_stop(exec_dir, reason)
+        with contextlib.suppress(docker.errors.APIError):
+            container.kill()
+        with contextlib.suppress(Exception):
+            container.wait(timeout=10)
+
+    def poll(self, handle: dict[str, Any]) -> ExecutionState:
+        exec_dir = Path(handle["dir"])
+        container = self._container(handle)
+        if container is None:
+            return ExecutionState(running=False, exit_code=None, cancelled=sup.read_stop(exec_dir) == "cancel")
+        container.reload()
+        state = container.attrs["State"]
+        if state["Status"] in ("created", "running", "restarting", "paused"):
+            self._record_peak(container, exec_dir)
+            if time.time() > handle["started_at"] + handle["timeout"]:
+                self._kill(container, handle, "timeout")
+            elif len(self._logs(container)) > handle["max_output_bytes"]:
+                self._kill(container, handle, "output")
+            else:
+                return ExecutionState(running=True)
+            container.reload()
+            state = container.attrs["State"]
+        reason = sup.read_stop(exec_dir)
+        output_size = len(self._logs(container))
+        return ExecutionState(
+            running=False,
+            exit_code=state.get("ExitCode"),
+            timed_out=reason == "timeout",
+            oom_killed=bool(state.get("OOMKilled")),
+            output_truncated=reason == "output" or output_size > handle["max_output_bytes"],
+            peak_memory_kb=self._read_peak(exec_dir),
+            cancelled=reason == "cancel",
+        )
+
+    def read_output(self, handle: dict[str, Any], offset: int) -> tuple[str, int]:
+        container = self._container(handle)
+        if container is None:
+            return "", offset
+        data = self._logs(container)[offset : int(handle["max_output_bytes"])]
+        return decode_prefix(data, offset)
+
+    def cancel(self, handle: dict[str, Any]) -> None:
+        container = self._container(handle)
+        if container is None:
+            return
+        container.reload()
+        if container.attrs["State"]["Status"] in ("created", "running", "restarting", "paused"):
+            self._kill(container, handle, "cancel")
+
+    def cleanup(self, handle: dict[str, Any]) -> None:
+        container = self._container(handle)
+        if container is not None:
+            with contextlib.suppress(docker.errors.NotFound):
+                container.remove(force=True)
+        exec_dir = Path(handle["dir"])
+        if exec_dir.exists() and exec_dir.parent.resolve() != self.executions_dir:
+            raise ValueError(f"not an execution folder of this runtime: {exec_dir}")
+        rmtree(exec_dir)
+
+    def orphans(self, known_execution_ids: set[str]) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        for container in self.client.containers.list(all=True, filters={"label": LABEL_EXECUTION}):
+            labels = container.labels
+            execution_id = labels.get(LABEL_EXECUTION, "")
+            if execution_id in known_execution_ids:
+                continue
+            found.append(
+                {
+                    "runtime": self.name,
+                    "execution_id": execution_id,
+                    "container": container.name,
+                    "container_id": container.id,
+                    "dir": str(self.executions_dir / execution_id),
+                    "started_at": _started_at(container),
+                    "timeout": int(labels.get(LABEL_TIMEOUT, "0") or 0),
+                    "max_output_bytes": int(labels.get(LABEL_MAX_OUTPUT, "0") or 0),
+                }
+            )
+        return found
+
+
+def _started_at(container: Any) -> float:
+    """The container's start as a timestamp (the engine's clock; creation when never started)."""
+    from datetime import datetime
+
+    text = container.attrs.get("State", {}).get("StartedAt") or container.attrs.get("Created", "")
+    # Docker writes nanoseconds; fromisoformat takes at most microseconds.
+    match = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?Z$", text)
+    if not match or text.startswith("0001-"):
+        return time.time()
+    stamp = datetime.fromisoformat(match.group(1) + "+00:00").timestamp()
+    return stamp + float(f"0.{match.group(2) or 0}")
