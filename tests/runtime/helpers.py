@@ -17,6 +17,17 @@ ROOT = Path(__file__).resolve().parents[2]
 _CONTRACT_VARIABLES = ("DATA_VALUE", "PARAMS_VALUE", "BASE64_ENCODED", "ENTRY_POINT", "LOG_LEVEL", "INPUT_DIR")
 
 
+def runner_python() -> str:
+    """The interpreter the runner runs on: this one, or PLANQK_TEST_RUNNER_PYTHON (e.g. a 3.10)."""
+    return os.environ.get("PLANQK_TEST_RUNNER_PYTHON") or sys.executable
+
+
+def runner_can_import(module: str) -> bool:
+    """Whether the runner's interpreter has `module` (numpy, qiskit_aer...)."""
+    check = subprocess.run([runner_python(), "-c", f"import {module}"], capture_output=True, timeout=120)
+    return check.returncode == 0
+
+
 @dataclass
 class RunnerRun:
     """One finished `python -m planqk_runtime`."""
@@ -57,7 +68,7 @@ def run_runner(
     environment["INPUT_DIR"] = str(input_dir)
     environment.update(env or {})
     completed = subprocess.run(
-        [sys.executable, "-m", "planqk_runtime"],
+        [runner_python(), "-m", "planqk_runtime"],
         cwd=code_dir,
         env=environment,
         capture_output=True,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from planqk_runtime.protocol import ExitCode, parse_output_line
-from tests.runtime.helpers import run_runner, write_program
+from tests.runtime.helpers import run_runner, runner_can_import, write_program
 
 ECHO = """
 def run(data=None, params=None):
@@ -316,7 +316,8 @@ def test_plain_values_are_the_result(tmp_path, expression, expected):
 
 
 def test_numpy_values_are_converted(tmp_path):
-    pytest.importorskip("numpy")
+    if not runner_can_import("numpy"):
+        pytest.skip("numpy is not installed for the runner's interpreter")
     code = write_program(
         tmp_path,
         """
