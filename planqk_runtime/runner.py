@@ -299,6 +299,12 @@ def execute(*, environ: Mapping[str, str] | None = None) -> Outcome:
     except RunnerFailure as failure:
         logger.error("%s: %s", failure.code, failure.detail)
         return failure.outcome()
+    except Exception as exc:
+        # A property of the returned object that raises, a broken __getattr__...
+        _print_traceback()
+        detail = f"the value returned by run() cannot be read: {_describe_exception(exc)}"
+        logger.error("%s", detail)
+        return _error(ErrorCode.RESULT_NOT_SERIALIZABLE, detail, ExitCode.RUNNER_ERROR)
     logger.debug("%s finished: %s", spec, outcome.kind)
     return outcome
 

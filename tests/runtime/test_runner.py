@@ -495,3 +495,20 @@ def test_final_response_reads_only_the_last_line():
     # The runner never answered (killed): a marker earlier in the output does not count.
     assert final_response(f"{spoof}\nKilled\n") is None
     assert final_response("") is None
+
+
+def test_a_returned_object_whose_attributes_raise(tmp_path):
+    code = write_program(
+        tmp_path,
+        """
+        class Weird:
+            @property
+            def result(self):
+                raise RuntimeError("no result today")
+
+        def run(data=None, params=None):
+            return Weird()
+        """,
+    )
+    detail = assert_error(run_runner(code), "RESULT_NOT_SERIALIZABLE")
+    assert "RuntimeError: no result today" in detail
