@@ -62,6 +62,13 @@ class Job(models.Model):
     timeout_seconds = models.PositiveIntegerField(default=600)
     peak_memory_kb = models.PositiveBigIntegerField(null=True, blank=True)
     log_truncated = models.BooleanField(default=False)
+    # Bytes of the execution's output already turned into log chunks and interim results, saved
+    # with them in one transaction: a worker that takes over a running job reads on from here.
+    output_offset = models.PositiveBigIntegerField(default=0)
+    # How often the execution task was enqueued (the reaper re-enqueues a lost one once).
+    enqueue_count = models.PositiveSmallIntegerField(default=0)
+    # How often a runtime started this job's execution: 1 at most, or it ran twice.
+    runtime_starts = models.PositiveSmallIntegerField(default=0)
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)
     save_result_to_pool = models.BooleanField(default=False)
     result_pool = models.ForeignKey(
@@ -92,6 +99,11 @@ class Job(models.Model):
     @property
     def is_final(self) -> bool:
         return self.status in JOB_FINAL_STATES
+
+    @property
+    def is_platform_error(self) -> bool:
+        """True when the platform failed (not the service's code or its input)."""
+        return self.error_code.startswith("platform:")
 
     @property
     def duration_seconds(self) -> float | None:
