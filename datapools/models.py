@@ -53,10 +53,18 @@ class DataSourceDescriptor(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     pool = models.ForeignKey(DataPool, on_delete=models.CASCADE, related_name="descriptors")
     name = models.CharField(max_length=120)
+    # Created with the pool; uploads and job results land here unless another source is chosen.
+    is_default = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        ordering = ("name",)
+        ordering = ("-is_default", "name")
+        constraints = [
+            models.UniqueConstraint(fields=("pool", "name"), name="one_source_name_per_pool"),
+            models.UniqueConstraint(
+                fields=("pool",), condition=models.Q(is_default=True), name="one_default_source_per_pool"
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -79,6 +87,10 @@ class DataFile(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def is_json(self) -> bool:
+        return self.content_type == "application/json"
 
     @property
     def reference(self) -> dict[str, str]:
