@@ -43,6 +43,7 @@ _CLONE_NEWNET = 0x40000000
 _CLONE_NEWIPC = 0x08000000
 _CLONE_NEWUTS = 0x04000000
 _PR_SET_NO_NEW_PRIVS = 38
+_PR_SET_CHILD_SUBREAPER = 36
 
 _RLIMITS = {
     "AS": resource.RLIMIT_AS,
@@ -247,6 +248,20 @@ def cgroup_remove(cgroup: dict[str, Any] | None) -> None:
                 time.sleep(0.02)
 
 
+def _children_of(parent: int) -> list[int]:
+    children = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry.name}/stat").read_text()
+        except OSError:
+            continue
+        if int(stat[stat.rindex(")") + 2 :].split()[1]) == parent:
+            children.append(int(entry.name))
+    return children
+
+
 # --- the supervisor --------------------------------------------------------------------------
 
 
@@ -319,13 +334,41 @@ class _Supervisor:
                 os.killpg(self.child.pid, signal.SIGKILL)
         if not self.cgroup and not self.launch.get("pid_namespace"):
             kill_by_marker(self.launch["execution_id"])
+            # Orphans that left the process group were re-parented to us (the subreaper).
+            for pid in _children_of(os.getpid()):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
         cgroup_kill(self.cgroup)
+
+    def reap_others(self, block_seconds: float = 0.0) -> None:
+        """Reap exited descendants that were re-parented to us, never the main child.
+
+        Zombies still count against RLIMIT_NPROC and the pids limit, so they must not wait
+        for init to get round to them.
+        """
+        give_up = time.monotonic() + block_seconds
+        while True:
+            try:
+                info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            except ChildProcessError:
+                return
+            if info is None or not info.si_pid:
+                if time.monotonic() >= give_up:
+                    return
+                time.sleep(0.02)
+                continue
+            if self.child is not None and info.si_pid == self.child.pid and self.child.returncode is None:
+                return
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(info.si_pid, 0)
 
     def run(self) -> dict[str, Any]:
         launch = self.launch
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._on_signal)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        # Orphans of the user code become our children (not init's): we can find, kill and reap them.
+        self.libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
         if self.cgroup:
             cgroup_create(self.cgroup)
         out_fd = os.open(launch["output"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -353,6 +396,7 @@ class _Supervisor:
             info = os.waitid(os.P_PID, self.child.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
             if info is not None and info.si_pid:
                 break
+            self.reap_others()
             if reason is None:
                 if self.stop_requested:
                     reason = read_stop(self.dir) or write_stop(self.dir, "cancel")
@@ -367,6 +411,8 @@ class _Supervisor:
         self.kill_tree()
         _, status, rusage = os.wait4(self.child.pid, 0)
         self.child.returncode = os.waitstatus_to_exitcode(status)
+        self.kill_tree()
+        self.reap_others(block_seconds=1.0)
         stats = cgroup_stats(self.cgroup)
         cgroup_remove(self.cgroup)
         output_size = os.fstat(out_fd).st_size
