@@ -19,10 +19,19 @@ class Application(models.Model):
         settings.OAUTH2_PROVIDER_APPLICATION_MODEL, on_delete=models.PROTECT, related_name="platform_app"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # Deleting keeps the row (and so its subscriptions' usage records for billing): the credentials
+    # stop working at once and the application disappears from every list.
+    deleted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ("-created_at",)
-        constraints = [models.UniqueConstraint(fields=("owner", "name"), name="application_name_unique_per_owner")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=("owner", "name"),
+                condition=models.Q(deleted_at__isnull=True),
+                name="application_name_unique_per_owner",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -64,3 +73,15 @@ class Subscription(models.Model):
     @property
     def is_active(self) -> bool:
         return self.ended_at is None
+
+
+class ExternalExecution(models.Model):
+    """Maps our Job to the execution id of a service imported from a URL, which runs elsewhere."""
+
+    job = models.OneToOneField("jobs.Job", on_delete=models.CASCADE, related_name="external_execution")
+    external_id = models.CharField(max_length=200)
+    base_url = models.URLField(max_length=500, help_text="The service's URL when the execution started.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.job_id} → {self.external_id}"

@@ -14,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from django.conf import global_settings
 from django.core.exceptions import ImproperlyConfigured
 
 
@@ -273,6 +274,13 @@ OAUTH2_PROVIDER = {
     "REFRESH_TOKEN_GRACE_PERIOD_SECONDS": 0,
     "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],
 }
+# Consumer secrets are long random strings: one salted SHA-256 is enough, where PBKDF2 would cost
+# a token request about a second of CPU. Appended, so user passwords keep the default hasher.
+PASSWORD_HASHERS = [
+    *(PASSWORD_HASHERS if TESTING else global_settings.PASSWORD_HASHERS),
+    "applications.hashers.ConsumerSecretHasher",
+]
+OAUTH2_PROVIDER["CLIENT_SECRET_HASHER"] = "consumer_sha256"
 # Named explicitly: migrations of apps that point at these models resolve them by setting.
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
 OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth2_provider.AccessToken"

@@ -1,0 +1,159 @@
+"""Reading gateway request bodies safely and writing the contract's JSON answers."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+
+from planqk_portal.errors import ApplicationError
+
+#: Deeper documents are refused: recursion in the parser, the database or user code would fail.
+MAX_DEPTH = 100
+_TIMESTAMP = "%Y-%m-%d %H:%M:%S"
+REF_KEYS = ("dataPoolId", "dataSourceDescriptorId", "fileId")
+
+
+def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> HttpResponse:
+    response = HttpResponse(
+        json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
+        status=status,
+        content_type="application/json",
+    )
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+def error_response(
+    code: str, detail: str, status: int, headers: dict[str, str] | None = None, **extra: Any
+) -> HttpResponse:
+    return json_response({"code": code, "detail": detail, **extra}, status=status, headers=headers)
+
+
+def timestamp(value: datetime | None) -> str | None:
+    """The contract's ``YYYY-MM-DD HH:MM:SS`` in UTC."""
+    return value.astimezone(UTC).strftime(_TIMESTAMP) if value else None
+
+
+def input_max_bytes() -> int:
+    return int(getattr(settings, "PLANQK_INPUT_MAX_BYTES", 1024 * 1024))
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _check_text(value: str, where: str) -> None:
+    # PostgreSQL's jsonb cannot store NUL or lone surrogates: refuse them here with a clear 400.
+    if "\x00" in value:
+        raise ApplicationError(f"{where} contains a NUL character (\\u0000).", code="input:invalid-characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ApplicationError(
+            f"{where} contains an unpaired surrogate (\\ud800-\\udfff).", code="input:invalid-characters"
+        ) from None
+
+
+def check_document(value: Any, where: str) -> None:
+    """Depth and character checks without recursion (a hostile document cannot exhaust the stack)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            if depth > MAX_DEPTH:
+                raise ApplicationError(
+                    f"{where} is nested deeper than {MAX_DEPTH} levels.", code="input:too-deep", status=400
+                )
+            for key, child in item.items():
+                _check_text(key, where)
+                stack.append((child, depth + 1))
+        elif isinstance(item, list):
+            if depth > MAX_DEPTH:
+                raise ApplicationError(
+                    f"{where} is nested deeper than {MAX_DEPTH} levels.", code="input:too-deep", status=400
+                )
+            stack.extend((child, depth + 1) for child in item)
+        elif isinstance(item, str):
+            _check_text(item, where)
+
+
+def read_json_body(request: HttpRequest) -> dict[str, Any]:
+    """The request body as a JSON object; every way it can be wrong is a 400 or 413 ApplicationError."""
+    limit = input_max_bytes()
+    # data and params may each be up to the limit; anything far beyond both is refused unread.
+    body_limit = 2 * limit + 64 * 1024
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > body_limit:
+        raise ApplicationError(
+            f"The request body is {length} bytes; data and params may be at most {limit} bytes each "
+            "(use dataRef/paramsRef with a data pool for larger input).",
+            code="input:too-large",
+            status=413,
+        )
+    raw = request.body
+    if len(raw) > body_limit:
+        raise ApplicationError("The request body is too large.", code="input:too-large", status=413)
+    if not raw.strip():
+        return {}
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApplicationError("The request body is not UTF-8 text.", code="input:malformed-json") from None
+    try:
+        document = json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise ApplicationError(
+            f"The request body is nested deeper than {MAX_DEPTH} levels.", code="input:too-deep"
+        ) from None
+    except ValueError as exc:
+        raise ApplicationError(f"The request body is not valid JSON: {exc}", code="input:malformed-json") from None
+    if not isinstance(document, dict):
+        raise ApplicationError(
+            'The request body must be a JSON object: {"data": {...}, "params": {...}}.', code="input:not-an-object"
+        )
+    return document
+
+
+def _encoded_size(value: Any) -> int:
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+
+
+def execution_input(document: dict[str, Any]) -> dict[str, Any]:
+    """``data``/``dataRef`` and ``params``/``paramsRef`` of a POST body, checked."""
+    limit = input_max_bytes()
+    result: dict[str, Any] = {}
+    for name, ref_name in (("data", "dataRef"), ("params", "paramsRef")):
+        value = document.get(name)
+        ref = document.get(ref_name)
+        if value is not None and ref is not None:
+            raise ApplicationError(f'Send either "{name}" or "{ref_name}", not both.', code="input:both-value-and-ref")
+        if value is not None:
+            if not isinstance(value, dict):
+                raise ApplicationError(f'"{name}" must be a JSON object.', code="input:not-an-object")
+            check_document(value, f'"{name}"')
+            size = _encoded_size(value)
+            if size > limit:
+                raise ApplicationError(
+                    f'"{name}" is {size} bytes; at most {limit} bytes can be passed by value '
+                    f'(use "{ref_name}" with a data pool for larger input).',
+                    code="input:too-large",
+                    status=413,
+                )
+        if ref is not None:
+            if not isinstance(ref, dict) or any(not isinstance(ref.get(key), str) for key in REF_KEYS):
+                raise ApplicationError(
+                    f'"{ref_name}" must be an object with the string ids {", ".join(REF_KEYS)}.',
+                    code="datapool:bad-reference",
+                )
+            check_document(ref, f'"{ref_name}"')
+        result[name] = value
+        result[f"{name}_ref"] = ref
+    return result

@@ -1,0 +1,92 @@
+"""Per-subscription limits: requests per minute (a shared counter) and concurrent executions.
+
+The request counter lives in Django's cache: Redis when ``REDIS_URL`` is set, so every server
+process shares it (``INCR`` is atomic); the embedded default's file cache is shared by the
+threads of its one process under a lock. Concurrent executions are counted in the database,
+under a lock on the subscription row, so two simultaneous POSTs cannot both take the last slot.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
+
+from applications.models import Subscription
+
+logger = logging.getLogger(__name__)
+_WINDOW = 60
+_local_lock = threading.Lock()
+#: How long a caller over its concurrency limit is asked to wait before trying again.
+CONCURRENCY_RETRY_AFTER = 5
+
+
+@dataclass
+class LimitExceeded(Exception):
+    """429 with ``Retry-After`` seconds."""
+
+    code: str
+    detail: str
+    retry_after: int
+
+
+def _incr(key: str) -> int:
+    cache = caches["default"]
+    try:
+        return cache.incr(key)
+    except ValueError:
+        # First request of the window: add() is atomic (SET NX), so racing processes all count.
+        cache.add(key, 0, timeout=_WINDOW * 2)
+        return cache.incr(key)
+
+
+def check_rate(subscription: Subscription, *, now: float | None = None) -> None:
+    """Count one request against the subscription's requests-per-minute; raise when over it."""
+    limit = subscription.requests_per_minute
+    if not limit:
+        return
+    now = time.time() if now is None else now
+    window = int(now // _WINDOW)
+    key = f"planqk:gw:rpm:{subscription.pk}:{window}"
+    try:
+        if isinstance(caches["default"], RedisCache):
+            count = _incr(key)
+        else:
+            with _local_lock:
+                count = _incr(key)
+    except Exception:
+        # A cache outage must not take the service API down: let the call through and say so.
+        logger.warning("rate limit counter unavailable; request not counted", exc_info=True)
+        return
+    if count > limit:
+        retry_after = max(1, int((window + 1) * _WINDOW - now) + 1)
+        raise LimitExceeded(
+            "rate-limit:requests-per-minute",
+            f"This subscription's plan allows {limit} requests per minute; try again in {retry_after} s.",
+            retry_after,
+        )
+
+
+def check_concurrency(subscription: Subscription) -> None:
+    """Raise when the subscription already has ``max_concurrent`` unfinished executions.
+
+    Call inside a transaction after locking the subscription row, then create the job in the
+    same transaction.
+    """
+    from jobs.models import Job, JobStatus
+
+    limit = subscription.max_concurrent
+    if not limit:
+        return
+    active = Job.objects.filter(subscription=subscription, status__in=(JobStatus.PENDING, JobStatus.RUNNING)).count()
+    if active >= limit:
+        raise LimitExceeded(
+            "rate-limit:concurrent-executions",
+            f"This subscription's plan allows {limit} concurrent executions and {active} are still running; "
+            "wait for one to finish or cancel one.",
+            CONCURRENCY_RETRY_AFTER,
+        )

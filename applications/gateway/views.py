@@ -1,0 +1,300 @@
+"""The service API (ARCHITECTURE section 3): token endpoint and ``/{context_id}/{service}/{version}/...``.
+
+Plain Django views rather than DRF: this is the hot path, every answer is JSON the contract
+fixes, and status polling must cost no more than two indexed queries.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from oauth2_provider.views import TokenView
+from oauthlib.oauth2 import BackendApplicationServer
+
+from applications.models import Subscription
+from jobs.models import JOB_FINAL_STATES, InterimResult, Job, JobLogChunk, JobSource, JobStatus
+from planqk_portal.errors import ApplicationError
+from services.models import ServiceVersion, SourceType
+
+from . import external
+from .auth import Caller, GatewayAuthError, authenticate
+from .jsonio import error_response, execution_input, json_response, read_json_body, timestamp
+from .limits import LimitExceeded, check_concurrency, check_rate
+
+logger = logging.getLogger(__name__)
+
+_JOB_FIELDS = ("id", "status", "created_at", "started_at", "ended_at")
+#: How long ``PUT /{id}/cancel`` waits for a running execution to stop before answering.
+CANCEL_WAIT_SECONDS = 5.0
+
+
+class GatewayTokenView(TokenView):
+    """``POST {GATEWAY_URL}/token``: the client-credentials grant only (RFC 6749 section 4.4).
+
+    Any other grant type is ``unsupported_grant_type``; a wrong key or secret ``invalid_client``
+    (401 with ``WWW-Authenticate``). oauthlib adds ``Cache-Control: no-store``.
+    """
+
+    server_class = BackendApplicationServer
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = super().post(request, *args, **kwargs)
+        response["Cache-Control"] = "no-store"
+        response["Pragma"] = "no-cache"
+        if response.status_code == 401 and not response.has_header("WWW-Authenticate"):
+            response["WWW-Authenticate"] = 'Basic realm="gateway"'
+        if not response.has_header("Content-Type") or "json" not in response["Content-Type"]:
+            response["Content-Type"] = "application/json"
+        return response
+
+    def http_method_not_allowed(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        return error_response(
+            "invalid_request", "Request a token with POST (grant_type=client_credentials).", 405, {"Allow": "POST"}
+        )
+
+
+def job_object(job: Job) -> dict[str, Any]:
+    """The contract's job object."""
+    return {
+        "id": str(job.id),
+        "status": job.status,
+        "createdAt": timestamp(job.created_at),
+        "startedAt": timestamp(job.started_at),
+        "endedAt": timestamp(job.ended_at),
+    }
+
+
+def gateway_view(*methods: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    """Authenticate, count the request against the plan, turn every failure into a JSON answer."""
+
+    def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @csrf_exempt
+        @functools.wraps(view)
+        def wrapper(
+            request: HttpRequest, context_id: str, service_name: str, version: str, **kwargs: Any
+        ) -> HttpResponse:
+            if request.method not in methods:
+                allowed = ", ".join(methods)
+                return error_response(
+                    "method-not-allowed", f"Use {allowed} here.", 405, {"Allow": allowed}, method=request.method
+                )
+            try:
+                caller = authenticate(request, context_id=context_id, service_name=service_name)
+                check_rate(caller.subscription)
+                return view(request, caller, version, **kwargs)
+            except GatewayAuthError as exc:
+                return error_response(exc.code, exc.detail, exc.status, exc.headers)
+            except LimitExceeded as exc:
+                return error_response(exc.code, exc.detail, 429, {"Retry-After": str(exc.retry_after)})
+            except ApplicationError as exc:
+                return error_response(exc.code, exc.message, exc.status, **exc.extra)
+            except external.UpstreamError as exc:
+                return error_response(exc.code, exc.detail, exc.status)
+            except Exception:
+                logger.exception("gateway failed on %s %s", request.method, request.path)
+                return error_response("server-error", "The gateway failed to handle this request.", 500)
+
+        return wrapper
+
+    return decorate
+
+
+def _version(caller: Caller, label: str) -> ServiceVersion:
+    version = ServiceVersion.objects.filter(service_id=caller.service.pk, version=label).first()
+    if version is None or not version.is_callable:
+        raise ApplicationError(
+            f"Version {label} of this service does not exist or cannot be called.",
+            code="service:version-not-found",
+            status=404,
+        )
+    return version
+
+
+def _job(caller: Caller, label: str, job_id: str, *, fields: tuple[str, ...] = _JOB_FIELDS) -> Job:
+    """One of the caller's executions of this service version; another application's is a 404."""
+    try:
+        key = uuid.UUID(job_id)
+    except ValueError:
+        key = None
+    job = (
+        Job.objects.filter(
+            pk=key,
+            application_id=caller.subscription.application_id,
+            service_id=caller.subscription.service_id,
+            service_version__version=label,
+        )
+        .only(*fields)
+        .first()
+        if key
+        else None
+    )
+    if job is None:
+        raise ApplicationError("No such execution.", code="execution:not-found", status=404)
+    return job
+
+
+def _is_external(caller: Caller) -> bool:
+    return caller.service.source == SourceType.URL
+
+
+@gateway_view("GET", "POST")
+def service_root(request: HttpRequest, caller: Caller, version: str) -> HttpResponse:
+    """``GET /``: is the service up; ``POST /``: start an execution."""
+    service_version = _version(caller, version)
+    if request.method == "GET":
+        if _is_external(caller):
+            return external.health(caller=caller)
+        return json_response({"status": "Service is up and running"})
+
+    document = read_json_body(request)
+    execution = execution_input(document)
+    idempotency_key = request.headers.get("Idempotency-Key")
+    if idempotency_key is not None:
+        idempotency_key = idempotency_key.strip()
+        if not idempotency_key or len(idempotency_key) > 200 or not idempotency_key.isprintable():
+            raise ApplicationError(
+                "The Idempotency-Key header must be 1 to 200 printable characters.", code="input:bad-idempotency-key"
+            )
+        replay = Job.objects.filter(
+            application_id=caller.subscription.application_id, idempotency_key=idempotency_key
+        ).first()
+        if replay is not None:
+            # The same request again: the same execution, not a second one (and no limit applies).
+            return _created(request, caller, version, replay, replayed=True)
+
+    if _is_external(caller):
+        with transaction.atomic():
+            _lock_and_check_concurrency(caller.subscription)
+            job = external.start(
+                caller=caller, service_version=service_version, execution=execution, idempotency_key=idempotency_key
+            )
+        return _created(request, caller, version, job)
+
+    from jobs.services import job_submit
+
+    with transaction.atomic():
+        _lock_and_check_concurrency(caller.subscription)
+        job = job_submit(
+            service_version=service_version,
+            owner=caller.application.owner,
+            data=execution["data"],
+            params=execution["params"],
+            data_ref=execution["data_ref"],
+            params_ref=execution["params_ref"],
+            source=JobSource.GATEWAY,
+            application=caller.application,
+            subscription=caller.subscription,
+            idempotency_key=idempotency_key,
+        )
+    return _created(request, caller, version, job)
+
+
+def _lock_and_check_concurrency(subscription: Subscription) -> None:
+    # The row lock makes "count, then create" atomic across server processes.
+    Subscription.objects.select_for_update().filter(pk=subscription.pk).values_list("pk", flat=True).first()
+    check_concurrency(subscription)
+
+
+def _created(request: HttpRequest, caller: Caller, version: str, job: Job, *, replayed: bool = False) -> HttpResponse:
+    from applications.services import service_endpoint_url
+
+    location = service_endpoint_url(service=caller.service, version=version, request=request) + str(job.id)
+    headers = {"Location": location}
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return json_response(job_object(job), status=201, headers=headers)
+
+
+@gateway_view("GET")
+def execution_status(request: HttpRequest, caller: Caller, version: str, job_id: str) -> HttpResponse:
+    """``GET /{id}``: the job object (the hot path: two indexed queries)."""
+    if _is_external(caller):
+        job = _job(caller, version, job_id, fields=(*_JOB_FIELDS, "subscription_id"))
+        return json_response(job_object(external.refresh(caller=caller, job=job)))
+    return json_response(job_object(_job(caller, version, job_id)))
+
+
+@gateway_view("GET")
+def execution_result(request: HttpRequest, caller: Caller, version: str, job_id: str) -> HttpResponse:
+    """``GET /{id}/result``: result and metadata, the error, or 409 while not final."""
+    if _is_external(caller):
+        job = _job(caller, version, job_id, fields=(*_JOB_FIELDS, "subscription_id"))
+        return external.result(caller=caller, job=job)
+    job = _job(
+        caller, version, job_id, fields=(*_JOB_FIELDS, "result", "result_metadata", "error_code", "error_detail")
+    )
+    return result_response(job)
+
+
+def result_response(job: Job) -> HttpResponse:
+    if job.status == JobStatus.SUCCEEDED:
+        return json_response({"result": job.result, "metadata": job.result_metadata})
+    if job.status in JOB_FINAL_STATES:
+        default = {
+            JobStatus.FAILED: "The execution failed.",
+            JobStatus.CANCELLED: "The execution was cancelled.",
+            JobStatus.UNKNOWN: "The execution's outcome is unknown.",
+        }[job.status]
+        return json_response({"code": job.error_code or job.status, "detail": job.error_detail or default})
+    return error_response(
+        "execution:not-finished",
+        f"The execution is {job.status}; its result is available once it has finished.",
+        409,
+        status=job.status,
+    )
+
+
+@gateway_view("GET")
+def execution_interim_results(request: HttpRequest, caller: Caller, version: str, job_id: str) -> HttpResponse:
+    """``GET /{id}/interim-results``: the interim results so far, oldest first."""
+    job = _job(caller, version, job_id, fields=(*_JOB_FIELDS, "subscription_id"))
+    if _is_external(caller):
+        return external.passthrough(caller=caller, job=job, suffix="interim-results")
+    payloads = list(InterimResult.objects.filter(job_id=job.pk).order_by("seq").values_list("payload", flat=True))
+    return json_response(payloads)
+
+
+@gateway_view("GET")
+def execution_logs(request: HttpRequest, caller: Caller, version: str, job_id: str) -> HttpResponse:
+    """``GET /{id}/logs``: the execution's log lines as a JSON list of strings."""
+    job = _job(caller, version, job_id, fields=(*_JOB_FIELDS, "subscription_id"))
+    if _is_external(caller):
+        return external.passthrough(caller=caller, job=job, suffix="logs")
+    text = "".join(JobLogChunk.objects.filter(job_id=job.pk).order_by("seq").values_list("text", flat=True))
+    return json_response(text.splitlines())
+
+
+@gateway_view("PUT")
+def execution_cancel(request: HttpRequest, caller: Caller, version: str, job_id: str) -> HttpResponse:
+    """``PUT /{id}/cancel``: cancel; answers the job object (CANCELLED once it has stopped)."""
+    job = _job(caller, version, job_id, fields=(*_JOB_FIELDS, "subscription_id"))
+    if _is_external(caller):
+        return json_response(job_object(external.cancel(caller=caller, job=job)))
+    from jobs.services import job_cancel
+
+    job = job_cancel(job=Job.objects.get(pk=job.pk))
+    # A running execution stops within seconds: wait briefly so the answer usually says CANCELLED.
+    deadline = time.monotonic() + CANCEL_WAIT_SECONDS
+    while job.status not in JOB_FINAL_STATES and time.monotonic() < deadline:
+        time.sleep(0.2)
+        job = Job.objects.only(*_JOB_FIELDS).get(pk=job.pk)
+    return json_response(job_object(job))
+
+
+@csrf_exempt
+def not_found(request: HttpRequest, path: str = "") -> HttpResponse:
+    """Anything else under /gateway/: JSON, never the HTML 404 page."""
+    return error_response(
+        "not_found",
+        "No such endpoint. Services are at /gateway/{context_id}/{service_name}/{version}/ and the "
+        "token endpoint at /gateway/token.",
+        404,
+    )
