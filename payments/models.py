@@ -94,6 +94,9 @@ class Invoice(models.Model):
     attempts = models.PositiveIntegerField(default=0, help_text="Charge attempts; part of the idempotency key.")
     gateway = models.CharField(max_length=16, blank=True)
     payment_intent_id = models.CharField(max_length=255, blank=True)
+    # What the current attempt charges: a retried attempt must send the same parameters with its key.
+    customer_id = models.CharField(max_length=255, blank=True)
+    payment_method_id = models.CharField(max_length=255, blank=True)
     failure_message = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     charged_at = models.DateTimeField(null=True, blank=True)
