@@ -324,6 +324,8 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(PLANQK_DATA_DIR / "celerybeat-schedule")
 PLANQK_REAPER_INTERVAL = env_int("PLANQK_REAPER_INTERVAL", 30)
 CELERY_BEAT_SCHEDULE = {
     "reaper": {"task": "planqk_portal.tasks.reap", "schedule": timedelta(seconds=PLANQK_REAPER_INTERVAL)},
+    # Invoices closed billing periods (calendar months) and charges open invoices; safe to repeat.
+    "payments-billing": {"task": "payments.tasks.run_billing", "schedule": timedelta(hours=1)},
 }
 
 # --- Redis (rate limits, shared counters) -----------------------------------------------------
