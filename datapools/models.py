@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 from django.conf import settings
@@ -100,3 +101,8 @@ class DataFile(models.Model):
             "dataSourceDescriptorId": str(self.descriptor_id),
             "fileId": str(self.id),
         }
+
+    @property
+    def reference_json(self) -> str:
+        """The reference as one line of JSON, as the copy button puts it on the clipboard."""
+        return json.dumps(self.reference)

@@ -253,12 +253,18 @@ def datafile_open(*, datafile: DataFile) -> Any:
     """Open the stored content for reading; 404 when the object is gone, 503 when storage fails."""
     from django.core.files.storage import default_storage
 
+    missing = ApplicationError(
+        f"The content of file “{datafile.name}” is missing from storage.", code="datapool:not-found", status=404
+    )
     try:
+        # Object storages open lazily and fail only on the first read: ask first.
+        if not datafile.file.name or not default_storage.exists(datafile.file.name):
+            raise missing
         return default_storage.open(datafile.file.name, "rb")
+    except ApplicationError:
+        raise
     except FileNotFoundError as exc:
-        raise ApplicationError(
-            f"The content of file “{datafile.name}” is missing from storage.", code="datapool:not-found", status=404
-        ) from exc
+        raise missing from exc
     except Exception as exc:
         logger.exception("cannot open data file %s (%s)", datafile.pk, datafile.file.name)
         raise ApplicationError(
