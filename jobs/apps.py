@@ -4,3 +4,10 @@ from django.apps import AppConfig
 class JobsConfig(AppConfig):
     name = "jobs"
     verbose_name = "Jobs"
+
+    def ready(self) -> None:
+        from planqk_portal import reaper
+
+        from . import engine
+
+        reaper.register(engine.job_reap)

@@ -1,0 +1,639 @@
+"""The execution engine: runs one job on its service version's runtime and always finishes it.
+
+A worker claims a PENDING job with a conditional update (a redelivered task finds nothing to
+claim), starts the execution on the runtime that built the version, and follows it: output is
+read incrementally, stored as log chunks and interim results in one transaction together with
+the read offset and the heartbeat, and the outcome is taken from the runner's own final line
+only (``planqk_runtime.protocol.final_response``), never from a marker user code printed.
+
+Every write of a running job is conditional on ``worker`` still being this execution's id, so
+a worker that was presumed dead and handed over by the reaper can never write over the one that
+took over. The reaper (:func:`job_reap`) hands stale RUNNING jobs to a new worker, which reads
+on from the saved offset with the saved runtime handle.
+
+Error codes: ``platform:*`` when our side failed (the user can retry), ``job:*`` for limits the
+platform enforced on their code (timeout, memory, output), the runner's or the service's own
+codes (``EXECUTION_ERROR``, ``SAMPLE_FAILURE``...) and ``datapool:*`` for unreadable references.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Max, Q
+from django.utils import timezone
+
+from planqk_portal.errors import ApplicationError
+from planqk_portal.logs import ChunkedLogWriter
+from planqk_runtime.protocol import KIND_INTERIM, final_response, parse_output_line
+
+from .models import JOB_FINAL_STATES, InterimResult, Job, JobLogChunk, JobStatus
+
+logger = logging.getLogger(__name__)
+
+# Poll quickly at first (most jobs are short), then back off.
+POLL_FIRST_SECONDS = 0.01
+POLL_MAX_SECONDS = 0.25
+# Logs and interim results reach the database at most this often (one transaction each).
+CHECKPOINT_SECONDS = 0.5
+CANCEL_CHECK_SECONDS = 0.25
+# Beyond the runtime's own timeout enforcement, the engine stops an execution this much later.
+TIMEOUT_GRACE_SECONDS = 30
+MAX_HANDOVERS = 5
+# Jobs of services that run outside the platform (the gateway forwards them): never ours to run.
+EXTERNAL_RUNTIME = "external"
+PLATFORM_PREFIX = "[platform] "
+
+
+def _setting(name: str, default: Any) -> Any:
+    return getattr(settings, name, default)
+
+
+def log_max_bytes() -> int:
+    return int(_setting("PLANQK_JOB_LOG_MAX_BYTES", 1024 * 1024))
+
+
+def output_max_bytes() -> int:
+    """What the runtime keeps of an execution's output: the log cap plus room for the result line."""
+    default = max(64 * 1024 * 1024, 4 * log_max_bytes())
+    return int(_setting("PLANQK_JOB_OUTPUT_MAX_BYTES", default))
+
+
+def heartbeat_stale_seconds() -> int:
+    return int(_setting("PLANQK_JOB_HEARTBEAT_STALE_SECONDS", 60))
+
+
+def heartbeat_every_seconds() -> float:
+    return min(5.0, heartbeat_stale_seconds() / 6)
+
+
+def pending_requeue_seconds() -> int:
+    return int(_setting("PLANQK_JOB_PENDING_REQUEUE_SECONDS", 120))
+
+
+def pending_expire_seconds() -> int:
+    return int(_setting("PLANQK_JOB_PENDING_EXPIRE_SECONDS", 24 * 3600))
+
+
+def max_interim_results() -> int:
+    return int(_setting("PLANQK_JOB_MAX_INTERIM_RESULTS", 1000))
+
+
+def execution_id(job: Job) -> str:
+    """The runtime's name for a job's execution; the ``job-`` prefix tells the reaper it is ours."""
+    return f"job-{job.id}"
+
+
+class _LostOwnership(Exception):
+    """Another worker owns this job now (the reaper handed it over): stop following quietly."""
+
+
+@dataclass
+class Outcome:
+    status: str
+    result: Any = None
+    metadata: Any = None
+    code: str = ""
+    detail: str = ""
+
+
+@dataclass
+class _Follow:
+    """Per-execution reading state (kept off the engine object, as Read the Docs does)."""
+
+    offset: int
+    partial: str = ""
+    # The last non-blank line and blank lines after it: held back because it may be the
+    # runner's final line, which is the result and not a log line.
+    held: list[str] = field(default_factory=list)
+    pending_interims: list[Any] = field(default_factory=list)
+    new_output: bool = False
+
+    def saved_offset(self) -> int:
+        """Bytes fully processed: what is held back is read again after a handover."""
+        unread = self.partial + "".join(self.held)
+        return self.offset - len(unread.encode())
+
+
+def _worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+# --- entry point -------------------------------------------------------------------------------
+
+
+def execute_job(job_id: str) -> str:
+    """Run the job if this call may claim it; returns what happened (for the task's log)."""
+    worker = _worker_id()
+    now = timezone.now()
+    ours = Job.objects.filter(pk=job_id).exclude(runtime=EXTERNAL_RUNTIME)
+    claimed = ours.filter(status=JobStatus.PENDING).update(
+        status=JobStatus.RUNNING, started_at=now, heartbeat_at=now, worker=worker
+    )
+    if not claimed:
+        # The reaper hands a RUNNING job to a new worker by clearing ``worker``.
+        claimed = ours.filter(status=JobStatus.RUNNING, worker="").update(worker=worker, heartbeat_at=now)
+        if not claimed:
+            return "not claimed"
+    job = Job.objects.select_related("service", "service_version", "owner", "result_pool").get(pk=job_id)
+    return Execution(job, worker).run()
+
+
+class Execution:
+    """Follows one claimed job to its final state."""
+
+    def __init__(self, job: Job, worker: str) -> None:
+        self.job = job
+        self.worker = worker
+        self.runtime: Any = None
+        self.handle: dict[str, Any] | None = job.runtime_handle
+        self.writer = ChunkedLogWriter(
+            JobLogChunk,
+            "job",
+            job,
+            max_bytes=log_max_bytes(),
+            flush_bytes=1 << 62,  # flushed by _checkpoint only, inside its transaction
+            flush_seconds=float("inf"),
+        )
+        self.interim_seq = InterimResult.objects.filter(job=job).aggregate(m=Max("seq"))["m"] or 0
+        self.interims_dropped = False
+        self.taken_over = job.runtime_handle is not None
+        self.follow = _Follow(offset=job.output_offset)
+        self.finished = False
+        self.peak_memory_kb: int | None = None
+
+    def owned(self) -> Any:
+        return Job.objects.filter(pk=self.job.pk, status=JobStatus.RUNNING, worker=self.worker)
+
+    def platform_line(self, text: str) -> None:
+        self.writer.line(PLATFORM_PREFIX + text)
+
+    # --- the whole run -----------------------------------------------------------------------
+
+    def run(self) -> str:
+        outcome: Outcome | None = None
+        lost = False
+        try:
+            if self.taken_over:
+                self.runtime = self._runtime(self.job.runtime or None)
+                self.platform_line("a new worker took over this job; reading on")
+            else:
+                self.handle = self._start()
+            if self.handle is not None:
+                outcome = self._follow()
+        except _LostOwnership:
+            lost = True
+        except ApplicationError as exc:
+            # Input that cannot be read (a deleted data pool file...) or a platform failure
+            # we recognise (its code starts with ``platform:``).
+            outcome = Outcome(JobStatus.FAILED, code=exc.code, detail=exc.message)
+        except Exception as exc:  # a platform failure must still end the job
+            logger.exception("job %s failed in the engine", self.job.pk)
+            outcome = Outcome(
+                JobStatus.FAILED,
+                code="platform:error",
+                detail=f"The platform failed while running this job ({type(exc).__name__}: {exc}). "
+                "Running it again may help; if not, tell the platform's operators.",
+            )
+        finally:
+            # Also reached through BaseExceptions (worker shutdown...): leave a final state behind.
+            if not lost and not self.finished:
+                if outcome is None:
+                    outcome = Outcome(
+                        JobStatus.FAILED, code="platform:error", detail="The worker stopped while running this job."
+                    )
+                try:
+                    self._finish(outcome)
+                except _LostOwnership:
+                    lost = True
+                except Exception:
+                    logger.exception("job %s: recording the final state failed", self.job.pk)
+                    _force_final(self.job.pk, self.worker)
+            if lost:
+                # The execution belongs to the worker that took over: leave it alone.
+                logger.warning("job %s: another worker owns it now; leaving it", self.job.pk)
+            else:
+                self._cleanup()
+        return "handed over" if lost else str(self.job.status)
+
+    # --- start ---------------------------------------------------------------------------------
+
+    def _runtime(self, name: str | None) -> Any:
+        from jobs.runtimes import RuntimeUnavailable, get_runtime
+
+        try:
+            return get_runtime(name)
+        except RuntimeUnavailable as exc:
+            raise _PlatformFailure(
+                "platform:runtime-unavailable", f"The runtime {name!r} is not available: {exc}"
+            ) from exc
+
+    def _start(self) -> dict[str, Any] | None:
+        from jobs.runtimes import ExecutionSpec, RuntimeUnavailable
+
+        job = self.job
+        if Job.objects.filter(pk=job.pk, cancel_requested=True).exists():
+            self._finish(Outcome(JobStatus.CANCELLED, code="job:cancelled", detail="Cancelled before it started."))
+            return None
+        version = job.service_version
+        if not version.build_handle:
+            raise _PlatformFailure(
+                "platform:not-built", f"Version {version.version} has no build to run; build it again."
+            )
+        self.runtime = self._runtime(version.runtime or None)
+        data = self._input(job.data, job.data_ref, "data")
+        params = self._input(job.params, job.params_ref, "params")
+        service = job.service
+        spec = ExecutionSpec(
+            execution_id=execution_id(job),
+            build=version.build_handle,
+            data=data,
+            params=params,
+            env=provider_environment(job),
+            memory_mb=min(int(service.memory_mb), int(settings.PLANQK_JOB_MAX_MEMORY_MB)),
+            cpus=min(float(service.cpus), float(settings.PLANQK_JOB_MAX_CPUS)),
+            timeout_seconds=int(job.timeout_seconds),
+            max_pids=int(settings.PLANQK_JOB_MAX_PIDS),
+            max_output_bytes=output_max_bytes(),
+        )
+        try:
+            handle = self.runtime.start(spec)
+        except RuntimeUnavailable as exc:
+            raise _PlatformFailure("platform:runtime-unavailable", str(exc)) from exc
+        if not self.owned().update(
+            runtime=self.runtime.name,
+            runtime_handle=handle,
+            runtime_starts=F("runtime_starts") + 1,
+            heartbeat_at=timezone.now(),
+        ):
+            # Cannot happen unless the reaper took a job that was alive: do not leave it running.
+            self.runtime.cancel(handle)
+            self.runtime.cleanup(handle)
+            raise _LostOwnership
+        return handle
+
+    def _input(self, value: Any, ref: Any, name: str) -> Any:
+        if ref is None:
+            return value
+        from datapools.selectors import datafile_read_json
+
+        from .services import input_check, input_max_bytes
+
+        loaded = datafile_read_json(user=self.job.owner, ref=ref, max_bytes=input_max_bytes())
+        self.platform_line(f"{name} read from data pool file {ref.get('fileId')}")
+        return input_check(loaded, name=f"The {name} file")
+
+    # --- follow --------------------------------------------------------------------------------
+
+    def _follow(self) -> Outcome:
+        runtime, handle, job = self.runtime, self.handle, self.job
+        started = job.started_at or timezone.now()
+        hard_deadline = started + timedelta(seconds=job.timeout_seconds + TIMEOUT_GRACE_SECONDS)
+        interval = POLL_FIRST_SECONDS
+        last_checkpoint = last_heartbeat = last_cancel_check = time.monotonic()
+        cancel_sent = engine_timeout = False
+        while True:
+            state = runtime.poll(handle)
+            self.peak_memory_kb = state.peak_memory_kb or self.peak_memory_kb
+            # After poll() said "ended", every byte of output is there to read.
+            self._read(final=not state.running)
+            if not state.running:
+                break
+            now = time.monotonic()
+            if not cancel_sent and now - last_cancel_check >= CANCEL_CHECK_SECONDS:
+                last_cancel_check = now
+                if self._cancel_requested():
+                    self.platform_line("cancel requested: stopping the execution")
+                    runtime.cancel(handle)
+                    cancel_sent = True
+                    continue
+            if not cancel_sent and not engine_timeout and timezone.now() > hard_deadline:
+                self.platform_line(f"still running after its {job.timeout_seconds} s timeout: stopping it")
+                runtime.cancel(handle)
+                engine_timeout = True
+                continue
+            due_checkpoint = self.follow.new_output and now - last_checkpoint >= CHECKPOINT_SECONDS
+            if due_checkpoint or now - last_heartbeat >= heartbeat_every_seconds():
+                self._checkpoint()
+                last_checkpoint = last_heartbeat = now
+            time.sleep(interval)
+            interval = min(interval * 1.6, POLL_MAX_SECONDS)
+        return self._outcome(state, cancel_sent=cancel_sent, engine_timeout=engine_timeout)
+
+    def _cancel_requested(self) -> bool:
+        row = Job.objects.filter(pk=self.job.pk).values_list("cancel_requested", "worker", "status").first()
+        if row is None or row[1] != self.worker or row[2] != JobStatus.RUNNING:
+            raise _LostOwnership
+        return bool(row[0])
+
+    def _read(self, *, final: bool) -> None:
+        """Read all output available now and route it line by line."""
+        follow = self.follow
+        while True:
+            text, next_offset = self.runtime.read_output(self.handle, follow.offset)
+            if next_offset <= follow.offset:
+                break
+            follow.offset = next_offset
+            follow.new_output = True
+            lines = (follow.partial + text).split("\n")
+            follow.partial = lines.pop()
+            for line in lines:
+                self._line(line + "\n")
+            if not final:
+                break  # at most one read (1 MB) per poll while it runs
+
+    def _line(self, line: str) -> None:
+        held = self.follow.held
+        if not line.strip():
+            if held:
+                held.append(line)
+            else:
+                self._emit(line)
+            return
+        for earlier in held:
+            self._emit(earlier)
+        held[:] = [line]
+
+    def _emit(self, line: str) -> None:
+        kind, payload = parse_output_line(line)
+        if kind == KIND_INTERIM:
+            if self.interim_seq + len(self.follow.pending_interims) < max_interim_results():
+                self.follow.pending_interims.append(payload)
+            elif not self.interims_dropped:
+                self.interims_dropped = True
+                self.platform_line(f"more than {max_interim_results()} interim results: further ones are not kept")
+        self.writer.write(line)
+
+    def _checkpoint(self) -> None:
+        """Store logs, interim results, the read offset and the heartbeat together."""
+        now = timezone.now()
+        with transaction.atomic():
+            self.writer.flush()
+            self._store_interims()
+            if not self.owned().update(
+                heartbeat_at=now, output_offset=self.follow.saved_offset(), log_truncated=self.writer.truncated
+            ):
+                raise _LostOwnership
+        self.follow.new_output = False
+
+    def _outcome(self, state: Any, *, cancel_sent: bool, engine_timeout: bool) -> Outcome:
+        job, follow = self.job, self.follow
+        tail = [line for line in [*follow.held, follow.partial] if line]
+        last = max((i for i, line in enumerate(tail) if line.strip()), default=None)
+        final = final_response([tail[last]]) if last is not None else None
+        # The runner's final line stays out of the logs: it is shown as the result or the error.
+        for i, line in enumerate(tail):
+            if final is None or i != last:
+                self._emit(line if line.endswith("\n") else line + "\n")
+        follow.held, follow.partial = [], ""
+        service = job.service
+        if state.cancelled or (cancel_sent and final is None):
+            return Outcome(JobStatus.CANCELLED, code="job:cancelled", detail="Cancelled while it was running.")
+        if state.timed_out or engine_timeout:
+            return Outcome(
+                JobStatus.FAILED,
+                code="job:timeout",
+                detail=f"The execution took longer than the service's timeout of {job.timeout_seconds} seconds "
+                "and was stopped.",
+            )
+        if state.oom_killed:
+            return Outcome(
+                JobStatus.FAILED,
+                code="job:out-of-memory",
+                detail=f"The execution needed more than the service's {service.memory_mb} MB of memory "
+                "and was stopped.",
+            )
+        if state.output_truncated:
+            return Outcome(
+                JobStatus.FAILED,
+                code="job:output-too-large",
+                detail=f"The execution printed more than {output_max_bytes()} bytes and was stopped.",
+            )
+        if final is not None and final.succeeded and state.exit_code == 0:
+            return Outcome(JobStatus.SUCCEEDED, result=final.payload["result"], metadata=final.payload["metadata"])
+        if final is not None and not final.succeeded:
+            return Outcome(JobStatus.FAILED, code=final.payload["code"], detail=final.payload.get("detail", ""))
+        if state.exit_code is None and self.taken_over:
+            return Outcome(
+                JobStatus.UNKNOWN,
+                code="platform:worker-lost",
+                detail="The worker running this job stopped, and when another worker took over, the execution "
+                "had ended without a recorded outcome. Run the job again.",
+            )
+        how = (
+            f"was killed by signal {-state.exit_code}"
+            if state.exit_code is not None and state.exit_code < 0
+            else f"exited with code {state.exit_code}"
+            if state.exit_code is not None
+            else "was killed"
+        )
+        return Outcome(
+            JobStatus.FAILED,
+            code="job:no-result",
+            detail=f"The program {how} without printing its result; see the logs.",
+        )
+
+    # --- the end -------------------------------------------------------------------------------
+
+    def _finish(self, outcome: Outcome) -> None:
+        job = self.job
+        now = timezone.now()
+        if outcome.status == JobStatus.SUCCEEDED and job.save_result_to_pool:
+            self._save_result(outcome)
+        if outcome.status == JobStatus.FAILED and outcome.code.startswith(("platform:", "job:")):
+            self.platform_line(f"{outcome.code}: {outcome.detail}")
+        with transaction.atomic():
+            self.writer.flush()
+            self._store_interims()
+            updated = self.owned().update(
+                status=outcome.status,
+                ended_at=now,
+                heartbeat_at=now,
+                result=outcome.result,
+                result_metadata=outcome.metadata,
+                error_code=outcome.code[:100],
+                error_detail=outcome.detail[:20000],
+                log_truncated=self.writer.truncated,
+                output_offset=self.follow.saved_offset(),
+                peak_memory_kb=self.peak_memory_kb,
+            )
+            if not updated:
+                raise _LostOwnership
+        self.finished = True
+        job.refresh_from_db()
+        from .services import job_record_usage
+
+        job_record_usage(job=job)
+
+    def _store_interims(self) -> None:
+        if not self.follow.pending_interims:
+            return
+        rows = []
+        for payload in self.follow.pending_interims:
+            self.interim_seq += 1
+            rows.append(InterimResult(job=self.job, seq=self.interim_seq, payload=payload))
+        InterimResult.objects.bulk_create(rows)
+        self.follow.pending_interims.clear()
+
+    def _save_result(self, outcome: Outcome) -> None:
+        from .services import job_save_result
+
+        job = self.job
+        job.result, job.result_metadata = outcome.result, outcome.metadata
+        try:
+            datafile = job_save_result(job=job)
+        except ApplicationError as exc:
+            # The result stays on the job; only the copy in the data pool is missing.
+            self.platform_line(f"saving the result to a data pool failed: {exc.message}")
+        except Exception:
+            logger.exception("job %s: saving the result to a data pool failed", job.pk)
+            self.platform_line("saving the result to a data pool failed (platform error)")
+        else:
+            self.platform_line(f"result saved to data pool file {datafile.name}")
+
+    def _cleanup(self) -> None:
+        if self.handle is None or self.runtime is None:
+            return
+        try:
+            self.runtime.cleanup(self.handle)
+        except Exception:  # the reaper's orphan sweep removes what is left
+            logger.warning("job %s: cleanup of the execution failed", self.job.pk, exc_info=True)
+
+
+class _PlatformFailure(ApplicationError):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message, code=code, status=500)
+
+
+def _force_final(job_id: Any, worker: str) -> None:
+    """Last resort when recording the outcome failed: FAILED with a platform error."""
+    try:
+        Job.objects.filter(pk=job_id, status=JobStatus.RUNNING, worker=worker).update(
+            status=JobStatus.FAILED,
+            ended_at=timezone.now(),
+            error_code="platform:error",
+            error_detail="The platform could not record the outcome of this job. Run it again.",
+        )
+    except Exception:
+        logger.exception("job %s: could not even force a final state; the reaper will", job_id)
+
+
+def provider_environment(job: Job) -> dict[str, str]:
+    """The owner's provider token for IBM and D-Wave services, under the names SDKs read."""
+    from accounts.selectors import provider_token_value
+
+    variable = {"IBM": "QISKIT_IBM_TOKEN", "DWAVE": "DWAVE_API_TOKEN"}.get(job.service.quantum_backend)
+    if variable is None:
+        return {}
+    token = provider_token_value(user=job.owner, provider=job.service.quantum_backend)
+    return {variable: token} if token else {}
+
+
+# --- the reaper ----------------------------------------------------------------------------------
+
+
+def job_reap() -> dict[str, int]:
+    """Finish what dead workers left behind; registered with ``planqk_portal.reaper``.
+
+    - RUNNING with a stale heartbeat: without a runtime handle the execution never started
+      (FAILED ``platform:worker-lost``); with one, it is handed to a new worker, which reads on
+      from the saved offset and finishes it (also when it ended meanwhile).
+    - PENDING whose task seems lost: enqueued once more (the claim stops a second run); PENDING
+      for a day: FAILED ``platform:not-started``.
+    - Executions of jobs that are final (or unknown and long past any timeout): killed and removed.
+    """
+    from .services import _enqueue, job_enqueue_again, job_record_usage
+
+    now = timezone.now()
+    counts = {"handed_over": 0, "lost": 0, "requeued": 0, "expired": 0, "orphans": 0}
+    stale = now - timedelta(seconds=heartbeat_stale_seconds())
+    ours = Job.objects.exclude(runtime=EXTERNAL_RUNTIME)
+    running = ours.filter(status=JobStatus.RUNNING).filter(
+        Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True, started_at__lt=stale)
+    )
+    for job in running.only("id", "heartbeat_at", "runtime_handle", "enqueue_count"):
+        same = Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING, heartbeat_at=job.heartbeat_at)
+        if not job.runtime_handle or job.enqueue_count >= MAX_HANDOVERS:
+            detail = (
+                "The worker running this job stopped before the execution started. Run the job again."
+                if not job.runtime_handle
+                else f"Workers following this job stopped {MAX_HANDOVERS} times; the platform gave up on it."
+            )
+            failed = same.update(
+                status=JobStatus.FAILED, ended_at=now, error_code="platform:worker-lost", error_detail=detail
+            )
+            if failed:
+                counts["lost"] += 1
+                job_record_usage(job=Job.objects.get(pk=job.pk))
+            continue
+        if same.update(worker="", heartbeat_at=now, enqueue_count=F("enqueue_count") + 1):
+            with transaction.atomic():
+                _enqueue(job.pk)
+            counts["handed_over"] += 1
+
+    requeue_before = now - timedelta(seconds=pending_requeue_seconds())
+    for job in ours.filter(status=JobStatus.PENDING, created_at__lt=requeue_before, enqueue_count__lt=2):
+        with transaction.atomic():
+            if job_enqueue_again(job=job):
+                counts["requeued"] += 1
+    expire_before = now - timedelta(seconds=pending_expire_seconds())
+    counts["expired"] = ours.filter(status=JobStatus.PENDING, created_at__lt=expire_before).update(
+        status=JobStatus.FAILED,
+        ended_at=now,
+        error_code="platform:not-started",
+        error_detail="No worker started this job within a day. Run it again.",
+    )
+    counts["orphans"] = job_reap_orphans()
+    return counts
+
+
+def job_reap_orphans() -> int:
+    """Kill and remove executions whose job is final; returns how many were removed."""
+    from jobs.runtimes import get_runtime
+
+    alive = Job.objects.filter(status__in=[JobStatus.PENDING, JobStatus.RUNNING]).values_list("id", flat=True)
+    known = {f"job-{job_id}" for job_id in alive}
+    used = Job.objects.exclude(runtime__in=["", EXTERNAL_RUNTIME]).values_list("runtime", flat=True).distinct()
+    names = {settings.PLANQK_RUNTIME, *used}
+    removed = 0
+    for name in sorted(names):
+        try:
+            runtime = get_runtime(name)
+            orphans = runtime.orphans(known)
+        except Exception as exc:  # e.g. no Docker engine here: nothing of it to clean
+            logger.info("reaper: runtime %s has no orphans to check: %s", name, exc)
+            continue
+        for handle in orphans:
+            if _is_orphan(handle):
+                try:
+                    runtime.kill_orphan(handle)
+                    removed += 1
+                except Exception:
+                    logger.warning("reaper: removing execution %s failed", handle.get("execution_id"), exc_info=True)
+    return removed
+
+
+def _is_orphan(handle: dict[str, Any]) -> bool:
+    execution = str(handle.get("execution_id", ""))
+    if not execution.startswith("job-"):
+        return False  # not a job's execution (runtime tests, benchmarks): not ours to remove
+    try:
+        status = Job.objects.filter(pk=execution[4:]).values_list("status", flat=True).first()
+    except Exception:
+        return False
+    if status is not None:
+        return status in JOB_FINAL_STATES
+    # No such job here: another database shares this folder, or the job was deleted. Only
+    # remove it once no execution of any deployment could still be running.
+    started = handle.get("started_at")
+    limit = int(settings.PLANQK_JOB_MAX_TIMEOUT) + 3600
+    return isinstance(started, int | float) and time.time() - started > limit
