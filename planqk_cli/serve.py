@@ -1,0 +1,655 @@
+"""``planqk serve``: the service API (ARCHITECTURE.md section 3) on the user code in this folder.
+
+No portal, no database and no authentication: a ``ThreadingHTTPServer`` from the standard
+library keeps the jobs in memory, and every execution is its own ``python -m planqk_runtime``
+process (cwd = the folder, input files in a temporary ``INPUT_DIR``), exactly as the platform
+runs it. The outcome is read from the runner's final stdout line only
+(:func:`planqk_runtime.protocol.final_response`), as the platform does.
+
+Routes: ``GET /``, ``POST /`` (``data`` / ``params`` by value; ``dataRef`` / ``paramsRef`` are a
+400, there are no data pools locally), ``GET /{id}``, ``GET /{id}/result`` (409 while not
+final), ``GET /{id}/interim-results``, ``PUT /{id}/cancel``, ``GET /{id}/logs``; Swagger UI at
+``/docs`` (from drf-spectacular-sidecar's files, no CDN) on the folder's ``openapi-spec.yml``,
+served at ``/openapi.yml`` with its ``servers`` pointed at this server.
+
+Ctrl-C (or SIGTERM) stops the server and kills the executions still running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import contextlib
+import functools
+import importlib.util
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from planqk_cli import term
+from planqk_cli.errors import CliError, ExitCode
+from planqk_cli.project import require_template
+from planqk_runtime.protocol import KIND_INTERIM, final_response, parse_output_line
+
+#: ``data`` and ``params`` by value are at most 1 MB each (ARCHITECTURE.md section 3).
+MAX_INPUT_BYTES = 1024 * 1024
+#: The whole request body: both inputs plus the JSON around them.
+MAX_BODY_BYTES = 2 * MAX_INPUT_BYTES + 64 * 1024
+#: Log lines kept per execution; beyond that a line says the output was cut.
+MAX_LOG_LINES = 20_000
+#: How long stopped executions get to end after SIGTERM before SIGKILL.
+KILL_GRACE_SECONDS = 3.0
+
+PENDING, RUNNING, SUCCEEDED, FAILED, CANCELLED = "PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"
+FINAL = frozenset({SUCCEEDED, FAILED, CANCELLED})
+
+# The runner's inputs come from INPUT_DIR only: values the user has set in this shell must not
+# leak into every execution.
+_CONTRACT_VARIABLES = ("DATA_VALUE", "PARAMS_VALUE", "BASE64_ENCODED", "ENTRY_POINT", "INPUT_DIR")
+
+_STATIC_TYPES = {
+    ".js": "application/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".png": "image/png",
+    ".html": "text/html; charset=utf-8",
+    ".map": "application/json",
+    ".txt": "text/plain; charset=utf-8",
+}
+
+
+def _timestamp(moment: datetime | None) -> str | None:
+    # The contract's format: "YYYY-MM-DD HH:MM:SS", UTC.
+    return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class LocalJob:
+    """One execution of the user code and what it printed."""
+
+    id: str
+    input_dir: Path
+    status: str = PENDING
+    created_at: datetime = field(default_factory=_now)
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    process: subprocess.Popen[bytes] | None = None
+    logs: list[str] = field(default_factory=list)
+    interim_results: list[Any] = field(default_factory=list)
+    response: dict[str, Any] | None = None
+    logs_cut: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """The job object of the service API."""
+        return {
+            "id": self.id,
+            "status": self.status,
+            "createdAt": _timestamp(self.created_at),
+            "startedAt": _timestamp(self.started_at),
+            "endedAt": _timestamp(self.ended_at),
+        }
+
+    def add_log(self, line: str) -> None:
+        if len(self.logs) < MAX_LOG_LINES:
+            self.logs.append(line)
+        elif not self.logs_cut:
+            self.logs_cut = True
+            self.logs.append(f"[output cut at {MAX_LOG_LINES} lines]")
+
+
+class Executor:
+    """Starts, watches and stops the executions; all job state is guarded by one lock."""
+
+    def __init__(self, folder: Path, *, python: str, concurrency: int) -> None:
+        self.folder = folder
+        self.python = python
+        self.root = Path(tempfile.mkdtemp(prefix="planqk-serve-"))
+        self.runner_path = _copy_runner(self.root / "runner")
+        self.jobs: dict[str, LocalJob] = {}
+        self.lock = threading.Lock()
+        self.slots = threading.BoundedSemaphore(max(1, concurrency))
+        self.threads: list[threading.Thread] = []
+        self.stopping = False
+
+    def submit(self, inputs: dict[str, Any]) -> LocalJob:
+        """Create a PENDING job with ``inputs`` (``{"data"?: ..., "params"?: ...}``) and start it."""
+        job_id = str(uuid.uuid4())
+        input_dir = self.root / "jobs" / job_id
+        input_dir.mkdir(parents=True)
+        for name, value in inputs.items():
+            (input_dir / f"{name}.json").write_text(json.dumps(value), encoding="utf-8")
+        job = LocalJob(id=job_id, input_dir=input_dir)
+        with self.lock:
+            if self.stopping:
+                raise RuntimeError("the server is stopping")
+            self.jobs[job_id] = job
+            thread = threading.Thread(target=self._execute, args=(job,), name=f"job-{job_id[:8]}", daemon=True)
+            self.threads.append(thread)
+        thread.start()
+        return job
+
+    def get(self, job_id: str) -> LocalJob | None:
+        with self.lock:
+            return self.jobs.get(job_id)
+
+    def snapshot(self, job: LocalJob) -> dict[str, Any]:
+        with self.lock:
+            return job.to_json()
+
+    def cancel(self, job: LocalJob) -> dict[str, Any]:
+        """Cancel a job that is not final yet (a final one is left alone); the job object."""
+        with self.lock:
+            if job.status in FINAL:
+                return job.to_json()
+            job.status = CANCELLED
+            job.ended_at = _now()
+            job.response = {"code": "CANCELLED", "detail": "The execution was cancelled."}
+            process = job.process
+        if process is not None:
+            _terminate(process)
+        _log(f"job {job.id} CANCELLED")
+        return self.snapshot(job)
+
+    def _execute(self, job: LocalJob) -> None:
+        try:
+            with self.slots:
+                self._run_process(job)
+        except Exception as exc:  # a failure here must end the job, never leave it RUNNING
+            self._finish(job, FAILED, {"code": "INTERNAL_ERROR", "detail": f"planqk serve failed: {exc}"})
+        finally:
+            shutil.rmtree(job.input_dir, ignore_errors=True)
+
+    def _run_process(self, job: LocalJob) -> None:
+        env = {key: value for key, value in os.environ.items() if key not in _CONTRACT_VARIABLES}
+        env["INPUT_DIR"] = str(job.input_dir)
+        env["PYTHONUNBUFFERED"] = "1"
+        # Only the runner is added to the path: the user's interpreter keeps its own packages.
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(self.runner_path), env.get("PYTHONPATH")]))
+        with self.lock:
+            if job.status != PENDING:
+                return  # cancelled while waiting for a slot
+            try:
+                # A session of its own: Ctrl-C in the terminal reaches only us, and a whole process
+                # group (the program's children too) can be stopped.
+                job.process = subprocess.Popen(
+                    [self.python, "-m", "planqk_runtime"],
+                    cwd=self.folder,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    start_new_session=True,
+                )
+            except OSError as exc:
+                job.status, job.ended_at = FAILED, _now()
+                job.response = {"code": "INTERNAL_ERROR", "detail": f"cannot start {self.python}: {exc}"}
+                return
+            job.status = RUNNING
+            job.started_at = _now()
+            process = job.process
+        _log(f"job {job.id} RUNNING")
+        tail: collections.deque[str] = collections.deque(maxlen=5)
+        readers = [
+            threading.Thread(target=self._read_stdout, args=(job, process.stdout, tail), daemon=True),
+            threading.Thread(target=self._read_stderr, args=(job, process.stderr), daemon=True),
+        ]
+        for reader in readers:
+            reader.start()
+        returncode = process.wait()
+        # Children the program left behind would keep the pipes open (and run on): end them.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+        for reader in readers:
+            reader.join(timeout=10)
+        final = final_response(list(tail))
+        if final is not None:
+            self._finish(job, SUCCEEDED if final.succeeded else FAILED, final.payload)
+        else:
+            self._finish(
+                job,
+                FAILED,
+                {
+                    "code": "EXECUTION_ERROR",
+                    "detail": f"the program ended (exit code {returncode}) before the runner gave a response",
+                },
+            )
+
+    def _read_stdout(self, job: LocalJob, stream: Any, tail: collections.deque[str]) -> None:
+        for raw in stream:
+            line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+            if line.strip():
+                tail.append(line)
+            kind, payload = parse_output_line(line)
+            with self.lock:
+                if kind == KIND_INTERIM:
+                    job.interim_results.append(payload)
+                else:
+                    job.add_log(line)
+        stream.close()
+
+    def _read_stderr(self, job: LocalJob, stream: Any) -> None:
+        for raw in stream:
+            with self.lock:
+                job.add_log(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
+        stream.close()
+
+    def _finish(self, job: LocalJob, status: str, response: dict[str, Any]) -> None:
+        with self.lock:
+            if job.status in FINAL:
+                return  # cancelled meanwhile: that stays the outcome
+            job.status = status
+            job.ended_at = _now()
+            job.response = response
+            took = (job.ended_at - (job.started_at or job.created_at)).total_seconds()
+        detail = "" if status == SUCCEEDED else f": {response.get('code')}: {response.get('detail')}"
+        _log(f"job {job.id} {status} in {took:.1f}s{detail}")
+
+    def shutdown(self) -> int:
+        """Stop every execution still going; the number stopped."""
+        with self.lock:
+            self.stopping = True
+            active = [job for job in self.jobs.values() if job.status not in FINAL]
+        for job in active:
+            self.cancel(job)
+        for thread in self.threads:
+            thread.join(timeout=KILL_GRACE_SECONDS + 5)
+        shutil.rmtree(self.root, ignore_errors=True)
+        return len(active)
+
+
+def _terminate(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the execution's process group, SIGKILL when it does not end in time."""
+    for sig, wait in ((signal.SIGTERM, KILL_GRACE_SECONDS), (signal.SIGKILL, 10.0)):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, sig)
+        try:
+            process.wait(timeout=wait)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    # Children that left the group's leader behind are still in the group: finish them too.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def _copy_runner(dest: Path) -> Path:
+    """Copy the stdlib-only runner package into ``dest``; returns the folder to put on PYTHONPATH.
+
+    A copy rather than this interpreter's site-packages on the path, so ``--python`` can be any
+    interpreter with the user's packages and sees nothing else of ours.
+    """
+    spec = importlib.util.find_spec("planqk_runtime")
+    if spec is None or spec.origin is None:
+        raise CliError("the runner (planqk_runtime) is not installed with the CLI")
+    source = Path(spec.origin).parent
+    target = dest / "planqk_runtime"
+    target.mkdir(parents=True)
+    for path in source.glob("*.py"):
+        shutil.copy2(path, target / path.name)
+    return dest
+
+
+def swagger_ui_dir() -> Path | None:
+    """drf-spectacular-sidecar's ``swagger-ui-dist`` folder, found via importlib (no CDN)."""
+    spec = importlib.util.find_spec("drf_spectacular_sidecar")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for location in spec.submodule_search_locations:
+        candidate = Path(location) / "static" / "drf_spectacular_sidecar" / "swagger-ui-dist"
+        if (candidate / "swagger-ui-bundle.js").is_file():
+            return candidate
+    return None
+
+
+_DOCS_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>{title} - planqk serve</title>
+<link rel="icon" type="image/png" href="/docs/static/favicon-32x32.png">
+<link rel="stylesheet" href="/docs/static/swagger-ui.css">
+</head>
+<body>
+<div id="swagger-ui"></div>
+<script src="/docs/static/swagger-ui-bundle.js"></script>
+<script>
+window.ui = SwaggerUIBundle({{
+  url: "/openapi.yml",
+  dom_id: "#swagger-ui",
+  deepLinking: true,
+  presets: [SwaggerUIBundle.presets.apis],
+  layout: "BaseLayout"
+}});
+</script>
+</body>
+</html>
+"""
+
+
+def _log(message: str) -> None:
+    print(f"{datetime.now().strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)
+
+
+class ServiceAPIServer(ThreadingHTTPServer):
+    daemon_threads = True
+    # Local development: a restarted `planqk serve` must get its port back at once.
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], executor: Executor, folder: Path) -> None:
+        self.executor = executor
+        self.folder = folder
+        self.swagger_dir = swagger_ui_dir()
+        super().__init__(address, ServiceAPIHandler)
+
+
+class ServiceAPIHandler(BaseHTTPRequestHandler):
+    """The routes of the service API plus /docs and /openapi.yml."""
+
+    server: ServiceAPIServer
+    server_version = "planqk-serve"
+    protocol_version = "HTTP/1.1"
+
+    # --- plumbing -------------------------------------------------------------------------------
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return  # requests are logged by _send, one compact line each
+
+    def _send(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+        path = urlsplit(self.path).path
+        if not path.startswith("/docs/static/"):
+            _log(f"{self.command} {path} {status}")
+
+    def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+        self._send(status, json.dumps(payload).encode(), "application/json", headers)
+
+    def _error(self, status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> None:
+        self._json(status, {"code": code, "detail": detail}, headers)
+
+    def _base_url(self) -> str:
+        host = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])
+        return f"http://{host}"
+
+    def _route(self) -> list[str]:
+        path = urlsplit(self.path).path
+        return [part for part in path.split("/") if part]
+
+    def _job(self, job_id: str) -> LocalJob | None:
+        job = self.server.executor.get(job_id)
+        if job is None:
+            self._error(HTTPStatus.NOT_FOUND, "not_found", f"There is no execution {job_id}.")
+        return job
+
+    def _method_not_allowed(self, allowed: str) -> None:
+        self._error(HTTPStatus.METHOD_NOT_ALLOWED, "method_not_allowed", f"Use {allowed} here.", {"Allow": allowed})
+
+    def _dispatch(self) -> None:
+        try:
+            self._handle()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client went away; nothing left to answer
+        except Exception as exc:
+            _log(f"error handling {self.command} {self.path}: {exc!r}")
+            with contextlib.suppress(Exception):
+                self._error(HTTPStatus.INTERNAL_SERVER_ERROR, "server-error", "planqk serve failed on this request.")
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _dispatch
+
+    # --- routes ---------------------------------------------------------------------------------
+
+    def _handle(self) -> None:
+        parts = self._route()
+        method = self.command
+        if not parts:
+            if method in ("GET", "HEAD"):
+                return self._json(HTTPStatus.OK, {"status": "Service is up and running"})
+            if method == "POST":
+                return self._submit()
+            return self._method_not_allowed("GET, POST")
+        if parts[0] == "docs" and method in ("GET", "HEAD"):
+            return self._docs(parts[1:])
+        if parts == ["openapi.yml"] and method in ("GET", "HEAD"):
+            return self._openapi()
+        if len(parts) == 1:
+            if method not in ("GET", "HEAD"):
+                return self._method_not_allowed("GET")
+            job = self._job(parts[0])
+            if job is not None:
+                self._json(HTTPStatus.OK, self.server.executor.snapshot(job))
+            return None
+        if len(parts) == 2 and parts[1] in ("result", "interim-results", "logs", "cancel"):
+            wanted = "PUT" if parts[1] == "cancel" else "GET"
+            if method != wanted and not (wanted == "GET" and method == "HEAD"):
+                return self._method_not_allowed(wanted)
+            job = self._job(parts[0])
+            if job is not None:
+                getattr(self, "_" + parts[1].replace("-", "_"))(job)
+            return None
+        return self._error(HTTPStatus.NOT_FOUND, "not_found", f"No route {method} {urlsplit(self.path).path}.")
+
+    def _read_body(self) -> bytes | None:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            self._error(HTTPStatus.LENGTH_REQUIRED, "length-required", "Send the body with a Content-Length.")
+            return None
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            self._error(HTTPStatus.BAD_REQUEST, "invalid", "Content-Length is not a number.")
+            return None
+        if length > MAX_BODY_BYTES:
+            # The unread body would be taken for the next request: close the connection.
+            self.close_connection = True
+            self._error(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                "input:too-large",
+                f"The request body has {length} bytes; data and params are at most {MAX_INPUT_BYTES} bytes each.",
+                {"Connection": "close"},
+            )
+            return None
+        return self.rfile.read(length)
+
+    def _submit(self) -> None:
+        raw = self._read_body()
+        if raw is None:
+            return
+        try:
+            body = json.loads(raw.decode("utf-8-sig")) if raw.strip() else {}
+        except (UnicodeDecodeError, ValueError) as exc:
+            return self._error(HTTPStatus.BAD_REQUEST, "invalid-json", f"The request body is not valid JSON: {exc}")
+        if not isinstance(body, dict):
+            return self._error(
+                HTTPStatus.BAD_REQUEST,
+                "invalid",
+                'The request body must be a JSON object: {"data": ..., "params": ...}.',
+            )
+        refs = [key for key in ("dataRef", "paramsRef") if body.get(key) is not None]
+        if refs:
+            return self._error(
+                HTTPStatus.BAD_REQUEST,
+                "datapool:not-available",
+                f"{' and '.join(refs)} cannot be used with planqk serve: there are no data pools locally. "
+                'Pass the input by value as "data" and "params".',
+            )
+        inputs: dict[str, Any] = {}
+        for key in ("data", "params"):
+            if body.get(key) is None:
+                continue
+            size = len(json.dumps(body[key]).encode())
+            if size > MAX_INPUT_BYTES:
+                return self._error(
+                    HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                    "input:too-large",
+                    f'"{key}" has {size} bytes; at most {MAX_INPUT_BYTES} bytes are allowed by value.',
+                )
+            inputs[key] = body[key]
+        try:
+            job = self.server.executor.submit(inputs)
+        except RuntimeError:
+            return self._error(HTTPStatus.SERVICE_UNAVAILABLE, "unavailable", "planqk serve is stopping.")
+        _log(f"job {job.id} PENDING")
+        return self._json(
+            HTTPStatus.CREATED, self.server.executor.snapshot(job), {"Location": f"{self._base_url()}/{job.id}"}
+        )
+
+    def _result(self, job: LocalJob) -> None:
+        with self.server.executor.lock:
+            status, response = job.status, job.response
+        if status not in FINAL or response is None:
+            return self._error(
+                HTTPStatus.CONFLICT,
+                "job:not-finished",
+                f"The execution is {status}; its result is there once it has SUCCEEDED or FAILED.",
+            )
+        return self._json(HTTPStatus.OK, response)
+
+    def _interim_results(self, job: LocalJob) -> None:
+        with self.server.executor.lock:
+            results = list(job.interim_results)
+        self._json(HTTPStatus.OK, results)
+
+    def _logs(self, job: LocalJob) -> None:
+        with self.server.executor.lock:
+            lines = list(job.logs)
+        self._json(HTTPStatus.OK, lines)
+
+    def _cancel(self, job: LocalJob) -> None:
+        self._json(HTTPStatus.OK, self.server.executor.cancel(job))
+
+    # --- documentation --------------------------------------------------------------------------
+
+    def _docs(self, rest: list[str]) -> None:
+        swagger = self.server.swagger_dir
+        if swagger is None:
+            return self._error(
+                HTTPStatus.NOT_FOUND,
+                "not-installed",
+                "Swagger UI is not installed: pip install drf-spectacular-sidecar.",
+            )
+        if not rest:
+            page = _DOCS_PAGE.format(title=_html_escape(self.server.folder.name))
+            return self._send(HTTPStatus.OK, page.encode(), "text/html; charset=utf-8")
+        # Only plain file names of the Swagger UI folder: no path ever leaves it.
+        if len(rest) == 2 and rest[0] == "static" and rest[1] in os.listdir(swagger):
+            path = swagger / rest[1]
+            kind = _STATIC_TYPES.get(path.suffix, "application/octet-stream")
+            return self._send(HTTPStatus.OK, path.read_bytes(), kind)
+        return self._error(HTTPStatus.NOT_FOUND, "not_found", "No such file.")
+
+    def _openapi(self) -> None:
+        path = self.server.folder / "openapi-spec.yml"
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError:
+            return self._error(
+                HTTPStatus.NOT_FOUND, "not_found", f"There is no openapi-spec.yml in {self.server.folder}."
+            )
+        return self._send(
+            HTTPStatus.OK, _local_spec(text, self._base_url()).encode(), "application/yaml; charset=utf-8"
+        )
+
+
+def _html_escape(text: str) -> str:
+    import html
+
+    return html.escape(text, quote=True)
+
+
+def _local_spec(text: str, base_url: str) -> str:
+    """The API spec with ``servers`` pointing at this server, so "Try it out" calls it.
+
+    The file as it is when it cannot be read as a YAML mapping (Swagger UI then shows its error).
+    """
+    try:
+        import yaml
+
+        spec = yaml.safe_load(text)
+    except Exception:
+        return text
+    if not isinstance(spec, dict):
+        return text
+    spec["servers"] = [{"url": base_url, "description": "planqk serve (local, no authentication)"}]
+    return yaml.dump(spec, Dumper=_spec_dumper(), sort_keys=False, allow_unicode=True, width=100)
+
+
+@functools.cache
+def _spec_dumper() -> type:
+    import yaml
+
+    class SpecDumper(yaml.SafeDumper):
+        """Multi-line strings as ``|`` blocks, so the served spec reads like the file."""
+
+    def represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+        style = "|" if "\n" in value else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+    SpecDumper.add_representer(str, represent_str)
+    return SpecDumper
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Serve the service API on the code in the current folder until Ctrl-C."""
+    folder = require_template(Path.cwd())
+    if not 0 <= args.port <= 65535:
+        raise CliError(f"{args.port} is not a port number", exit_code=ExitCode.USAGE)
+    executor = Executor(folder, python=args.python, concurrency=args.concurrency)
+    try:
+        server = ServiceAPIServer((args.host, args.port), executor, folder)
+    except OSError as exc:
+        executor.shutdown()
+        raise CliError(
+            f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",
+            hint="Choose another port with -p PORT (-p 0 picks a free one).",
+            exit_code=ExitCode.SERVE_FAILED,
+        ) from exc
+    host, port = server.server_address[:2]
+    shown_host = f"[{host}]" if ":" in str(host) else host
+    url = f"http://{shown_host}:{port}"
+    # stdout, first line: scripts (and tests) read the address from it.
+    print(f"Serving {folder} at {url}/", flush=True)
+    term.info(f"Swagger UI: {url}/docs   API spec: {url}/openapi.yml   Stop with Ctrl-C.")
+    if host not in ("127.0.0.1", "::1", "localhost"):
+        term.warn(f"{host} is reachable from other machines and planqk serve has no authentication.")
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    # SIGINT explicitly too: a shell starting us in the background sets it to "ignore".
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        server.server_close()
+        stopped = executor.shutdown()
+        suffix = f"; stopped {stopped} running execution{'s' if stopped != 1 else ''}" if stopped else ""
+        term.info(f"\nplanqk serve stopped{suffix}.")
+    return ExitCode.OK
