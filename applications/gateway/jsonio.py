@@ -29,9 +29,14 @@ def json_response(payload: Any, status: int = 200, headers: dict[str, str] | Non
 
 
 def error_response(
-    code: str, detail: str, status: int, headers: dict[str, str] | None = None, **extra: Any
+    code: str,
+    detail: str,
+    http_status: int,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> HttpResponse:
-    return json_response({"code": code, "detail": detail, **extra}, status=status, headers=headers)
+    """``{"code", "detail", ...extra}`` with ``http_status``."""
+    return json_response({**(extra or {}), "code": code, "detail": detail}, status=http_status, headers=headers)
 
 
 def timestamp(value: datetime | None) -> str | None:

@@ -84,7 +84,7 @@ def gateway_view(*methods: str) -> Callable[[Callable[..., HttpResponse]], Calla
             if request.method not in methods:
                 allowed = ", ".join(methods)
                 return error_response(
-                    "method-not-allowed", f"Use {allowed} here.", 405, {"Allow": allowed}, method=request.method
+                    "method-not-allowed", f"Use {allowed} here.", 405, {"Allow": allowed}, {"method": request.method}
                 )
             try:
                 caller = authenticate(request, context_id=context_id, service_name=service_name)
@@ -95,7 +95,7 @@ def gateway_view(*methods: str) -> Callable[[Callable[..., HttpResponse]], Calla
             except LimitExceeded as exc:
                 return error_response(exc.code, exc.detail, 429, {"Retry-After": str(exc.retry_after)})
             except ApplicationError as exc:
-                return error_response(exc.code, exc.message, exc.status, **exc.extra)
+                return error_response(exc.code, exc.message, exc.status, extra=exc.extra)
             except external.UpstreamError as exc:
                 return error_response(exc.code, exc.detail, exc.status)
             except Exception:
@@ -248,7 +248,7 @@ def result_response(job: Job) -> HttpResponse:
         "execution:not-finished",
         f"The execution is {job.status}; its result is available once it has finished.",
         409,
-        status=job.status,
+        extra={"status": job.status},
     )
 
 

@@ -1,0 +1,34 @@
+from django import forms
+
+from .services import DESCRIPTION_MAX, NAME_MAX
+
+
+class ApplicationForm(forms.Form):
+    name = forms.CharField(max_length=NAME_MAX, help_text="What calls the services, e.g. “analysis notebook”.")
+    description = forms.CharField(max_length=DESCRIPTION_MAX, required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class SubscribeForm(forms.Form):
+    plan = forms.TypedChoiceField(coerce=int, label="Service and pricing plan")
+
+    def __init__(self, *args: object, services: list | None = None, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        groups = []
+        for service in services or []:
+            options = [(plan.pk, _plan_label(plan)) for plan in service.plans.all()]
+            if options:
+                groups.append((f"{service.display_name} ({service.owner.email})", options))
+        self.fields["plan"].choices = [("", "Choose a service and plan…"), *groups]
+
+
+def price_label(*, price_cents: int, currency: str, kind: str) -> str:
+    """``free``, ``0.50 EUR per execution`` or ``9.00 EUR per month``."""
+    if kind == "FREE" or not price_cents:
+        return "free"
+    amount = f"{price_cents / 100:.2f} {currency.upper()}"
+    return f"{amount} per execution" if kind == "PER_EXECUTION" else f"{amount} per month"
+
+
+def _plan_label(plan: object) -> str:
+    price = price_label(price_cents=plan.price_cents, currency=plan.currency, kind=plan.kind)
+    return f"{plan.name} · {price} · {plan.requests_per_minute}/min, {plan.max_concurrent} at once"
