@@ -1,10 +1,330 @@
-"""Placeholder page until the services capability lands."""
+"""My Services pages: thin views over services.services and services.selectors."""
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.selectors import provider_has_token
+from planqk_portal.errors import ApplicationError
+from planqk_portal.logs import render_log_poll
+
+from . import selectors, services
+from .forms import ServiceCreateForm, ServiceEditForm, ServiceVersionForm, field_for_error
+from .models import Lifecycle, QuantumBackend, Service, ServiceVersion, SourceType
+from .rendering import summarize_api_spec
+
+PAGE_SIZE = 20
 
 
-def list(request: HttpRequest) -> HttpResponse:
-    return render(
-        request, "coming_soon.html", {"title": "My Services", "hint": "Create a service from the user code template."}
+def _service_or_404(request: HttpRequest, service_id: Any) -> Service:
+    service = selectors.service_get_owned(user=request.user, service_id=service_id)
+    if service is None:
+        raise Http404("No such service.")
+    return service
+
+
+def _version_or_404(request: HttpRequest, service_id: Any, version_id: Any) -> ServiceVersion:
+    version = selectors.service_version_get(service=_service_or_404(request, service_id), version_id=version_id)
+    if version is None:
+        raise Http404("No such version.")
+    return version
+
+
+def log_context(version: ServiceVersion | None) -> dict[str, Any]:
+    """What the build panel needs to render a version's log and keep polling it."""
+    if version is None:
+        return {}
+    final = version.is_final
+    chunks = list(selectors.build_log_chunks(version=version))
+    return {
+        "log_chunks": chunks,
+        "log_last": chunks[-1].seq if chunks else 0,
+        "log_final": final,
+        "log_poll_url": reverse("services:version-logs", args=[version.service_id, version.pk]),
+    }
+
+
+def _backend_options(user: Any) -> list[dict[str, Any]]:
+    """The backends with whether the user may choose them (IBM and D-Wave need a stored token)."""
+    options = []
+    for backend in QuantumBackend:
+        provider = {"IBM": "IBM", "DWAVE": "DWAVE"}.get(backend.value)
+        options.append(
+            {
+                "value": backend.value,
+                "label": backend.label,
+                "available": provider is None or provider_has_token(user=user, provider=provider),
+            }
+        )
+    return options
+
+
+def _show_error(form: Any, exc: ApplicationError) -> None:
+    form.add_error(field_for_error(exc.code, form), f"{exc.message} ({exc.code})")
+
+
+@login_required
+@require_GET
+def service_list(request: HttpRequest) -> HttpResponse:
+    """My Services: every own service with the state of its latest build."""
+    page = Paginator(selectors.service_list_owned(user=request.user), PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "services/list.html", {"page_obj": page, "services": page.object_list})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def service_create(request: HttpRequest) -> HttpResponse:
+    """Create Service: the properties providers know, then the first build starts."""
+    form = ServiceCreateForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        values = form.cleaned_data
+        from_file = values["source"] == SourceType.FILE
+        try:
+            service = services.service_create(
+                owner=request.user,
+                name=values["name"],
+                title=values["title"],
+                description=values["description"],
+                quantum_backend=values["quantum_backend"],
+                archive=values["file"] if from_file else None,
+                external_url="" if from_file else values["external_url"],
+                api_spec=values["api_spec"],
+                memory_mb=values["memory_mb"],
+                cpus=values["cpus"],
+                timeout_seconds=values["timeout_seconds"],
+                version=values["version"] or None,
+            )
+        except ApplicationError as exc:
+            _show_error(form, exc)
+        else:
+            if service.source == SourceType.FILE:
+                messages.success(request, f"Service {service.name} created; its build has started.")
+            else:
+                messages.success(request, f"Service {service.name} created; it fronts {service.external_url}.")
+            return redirect("services:detail", service_id=service.pk)
+    context = {"form": form, "backends": _backend_options(request.user), "providers_url": reverse("accounts:providers")}
+    return render(request, "services/create.html", context)
+
+
+@login_required
+@require_GET
+def service_detail(request: HttpRequest, service_id: Any) -> HttpResponse:
+    """A service: its endpoint, versions, the latest build's log, the API spec and the plans."""
+    service = _service_or_404(request, service_id)
+    versions = Paginator(selectors.service_version_list(service=service), PAGE_SIZE).get_page(request.GET.get("page"))
+    latest = selectors.service_version_latest(service=service)
+    callable_version = selectors.service_version_latest_callable(service=service)
+    context = {
+        "service": service,
+        "page_obj": versions,
+        "versions": versions.object_list,
+        "latest": latest,
+        "callable_version": callable_version,
+        "endpoint_url": (
+            selectors.service_endpoint_url(service=service, version=callable_version, request=request)
+            if callable_version
+            else ""
+        ),
+        "spec": summarize_api_spec((callable_version or latest).api_spec if (callable_version or latest) else ""),
+        "spec_text": (callable_version or latest).api_spec if (callable_version or latest) else "",
+        "plans": service.plans.filter(is_active=True),
+        "Lifecycle": Lifecycle,
+        **log_context(latest),
+    }
+    return render(request, "services/detail.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def service_edit(request: HttpRequest, service_id: Any) -> HttpResponse:
+    """Change the display name, description, backend and resources (the name stays)."""
+    service = _service_or_404(request, service_id)
+    initial = {
+        "title": service.title,
+        "description": service.description,
+        "quantum_backend": service.quantum_backend,
+        "memory_mb": service.memory_mb,
+        "cpus": service.cpus,
+        "timeout_seconds": service.timeout_seconds,
+    }
+    form = ServiceEditForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.service_update(service=service, **form.cleaned_data)
+        except ApplicationError as exc:
+            _show_error(form, exc)
+        else:
+            messages.success(request, "Service updated.")
+            return redirect("services:detail", service_id=service.pk)
+    context = {
+        "form": form,
+        "service": service,
+        "backends": _backend_options(request.user),
+        "providers_url": reverse("accounts:providers"),
+    }
+    return render(request, "services/edit.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def version_create(request: HttpRequest, service_id: Any) -> HttpResponse:
+    """Upload a new version; it builds beside the running one."""
+    service = _service_or_404(request, service_id)
+    form = ServiceVersionForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        values = form.cleaned_data
+        try:
+            version = services.service_version_create(
+                service=service,
+                user=request.user,
+                archive=values["file"],
+                external_url=values["external_url"],
+                api_spec=values["api_spec"],
+                version=values["version"] or None,
+            )
+        except ApplicationError as exc:
+            _show_error(form, exc)
+        else:
+            messages.success(request, f"Version {version.version} uploaded.")
+            return redirect("services:version", service_id=service.pk, version_id=version.pk)
+    next_label = services.next_version(
+        list(selectors.service_version_list(service=service).values_list("version", flat=True))
     )
+    return render(request, "services/version_new.html", {"form": form, "service": service, "next_version": next_label})
+
+
+@login_required
+@require_GET
+def version_detail(request: HttpRequest, service_id: Any, version_id: Any) -> HttpResponse:
+    """One version: its build status, error and live log."""
+    version = _version_or_404(request, service_id, version_id)
+    service = version.service
+    context = {
+        "service": service,
+        "version": version,
+        "endpoint_url": (
+            selectors.service_endpoint_url(service=service, version=version, request=request)
+            if version.is_callable
+            else ""
+        ),
+        **log_context(version),
+    }
+    return render(request, "services/version_detail.html", context)
+
+
+@login_required
+@require_GET
+def version_status(request: HttpRequest, service_id: Any, version_id: Any) -> HttpResponse:
+    """htmx poll of a build's status; at a final state it stops polling and reloads the page once."""
+    version = _version_or_404(request, service_id, version_id)
+    response = render(request, "services/includes/build_status.html", {"version": version, "service": version.service})
+    if version.is_final:
+        response.status_code = 286
+        # The page was rendered while building: reload it so actions and the endpoint appear.
+        response["HX-Refresh"] = "true"
+    return response
+
+
+@login_required
+@require_GET
+def version_logs(request: HttpRequest, service_id: Any, version_id: Any) -> HttpResponse:
+    """htmx poll of a build's log: only newer chunks; 286 once the build has ended."""
+    version = _version_or_404(request, service_id, version_id)
+    final = version.is_final  # read before the chunks, so none written before the end is missed
+    return render_log_poll(
+        request,
+        selectors.build_log_chunks(version=version),
+        poll_url=reverse("services:version-logs", args=[version.service_id, version.pk]),
+        final=final,
+    )
+
+
+def _act(request: HttpRequest, action: Any, success: str, **kwargs: Any) -> None:
+    try:
+        action(**kwargs)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, success)
+
+
+@login_required
+@require_POST
+def service_publish_internal(request: HttpRequest, service_id: Any) -> HttpResponse:
+    service = _service_or_404(request, service_id)
+    _act(
+        request,
+        services.service_publish_internal,
+        f"{service.name} is published for internal use: subscribe one of your applications to call it.",
+        service=service,
+    )
+    return redirect("services:detail", service_id=service.pk)
+
+
+@login_required
+@require_POST
+def service_publish(request: HttpRequest, service_id: Any) -> HttpResponse:
+    service = _service_or_404(request, service_id)
+    _act(request, services.service_publish, f"{service.name} is published in the marketplace.", service=service)
+    return redirect("services:detail", service_id=service.pk)
+
+
+@login_required
+@require_POST
+def service_unpublish(request: HttpRequest, service_id: Any) -> HttpResponse:
+    service = _service_or_404(request, service_id)
+    _act(request, services.service_unpublish, f"{service.name} is no longer published.", service=service)
+    return redirect("services:detail", service_id=service.pk)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def service_delete(request: HttpRequest, service_id: Any) -> HttpResponse:
+    """Confirm, then delete (refused while applications are subscribed)."""
+    service = _service_or_404(request, service_id)
+    if request.method == "POST":
+        try:
+            services.service_delete(service=service)
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+            return redirect("services:detail", service_id=service.pk)
+        messages.success(request, f"Service {service.name} deleted.")
+        return redirect("services:list")
+    return render(request, "services/confirm_delete.html", {"service": service})
+
+
+@login_required
+@require_POST
+def version_cancel(request: HttpRequest, service_id: Any, version_id: Any) -> HttpResponse:
+    version = _version_or_404(request, service_id, version_id)
+    _act(request, services.service_version_cancel, f"Cancelling the build of {version.version}.", version=version)
+    return redirect("services:version", service_id=version.service_id, version_id=version.pk)
+
+
+@login_required
+@require_POST
+def version_retry(request: HttpRequest, service_id: Any, version_id: Any) -> HttpResponse:
+    version = _version_or_404(request, service_id, version_id)
+    _act(request, services.service_version_retry, f"Building {version.version} again.", version=version)
+    return redirect("services:version", service_id=version.service_id, version_id=version.pk)
+
+
+@login_required
+@require_POST
+def version_unpublish(request: HttpRequest, service_id: Any, version_id: Any) -> HttpResponse:
+    version = _version_or_404(request, service_id, version_id)
+    _act(
+        request,
+        services.service_version_unpublish,
+        f"Version {version.version} is no longer callable.",
+        version=version,
+    )
+    return redirect("services:detail", service_id=version.service_id)

@@ -1,0 +1,138 @@
+"""Input and output shapes of the services API (docs/DEVELOPING.md, "REST API used by the CLI")."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from services import selectors
+from services.models import Service, ServiceVersion
+
+
+class VersionRefSerializer(serializers.Serializer):
+    """A version in short: enough to show a status."""
+
+    id = serializers.UUIDField()
+    version = serializers.CharField()
+    status = serializers.CharField()
+
+
+class ServiceVersionSerializer(serializers.ModelSerializer):
+    is_callable = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = ServiceVersion
+        fields = (
+            "id",
+            "version",
+            "status",
+            "build_error",
+            "build_error_code",
+            "created_at",
+            "build_started_at",
+            "build_ended_at",
+            "is_callable",
+        )
+        read_only_fields = fields
+
+
+class ServiceSerializer(serializers.ModelSerializer):
+    cpus = serializers.FloatField(read_only=True)
+    latest_version = serializers.SerializerMethodField()
+    published_version = serializers.SerializerMethodField()
+    gateway_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Service
+        fields = (
+            "id",
+            "name",
+            "title",
+            "description",
+            "quantum_backend",
+            "lifecycle",
+            "source",
+            "external_url",
+            "memory_mb",
+            "cpus",
+            "timeout_seconds",
+            "created_at",
+            "latest_version",
+            "published_version",
+            "gateway_url",
+        )
+        read_only_fields = fields
+
+    @staticmethod
+    def _ref(version: ServiceVersion | None) -> dict[str, Any] | None:
+        if version is None:
+            return None
+        return {"id": version.id, "version": version.version, "status": version.status}
+
+    @extend_schema_field(VersionRefSerializer(allow_null=True))
+    def get_latest_version(self, service: Service) -> dict[str, Any] | None:
+        # The list annotates these; a single service reads them.
+        if getattr(service, "latest_version_id", None):
+            return {
+                "id": service.latest_version_id,
+                "version": service.latest_version_label,
+                "status": service.latest_version_status,
+            }
+        return self._ref(selectors.service_version_latest(service=service))
+
+    @extend_schema_field(VersionRefSerializer(allow_null=True))
+    def get_published_version(self, service: Service) -> dict[str, Any] | None:
+        return self._ref(service.published_version)
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_gateway_url(self, service: Service) -> str | None:
+        """The endpoint of the version callers get by default; null while none is callable."""
+        version = selectors.service_version_latest_callable(service=service)
+        if version is None:
+            return None
+        return selectors.service_endpoint_url(service=service, version=version, request=self.context.get("request"))
+
+
+class ServiceCreateSerializer(serializers.Serializer):
+    file = serializers.FileField(
+        required=False, allow_empty_file=True, help_text="user_code.zip (src/program.py, requirements.txt, ...)"
+    )
+    external_url = serializers.CharField(
+        required=False, allow_blank=True, help_text="Instead of a file: the URL of a service running elsewhere"
+    )
+    api_spec = serializers.FileField(
+        required=False, allow_empty_file=True, help_text="OpenAPI 3 document (YAML or JSON); default: the template's"
+    )
+    name = serializers.CharField(max_length=200, help_text="Lower-case letters, digits and dashes; part of the URL")
+    title = serializers.CharField(required=False, allow_blank=True, max_length=120)
+    description = serializers.CharField(required=False, allow_blank=True, help_text="Markdown")
+    quantum_backend = serializers.CharField(required=False, allow_blank=True, help_text="NONE, IBM or DWAVE")
+    memory_mb = serializers.IntegerField(required=False, allow_null=True)
+    cpus = serializers.FloatField(required=False, allow_null=True)
+    timeout_seconds = serializers.IntegerField(required=False, allow_null=True)
+    version = serializers.CharField(required=False, allow_blank=True, help_text="Default 1.0.0")
+
+
+class ServiceVersionCreateSerializer(serializers.Serializer):
+    file = serializers.FileField(required=False, allow_empty_file=True, help_text="user_code.zip")
+    external_url = serializers.CharField(
+        required=False, allow_blank=True, help_text="For services imported from a URL: the new version's URL"
+    )
+    api_spec = serializers.FileField(
+        required=False, allow_empty_file=True, help_text="OpenAPI 3 document; default: the archive's or the previous"
+    )
+    version = serializers.CharField(required=False, allow_blank=True, help_text="Default: the next patch number")
+
+
+class LogChunkSerializer(serializers.Serializer):
+    seq = serializers.IntegerField()
+    text = serializers.CharField()
+
+
+class BuildLogSerializer(serializers.Serializer):
+    chunks = LogChunkSerializer(many=True)
+    last = serializers.IntegerField(help_text="Pass it as ?after= to get only newer chunks")
+    final = serializers.BooleanField(help_text="True once the build has ended: no more chunks will come")

@@ -1,0 +1,250 @@
+"""The services REST API: one view per operation, thin; the rules live in services.services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.generics import GenericAPIView
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from planqk_portal.errors import ApplicationError
+from planqk_portal.logs import chunks_after, parse_after
+from services import selectors, services
+from services.models import Service, ServiceVersion
+
+from .serializers import (
+    BuildLogSerializer,
+    ServiceCreateSerializer,
+    ServiceSerializer,
+    ServiceVersionCreateSerializer,
+    ServiceVersionSerializer,
+)
+
+TAGS = ["services"]
+
+
+def _service(request: Request, service_id: Any) -> Service:
+    service = selectors.service_get_owned(user=request.user, service_id=service_id)
+    if service is None:
+        raise ApplicationError("No such service.", code="service:not-found", status=404)
+    return service
+
+
+def _version(request: Request, service_id: Any, version_id: Any) -> ServiceVersion:
+    version = selectors.service_version_get(service=_service(request, service_id), version_id=version_id)
+    if version is None:
+        raise ApplicationError("No such version of this service.", code="version:not-found", status=404)
+    return version
+
+
+def _blank_to_none(value: Any) -> Any:
+    return None if value == "" else value
+
+
+class ServiceListCreateView(GenericAPIView):
+    serializer_class = ServiceSerializer
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    def get_queryset(self) -> Any:
+        return selectors.service_list_owned(user=self.request.user, name=self.request.query_params.get("name"))
+
+    @extend_schema(
+        tags=TAGS,
+        summary="Your services",
+        parameters=[OpenApiParameter("name", str, description="Only the service with this name")],
+        responses=ServiceSerializer(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    @extend_schema(
+        tags=TAGS,
+        summary="Create a service (multipart: the zip, the API spec and the properties)",
+        request={"multipart/form-data": ServiceCreateSerializer, "application/json": ServiceCreateSerializer},
+        responses={201: ServiceSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        data = ServiceCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        service = services.service_create(
+            owner=request.user,
+            name=values["name"],
+            title=values.get("title", ""),
+            description=values.get("description", ""),
+            quantum_backend=values.get("quantum_backend") or "NONE",
+            archive=values.get("file"),
+            external_url=values.get("external_url", ""),
+            api_spec=values.get("api_spec"),
+            memory_mb=_blank_to_none(values.get("memory_mb")),
+            cpus=_blank_to_none(values.get("cpus")),
+            timeout_seconds=_blank_to_none(values.get("timeout_seconds")),
+            version=values.get("version") or None,
+        )
+        service = selectors.service_get_owned(user=request.user, service_id=service.pk)
+        return Response(self.get_serializer(service).data, status=status.HTTP_201_CREATED)
+
+
+class ServiceDetailView(GenericAPIView):
+    serializer_class = ServiceSerializer
+
+    @extend_schema(tags=TAGS, summary="One of your services", responses=ServiceSerializer)
+    def get(self, request: Request, service_id: Any) -> Response:
+        return Response(self.get_serializer(_service(request, service_id)).data)
+
+    @extend_schema(
+        tags=TAGS,
+        summary="Delete a service (refused with 409 while applications are subscribed)",
+        responses={204: None},
+    )
+    def delete(self, request: Request, service_id: Any) -> Response:
+        services.service_delete(service=_service(request, service_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class _LifecycleView(GenericAPIView):
+    serializer_class = ServiceSerializer
+    operation: Any = None
+
+    def post(self, request: Request, service_id: Any) -> Response:
+        service = type(self).operation(service=_service(request, service_id))
+        service = selectors.service_get_owned(user=request.user, service_id=service.pk)
+        return Response(self.get_serializer(service).data)
+
+
+class ServicePublishInternalView(_LifecycleView):
+    operation = staticmethod(services.service_publish_internal)
+
+    @extend_schema(
+        tags=TAGS, summary="Publish for internal use (ACCESSIBLE); needs a READY version", request=None,
+        responses=ServiceSerializer,
+    )  # fmt: skip
+    def post(self, request: Request, service_id: Any) -> Response:
+        return super().post(request, service_id)
+
+
+class ServicePublishView(_LifecycleView):
+    operation = staticmethod(services.service_publish)
+
+    @extend_schema(
+        tags=TAGS, summary="Publish in the marketplace (PUBLISHED); needs a READY version", request=None,
+        responses=ServiceSerializer,
+    )  # fmt: skip
+    def post(self, request: Request, service_id: Any) -> Response:
+        return super().post(request, service_id)
+
+
+class ServiceUnpublishView(_LifecycleView):
+    operation = staticmethod(services.service_unpublish)
+
+    @extend_schema(tags=TAGS, summary="Unpublish (back to CREATED)", request=None, responses=ServiceSerializer)
+    def post(self, request: Request, service_id: Any) -> Response:
+        return super().post(request, service_id)
+
+
+class ServiceVersionListCreateView(GenericAPIView):
+    serializer_class = ServiceVersionSerializer
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    @extend_schema(
+        tags=TAGS, summary="The service's versions, newest first", responses=ServiceVersionSerializer(many=True)
+    )
+    def get(self, request: Request, service_id: Any) -> Response:
+        page = self.paginate_queryset(selectors.service_version_list(service=_service(request, service_id)))
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    @extend_schema(
+        tags=TAGS,
+        summary="Upload a new version; it builds beside the running one and replaces it once READY",
+        request={
+            "multipart/form-data": ServiceVersionCreateSerializer,
+            "application/json": ServiceVersionCreateSerializer,
+        },
+        responses={201: ServiceVersionSerializer},
+    )
+    def post(self, request: Request, service_id: Any) -> Response:
+        service = _service(request, service_id)
+        data = ServiceVersionCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        version = services.service_version_create(
+            service=service,
+            user=request.user,
+            archive=values.get("file"),
+            external_url=values.get("external_url", ""),
+            api_spec=values.get("api_spec"),
+            version=values.get("version") or None,
+        )
+        return Response(self.get_serializer(version).data, status=status.HTTP_201_CREATED)
+
+
+class ServiceVersionDetailView(GenericAPIView):
+    serializer_class = ServiceVersionSerializer
+
+    @extend_schema(tags=TAGS, summary="One version and its build status", responses=ServiceVersionSerializer)
+    def get(self, request: Request, service_id: Any, version_id: Any) -> Response:
+        return Response(self.get_serializer(_version(request, service_id, version_id)).data)
+
+
+class ServiceVersionLogsView(GenericAPIView):
+    serializer_class = BuildLogSerializer
+
+    @extend_schema(
+        tags=TAGS,
+        summary="The build log, as numbered chunks after ?after=N",
+        parameters=[OpenApiParameter("after", OpenApiTypes.INT, description="The last chunk number you have")],
+        responses=BuildLogSerializer,
+    )
+    def get(self, request: Request, service_id: Any, version_id: Any) -> Response:
+        version = _version(request, service_id, version_id)
+        # Read the state first: chunks written before a final state are then all in this answer.
+        final = version.is_final
+        after = parse_after(request)
+        chunks = chunks_after(selectors.build_log_chunks(version=version), after)
+        last = chunks[-1].seq if chunks else after
+        return Response({"chunks": [{"seq": c.seq, "text": c.text} for c in chunks], "last": last, "final": final})
+
+
+class _VersionActionView(GenericAPIView):
+    serializer_class = ServiceVersionSerializer
+    operation: Any = None
+
+    def post(self, request: Request, service_id: Any, version_id: Any) -> Response:
+        version = type(self).operation(version=_version(request, service_id, version_id))
+        return Response(self.get_serializer(version).data)
+
+
+class ServiceVersionCancelView(_VersionActionView):
+    operation = staticmethod(services.service_version_cancel)
+
+    @extend_schema(
+        tags=TAGS, summary="Cancel a PENDING or BUILDING build", request=None, responses=ServiceVersionSerializer
+    )
+    def post(self, request: Request, service_id: Any, version_id: Any) -> Response:
+        return super().post(request, service_id, version_id)
+
+
+class ServiceVersionRetryView(_VersionActionView):
+    operation = staticmethod(services.service_version_retry)
+
+    @extend_schema(
+        tags=TAGS, summary="Build a FAILED or CANCELLED version again", request=None, responses=ServiceVersionSerializer
+    )
+    def post(self, request: Request, service_id: Any, version_id: Any) -> Response:
+        return super().post(request, service_id, version_id)
+
+
+class ServiceVersionUnpublishView(_VersionActionView):
+    operation = staticmethod(services.service_version_unpublish)
+
+    @extend_schema(
+        tags=TAGS, summary="Stop a version from being callable", request=None, responses=ServiceVersionSerializer
+    )
+    def post(self, request: Request, service_id: Any, version_id: Any) -> Response:
+        return super().post(request, service_id, version_id)

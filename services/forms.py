@@ -1,0 +1,109 @@
+"""Forms of the services pages: field types only; the rules are in services.services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.conf import settings
+
+from .models import QuantumBackend, SourceType
+from .services import resource_bounds
+
+#: Which form field shows an ApplicationError, by the prefix or the whole of its code.
+ERROR_FIELDS = {
+    "upload": "file",
+    "spec": "api_spec",
+    "version": "version",
+    "service:bad-name": "name",
+    "service:name-taken": "name",
+    "service:bad-backend": "quantum_backend",
+    "service:provider-token-missing": "quantum_backend",
+    "service:bad-url": "external_url",
+    "service:description-too-long": "description",
+}
+
+
+def field_for_error(code: str, form: forms.Form) -> str | None:
+    """The form field an error code belongs to (None: the whole form)."""
+    name = ERROR_FIELDS.get(code) or ERROR_FIELDS.get(code.split(":", 1)[0])
+    return name if name in form.fields else None
+
+
+class _ResourcesMixin(forms.Form):
+    memory_mb = forms.IntegerField(label="Memory (MB)")
+    cpus = forms.DecimalField(label="CPUs", decimal_places=2, max_digits=4)
+    timeout_seconds = forms.IntegerField(label="Timeout (seconds)")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name, (low, default, high) in resource_bounds().items():
+            field = self.fields[name]
+            field.widget.attrs.update({"min": low, "max": high, "step": "0.1" if name == "cpus" else "1"})
+            field.help_text = f"{low} to {high}"
+            if not self.is_bound and name not in self.initial:
+                self.initial[name] = default
+
+
+class ServiceCreateForm(_ResourcesMixin):
+    name = forms.CharField(
+        max_length=64,
+        help_text="Lower-case letters, digits and dashes; it becomes part of your service's URL.",
+        widget=forms.TextInput(attrs={"placeholder": "my-service", "autocomplete": "off"}),
+    )
+    title = forms.CharField(
+        label="Display name", max_length=120, required=False, help_text="Shown to other users; the name when empty."
+    )
+    source = forms.ChoiceField(
+        label="Service import", choices=SourceType.choices, initial=SourceType.FILE, widget=forms.RadioSelect
+    )
+    file = forms.FileField(
+        label="User code (user_code.zip)",
+        required=False,
+        widget=forms.ClearableFileInput(attrs={"accept": ".zip,application/zip"}),
+    )
+    external_url = forms.CharField(
+        label="URL of your running service",
+        required=False,
+        widget=forms.URLInput(attrs={"placeholder": "https://quantum.example.org/my-service/"}),
+    )
+    api_spec = forms.FileField(
+        label="API specification (OpenAPI 3, optional)",
+        required=False,
+        help_text="Without one, the archive's openapi-spec.yml or the template's generic spec is used.",
+        widget=forms.ClearableFileInput(attrs={"accept": ".yml,.yaml,.json"}),
+    )
+    description = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 6}), help_text="Markdown. Shown in the marketplace."
+    )
+    quantum_backend = forms.ChoiceField(choices=QuantumBackend.choices, initial=QuantumBackend.NONE)
+    plan = forms.ChoiceField(label="Pricing plan", choices=[("FREE", "Free")], initial="FREE", widget=forms.RadioSelect)
+    version = forms.CharField(
+        max_length=32, required=False, widget=forms.TextInput(attrs={"placeholder": "1.0.0"}), help_text="Default 1.0.0"
+    )
+
+    @property
+    def max_upload_mb(self) -> int:
+        return int(settings.PLANQK_MAX_UPLOAD_MB)
+
+
+class ServiceEditForm(_ResourcesMixin):
+    title = forms.CharField(label="Display name", max_length=120, required=False)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 8}), help_text="Markdown.")
+    quantum_backend = forms.ChoiceField(choices=QuantumBackend.choices)
+
+
+class ServiceVersionForm(forms.Form):
+    file = forms.FileField(
+        label="User code (user_code.zip)",
+        required=False,
+        widget=forms.ClearableFileInput(attrs={"accept": ".zip,application/zip"}),
+    )
+    external_url = forms.CharField(label="URL of the new version", required=False, widget=forms.URLInput())
+    api_spec = forms.FileField(
+        label="API specification (OpenAPI 3, optional)",
+        required=False,
+        help_text="Without one, the archive's openapi-spec.yml or the previous version's spec is kept.",
+        widget=forms.ClearableFileInput(attrs={"accept": ".yml,.yaml,.json"}),
+    )
+    version = forms.CharField(max_length=32, required=False, help_text="Default: the next patch number")
