@@ -1,0 +1,109 @@
+"""Input and output shapes of the jobs API (docs/DEVELOPING.md, "REST API used by the CLI")."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from jobs.models import InterimResult, Job, JobStatus
+
+
+class JobErrorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    detail = serializers.CharField()
+
+
+class DataRefSerializer(serializers.Serializer):
+    """A data pool file, as the Data Pools page shows it."""
+
+    dataPoolId = serializers.UUIDField()
+    dataSourceDescriptorId = serializers.UUIDField()
+    fileId = serializers.UUIDField()
+
+
+class JobSerializer(serializers.ModelSerializer):
+    """The job object."""
+
+    service_id = serializers.UUIDField(read_only=True)
+    service_name = serializers.CharField(source="service.name", read_only=True)
+    version = serializers.CharField(source="service_version.version", read_only=True)
+    metadata = serializers.JSONField(source="result_metadata", read_only=True, allow_null=True)
+    result = serializers.JSONField(read_only=True, allow_null=True)
+    error = serializers.SerializerMethodField()
+    duration_seconds = serializers.FloatField(read_only=True, allow_null=True)
+    result_file = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Job
+        fields = (
+            "id",
+            "status",
+            "service_id",
+            "service_name",
+            "version",
+            "created_at",
+            "started_at",
+            "ended_at",
+            "result",
+            "metadata",
+            "error",
+            "duration_seconds",
+            "peak_memory_kb",
+            "source",
+            "result_file",
+        )
+        read_only_fields = fields
+
+    @extend_schema_field(JobErrorSerializer(allow_null=True))
+    def get_error(self, job: Job) -> dict[str, str] | None:
+        if job.status in (JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.UNKNOWN) and (
+            job.error_code or job.error_detail
+        ):
+            return {"code": job.error_code or job.status, "detail": job.error_detail}
+        return None
+
+    @extend_schema_field(DataRefSerializer(allow_null=True))
+    def get_result_file(self, job: Job) -> dict[str, str] | None:
+        """Where the result was saved, when the job was asked to save it to a data pool."""
+        return job.result_file.reference if job.result_file_id and job.result_file else None
+
+
+class JobCreateSerializer(serializers.Serializer):
+    """Start a job: the service by id or by name, input by value or by data pool reference."""
+
+    service_id = serializers.UUIDField(required=False)
+    service_name = serializers.CharField(required=False, max_length=64)
+    version = serializers.CharField(required=False, max_length=32, help_text="Default: the latest callable one.")
+    data = serializers.JSONField(required=False, allow_null=True, help_text="A JSON object, at most 1 MB.")
+    params = serializers.JSONField(required=False, allow_null=True, help_text="A JSON object, at most 1 MB.")
+    dataRef = DataRefSerializer(required=False, allow_null=True)
+    paramsRef = DataRefSerializer(required=False, allow_null=True)
+    save_result_to_pool = serializers.BooleanField(required=False, default=False)
+    result_pool_id = serializers.UUIDField(
+        required=False, allow_null=True, help_text="A pool you may write into; a new pool when omitted."
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not attrs.get("service_id") and not attrs.get("service_name"):
+            raise serializers.ValidationError({"service_id": "Give service_id or service_name."})
+        return attrs
+
+
+class JobLogChunkSerializer(serializers.Serializer):
+    seq = serializers.IntegerField()
+    text = serializers.CharField()
+
+
+class JobLogSerializer(serializers.Serializer):
+    chunks = JobLogChunkSerializer(many=True)
+    last = serializers.IntegerField(help_text="Pass it as ?after= to get only newer chunks.")
+    final = serializers.BooleanField(help_text="True once the job has ended: no more chunks will come.")
+
+
+class InterimResultSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = InterimResult
+        fields = ("seq", "payload", "created_at")
+        read_only_fields = fields
