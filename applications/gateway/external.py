@@ -19,6 +19,7 @@ from django.http import HttpResponse
 from django.utils import timezone
 
 from applications.models import ExternalExecution
+from jobs.engine import EXTERNAL_RUNTIME
 from jobs.models import JOB_FINAL_STATES, Job, JobSource, JobStatus
 from planqk_portal.errors import ApplicationError
 from services.models import ServiceVersion
@@ -32,7 +33,6 @@ TIMEOUT = (5, 30)
 #: Answers larger than this are refused (a result passed by value is at most a few MB).
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 _STATUSES = set(JobStatus.values)
-RUNTIME_NAME = "external"
 
 
 class UpstreamError(Exception):
@@ -146,7 +146,7 @@ def start(
         status=JobStatus.PENDING,
         data=execution["data"],
         params=execution["params"],
-        runtime=RUNTIME_NAME,
+        runtime=EXTERNAL_RUNTIME,
         idempotency_key=idempotency_key,
     )
     with transaction.atomic():

@@ -1,0 +1,185 @@
+"""service-platform.md "Using a Service", end to end: curl against a live portal and a real worker."""
+
+import json
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from jobs.models import Job, JobStatus
+from payments.models import UsageRecord
+from tests.applications.conftest import make_app, make_service, subscribe
+
+pytestmark = pytest.mark.django_db(transaction=True)
+CURL = shutil.which("curl")
+
+
+def curl(*args: str) -> tuple[int, dict, object]:
+    """Run curl like a user: returns (status, headers, parsed JSON body)."""
+    if CURL is None:
+        pytest.skip("curl is not installed")
+    out = subprocess.run(
+        [CURL, "-sS", "-i", "--max-time", "30", *args], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    head, _, body = out.replace("\r\n", "\n").partition("\n\n")
+    while head.startswith("HTTP/1.1 100"):
+        head, _, body = body.partition("\n\n")
+    lines = head.splitlines()
+    status = int(lines[0].split()[1])
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    return status, headers, json.loads(body) if body.strip() else None
+
+
+def poll_until_final(url: str, token: str, timeout: float = 90) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        status, _, body = curl(
+            "-X", "GET", url, "-H", "accept: application/json", "-H", f"Authorization: Bearer {token}"
+        )
+        assert status == 200, body
+        if body["status"] in ("SUCCEEDED", "FAILED", "CANCELLED", "UNKNOWN") or time.monotonic() > deadline:
+            return body
+        time.sleep(0.3)
+
+
+def test_using_a_service_with_curl_as_documented(live_server, celery_worker, user, provider):
+    target = make_service(provider, name="myservice")
+    app = make_app(user, "my first app")
+    subscription = subscribe(app, target)
+    gateway = f"{live_server.url}/gateway"
+    endpoint = f"{gateway}/{provider.uuid}/myservice/1.0.0/"
+
+    # 1. The token request, exactly as the page's copy button gives it.
+    status, headers, token = curl(
+        "-X",
+        "POST",
+        f"{gateway}/token",
+        "-d",
+        "grant_type=client_credentials",
+        "-H",
+        f"Authorization: Basic {app.basic}",
+    )
+    assert status == 200
+    assert token["scope"] == "default"
+    assert token["token_type"] == "Bearer"
+    assert token["expires_in"] == 3600
+    assert headers["cache-control"] == "no-store"
+    access = token["access_token"]
+
+    # 2. Start an execution with the documented headers and body.
+    status, headers, job = curl(
+        "-X", "POST", endpoint,
+        "-H", "accept: application/json", "-H", "Content-Type: application/json",
+        "-H", f"Authorization: Bearer {access}",
+        "-d", json.dumps({"data": {"values": [100, 50, 200, 70, 0.69]}, "params": {"round_off": False}}),
+    )  # fmt: skip
+    assert status == 201, job
+    assert job["status"] == "PENDING"
+    assert headers["location"] == f"{endpoint}{job['id']}"
+
+    # 3. Poll the state, 4. fetch the result.
+    final = poll_until_final(headers["location"], access)
+    assert final["status"] == "SUCCEEDED", final
+    assert final["startedAt"] is not None
+    assert final["endedAt"] is not None
+    status, _, result = curl(
+        "-X",
+        "GET",
+        f"{endpoint}{job['id']}/result",
+        "-H",
+        "accept: application/json",
+        "-H",
+        f"Authorization: Bearer {access}",
+    )
+    assert status == 200
+    assert result["result"] == {"sum": 420.69}
+    assert "metadata" in result
+
+    status, _, logs = curl(f"{endpoint}{job['id']}/logs", "-H", f"Authorization: Bearer {access}")
+    assert status == 200
+    assert isinstance(logs, list)
+    assert all(isinstance(line, str) for line in logs)
+
+    # Metering: the execution is recorded against its subscription.
+    usage = UsageRecord.objects.get(job_id=job["id"])
+    assert usage.subscription_id == subscription.id
+    assert usage.status == "SUCCEEDED"
+
+
+def test_failed_execution_answers_code_and_detail(live_server, celery_worker, user, provider):
+    target = make_service(provider, name="failing", sample="failing")
+    app = make_app(user)
+    subscribe(app, target)
+    _, _, token = curl(
+        "-X",
+        "POST",
+        f"{live_server.url}/gateway/token",
+        "-d",
+        "grant_type=client_credentials",
+        "-u",
+        f"{app.key}:{app.secret}",
+    )
+    access = token["access_token"]
+    endpoint = f"{live_server.url}{target.path}"
+    status, headers, job = curl(
+        "-X",
+        "POST",
+        endpoint,
+        "-H",
+        f"Authorization: Bearer {access}",
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        "{}",
+    )
+    assert status == 201
+    assert poll_until_final(headers["location"], access)["status"] == "FAILED"
+    status, _, body = curl(f"{endpoint}{job['id']}/result", "-H", f"Authorization: Bearer {access}")
+    assert status == 200
+    assert body["code"] == "SAMPLE_FAILURE"
+    assert body["detail"]
+
+
+def test_cancel_a_running_execution_through_the_api(live_server, celery_worker, user, provider):
+    from payments.testing import add_test_card
+
+    target = make_service(provider, name="slow", sample="slow", plan_kind="PER_EXECUTION", price_cents=25)
+    add_test_card(user)
+    app = make_app(user)
+    subscription = subscribe(app, target)
+    _, _, token = curl(
+        "-X",
+        "POST",
+        f"{live_server.url}/gateway/token",
+        "-d",
+        "grant_type=client_credentials",
+        "-u",
+        f"{app.key}:{app.secret}",
+    )
+    access = token["access_token"]
+    endpoint = f"{live_server.url}{target.path}"
+    status, headers, job = curl(
+        "-X", "POST", endpoint, "-H", f"Authorization: Bearer {access}", "-H", "Content-Type: application/json",
+        "-d", json.dumps({"params": {"steps": 120, "sleep": 0.5}}),
+    )  # fmt: skip
+    assert status == 201
+    deadline = time.monotonic() + 60
+    interim = []
+    while time.monotonic() < deadline and not interim:
+        _, _, interim = curl(f"{endpoint}{job['id']}/interim-results", "-H", f"Authorization: Bearer {access}")
+        time.sleep(0.3)
+    assert interim, "the slow sample publishes an interim result every step"
+    assert interim[0]["step"] == 1
+
+    status, _, cancelled = curl("-X", "PUT", f"{endpoint}{job['id']}/cancel", "-H", f"Authorization: Bearer {access}")
+    assert status == 200
+    final = cancelled if cancelled["status"] == "CANCELLED" else poll_until_final(headers["location"], access)
+    assert final["status"] == "CANCELLED"
+    assert Job.objects.get(pk=job["id"]).status == JobStatus.CANCELLED
+    status, _, body = curl(f"{endpoint}{job['id']}/result", "-H", f"Authorization: Bearer {access}")
+    assert status == 200
+    assert set(body) == {"code", "detail"}
+    usage = UsageRecord.objects.get(job_id=job["id"])
+    assert usage.subscription_id == subscription.id
+    assert usage.status == "CANCELLED"
