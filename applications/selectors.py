@@ -13,7 +13,7 @@ from .models import Application, Subscription
 
 if TYPE_CHECKING:
     from accounts.models import User
-    from services.models import PricingPlan, Service, ServiceVersion
+    from services.models import PricingPlan, Service
 
 
 def application_list(*, user: User) -> QuerySet[Application]:
@@ -96,20 +96,3 @@ def plan_get_subscribable(*, user: User, plan_id: int | str) -> PricingPlan:
     if plan is None:
         raise ApplicationError("No such pricing plan.", code="subscription:plan-not-found", status=404)
     return plan
-
-
-def service_version_for_endpoint(*, service: Service) -> ServiceVersion | None:
-    """The version a subscriber should call: the published one, else the newest callable one."""
-    if service.published_version_id and service.published_version.is_callable:
-        return service.published_version
-    try:
-        from services.selectors import service_version_latest_callable
-    except ImportError:
-        from services.models import BuildStatus
-
-        return (
-            service.versions.filter(status=BuildStatus.READY, unpublished_at__isnull=True)
-            .order_by("-created_at")
-            .first()
-        )
-    return service_version_latest_callable(service=service)

@@ -6,7 +6,6 @@ import base64
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
@@ -15,11 +14,27 @@ from oauth2_provider.models import get_access_token_model, get_application_model
 
 from planqk_portal.errors import ApplicationError
 
+# One implementation of the gateway addresses (docs/DEVELOPING.md names them here): the services app's.
+from services.selectors import gateway_url, service_endpoint_url
+
 from .models import Application, Subscription
 
 if TYPE_CHECKING:
     from accounts.models import User
-    from services.models import PricingPlan, Service, ServiceVersion
+    from services.models import PricingPlan, Service
+
+__all__ = [
+    "IssuedCredentials",
+    "application_create",
+    "application_delete",
+    "application_regenerate_secret",
+    "gateway_url",
+    "service_endpoint_url",
+    "subscription_create",
+    "subscription_end",
+    "token_curl_command",
+    "token_endpoint_url",
+]
 
 NAME_MAX = 100
 DESCRIPTION_MAX = 2000
@@ -49,25 +64,8 @@ def basic_auth_value(*, key: str, secret: str) -> str:
 # --- URLs ----------------------------------------------------------------------------------------
 
 
-def gateway_url(request: HttpRequest | None = None) -> str:
-    """``PLANQK_GATEWAY_URL``, else ``http(s)://<host of the request>/gateway`` (no trailing slash)."""
-    configured = getattr(settings, "PLANQK_GATEWAY_URL", "")
-    if configured:
-        return configured.rstrip("/")
-    if request is not None:
-        return request.build_absolute_uri("/gateway")
-    # Outside a request (the CLI, demo seeding) the portal's default address is the best guess.
-    return "http://localhost:8000/gateway"
-
-
 def token_endpoint_url(request: HttpRequest | None = None) -> str:
     return f"{gateway_url(request)}/token"
-
-
-def service_endpoint_url(*, service: Service, version: ServiceVersion | str, request: HttpRequest | None = None) -> str:
-    """``{GATEWAY_URL}/{owner uuid}/{service name}/{version}/``: where subscribers call a version."""
-    label = version if isinstance(version, str) else version.version
-    return f"{gateway_url(request)}/{service.owner.uuid}/{service.name}/{label}/"
 
 
 def token_curl_command(*, basic_auth: str, request: HttpRequest | None = None) -> str:

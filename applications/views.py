@@ -12,6 +12,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from planqk_portal.errors import ApplicationError
+from services.selectors import service_version_latest_callable
 
 from . import selectors, services
 from .forms import ApplicationForm, SubscribeForm, price_label
@@ -30,7 +31,7 @@ def _application(request: HttpRequest, pk: object) -> Application:
 def _subscription_rows(request: HttpRequest, application: Application) -> list[dict[str, Any]]:
     rows = []
     for subscription in selectors.subscription_list(application=application):
-        version = selectors.service_version_for_endpoint(service=subscription.service)
+        version = service_version_latest_callable(service=subscription.service)
         rows.append(
             {
                 "subscription": subscription,

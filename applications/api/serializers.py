@@ -7,9 +7,10 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from applications import selectors, services
+from applications import services
 from applications.models import Application, Subscription
 from applications.services import DESCRIPTION_MAX, NAME_MAX
+from services.selectors import service_version_latest_callable
 
 
 class ApplicationSerializer(serializers.ModelSerializer):
@@ -80,7 +81,7 @@ class SubscriptionSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_endpoint_url(self, subscription: Subscription) -> Any:
-        version = selectors.service_version_for_endpoint(service=subscription.service)
+        version = service_version_latest_callable(service=subscription.service)
         if version is None:
             return None
         return services.service_endpoint_url(

@@ -183,3 +183,40 @@ def test_cancel_a_running_execution_through_the_api(live_server, celery_worker, 
     usage = UsageRecord.objects.get(job_id=job["id"])
     assert usage.subscription_id == subscription.id
     assert usage.status == "CANCELLED"
+
+
+def test_data_and_params_from_a_data_pool(live_server, celery_worker, user, provider):
+    from datapools.services import datafile_create_from_json
+
+    target = make_service(provider, name="pooled")
+    app = make_app(user)
+    subscribe(app, target)
+    data = datafile_create_from_json(user=user, pool=None, name="numbers", payload={"values": [1.5, 2.5, 3.25]})
+    params = datafile_create_from_json(user=user, pool=data.pool, name="params", payload={"round_off": True})
+
+    def ref(datafile) -> dict:
+        return {
+            "dataPoolId": str(datafile.pool_id),
+            "dataSourceDescriptorId": str(datafile.descriptor_id),
+            "fileId": str(datafile.id),
+        }
+
+    _, _, token = curl(
+        "-X",
+        "POST",
+        f"{live_server.url}/gateway/token",
+        "-d",
+        "grant_type=client_credentials",
+        "-u",
+        f"{app.key}:{app.secret}",
+    )
+    access = token["access_token"]
+    endpoint = f"{live_server.url}{target.path}"
+    status, headers, job = curl(
+        "-X", "POST", endpoint, "-H", f"Authorization: Bearer {access}", "-H", "Content-Type: application/json",
+        "-d", json.dumps({"dataRef": ref(data), "paramsRef": ref(params)}),
+    )  # fmt: skip
+    assert status == 201, job
+    assert poll_until_final(headers["location"], access)["status"] == "SUCCEEDED"
+    _, _, body = curl(f"{endpoint}{job['id']}/result", "-H", f"Authorization: Bearer {access}")
+    assert body["result"] == {"sum": 7}

@@ -359,3 +359,45 @@ def test_gateway_needs_no_csrf_token(subscribed):
     _, service, token = subscribed
     strict = Client(enforce_csrf_checks=True)
     assert post(strict, service.path, token, SUM_INPUT).status_code == 201
+
+
+def _ref(datafile) -> dict:
+    return {
+        "dataPoolId": str(datafile.pool_id),
+        "dataSourceDescriptorId": str(datafile.descriptor_id),
+        "fileId": str(datafile.id),
+    }
+
+
+def test_data_ref_is_resolved_with_the_application_owners_rights(client, subscribed, user):
+    from datapools.services import datafile_create_from_json, datapool_share
+
+    _, service, token = subscribed
+    stranger = make_user("carol@example.com")
+    private = datafile_create_from_json(user=stranger, pool=None, name="secret input", payload={"values": [1]})
+    response = post(client, service.path, token, {"dataRef": _ref(private)})
+    assert response.status_code in (403, 404)
+    assert response.json()["code"] in ("datapool:forbidden", "datapool:not-found")
+    assert not Job.objects.exists()
+
+    missing = {**_ref(private), "fileId": str(uuid.uuid4())}
+    datapool_share(user=stranger, pool=private.pool, email=user.email)
+    response = post(client, service.path, token, {"dataRef": missing})
+    assert response.status_code == 404
+    assert response.json()["code"] == "datapool:not-found"
+
+    # Shared with the application's owner: now it is readable through the application.
+    response = post(client, service.path, token, {"dataRef": _ref(private), "paramsRef": None})
+    assert response.status_code == 201, response.content
+    job = Job.objects.get(pk=response.json()["id"])
+    assert job.data_ref == _ref(private)
+    assert job.data is None
+
+
+def test_malformed_data_ref_is_400(client, subscribed):
+    _, service, token = subscribed
+    response = post(
+        client, service.path, token, {"dataRef": {"dataPoolId": "x", "dataSourceDescriptorId": "y", "fileId": "z"}}
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == "datapool:bad-reference"
