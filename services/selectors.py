@@ -47,7 +47,12 @@ def service_list_usable(*, user: Any) -> QuerySet[Service]:
     return (
         Service.objects.filter(deleted_at__isnull=True)
         .filter(
-            Q(owner=user) | Q(subscriptions__application__owner=user, subscriptions__ended_at__isnull=True),
+            Q(owner=user)
+            | Q(
+                subscriptions__application__owner=user,
+                subscriptions__application__deleted_at__isnull=True,
+                subscriptions__ended_at__isnull=True,
+            ),
         )
         .distinct()
         .order_by("name")
