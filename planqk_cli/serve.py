@@ -387,8 +387,11 @@ class ServiceAPIHandler(BaseHTTPRequestHandler):
     def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         self._send(status, json.dumps(payload).encode(), "application/json", headers)
 
-    def _error(self, status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> None:
-        self._json(status, {"code": code, "detail": detail}, headers)
+    def _error(
+        self, http_status: int, code: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
+    ) -> None:
+        # The gateway's error shape and codes, so a client sees the same answers locally.
+        self._json(http_status, {"code": code, "detail": detail, **extra}, headers)
 
     def _base_url(self) -> str:
         host = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])
@@ -401,7 +404,7 @@ class ServiceAPIHandler(BaseHTTPRequestHandler):
     def _job(self, job_id: str) -> LocalJob | None:
         job = self.server.executor.get(job_id)
         if job is None:
-            self._error(HTTPStatus.NOT_FOUND, "not_found", f"There is no execution {job_id}.")
+            self._error(HTTPStatus.NOT_FOUND, "execution:not-found", f"There is no execution {job_id}.")
         return job
 
     def _method_not_allowed(self, allowed: str) -> None:
@@ -479,14 +482,18 @@ class ServiceAPIHandler(BaseHTTPRequestHandler):
         if raw is None:
             return
         try:
-            body = json.loads(raw.decode("utf-8-sig")) if raw.strip() else {}
-        except (UnicodeDecodeError, ValueError) as exc:
-            return self._error(HTTPStatus.BAD_REQUEST, "invalid-json", f"The request body is not valid JSON: {exc}")
+            body = json.loads(raw.decode("utf-8")) if raw.strip() else {}
+        except UnicodeDecodeError:
+            return self._error(HTTPStatus.BAD_REQUEST, "input:malformed-json", "The request body is not UTF-8 text.")
+        except (ValueError, RecursionError) as exc:
+            return self._error(
+                HTTPStatus.BAD_REQUEST, "input:malformed-json", f"The request body is not valid JSON: {exc}"
+            )
         if not isinstance(body, dict):
             return self._error(
                 HTTPStatus.BAD_REQUEST,
-                "invalid",
-                'The request body must be a JSON object: {"data": ..., "params": ...}.',
+                "input:not-an-object",
+                'The request body must be a JSON object: {"data": {...}, "params": {...}}.',
             )
         refs = [key for key in ("dataRef", "paramsRef") if body.get(key) is not None]
         if refs:
@@ -498,16 +505,19 @@ class ServiceAPIHandler(BaseHTTPRequestHandler):
             )
         inputs: dict[str, Any] = {}
         for key in ("data", "params"):
-            if body.get(key) is None:
+            value = body.get(key)
+            if value is None:
                 continue
-            size = len(json.dumps(body[key]).encode())
+            if not isinstance(value, dict):
+                return self._error(HTTPStatus.BAD_REQUEST, "input:not-an-object", f'"{key}" must be a JSON object.')
+            size = len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
             if size > MAX_INPUT_BYTES:
                 return self._error(
                     HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
                     "input:too-large",
-                    f'"{key}" has {size} bytes; at most {MAX_INPUT_BYTES} bytes are allowed by value.',
+                    f'"{key}" is {size} bytes; at most {MAX_INPUT_BYTES} bytes can be passed by value.',
                 )
-            inputs[key] = body[key]
+            inputs[key] = value
         try:
             job = self.server.executor.submit(inputs)
         except RuntimeError:
@@ -523,8 +533,9 @@ class ServiceAPIHandler(BaseHTTPRequestHandler):
         if status not in FINAL or response is None:
             return self._error(
                 HTTPStatus.CONFLICT,
-                "job:not-finished",
-                f"The execution is {status}; its result is there once it has SUCCEEDED or FAILED.",
+                "execution:not-finished",
+                f"The execution is {status}; its result is available once it has finished.",
+                status=status,
             )
         return self._json(HTTPStatus.OK, response)
 

@@ -147,7 +147,8 @@ def test_result_is_409_while_running_and_interim_results_and_logs_show_progress(
     assert requests.get(f"{served.url}/{job['id']}", timeout=10).json()["status"] == "RUNNING"
     early = requests.get(f"{served.url}/{job['id']}/result", timeout=10)
     assert early.status_code == 409
-    assert early.json()["code"] == "job:not-finished"
+    assert early.json()["code"] == "execution:not-finished"
+    assert early.json()["status"] == "RUNNING"
     assert requests.get(f"{served.url}/{job['id']}/interim-results", timeout=10).json() == [{"step": 1}]
     assert "working" in requests.get(f"{served.url}/{job['id']}/logs", timeout=10).json()
     (signals / "release").touch()
@@ -192,15 +193,18 @@ def test_data_pool_references_are_a_clear_400(served):
 
 
 def test_bad_requests_get_json_errors(served):
-    too_big = requests.post(f"{served.url}/", json={"data": {"values": [1] * 400_000}}, timeout=30)
+    too_big = requests.post(f"{served.url}/", json={"data": {"values": [1] * 600_000}}, timeout=30)
     assert too_big.status_code == 413
     assert too_big.json()["code"] == "input:too-large"
     not_json = requests.post(f"{served.url}/", data=b"{", headers={"Content-Type": "application/json"}, timeout=10)
     assert not_json.status_code == 400
-    assert not_json.json()["code"] == "invalid-json"
+    assert not_json.json()["code"] == "input:malformed-json"
+    not_an_object = requests.post(f"{served.url}/", json={"data": [1, 2]}, timeout=10)
+    assert not_an_object.status_code == 400
+    assert not_an_object.json()["code"] == "input:not-an-object"
     unknown = requests.get(f"{served.url}/00000000-0000-0000-0000-000000000000", timeout=10)
     assert unknown.status_code == 404
-    assert unknown.json()["code"] == "not_found"
+    assert unknown.json()["code"] == "execution:not-found"
     wrong_method = requests.delete(f"{served.url}/", timeout=10)
     assert wrong_method.status_code == 405
     assert wrong_method.json()["code"] == "method_not_allowed"
