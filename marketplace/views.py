@@ -1,8 +1,290 @@
-"""Placeholder page until the marketplace capability lands."""
+"""Marketplace pages: the catalogue, a service's page with its API, subscribing, plan management."""
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils.http import urlencode
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from applications import selectors as application_selectors
+from applications.services import service_endpoint_url, subscription_create
+from planqk_portal.errors import ApplicationError
+from services.models import PlanKind, PricingPlan, Service, ServiceVersion
+from services.selectors import service_get_owned
+
+from . import selectors, services
+from .forms import MarketplaceFilterForm, PlanForm, SubscribeForm
+from .rendering import SpecError, load_spec, python_snippet, render_markdown, spec_for_swagger
+
+PAGE_SIZE = 12
 
 
-def list(request: HttpRequest) -> HttpResponse:
-    return render(request, "coming_soon.html", {"title": "Marketplace", "hint": "Published services appear here."})
+def _provider_name(service: Service) -> str:
+    owner = service.owner
+    # The e-mail address stays private: its local part, or the person's name, is enough.
+    return owner.get_full_name() or owner.email.split("@", 1)[0]
+
+
+@require_GET
+def service_list(request: HttpRequest) -> HttpResponse:
+    """Published services: search, filters, sorting, pages. An htmx request gets only the results."""
+    form = MarketplaceFilterForm(request.GET or None)
+    filters = form.cleaned_data if form.is_valid() else {}
+    queryset = selectors.marketplace_service_list(
+        search=filters.get("q", ""),
+        quantum_backend=filters.get("backend", ""),
+        pricing=filters.get("pricing", ""),
+        ordering=filters.get("sort") or "newest",
+    )
+    page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+    for service in page.object_list:
+        service.provider_name = _provider_name(service)
+    query = urlencode({key: value for key, value in filters.items() if value})
+    context = {
+        "form": form,
+        "page_obj": page,
+        "services": page.object_list,
+        "query": query,
+        "filtered": any(filters.values()),
+        "currency": settings.PLANQK_CURRENCY,
+    }
+    template = "marketplace/list.html#results" if request.htmx else "marketplace/list.html"
+    return render(request, template, context)
+
+
+def _service_or_404(request: HttpRequest, service_id: Any) -> Service:
+    service = selectors.marketplace_service_get(service_id=service_id, user=request.user)
+    if service is None:
+        raise Http404("No such service in the marketplace.")
+    return service
+
+
+def _chosen_version(request: HttpRequest, service: Service) -> tuple[list[ServiceVersion], ServiceVersion | None]:
+    versions = [*selectors.marketplace_versions(service=service)]
+    wanted = request.GET.get("version")
+    chosen = next((v for v in versions if v.version == wanted), None)
+    if chosen is None:
+        published = service.published_version
+        chosen = next((v for v in versions if published is not None and v.pk == published.pk), None)
+    if chosen is None and versions:
+        chosen = versions[0]
+    return versions, chosen
+
+
+def _detail_context(request: HttpRequest, service: Service, form: SubscribeForm | None = None) -> dict[str, Any]:
+    versions, version = _chosen_version(request, service)
+    plans = [*selectors.marketplace_plans(service=service)]
+    applications = [*application_selectors.application_list(user=request.user)] if request.user.is_authenticated else []
+    endpoint = service_endpoint_url(service=service, version=version, request=request) if version else ""
+    spec_error = ""
+    if version is not None:
+        try:
+            load_spec(version.api_spec)
+        except SpecError as exc:
+            spec_error = str(exc)
+    if form is None and request.user.is_authenticated:
+        form = SubscribeForm(applications=applications, plans=plans)
+    is_owner = request.user.is_authenticated and service.owner_id == request.user.pk
+    return {
+        "service": service,
+        "description_html": render_markdown(service.description),
+        "provider": _provider_name(service),
+        "versions": versions,
+        "version": version,
+        "plans": plans,
+        "applications": applications,
+        "endpoint_url": endpoint,
+        "spec_error": spec_error,
+        "snippet": python_snippet(endpoint_url=endpoint, api_spec=version.api_spec) if version else "",
+        "form": form,
+        "is_owner": is_owner,
+        "is_listed": service.lifecycle == "PUBLISHED" and bool(versions),
+        "has_paid_plan": any(plan.is_paid for plan in plans),
+    }
+
+
+@require_GET
+def detail(request: HttpRequest, service_id: Any) -> HttpResponse:
+    """A service's page: description, provider, versions, plans, API docs, endpoint, snippet, Subscribe."""
+    service = _service_or_404(request, service_id)
+    return render(request, "marketplace/detail.html", _detail_context(request, service))
+
+
+def _spec_version(request: HttpRequest, service_id: Any) -> tuple[Service, ServiceVersion]:
+    service = _service_or_404(request, service_id)
+    _, version = _chosen_version(request, service)
+    if version is None:
+        raise Http404("This service has no callable version.")
+    return service, version
+
+
+@require_GET
+def openapi_json(request: HttpRequest, service_id: Any) -> HttpResponse:
+    """The version's spec as JSON for Swagger UI, pointed at our gateway."""
+    service, version = _spec_version(request, service_id)
+    try:
+        spec = spec_for_swagger(
+            version.api_spec, endpoint_url=service_endpoint_url(service=service, version=version, request=request)
+        )
+    except SpecError as exc:
+        return JsonResponse({"code": "spec:unreadable", "detail": str(exc)}, status=404)
+    return JsonResponse(spec, json_dumps_params={"ensure_ascii": False})
+
+
+@require_GET
+def openapi_download(request: HttpRequest, service_id: Any) -> HttpResponse:
+    """The spec exactly as the provider uploaded it, as a file."""
+    service, version = _spec_version(request, service_id)
+    if not version.api_spec.strip():
+        raise Http404("This version has no API spec.")
+    text = version.api_spec
+    is_json = text.lstrip().startswith("{")
+    response = HttpResponse(text, content_type="application/json" if is_json else "application/yaml")
+    filename = f"{service.name}-{version.version}-openapi.{'json' if is_json else 'yml'}"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@login_required
+@require_POST
+def subscribe(request: HttpRequest, service_id: Any) -> HttpResponse:
+    """Subscribe one of the user's applications to this service on a chosen plan."""
+    service = _service_or_404(request, service_id)
+    plans = [*selectors.marketplace_plans(service=service)]
+    applications = [*application_selectors.application_list(user=request.user)]
+    form = SubscribeForm(request.POST, applications=applications, plans=plans)
+    if form.is_valid():
+        try:
+            application = application_selectors.application_get(
+                user=request.user, application_id=form.cleaned_data["application"]
+            )
+            plan = PricingPlan.objects.get(pk=form.cleaned_data["plan"], service=service)
+            subscription_create(application=application, service=service, plan=plan)
+        except ApplicationError as exc:
+            form.add_error(None, exc.message)
+            context = _detail_context(request, service, form)
+            context["needs_card"] = exc.code == "subscription:card-required"
+            return render(request, "marketplace/detail.html", context, status=exc.status)
+        messages.success(
+            request,
+            f"“{application.name}” is subscribed to “{service.display_name}” on the “{plan.name}” plan. "
+            "Its endpoint and credentials are below.",
+        )
+        return redirect("applications:detail", pk=application.pk)
+    context = _detail_context(request, service, form)
+    return render(request, "marketplace/detail.html", context, status=400)
+
+
+# --- plans, for the service owner --------------------------------------------------------------
+
+
+def _owned_or_404(request: HttpRequest, service_id: Any) -> Service:
+    service = service_get_owned(user=request.user, service_id=service_id)
+    if service is None:
+        raise Http404("No such service among yours.")
+    return service
+
+
+def _plan_or_404(service: Service, plan_id: int) -> PricingPlan:
+    plan = PricingPlan.objects.filter(service=service, pk=plan_id).first()
+    if plan is None:
+        raise Http404("No such plan.")
+    return plan
+
+
+def _terms(form: PlanForm) -> services.PlanTerms:
+    data = form.cleaned_data
+    return services.plan_terms_check(
+        name=data["name"],
+        kind=data["kind"],
+        price_cents=form.price_cents,
+        requests_per_minute=data["requests_per_minute"],
+        max_concurrent=data["max_concurrent"],
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def plans(request: HttpRequest, service_id: Any) -> HttpResponse:
+    """The owner's plans: the ones offered now, the retired ones, and a form to add one."""
+    service = _owned_or_404(request, service_id)
+    form = PlanForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            plan = services.pricing_plan_create(service=service, actor=request.user, terms=_terms(form))
+        except ApplicationError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, f"Plan “{plan.name}” is offered to new subscribers.")
+            return redirect("marketplace:plans", service_id=service.pk)
+    all_plans = [*selectors.plan_list_for_owner(service=service)]
+    context = {
+        "service": service,
+        "form": form,
+        "active_plans": [p for p in all_plans if p.is_active],
+        "retired_plans": [p for p in all_plans if not p.is_active],
+        "PlanKind": PlanKind,
+    }
+    status = 400 if request.method == "POST" else 200
+    return render(request, "marketplace/plans.html", context, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def plan_change(request: HttpRequest, service_id: Any, plan_id: int) -> HttpResponse:
+    """New terms for a plan; existing subscribers keep the old ones."""
+    service = _owned_or_404(request, service_id)
+    plan = _plan_or_404(service, plan_id)
+    if not plan.is_active:
+        messages.error(request, "That plan was retired or already changed; change the current one.")
+        return redirect("marketplace:plans", service_id=service.pk)
+    initial = {
+        "name": plan.name,
+        "kind": plan.kind,
+        "price": plan.price_cents / 100 if plan.price_cents else None,
+        "requests_per_minute": plan.requests_per_minute,
+        "max_concurrent": plan.max_concurrent,
+    }
+    form = PlanForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            new = services.pricing_plan_change(plan=plan, actor=request.user, terms=_terms(form))
+        except ApplicationError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(
+                request, f"Plan “{new.name}” changed for new subscribers; existing subscriptions keep their terms."
+            )
+            return redirect("marketplace:plans", service_id=service.pk)
+    subscribers = plan.subscriptions.filter(ended_at__isnull=True).count()
+    context = {"service": service, "plan": plan, "form": form, "subscribers": subscribers}
+    return render(request, "marketplace/plan_change.html", context, status=400 if request.method == "POST" else 200)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def plan_retire(request: HttpRequest, service_id: Any, plan_id: int) -> HttpResponse:
+    """Confirm, then stop offering a plan."""
+    service = _owned_or_404(request, service_id)
+    plan = _plan_or_404(service, plan_id)
+    if request.method == "POST":
+        try:
+            services.pricing_plan_retire(plan=plan, actor=request.user)
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, f"Plan “{plan.name}” is no longer offered. Existing subscriptions go on.")
+        return redirect("marketplace:plans", service_id=service.pk)
+    subscribers = plan.subscriptions.filter(ended_at__isnull=True).count()
+    return render(
+        request,
+        "marketplace/plan_retire.html",
+        {"service": service, "plan": plan, "subscribers": subscribers},
+    )

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from ..models import Card, Invoice, InvoiceLine
+
+
+class CardSerializer(serializers.ModelSerializer):
+    is_expired = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = Card
+        fields = ("id", "brand", "last4", "exp_month", "exp_year", "is_expired", "created_at")
+
+
+class CardAddSerializer(serializers.Serializer):
+    """One of: a PaymentMethod id, a confirmed SetupIntent id, or (simulator only) test card data."""
+
+    payment_method = serializers.CharField(required=False, max_length=255, help_text="e.g. pm_card_visa")
+    setup_intent = serializers.CharField(
+        required=False, max_length=255, help_text="A SetupIntent confirmed by Stripe.js."
+    )
+    number = serializers.CharField(
+        required=False, max_length=23, help_text="Simulator only: a Stripe test card number."
+    )
+    exp_month = serializers.IntegerField(required=False, min_value=1, max_value=12)
+    exp_year = serializers.IntegerField(required=False, min_value=2000, max_value=2200)
+    cvc = serializers.CharField(required=False, max_length=4)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        given = [key for key in ("payment_method", "setup_intent", "number") if attrs.get(key)]
+        if len(given) != 1:
+            raise serializers.ValidationError("Give exactly one of payment_method, setup_intent or number.")
+        if given == ["number"]:
+            missing = [key for key in ("exp_month", "exp_year", "cvc") if attrs.get(key) in (None, "")]
+            if missing:
+                raise serializers.ValidationError(f"With a card number, also give {', '.join(missing)}.")
+        return attrs
+
+
+class SetupIntentSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    client_secret = serializers.CharField()
+
+
+class InvoiceLineSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = InvoiceLine
+        fields = ("description", "quantity", "unit_price_cents", "amount_cents")
+
+
+class InvoiceSerializer(serializers.ModelSerializer):
+    lines = InvoiceLineSerializer(many=True, read_only=True)
+    service_id = serializers.UUIDField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Invoice
+        fields = (
+            "id",
+            "number",
+            "service_id",
+            "service_name",
+            "application_name",
+            "plan_name",
+            "plan_kind",
+            "period_start",
+            "period_end",
+            "executions",
+            "amount_cents",
+            "currency",
+            "status",
+            "failure_message",
+            "created_at",
+            "paid_at",
+            "lines",
+        )
