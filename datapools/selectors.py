@@ -118,7 +118,11 @@ def datapool_access(*, user: Any, pool: DataPool) -> Access:
 
 def datasource_list(*, pool: DataPool) -> QuerySet[DataSourceDescriptor]:
     """The pool's data sources (default first) with ``file_count``; the caller checked read access."""
-    return DataSourceDescriptor.objects.filter(pool=pool).annotate(file_count=Count("files"))
+    return (
+        DataSourceDescriptor.objects.filter(pool=pool)
+        .annotate(file_count=Count("files"))
+        .order_by("-is_default", "name")
+    )
 
 
 def datasource_get(*, pool: DataPool, source_id: Any) -> DataSourceDescriptor:
