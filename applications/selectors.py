@@ -22,6 +22,7 @@ def application_list(*, user: User) -> QuerySet[Application]:
         Application.objects.filter(owner=user, deleted_at__isnull=True)
         .select_related("oauth_application")
         .annotate(active_subscriptions=Count("subscriptions", filter=Q(subscriptions__ended_at__isnull=True)))
+        .order_by("-created_at", "id")
     )
 
 
