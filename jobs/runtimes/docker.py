@@ -64,6 +64,18 @@ CA_FILE = "planqk-build-ca.crt"
 BUILD_DIR = "/opt/planqk-build"
 TIMEOUT_GRACE_SECONDS = 2.0
 _STEP_RE = re.compile(r"^Step \d+/\d+ : (.*)$")
+# The engine copies stdout and stderr through separate pipes, so their lines interleave in no
+# reliable order and the runner's final line could end up before a log line. Pointing stderr
+# at stdout first gives one stream in write order, as the local runtime's single log file has.
+# No shell: a fixed Python line that then becomes the runner.
+MERGED_OUTPUT_COMMAND = [
+    "python",
+    "-c",
+    "import os, sys; os.dup2(1, 2); os.execvp(sys.argv[1], sys.argv[1:])",
+    "python",
+    "-m",
+    "planqk_runtime",
+]
 
 
 def _default_ca_bundle() -> str:
@@ -436,6 +448,7 @@ class DockerRuntime(Runtime):
         try:
             container = client.containers.create(
                 build.get("image_id") or build["image"],
+                command=MERGED_OUTPUT_COMMAND,
                 name=name,
                 detach=True,
                 network_mode="none",

@@ -266,6 +266,26 @@ def _accessible_to(path: str, uid: int, gid: int) -> bool:
     return True
 
 
+def _tasks_of(uid: int) -> int:
+    """How many tasks (threads) ``uid`` runs now: what RLIMIT_NPROC counts besides the new ones.
+
+    RLIMIT_NPROC counts every task of the real uid, not of one process tree, so the budget of an
+    execution is what its uid runs already plus ``max_pids``.
+    """
+    count = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = Path(f"/proc/{entry.name}/status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        if int(fields.get("Uid", "-1").split()[0] or -1) == uid:
+            count += int(fields.get("Threads", "1").strip() or 1)
+    return count
+
+
 def _copy_tree(source: Path, target: Path) -> list[str]:
     """Copy regular files and folders only; links and special files are skipped (and returned).
 
@@ -667,7 +687,7 @@ class LocalRuntime(Runtime):
         args += ["--die-with-parent", "--new-session", "--hostname", "planqk"]
         # /tmp lives in memory: bound it like memory, or it is a way around the memory limit.
         # Mounted first, so the binds below stay visible when the data folder is under /tmp.
-        args += ["--size", str(tmp_bytes), "--tmpfs", SANDBOX_TMP]
+        args += ["--perms", "1777", "--size", str(tmp_bytes), "--tmpfs", SANDBOX_TMP]
         for name in _SYSTEM_DIRS:
             path = Path("/") / name
             if path.is_symlink():
@@ -785,7 +805,7 @@ class LocalRuntime(Runtime):
             "CORE": 0,
             # A cgroup limits the whole tree exactly; without one these are the limits.
             "AS": None if cgroups else memory_bytes,
-            "NPROC": None if cgroups else int(spec.max_pids),
+            "NPROC": None if cgroups else _tasks_of(run_uid) + int(spec.max_pids),
         }
         cgroup = None
         if cgroups:

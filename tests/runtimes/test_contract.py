@@ -104,6 +104,29 @@ def run(data=None, params=None):
     return ResultResponse(result={"printed": 20000})
 """
 
+NOSY = """
+import os
+from .libs.return_objects import ResultResponse
+
+def attempt_write(path):
+    try:
+        with open(path, "a") as fh:
+            fh.write("# changed by user code\\n")
+        return "written"
+    except OSError as exc:
+        return "error: " + type(exc).__name__
+
+def run(data=None, params=None):
+    env_dir = os.environ.get("VIRTUAL_ENV", "/opt/venv")
+    return ResultResponse(result={
+        "variables": sorted(os.environ),
+        "service_setting": os.environ.get("SERVICE_SETTING"),
+        "code": attempt_write("src/program.py"),
+        "environment": attempt_write(os.path.join(env_dir, "pyvenv.cfg")),
+        "tmp": attempt_write("/tmp/scratch.txt"),
+    })
+"""
+
 SLEEPER = """
 import time
 from .libs.return_objects import ResultResponse
@@ -266,6 +289,22 @@ def test_network_is_unreachable(rt: RuntimeUnderTest) -> None:
             listener.accept()  # nothing from the sandbox ever arrived
     finally:
         listener.close()
+
+
+def test_user_code_sees_its_variables_but_not_the_workers_and_cannot_change_its_code(
+    rt: RuntimeUnderTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PLANQK_TEST_WORKER_SECRET", "must-not-leak")
+    build = rt.build(NOSY)
+    _state, output, final = rt.run(build, env={"SERVICE_SETTING": "from the service"})
+    assert final is not None, output
+    result = final.payload["result"]
+    assert "PLANQK_TEST_WORKER_SECRET" not in result["variables"]
+    assert "DATABASE_URL" not in result["variables"]
+    assert result["service_setting"] == "from the service"
+    assert result["code"].startswith("error"), result
+    assert result["environment"].startswith("error"), result
+    assert result["tmp"] == "written"
 
 
 def test_output_over_the_cap_is_cut(rt: RuntimeUnderTest) -> None:

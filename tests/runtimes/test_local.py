@@ -1,0 +1,177 @@
+"""What only the local runtime has: its environment cache, its sandbox choice, a non-root worker."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import textwrap
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from jobs.runtimes.base import BuildSpec, RuntimeUnavailable
+from jobs.runtimes.local import LocalConfig, LocalRuntime
+from planqk_runtime.protocol import final_response
+
+from .conftest import ROOT, RuntimeUnderTest, _private_dir, _system_python
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def local() -> Iterator[RuntimeUnderTest]:
+    data = _private_dir("local-only")
+    source = _private_dir("local-only-src")
+    runtime = LocalRuntime(LocalConfig(data_dir=data))
+    rut = RuntimeUnderTest("local", runtime, {"kind": "local", "data_dir": str(data)}, source)
+    yield rut
+    for handle in rut.started:
+        runtime.cleanup(handle)
+    shutil.rmtree(data, ignore_errors=True)
+    shutil.rmtree(source, ignore_errors=True)
+
+
+def test_two_builds_of_the_same_requirements_build_once(local: RuntimeUnderTest) -> None:
+    requirements = f"six  # lock test {uuid.uuid4().hex}\n"
+    folder = local.user_code(requirements=requirements)
+    logs: dict[str, list[str]] = {"a": [], "b": []}
+    handles: dict[str, dict] = {}
+    errors: list[BaseException] = []
+
+    def build(name: str) -> None:
+        try:
+            spec = BuildSpec(version_id=f"lock-{name}-{folder.name}", source_dir=folder, requirements=requirements)
+            handles[name] = local.runtime.build(spec, log=logs[name].append).handle
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=build, args=(name,)) for name in logs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    installs = [name for name, lines in logs.items() if "$ pip install -r requirements.txt" in lines]
+    assert len(installs) == 1, logs
+    other = "b" if installs == ["a"] else "a"
+    assert "requirements unchanged: reusing the environment" in logs[other]
+    assert handles["a"]["env_dir"] == handles["b"]["env_dir"]
+    assert sorted(h["reused"] for h in handles.values()) == [False, True]
+
+
+def test_garbage_collection_keeps_only_the_environments_in_use(local: RuntimeUnderTest) -> None:
+    kept = local.build(requirements="# nothing\n")
+    dropped = local.build(requirements=f"# another environment {uuid.uuid4().hex}\n")
+    assert kept["env_key"] != dropped["env_key"]
+    removed = local.runtime.garbage_collect_envs({kept["env_key"]})
+    assert dropped["env_key"] in removed
+    assert kept["env_key"] not in removed
+    assert Path(kept["env_dir"]).is_dir()
+    assert not Path(dropped["env_dir"]).exists()
+    # The kept environment still runs code.
+    _state, output, final = local.run(kept, data={"values": [2, 3]})
+    assert final is not None, output
+    assert final.payload["result"] == {"sum": 5}
+
+
+def test_without_bubblewrap_the_build_log_says_only_limits_apply(tmp_path: Path) -> None:
+    runtime = LocalRuntime(LocalConfig(data_dir=tmp_path, bwrap="planqk-no-such-bwrap"))
+    assert runtime.sandbox_line() == "sandbox: none (bubblewrap not installed): only resource limits apply"
+    lines: list[str] = []
+    source = tmp_path / "code"
+    (source / "src").mkdir(parents=True)
+    (source / "src" / "program.py").write_text("def run(data=None, params=None):\n    return {}\n")
+    runtime.build(BuildSpec("v-no-bwrap", source, ""), log=lines.append)
+    assert lines[0] == "sandbox: none (bubblewrap not installed): only resource limits apply"
+
+
+def test_sandbox_bwrap_refuses_to_run_without_bubblewrap(tmp_path: Path) -> None:
+    runtime = LocalRuntime(LocalConfig(data_dir=tmp_path, bwrap="planqk-no-such-bwrap", sandbox="bwrap"))
+    with pytest.raises(RuntimeUnavailable, match="bubblewrap not installed"):
+        runtime.sandbox_mode()
+
+
+def test_upload_links_are_not_followed(local: RuntimeUnderTest) -> None:
+    folder = local.source_root / f"links-{uuid.uuid4().hex[:8]}"
+    (folder / "src").mkdir(parents=True)
+    (folder / "src" / "program.py").write_text(
+        "import os\ndef run(data=None, params=None):\n    return {'exists': os.path.exists('src/secret')}\n"
+    )
+    (folder / "src" / "secret").symlink_to("/etc/shadow")
+    lines: list[str] = []
+    build = local.runtime.build(BuildSpec(f"links-{folder.name}", folder, ""), log=lines.append).handle
+    assert any("skipped src/secret" in line for line in lines)
+    assert not (Path(build["build_dir"]) / "src" / "secret").exists()
+    _state, output, final = local.run(build)
+    assert final is not None, output
+    assert final.payload["result"] == {"exists": False}
+
+
+UNPRIVILEGED_WORKER = """
+import json, sys, time
+from pathlib import Path
+sys.path.insert(0, {root!r})
+from jobs.runtimes.base import BuildSpec, ExecutionSpec
+from jobs.runtimes.local import LocalConfig, LocalRuntime
+
+runtime = LocalRuntime(LocalConfig(data_dir=Path({data!r}), python={python!r}))
+report = {{"describe": runtime.describe()}}
+for name, limits in (("sum", {{}}), ("fork", {{"max_pids": 16}})):
+    build = runtime.build(BuildSpec(name, Path({source!r}) / name, ""), log=lambda line: None).handle
+    handle = runtime.start(ExecutionSpec(
+        execution_id="u-" + name, build=build, data={{"values": [1, 2, 3]}}, params={{}}, env={{}},
+        memory_mb=256, cpus=1.0, timeout_seconds=30, max_pids=limits.get("max_pids", 64),
+        max_output_bytes=1 << 20))
+    while (state := runtime.poll(handle)).running:
+        time.sleep(0.1)
+    report[name] = {{"exit_code": state.exit_code, "output": runtime.read_output(handle, 0)[0]}}
+    runtime.cleanup(handle)
+print(json.dumps(report))
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching to an unprivileged worker needs root")
+def test_unprivileged_worker_runs_user_code_in_bubblewrap() -> None:
+    from .test_contract import FORK_UNTIL_REFUSED
+
+    if LocalRuntime(LocalConfig(data_dir=Path("/nonexistent"))).sandbox_mode()[0] != "bwrap":
+        pytest.skip("bubblewrap does not work here")
+    python = _system_python()
+    if python is None:
+        pytest.skip("no Python that uid 65534 can run")
+    data = _private_dir("unprivileged")
+    source = _private_dir("unprivileged-src")
+    try:
+        helper = RuntimeUnderTest("local", LocalRuntime(LocalConfig(data_dir=data)), {}, source)
+        shutil.copytree(helper.user_code(), source / "sum")
+        shutil.copytree(helper.user_code(FORK_UNTIL_REFUSED), source / "fork")
+        for path in [data, source, *data.rglob("*"), *source.rglob("*")]:
+            os.chown(path, 65534, 65534)
+        script = UNPRIVILEGED_WORKER.format(root=str(ROOT), data=str(data), source=str(source), python=python)
+        done = subprocess.run(
+            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", python, "-c", textwrap.dedent(script)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd="/",
+            env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(data)},
+        )
+        assert done.returncode == 0, done.stderr
+        report = json.loads(done.stdout.strip().splitlines()[-1])
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+        shutil.rmtree(source, ignore_errors=True)
+    assert report["describe"]["sandbox"].startswith("sandbox: bubblewrap")
+    assert report["describe"]["user"] == "the worker's uid 65534"
+    assert report["sum"]["exit_code"] == 0, report["sum"]["output"]
+    assert 'Job:ResultResponse: {"result": {"sum": 6}' in report["sum"]["output"]
+    refused = final_response(report["fork"]["output"])
+    assert refused is not None, report["fork"]["output"]
+    assert refused.payload["code"] == "FORK_REFUSED"
+    # RLIMIT_NPROC: what uid 65534 ran already plus max_pids, minus bubblewrap's own processes.
+    assert 0 < int(refused.payload["detail"].split()[0]) <= 16
