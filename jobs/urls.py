@@ -3,4 +3,13 @@ from django.urls import path
 from . import views
 
 app_name = "jobs"
-urlpatterns = [path("", views.list, name="list")]
+urlpatterns = [
+    path("", views.job_list, name="list"),
+    path("new/", views.job_create, name="create"),
+    path("new/example", views.job_example, name="example"),
+    path("<uuid:job_id>/", views.job_detail, name="detail"),
+    path("<uuid:job_id>/status", views.job_status, name="status"),
+    path("<uuid:job_id>/logs", views.job_logs, name="logs"),
+    path("<uuid:job_id>/result.json", views.job_result_download, name="result"),
+    path("<uuid:job_id>/cancel/", views.job_cancel, name="cancel"),
+]

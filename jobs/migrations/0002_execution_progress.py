@@ -4,25 +4,24 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('jobs', '0001_initial'),
+        ("jobs", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='job',
-            name='enqueue_count',
+            model_name="job",
+            name="enqueue_count",
             field=models.PositiveSmallIntegerField(default=0),
         ),
         migrations.AddField(
-            model_name='job',
-            name='output_offset',
+            model_name="job",
+            name="output_offset",
             field=models.PositiveBigIntegerField(default=0),
         ),
         migrations.AddField(
-            model_name='job',
-            name='runtime_starts',
+            model_name="job",
+            name="runtime_starts",
             field=models.PositiveSmallIntegerField(default=0),
         ),
     ]
