@@ -142,7 +142,13 @@ class Portal:
 
     def me(self) -> dict[str, Any]:
         """``GET me``: who the token belongs to."""
-        me = self.get("me")
+        try:
+            me = self.get("me")
+        except NotFound as exc:
+            raise BadAnswer(
+                f"{self.endpoint} has no PlanQK API ({self.url('me')} answered 404)",
+                hint="Is the endpoint a PlanQK portal? Choose it with --endpoint URL or PLANQK_ENDPOINT.",
+            ) from exc
         if not isinstance(me, dict) or "email" not in me:
             raise BadAnswer(f"{self.url('me')} did not answer like a PlanQK portal")
         return me

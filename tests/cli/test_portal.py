@@ -1,0 +1,226 @@
+"""The CLI against a running portal (live_server) and a real Celery worker: the documentation's TL;DR."""
+
+from __future__ import annotations
+
+import json
+import stat
+import subprocess
+import sys
+import zipfile
+from datetime import timedelta
+
+import pytest
+
+from planqk_cli.errors import ExitCode
+from tests.conftest import token_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def portal_cli(cli, live_server):
+    cli.endpoint = live_server.url
+    return cli
+
+
+def issue_token(user, **kwargs):
+    from accounts.services import personal_access_token_create
+
+    return personal_access_token_create(user=user, name="cli", scopes=["api"], expires_days=1, **kwargs)
+
+
+# --- login / logout ---------------------------------------------------------------------------------
+
+
+def test_login_checks_the_token_and_stores_it_for_the_owner_only(portal_cli, live_server, user):
+    token = token_for(user)
+    result = portal_cli("login", "-t", token)
+    assert result.returncode == 0, str(result)
+    assert f"Logged in to {live_server.url} as alice@example.com" in result.stderr
+    config = portal_cli.config_file
+    assert json.loads(config.read_text()) == {"endpoint": live_server.url, "token": token}
+    assert stat.S_IMODE(config.stat().st_mode) == 0o600
+    assert stat.S_IMODE(config.parent.stat().st_mode) == 0o700
+    assert token not in result.output  # never echoed
+
+    assert portal_cli("logout").returncode == 0
+    assert not config.exists()
+    assert portal_cli("services").returncode == ExitCode.NOT_LOGGED_IN
+
+
+def test_login_respects_xdg_config_home(portal_cli, user, tmp_path):
+    xdg = tmp_path / "xdg"
+    result = portal_cli("login", "-t", token_for(user), XDG_CONFIG_HOME=str(xdg))
+    assert result.returncode == 0, str(result)
+    assert stat.S_IMODE((xdg / "planqk" / "config.json").stat().st_mode) == 0o600
+    assert not portal_cli.config_file.exists()
+    assert portal_cli("services", XDG_CONFIG_HOME=str(xdg)).returncode == 0
+
+
+def test_login_with_a_wrong_token_is_rejected_and_nothing_is_stored(portal_cli, user):
+    result = portal_cli("login", "-t", "pqk_not-a-real-token")
+    assert result.returncode == ExitCode.AUTH_REJECTED, str(result)
+    assert "the portal rejected your token" in result.stderr
+    assert not portal_cli.config_file.exists()
+
+
+def test_revoked_token_is_its_own_error(portal_cli, user):
+    from accounts.services import personal_access_token_revoke
+
+    issued = issue_token(user)
+    assert portal_cli("login", "-t", issued.secret).returncode == 0
+    personal_access_token_revoke(user=user, token_id=issued.token.pk)
+    result = portal_cli("services")
+    assert result.returncode == ExitCode.AUTH_REJECTED, str(result)
+    assert "revoked" in result.stderr
+    assert "planqk login -t TOKEN" in result.stderr
+
+
+def test_expired_token_is_rejected(portal_cli, user):
+    from django.utils import timezone
+
+    from accounts.models import PersonalAccessToken
+
+    issued = issue_token(user)
+    assert portal_cli("login", "-t", issued.secret).returncode == 0
+    PersonalAccessToken.objects.filter(pk=issued.token.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert portal_cli("jobs").returncode == ExitCode.AUTH_REJECTED
+
+
+def test_an_endpoint_that_is_not_a_portal_is_a_bad_answer(portal_cli, live_server, user):
+    result = portal_cli("login", "-t", token_for(user), "--endpoint", f"{live_server.url}/nowhere")
+    assert result.returncode == ExitCode.BAD_ANSWER, str(result)
+    assert "has no PlanQK API" in result.stderr
+
+
+def test_empty_lists(portal_cli, user):
+    assert portal_cli("login", "-t", token_for(user)).returncode == 0
+    services = portal_cli("services")
+    assert services.returncode == 0
+    assert "no services yet" in services.stderr
+    assert portal_cli("services", "--json").json() == []
+    assert portal_cli("jobs", "--json").json() == []
+
+
+# --- up / run ---------------------------------------------------------------------------------------
+
+
+def test_the_documentations_tldr_with_the_cli(portal_cli, live_server, celery_worker, user):
+    # 1. The template, here from `planqk init` instead of the download.
+    assert portal_cli("init", "planqk_service").returncode == 0
+    folder = portal_cli.cwd / "planqk_service"
+    # 4. Test it locally.
+    local = subprocess.run([sys.executable, "-m", "src"], cwd=folder, capture_output=True, text=True, check=True)
+    assert json.loads(local.stdout.strip().splitlines()[-1]) == {"result": {"sum": 420.69}, "metadata": None}
+    # 3.1 The CLI: log in with a personal access token, then `planqk up`.
+    assert portal_cli("login", "-t", token_for(user)).returncode == 0
+    up = portal_cli("up", "--silent", "-n", "sum-tldr", cwd=folder)
+    assert up.returncode == 0, str(up)
+    assert "READY" in up.stderr
+    assert up.stdout.strip() == f"{live_server.url}/gateway/{user.uuid}/sum-tldr/1.0.0/"
+    project = json.loads((folder / "planqk.json").read_text())
+    assert project["name"] == "sum-tldr"
+
+    from services.models import Service
+
+    service = Service.objects.get(owner=user, name="sum-tldr")
+    assert project["serviceId"] == str(service.pk)
+    assert service.quantum_backend == "NONE"
+
+    # The service runs: `planqk run` in the folder uses planqk.json and input/*.json.
+    run = portal_cli("run", cwd=folder)
+    assert run.returncode == 0, str(run)
+    assert json.loads(run.stdout) == {"sum": 420.69}
+
+    services = portal_cli("services")
+    assert services.returncode == 0
+    row = next(line for line in services.stdout.splitlines() if line.startswith("sum-tldr"))
+    assert row.split()[:3] == ["sum-tldr", "1.0.0", "READY"]
+    jobs = portal_cli("jobs", "--service", "sum-tldr")
+    assert jobs.returncode == 0, str(jobs)
+    assert "SUCCEEDED" in jobs.stdout
+
+
+def test_up_again_builds_a_new_version_and_run_reports_failures(portal_cli, celery_worker, user):
+    assert portal_cli("init", "summer").returncode == 0
+    folder = portal_cli.cwd / "summer"
+    assert portal_cli("login", "-t", token_for(user)).returncode == 0
+    refused = portal_cli("up", "--silent", "-q", "dwave", cwd=folder)
+    assert refused.returncode == ExitCode.REFUSED, str(refused)
+    assert "needs your D-Wave token" in refused.stderr  # the portal's own message
+
+    from accounts.services import provider_token_set
+
+    provider_token_set(user=user, provider="DWAVE", value="dwave-test-token")
+    first = portal_cli("up", "--silent", "-d", "Sums numbers", "-q", "dwave", cwd=folder)
+    assert first.returncode == 0, str(first)
+    service_id = json.loads((folder / "planqk.json").read_text())["serviceId"]
+
+    program = folder / "src" / "program.py"
+    program.write_text(program.read_text().replace('result={"sum": total}', 'result={"sum": total, "v": 2}'))
+    second = portal_cli("up", "--silent", cwd=folder)
+    assert second.returncode == 0, str(second)
+    assert "new version" in second.stderr
+
+    from services.models import Service
+
+    service = Service.objects.get(pk=service_id)
+    assert service.name == "summer"  # named after the folder
+    assert service.description == "Sums numbers"
+    assert service.quantum_backend == "DWAVE"
+    assert service.versions.count() == 2
+
+    by_name = portal_cli("run", "summer", "-d", '{"values": [1, 2.5]}', "-p", '{"round_off": true}')
+    assert by_name.returncode == 0, str(by_name)
+    assert json.loads(by_name.stdout) == {"sum": 3, "v": 2}
+
+    failed = portal_cli("run", service_id, "-d", '{"values": "many"}')
+    assert failed.returncode == ExitCode.JOB_FAILED, str(failed)
+    assert 'FAILED: INVALID_VALUES: "values" must be a list of numbers' in failed.stderr
+
+    detached = portal_cli("run", "--detached", cwd=folder)
+    assert detached.returncode == 0, str(detached)
+    from jobs.models import Job
+
+    assert Job.objects.filter(pk=detached.stdout.strip(), service_version__service_id=service_id).exists()
+
+
+def test_a_failed_build_prints_its_log_and_exits_8(portal_cli, celery_worker, user):
+    assert portal_cli("init", "broken").returncode == 0
+    folder = portal_cli.cwd / "broken"
+    # pip refuses this line before it looks for any package: no network needed to fail.
+    (folder / "requirements.txt").write_text("this is not a requirement ===\n")
+    assert portal_cli("login", "-t", token_for(user)).returncode == 0
+    result = portal_cli("up", "--silent", cwd=folder)
+    assert result.returncode == ExitCode.BUILD_FAILED, str(result)
+    assert "FAILED" in result.stderr
+    assert "this is not a requirement" in result.stderr  # from the build log
+    assert result.stdout == ""
+
+
+def test_a_zip_the_portal_refuses_shows_its_message(portal_cli, user):
+    archive = portal_cli.cwd / "user_code.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("README.md", "no code here")
+    assert portal_cli("login", "-t", token_for(user)).returncode == 0
+    result = portal_cli("up", "--file", "user_code.zip", "--silent", "-n", "refused")
+    assert result.returncode == ExitCode.REFUSED, str(result)
+    assert "the portal refused the request" in result.stderr
+    assert "program.py" in result.stderr
+    assert not (portal_cli.cwd / "planqk.json").exists()
+
+
+def test_run_of_an_unknown_service(portal_cli, user):
+    assert portal_cli("login", "-t", token_for(user)).returncode == 0
+    result = portal_cli("run", "no-such-service", "-d", "{}")
+    assert result.returncode == ExitCode.NOT_FOUND, str(result)
+
+
+def test_planqk_json_naming_a_deleted_service(portal_cli, user, tmp_path):
+    assert portal_cli("init", "orphan").returncode == 0
+    folder = portal_cli.cwd / "orphan"
+    (folder / "planqk.json").write_text(json.dumps({"serviceId": "6f1c0d47-8a4e-4a43-9a43-0c8e0f3d1e2a"}))
+    assert portal_cli("login", "-t", token_for(user)).returncode == 0
+    result = portal_cli("up", "--silent", cwd=folder)
+    assert result.returncode == ExitCode.NOT_FOUND, str(result)
+    assert "Delete planqk.json" in result.stderr
