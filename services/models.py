@@ -68,6 +68,8 @@ class Service(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     # Set instead of deleting the row when ended subscriptions (billing history) still point at it.
     deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # A lifecycle to reach as soon as a version is READY (e.g. demo services published once built).
+    publish_on_ready = models.CharField(max_length=12, choices=Lifecycle.choices, blank=True)
 
     class Meta:
         ordering = ("-created_at",)

@@ -556,9 +556,18 @@ def _promote(version: ServiceVersion) -> None:
     """Make a READY version the service's published one unless a newer callable version is."""
     service = Service.objects.select_for_update().get(pk=version.service_id)
     current = service.published_version
+    fields = []
     if current is None or not current.is_callable or current.created_at <= version.created_at:
         service.published_version = version
-        service.save(update_fields=["published_version", "updated_at"])
+        fields.append("published_version")
+    if service.publish_on_ready:
+        if service.lifecycle == Lifecycle.CREATED:
+            service.lifecycle = service.publish_on_ready
+            fields.append("lifecycle")
+        service.publish_on_ready = ""
+        fields.append("publish_on_ready")
+    if fields:
+        service.save(update_fields=[*fields, "updated_at"])
 
 
 # --- lifecycle -----------------------------------------------------------------------------------
@@ -604,6 +613,20 @@ def service_publish(*, service: Service) -> Service:
 def service_unpublish(*, service: Service) -> Service:
     """ACCESSIBLE or PUBLISHED → CREATED: no longer offered to subscribers."""
     return _set_lifecycle(service=service, lifecycle=Lifecycle.CREATED)
+
+
+def service_publish_when_ready(*, service: Service, lifecycle: str = Lifecycle.ACCESSIBLE) -> Service:
+    """Publish now if a version is READY, else as soon as one is (the build does it)."""
+    if lifecycle not in (Lifecycle.ACCESSIBLE, Lifecycle.PUBLISHED):
+        raise ApplicationError("Choose ACCESSIBLE or PUBLISHED.", code="service:bad-lifecycle")
+    with transaction.atomic():
+        # The build's promotion locks this row too, so one of the two always sees the other.
+        locked = Service.objects.select_for_update().get(pk=service.pk)
+        if selectors.service_version_latest_callable(service=locked) is not None:
+            return _set_lifecycle(service=locked, lifecycle=lifecycle)
+        locked.publish_on_ready = lifecycle
+        locked.save(update_fields=["publish_on_ready", "updated_at"])
+    return locked
 
 
 def service_delete(*, service: Service) -> None:
