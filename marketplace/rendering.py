@@ -73,13 +73,14 @@ def python_snippet(*, endpoint_url: str, api_spec: str = "") -> str:
     data, params = _example_input(api_spec)
     return f'''from planqk_client import PlanqkServiceClient
 
-# Your application's credentials (Applications → your application).
-consumer_key = "YOUR_CONSUMER_KEY"
-consumer_secret = "YOUR_CONSUMER_SECRET"
-
-client = PlanqkServiceClient("{endpoint_url}", consumer_key, consumer_secret)
-job = client.start_execution(data={_py(data)}, params={_py(params)})
-print(job.id, job.status)
-result = client.get_result(job.id)  # waits until the execution has finished
-print(result)
+# The consumer key and secret of your subscribed application (Applications → your application).
+client = PlanqkServiceClient(
+    "{endpoint_url}",
+    consumer_key="YOUR_CONSUMER_KEY",
+    consumer_secret="YOUR_CONSUMER_SECRET",
+)
+execution = client.start_execution(data={_py(data)}, params={_py(params)})
+final = client.wait_for_final_state(execution["id"], timeout=600)
+print(final["status"])
+print(client.get_result(execution["id"]))  # {{"result": ..., "metadata": ...}} or {{"code": ..., "detail": ...}}
 '''
