@@ -69,6 +69,7 @@ def service_list_subscribable(*, user: User) -> QuerySet[Service]:
     return (
         Service.objects.filter(
             Q(lifecycle=Lifecycle.PUBLISHED) | Q(lifecycle=Lifecycle.ACCESSIBLE, owner=user),
+            deleted_at__isnull=True,
         )
         .select_related("owner")
         .prefetch_related(Prefetch("plans", queryset=PricingPlan.objects.filter(is_active=True)))
@@ -85,7 +86,7 @@ def plan_get_subscribable(*, user: User, plan_id: int | str) -> PricingPlan:
     except (TypeError, ValueError):
         key = None
     plan = (
-        PricingPlan.objects.filter(pk=key)
+        PricingPlan.objects.filter(pk=key, service__deleted_at__isnull=True)
         .filter(
             Q(service__lifecycle=Lifecycle.PUBLISHED) | Q(service__lifecycle=Lifecycle.ACCESSIBLE, service__owner=user)
         )

@@ -172,6 +172,20 @@ def _user_has_valid_card(user: User) -> bool:
     return bool(user_has_valid_card(user=user))
 
 
+def subscription_terms(*, application: Application, service: Service, plan: PricingPlan) -> Subscription:
+    """An unsaved subscription with the plan's terms copied (later plan changes do not touch it)."""
+    return Subscription(
+        application=application,
+        service=service,
+        plan=plan,
+        plan_kind=plan.kind,
+        price_cents=plan.price_cents,
+        currency=plan.currency,
+        requests_per_minute=plan.requests_per_minute,
+        max_concurrent=plan.max_concurrent,
+    )
+
+
 def subscription_create(*, application: Application, service: Service, plan: PricingPlan) -> Subscription:
     """Subscribe ``application`` to ``service`` on ``plan`` (the plan's terms are copied).
 
@@ -183,6 +197,8 @@ def subscription_create(*, application: Application, service: Service, plan: Pri
     if application.deleted_at is not None:
         raise ApplicationError("This application was deleted.", code="application:not-found", status=404)
     owner = application.owner
+    if service.deleted_at is not None:
+        raise ApplicationError("No such service.", code="subscription:service-not-found", status=404)
     if service.lifecycle == Lifecycle.PUBLISHED:
         pass
     elif service.lifecycle == Lifecycle.ACCESSIBLE:
@@ -216,16 +232,7 @@ def subscription_create(*, application: Application, service: Service, plan: Pri
             code="subscription:exists",
             status=409,
         )
-    subscription = Subscription(
-        application=application,
-        service=service,
-        plan=plan,
-        plan_kind=plan.kind,
-        price_cents=plan.price_cents,
-        currency=plan.currency,
-        requests_per_minute=plan.requests_per_minute,
-        max_concurrent=plan.max_concurrent,
-    )
+    subscription = subscription_terms(application=application, service=service, plan=plan)
     try:
         with transaction.atomic():
             subscription.save()
