@@ -67,15 +67,18 @@ _STEP_RE = re.compile(r"^Step \d+/\d+ : (.*)$")
 # The engine copies stdout and stderr through separate pipes, so their lines interleave in no
 # reliable order and the runner's final line could end up before a log line. Pointing stderr
 # at stdout first gives one stream in write order, as the local runtime's single log file has.
-# No shell: a fixed Python line that then becomes the runner.
-MERGED_OUTPUT_COMMAND = [
-    "python",
-    "-c",
-    "import os, sys; os.dup2(1, 2); os.execvp(sys.argv[1], sys.argv[1:])",
-    "python",
-    "-m",
-    "planqk_runtime",
-]
+# It also arms an alarm that survives the exec: the deadline holds even when no worker polls
+# (poll() normally kills earlier, at the timeout itself). No shell: a fixed Python line.
+_WRAPPER = "import os, signal, sys; os.dup2(1, 2); signal.alarm(int(sys.argv[1])); os.execvp(sys.argv[2], sys.argv[2:])"
+RUNNER = ["python", "-m", "planqk_runtime"]
+# How long after the timeout the container's own alarm ends it, when nobody polled.
+ALARM_GRACE_SECONDS = 30
+ALARM_EXIT_CODE = 128 + 14  # SIGALRM, as the init process reports it
+
+
+def runner_command(timeout_seconds: int, grace_seconds: int = ALARM_GRACE_SECONDS) -> list[str]:
+    """The container's command: the runner, one output stream, a deadline of its own."""
+    return ["python", "-c", _WRAPPER, str(int(timeout_seconds) + int(grace_seconds)), *RUNNER]
 
 
 def _default_ca_bundle() -> str:
@@ -94,6 +97,8 @@ class DockerConfig:
     pip_index_url: str = ""
     pip_extra_index_url: str = ""
     run_user: str = "1000:1000"
+    init: bool = True
+    alarm_grace_seconds: int = ALARM_GRACE_SECONDS
     build_timeout_seconds: int = 1800
 
     @classmethod
@@ -252,7 +257,7 @@ class DockerRuntime(Runtime):
             "cpu": "nano_cpus (cgroup CPU quota)",
             "output": "kill at the cap (checked on every poll)",
             "network": "none",
-            "timeout": "wall clock, enforced by poll()",
+            "timeout": "wall clock, enforced by poll(); the container's own alarm soon after if nobody polls",
         }
 
     # --- builds ------------------------------------------------------------------------------
@@ -448,7 +453,10 @@ class DockerRuntime(Runtime):
         try:
             container = client.containers.create(
                 build.get("image_id") or build["image"],
-                command=MERGED_OUTPUT_COMMAND,
+                command=runner_command(spec.timeout_seconds, self.config.alarm_grace_seconds),
+                # An init process (tini) reaps orphans, whose zombies would count against the
+                # pids limit, and lets the runner's alarm fire (PID 1 ignores it).
+                init=self.config.init,
                 name=name,
                 detach=True,
                 network_mode="none",
@@ -489,16 +497,23 @@ class DockerRuntime(Runtime):
     def _logs(self, container: Any) -> bytes:
         return container.logs(stdout=True, stderr=True) or b""
 
+    def _output_over(self, container: Any, cap: int) -> bool:
+        # The json-file log holds more than the output (JSON, timestamps): while it is under
+        # the cap the output is too, and the logs need not be fetched.
+        with contextlib.suppress(OSError, KeyError, TypeError):
+            if os.path.getsize(container.attrs["LogPath"]) <= cap:
+                return False
+        return len(self._logs(container)) > cap
+
     def _record_peak(self, container: Any, exec_dir: Path) -> int | None:
-        """Sample the container's memory while it runs; the engine forgets it once it exits."""
+        """Note the container's peak memory while it runs: the engine forgets it at exit.
+
+        Read from the container's cgroup when this worker runs beside the engine (the stats
+        API takes a second per call, too slow for every poll); None elsewhere.
+        """
         peak = self._read_peak(exec_dir)
-        try:
-            stats = container.stats(stream=False, one_shot=True).get("memory_stats", {})
-        except (docker.errors.APIError, ValueError):
-            return peak
-        # cgroup v1 reports the kernel's own peak; v2 only the current usage.
-        sample = stats.get("max_usage") or stats.get("usage")
-        if sample and (peak is None or sample // 1024 > peak):
+        sample = _cgroup_peak_bytes(container.id)
+        if sample is not None and (peak is None or sample // 1024 > peak):
             peak = sample // 1024
             with contextlib.suppress(OSError):
                 (exec_dir / PEAK_FILE).write_text(str(peak))
@@ -531,13 +546,15 @@ class DockerRuntime(Runtime):
             self._record_peak(container, exec_dir)
             if time.time() > handle["started_at"] + handle["timeout"]:
                 self._kill(container, handle, "timeout")
-            elif len(self._logs(container)) > handle["max_output_bytes"]:
+            elif self._output_over(container, handle["max_output_bytes"]):
                 self._kill(container, handle, "output")
             else:
                 return ExecutionState(running=True)
             container.reload()
             state = container.attrs["State"]
         reason = sup.read_stop(exec_dir)
+        if reason is None and state.get("ExitCode") == ALARM_EXIT_CODE and self.config.init:
+            reason = "timeout"  # the container's own deadline: nobody polled in time
         output_size = len(self._logs(container))
         return ExecutionState(
             running=False,
@@ -594,6 +611,20 @@ class DockerRuntime(Runtime):
                 }
             )
         return found
+
+
+def _cgroup_peak_bytes(container_id: str) -> int | None:
+    """The container's peak memory from its cgroup (v1 cgroupfs or systemd driver, or v2)."""
+    candidates = (
+        f"/sys/fs/cgroup/memory/docker/{container_id}/memory.max_usage_in_bytes",
+        f"/sys/fs/cgroup/memory/system.slice/docker-{container_id}.scope/memory.max_usage_in_bytes",
+        f"/sys/fs/cgroup/system.slice/docker-{container_id}.scope/memory.peak",
+        f"/sys/fs/cgroup/docker/{container_id}/memory.peak",
+    )
+    for path in candidates:
+        with contextlib.suppress(OSError, ValueError):
+            return int(Path(path).read_text())
+    return None
 
 
 def _started_at(container: Any) -> float:
