@@ -223,13 +223,11 @@ def version_detail(request: HttpRequest, service_id: Any, version_id: Any) -> Ht
 @login_required
 @require_GET
 def version_status(request: HttpRequest, service_id: Any, version_id: Any) -> HttpResponse:
-    """htmx poll of a build's status; at a final state it stops polling and reloads the page once."""
+    """htmx poll of a build's status badge; 286 (stop polling) at a final state."""
     version = _version_or_404(request, service_id, version_id)
     response = render(request, "services/includes/build_status.html", {"version": version, "service": version.service})
     if version.is_final:
         response.status_code = 286
-        # The page was rendered while building: reload it so actions and the endpoint appear.
-        response["HX-Refresh"] = "true"
     return response
 
 
@@ -239,12 +237,16 @@ def version_logs(request: HttpRequest, service_id: Any, version_id: Any) -> Http
     """htmx poll of a build's log: only newer chunks; 286 once the build has ended."""
     version = _version_or_404(request, service_id, version_id)
     final = version.is_final  # read before the chunks, so none written before the end is missed
-    return render_log_poll(
+    response = render_log_poll(
         request,
         selectors.build_log_chunks(version=version),
         poll_url=reverse("services:version-logs", args=[version.service_id, version.pk]),
         final=final,
     )
+    if final and request.headers.get("HX-Request"):
+        # The page was rendered while building: reload it once so the endpoint and actions appear.
+        response["HX-Refresh"] = "true"
+    return response
 
 
 def _act(request: HttpRequest, action: Any, success: str, **kwargs: Any) -> None:
