@@ -7,10 +7,12 @@ that forgets a check cannot widen access. Stored objects are named by ids only
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import mimetypes
+import os
 import re
 import unicodedata
 import uuid
@@ -19,7 +21,7 @@ from functools import partial
 from typing import Any
 
 from django.core.files.base import ContentFile, File
-from django.core.files.storage import default_storage
+from django.core.files.storage import FileSystemStorage, default_storage
 from django.db import IntegrityError, transaction
 
 from accounts.models import User
@@ -80,13 +82,20 @@ def _storage_name(pool_id: uuid.UUID, file_id: uuid.UUID) -> str:
 
 def _remove_stored(names: Iterable[str]) -> None:
     """Delete stored objects; a failure is logged, never raised (the rows are gone already)."""
+    folders = set()
     for name in names:
         if not name:
             continue
         try:
             default_storage.delete(name)
+            folders.add(name.rsplit("/", 1)[0])
         except Exception:
             logger.exception("could not delete stored data file %s", name)
+    if isinstance(default_storage, FileSystemStorage):
+        # Object stores have no folders; on disk, an emptied pool folder goes too.
+        for folder in folders:
+            with contextlib.suppress(OSError):
+                os.rmdir(default_storage.path(folder))
 
 
 def _remove_on_commit(names: list[str]) -> None:

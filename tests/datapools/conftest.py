@@ -6,8 +6,16 @@ import pytest
 
 
 @pytest.fixture(autouse=True)
-def media_root(settings, tmp_path):
-    """Uploads land in a temporary folder; tests look there to prove what was (not) stored."""
+def media_root(request, settings, tmp_path):
+    """Uploads land in a temporary folder; tests look there to prove what was (not) stored.
+
+    Tests with a Celery worker keep the configured folder: the worker is another process that
+    reads the same storage, as it does in production.
+    """
+    if "celery_worker" in request.fixturenames:
+        from pathlib import Path
+
+        return Path(settings.MEDIA_ROOT)
     root = tmp_path / "media"
     root.mkdir()
     settings.MEDIA_ROOT = str(root)

@@ -197,6 +197,7 @@ def test_deleting_file_source_and_pool_removes_stored_objects_on_commit(user, me
     assert len(stored_files(media_root)) == 1
     assert api.delete(f"/api/v1/datapools/{pool.pk}/").status_code == 204
     assert stored_files(media_root) == []
+    assert not (media_root / "datapools" / str(pool.pk)).exists()  # no empty folder left behind
     assert not DataFile.objects.exists()
 
 
