@@ -114,6 +114,7 @@ class DockerConfig:
             ca_bundle=getattr(settings, "PLANQK_BUILD_CA_BUNDLE", None) or _default_ca_bundle(),
             pip_index_url=getattr(settings, "PLANQK_PIP_INDEX_URL", "") or "",
             pip_extra_index_url=getattr(settings, "PLANQK_PIP_EXTRA_INDEX_URL", "") or "",
+            build_timeout_seconds=int(getattr(settings, "PLANQK_BUILD_TIMEOUT", 1800) or 1800),
         )
 
 

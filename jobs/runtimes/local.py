@@ -166,6 +166,7 @@ class LocalConfig:
             sandbox=getattr(settings, "PLANQK_SANDBOX", "auto") or "auto",
             pip_index_url=getattr(settings, "PLANQK_PIP_INDEX_URL", "") or "",
             pip_extra_index_url=getattr(settings, "PLANQK_PIP_EXTRA_INDEX_URL", "") or "",
+            build_timeout_seconds=int(getattr(settings, "PLANQK_BUILD_TIMEOUT", 1800) or 1800),
             ca_bundle=getattr(settings, "PLANQK_BUILD_CA_BUNDLE", None) or _default_ca_bundle(),
         )
 

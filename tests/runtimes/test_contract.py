@@ -201,6 +201,24 @@ def test_requirement_that_does_not_exist_fails_the_build_with_pips_message(rt: R
     assert any(name in line for line in lines), "the build log streams pip's output"
 
 
+def test_build_honours_cancel(rt: RuntimeUnderTest) -> None:
+    requirements = f"six  # cancel test {uuid.uuid4().hex}\n"
+    folder = rt.user_code(requirements=requirements)
+    spec = BuildSpec(version_id=f"test-cancel-{folder.name}", source_dir=folder, requirements=requirements)
+    with pytest.raises(BuildError) as failure:
+        rt.runtime.build(spec, log=lambda line: None, should_cancel=lambda: True)
+    assert failure.value.code == "build:cancelled"
+    assert failure.value.user_error is False
+    if rt.config["kind"] == "local":
+        # Nothing half-built is left to be mistaken for an environment.
+        assert not (rt.runtime.envs_dir / rt.runtime.env_key(requirements)).exists()
+    else:
+        import docker
+
+        with pytest.raises(docker.errors.ImageNotFound):
+            rt.runtime.client.images.get(f"planqk-svc-{spec.version_id}")
+
+
 def test_unchanged_rebuild_reuses_the_environment(rt: RuntimeUnderTest) -> None:
     # A unique comment makes the first build a real one, even with Docker's cache from earlier runs.
     requirements = f"six  # rebuild test {uuid.uuid4().hex}\n"
