@@ -144,7 +144,9 @@ def _status_context(job: Job) -> dict[str, Any]:
     interim = list(selectors.job_interim_results(job=job).order_by("-seq")[:INTERIM_SHOWN])
     return {
         "job": job,
-        "interim_results": list(reversed(interim)),
+        "interim_results": [
+            {"seq": item.seq, "json": json.dumps(item.payload, ensure_ascii=False)} for item in reversed(interim)
+        ],
         "interim_total": interim[0].seq if interim else 0,
         "result_json": json.dumps(job.result, indent=2, ensure_ascii=False) if job.result is not None else "",
         "metadata_json": json.dumps(job.result_metadata, indent=2, ensure_ascii=False)

@@ -85,3 +85,55 @@ def log_text(job) -> str:
     from jobs.models import JobLogChunk
 
     return "".join(JobLogChunk.objects.filter(job=job).order_by("seq").values_list("text", flat=True))
+
+
+@pytest.fixture
+def private_worker(django_db_blocker):
+    """Start Celery workers that consume only a queue of their own.
+
+    A job sent there is run by exactly that worker, even when the session's shared worker is
+    alive, so a test can kill the worker that runs it. Stopped afterwards.
+    """
+    import os
+    import subprocess
+    import sys
+
+    from django.conf import settings
+
+    from tests.conftest import ROOT, WorkerProcess, _database_url
+
+    started: list[WorkerProcess] = []
+
+    def start(queue: str) -> WorkerProcess:
+        log_dir = ROOT / "var" / "test-workers"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = log_dir / f"worker-{queue}.log"
+        with django_db_blocker.unblock():
+            database_url = _database_url()
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "PLANQK_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,  # what it enqueues goes to the shared queue
+            "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+            "PLANQK_DATA_DIR": str(settings.PLANQK_DATA_DIR),
+            "DJANGO_DEBUG": "true",
+        }
+        env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        cmd = [
+            sys.executable, "-m", "celery", "-A", "planqk_portal", "worker", "-l", "info", "-Q", queue,
+            "--concurrency", "1", "-n", f"{queue}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat",
+        ]  # fmt: skip
+        with open(log_path, "wb") as out:
+            proc = subprocess.Popen(
+                cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        worker = WorkerProcess(proc=proc, log_path=log_path)
+        started.append(worker)
+        wait_for(lambda: " ready." in worker.log() or proc.poll() is not None, timeout=60)
+        if proc.poll() is not None:
+            raise RuntimeError(f"the worker exited early:\n{worker.log()}")
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()

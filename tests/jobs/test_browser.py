@@ -9,7 +9,7 @@ import pytest
 from jobs.models import Job, JobStatus
 from jobs.services import job_submit
 from tests.conftest import login
-from tests.jobs.conftest import log_text, wait_for, wait_final
+from tests.jobs.conftest import log_text, wait_final, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
