@@ -10,6 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils.html import strip_tags
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -46,6 +47,8 @@ def service_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
     for service in page.object_list:
         service.provider_name = _provider_name(service)
+        # Rendered then stripped, so Markdown syntax never shows in the short description.
+        service.summary = strip_tags(render_markdown(service.description)).strip()
     query = urlencode({key: value for key, value in filters.items() if value})
     context = {
         "form": form,
