@@ -81,6 +81,7 @@ STOP_WAIT_SECONDS = 3.0
 READ_CHUNK_BYTES = 1024 * 1024
 # Inside the sandbox /tmp is a private tmpfs, so the usual shared-/tmp worries do not apply.
 SANDBOX_TMP = "/tmp"  # noqa: S108
+TRAVERSE_ONLY = 0o711
 
 # Environment variables a build's pip may see: its configuration, proxies and CA settings.
 # Everything else of the worker (database URLs, secret keys) stays out of user-controlled code.
@@ -371,8 +372,12 @@ class LocalRuntime(Runtime):
         as_root = os.geteuid() == 0
         key = (bwrap, as_root)
         if key not in self._bwrap_checked:
-            args = [bwrap, "--unshare-pid", "--unshare-net", "--ro-bind", "/", "/"]
-            if not as_root:
+            # The options executions rely on, so an old bubblewrap fails here and not in a job.
+            args = [bwrap, "--unshare-pid", "--unshare-net", "--ro-bind", "/", "/", "--perms", "1777"]
+            args += ["--size", "1048576", "--tmpfs", SANDBOX_TMP, "--die-with-parent", "--new-session"]
+            if as_root:
+                args += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+            else:
                 args.append("--unshare-user")
             try:
                 probe = subprocess.run([*args, "--", "true"], capture_output=True, text=True, timeout=30)
@@ -385,6 +390,8 @@ class LocalRuntime(Runtime):
     def sandbox_mode(self) -> tuple[str, str]:
         """``("bwrap", "")`` or ``("none", why)`` according to ``PLANQK_SANDBOX``."""
         wanted = self.config.sandbox
+        if wanted not in ("auto", "bwrap", "none"):
+            raise RuntimeUnavailable(f"PLANQK_SANDBOX must be auto, bwrap or none, not {wanted!r}")
         if wanted == "none":
             return "none", "PLANQK_SANDBOX=none"
         problem = self._bwrap_problem()
@@ -758,12 +765,14 @@ class LocalRuntime(Runtime):
                     )
 
         self.executions_dir.mkdir(parents=True, exist_ok=True)
+        # Searchable, not listable: without a sandbox, executions share a uid and must not find
+        # each other's input by listing folders.
+        os.chmod(self.executions_dir, TRAVERSE_ONLY)
         exec_dir = self.executions_dir / execution_id
         if exec_dir.exists():
             self._discard(exec_dir)
         for sub in ("input/data", "input/params", "output", "home", "tmp", "etc"):
             (exec_dir / sub).mkdir(parents=True, exist_ok=True)
-        os.chmod(exec_dir, READABLE_DIR)
         (exec_dir / "input" / "data" / "data.json").write_text(json.dumps(spec.data or {}))
         (exec_dir / "input" / "params" / "params.json").write_text(json.dumps(spec.params or {}))
         (exec_dir / OUTPUT_FILE).touch()
@@ -775,6 +784,7 @@ class LocalRuntime(Runtime):
         (exec_dir / "etc" / "group").write_text(f"root:x:0:\nplanqk:x:{run_gid}:\n")
         for path in exec_dir.rglob("*"):
             os.chmod(path, READABLE_DIR if path.is_dir() else 0o644)
+        os.chmod(exec_dir, TRAVERSE_ONLY)
         if uid is not None:
             for sub in ("output", "home", "tmp"):
                 os.chown(exec_dir / sub, uid, gid if gid is not None else uid)
