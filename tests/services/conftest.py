@@ -56,3 +56,30 @@ def env_lock(settings):
     yield hold
     for handle in held:
         handle.close()
+
+
+@pytest.fixture
+def user(user):
+    """Providers need a valid card to create services (payments); Stripe's 4242 test card."""
+    from payments.testing import add_test_card
+
+    add_test_card(user)
+    return user
+
+
+@pytest.fixture
+def other_user(other_user):
+    from payments.testing import add_test_card
+
+    add_test_card(other_user)
+    return other_user
+
+
+def make_provider():
+    """A new account with a valid card, ready to create services."""
+    from payments.testing import add_test_card
+    from tests.conftest import make_user
+
+    provider = make_user()
+    add_test_card(provider)
+    return provider

@@ -7,6 +7,7 @@ import pytest
 from planqk_samples import sample_zip
 from services.models import Lifecycle, Service
 from tests.conftest import login, make_user
+from tests.services.conftest import make_provider
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("shared_media")]
 
@@ -16,7 +17,7 @@ def _fits_the_screen(page) -> bool:
 
 
 def test_provider_creates_the_sum_service_and_watches_it_build(celery_worker, browser_page, live_server, tmp_path):
-    user = make_user()
+    user = make_provider()
     archive = tmp_path / "user_code.zip"
     archive.write_bytes(sample_zip("sum"))
     page = browser_page
@@ -74,7 +75,7 @@ def test_provider_creates_the_sum_service_and_watches_it_build(celery_worker, br
 def test_delete_through_the_confirmation_page(browser_page, live_server):
     from services import services
 
-    user = make_user()
+    user = make_provider()
     service = services.service_create(owner=user, name="remote", external_url="https://quantum.example.org/x/")
     page = browser_page
     login(page, live_server, user)
@@ -91,7 +92,7 @@ def test_delete_through_the_confirmation_page(browser_page, live_server):
 def test_another_users_service_is_404_in_the_browser(browser_page, live_server):
     from services import services
 
-    owner = make_user()
+    owner = make_provider()
     service = services.service_create(owner=owner, name="private", external_url="https://quantum.example.org/x/")
     page = browser_page
     login(page, live_server, make_user())

@@ -9,7 +9,7 @@ from accounts.services import provider_token_set
 from planqk_samples import sample_zip
 from services import services
 from services.models import BuildStatus, Lifecycle, Service
-from tests.conftest import make_user
+from tests.services.conftest import make_provider
 
 from .helpers import make_zip, upload
 
@@ -126,7 +126,7 @@ def test_build_log_and_status_polls_stop_with_286_at_a_final_state(client_for, u
 
 
 def test_another_users_service_is_404_in_the_pages(client_for):
-    stranger = make_user()
+    stranger = make_provider()
     theirs = services.service_create(owner=stranger, name="theirs", archive=sample_zip("sum"))
     version = theirs.versions.get()
     base = f"/services/{theirs.pk}"
