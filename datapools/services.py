@@ -3,6 +3,7 @@
 Every service checks the caller's access through :mod:`datapools.selectors` itself, so a view
 that forgets a check cannot widen access. Stored objects are named by ids only
 (``datapools/<pool id>/<file id>``); the user's file name is kept in the model, never in a path.
+Deleting rows removes stored objects on commit, whatever deleted them (see ``signals.py``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import re
 import unicodedata
 import uuid
 from collections.abc import Iterable
-from functools import partial
 from typing import Any
 
 from django.core.files.base import ContentFile, File
@@ -80,7 +80,7 @@ def _storage_name(pool_id: uuid.UUID, file_id: uuid.UUID) -> str:
     return f"datapools/{pool_id}/{file_id}"
 
 
-def _remove_stored(names: Iterable[str]) -> None:
+def remove_stored_objects(names: Iterable[str]) -> None:
     """Delete stored objects; a failure is logged, never raised (the rows are gone already)."""
     folders = set()
     for name in names:
@@ -96,11 +96,6 @@ def _remove_stored(names: Iterable[str]) -> None:
         for folder in folders:
             with contextlib.suppress(OSError):
                 os.rmdir(default_storage.path(folder))
-
-
-def _remove_on_commit(names: list[str]) -> None:
-    # Only after the rows are gone for good: a rolled-back delete must still find its content.
-    transaction.on_commit(partial(_remove_stored, names))
 
 
 def _require(*, user: User, pool: DataPool, need: Access) -> DataPool:
@@ -162,9 +157,10 @@ def datapool_delete(*, user: User, pool: DataPool) -> None:
     """Delete a pool with all its files (owner only); stored objects go once the delete commits."""
     pool = _require(user=user, pool=pool, need=Access.OWNER)
     with transaction.atomic():
-        names = list(DataFile.objects.filter(pool=pool).values_list("file", flat=True))
+        # The row lock waits for an upload that is being committed (it locks the pool too), so
+        # the cascade sees its file. Each deleted file's object goes on commit (signals.py).
+        list(DataPool.objects.select_for_update().filter(pk=pool.pk).values_list("pk", flat=True))
         DataPool.objects.filter(pk=pool.pk).delete()
-        _remove_on_commit(names)
 
 
 # --- sharing -------------------------------------------------------------------------------------
@@ -236,9 +232,8 @@ def datasource_delete(*, user: User, source: DataSourceDescriptor) -> None:
             code="datapool:default-source",
         )
     with transaction.atomic():
-        names = list(DataFile.objects.filter(descriptor=source).values_list("file", flat=True))
+        list(DataSourceDescriptor.objects.select_for_update().filter(pk=source.pk).values_list("pk", flat=True))
         DataSourceDescriptor.objects.filter(pk=source.pk).delete()
-        _remove_on_commit(names)
 
 
 # --- files ---------------------------------------------------------------------------------------
@@ -373,7 +368,7 @@ def _store(
             datafile.save(force_insert=True)
             DataPool.objects.filter(pk=pool.pk).update(updated_at=datafile.created_at)
     except BaseException:
-        _remove_stored([stored_name])
+        remove_stored_objects([stored_name])
         raise
     return datafile
 
@@ -381,10 +376,7 @@ def _store(
 def datafile_delete(*, user: User, datafile: DataFile) -> None:
     """Delete a file (write access); the stored object goes once the delete commits."""
     _require(user=user, pool=datafile.pool, need=Access.WRITE)
-    with transaction.atomic():
-        deleted, _ = DataFile.objects.filter(pk=datafile.pk).delete()
-        if deleted:
-            _remove_on_commit([datafile.file.name])
+    DataFile.objects.filter(pk=datafile.pk).delete()
 
 
 def datafile_create_from_json(*, user: User, pool: DataPool | None, name: str, payload: Any) -> DataFile:

@@ -218,3 +218,15 @@ def test_a_delete_that_rolls_back_keeps_the_stored_object(user, pool, media_root
         delete_then_fail()
     assert DataFile.objects.filter(pk=datafile.pk).exists()
     assert (media_root / datafile.file.name).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deleting_an_account_removes_its_stored_files(media_root):
+    from tests.conftest import make_user
+
+    owner = make_user("leaving@example.com")
+    pool = services.datapool_create(user=owner, name="Mine")
+    services.datafile_create_from_json(user=owner, pool=pool, name="a", payload=[1])
+    assert len(stored_files(media_root)) == 1
+    owner.delete()  # cascades through pools and files, past every service
+    assert stored_files(media_root) == []
