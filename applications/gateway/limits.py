@@ -34,30 +34,38 @@ class LimitExceeded(Exception):
     retry_after: int
 
 
-def _incr(key: str) -> int:
+def _count_in_redis(cache: RedisCache, key: str) -> int:
+    # One round trip: create the window's counter with its expiry if it is new, then INCR it.
+    client = cache._cache.get_client(key, write=True)
+    pipe = client.pipeline(transaction=False)
+    pipe.set(key, 0, ex=_WINDOW * 2, nx=True)
+    pipe.incr(key)
+    return int(pipe.execute()[1])
+
+
+def _count_locally(key: str) -> int:
     cache = caches["default"]
-    try:
-        return cache.incr(key)
-    except ValueError:
-        # First request of the window: add() is atomic (SET NX), so racing processes all count.
-        cache.add(key, 0, timeout=_WINDOW * 2)
-        return cache.incr(key)
+    with _local_lock:
+        try:
+            return cache.incr(key)
+        except ValueError:
+            cache.set(key, 1, timeout=_WINDOW * 2)
+            return 1
 
 
-def check_rate(subscription: Subscription, *, now: float | None = None) -> None:
-    """Count one request against the subscription's requests-per-minute; raise when over it."""
-    limit = subscription.requests_per_minute
+def check_rate(*, subscription_id: object, limit: int, now: float | None = None) -> None:
+    """Count one request against the subscription's requests per minute; raise when over it."""
     if not limit:
         return
     now = time.time() if now is None else now
     window = int(now // _WINDOW)
-    key = f"planqk:gw:rpm:{subscription.pk}:{window}"
+    cache = caches["default"]
     try:
-        if isinstance(caches["default"], RedisCache):
-            count = _incr(key)
+        if isinstance(cache, RedisCache):
+            key = cache.make_and_validate_key(f"planqk:gw:rpm:{subscription_id}:{window}")
+            count = _count_in_redis(cache, key)
         else:
-            with _local_lock:
-                count = _incr(key)
+            count = _count_locally(f"planqk:gw:rpm:{subscription_id}:{window}")
     except Exception:
         # A cache outage must not take the service API down: let the call through and say so.
         logger.warning("rate limit counter unavailable; request not counted", exc_info=True)
@@ -82,7 +90,12 @@ def check_concurrency(subscription: Subscription) -> None:
     limit = subscription.max_concurrent
     if not limit:
         return
-    active = Job.objects.filter(subscription=subscription, status__in=(JobStatus.PENDING, JobStatus.RUNNING)).count()
+    # Counting stops at the limit: the cost stays bounded however many executions are queued.
+    active = (
+        Job.objects.filter(subscription=subscription, status__in=(JobStatus.PENDING, JobStatus.RUNNING))
+        .values("pk")[:limit]
+        .count()
+    )
     if active >= limit:
         raise LimitExceeded(
             "rate-limit:concurrent-executions",

@@ -11,10 +11,12 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.http import HttpRequest, HttpResponse
+from django.utils.dateparse import parse_datetime
 from django.views.decorators.csrf import csrf_exempt
 from oauth2_provider.views import TokenView
 from oauthlib.oauth2 import BackendApplicationServer
@@ -25,7 +27,7 @@ from planqk_portal.errors import ApplicationError
 from services.models import ServiceVersion, SourceType
 
 from . import external
-from .auth import Caller, GatewayAuthError, authenticate
+from .auth import Caller, GatewayAuthError, as_uuid, authenticate
 from .jsonio import error_response, execution_input, json_response, read_json_body, timestamp
 from .limits import LimitExceeded, check_concurrency, check_rate
 
@@ -88,7 +90,7 @@ def gateway_view(*methods: str) -> Callable[[Callable[..., HttpResponse]], Calla
                 )
             try:
                 caller = authenticate(request, context_id=context_id, service_name=service_name)
-                check_rate(caller.subscription)
+                check_rate(subscription_id=caller.subscription_id, limit=caller.requests_per_minute)
                 return view(request, caller, version, **kwargs)
             except GatewayAuthError as exc:
                 return error_response(exc.code, exc.detail, exc.status, exc.headers)
@@ -108,7 +110,7 @@ def gateway_view(*methods: str) -> Callable[[Callable[..., HttpResponse]], Calla
 
 
 def _version(caller: Caller, label: str) -> ServiceVersion:
-    version = ServiceVersion.objects.filter(service_id=caller.service.pk, version=label).first()
+    version = ServiceVersion.objects.filter(service_id=caller.service_id, version=label).first()
     if version is None or not version.is_callable:
         raise ApplicationError(
             f"Version {label} of this service does not exist or cannot be called.",
@@ -127,8 +129,8 @@ def _job(caller: Caller, label: str, job_id: str, *, fields: tuple[str, ...] = _
     job = (
         Job.objects.filter(
             pk=key,
-            application_id=caller.subscription.application_id,
-            service_id=caller.subscription.service_id,
+            application_id=caller.application_id,
+            service_id=caller.service_id,
             service_version__version=label,
         )
         .only(*fields)
@@ -141,8 +143,49 @@ def _job(caller: Caller, label: str, job_id: str, *, fields: tuple[str, ...] = _
     return job
 
 
+def _status_query() -> str:
+    return f"""
+        SELECT j.id, j.status, j.created_at, j.started_at, j.ended_at
+        FROM {Job._meta.db_table} j JOIN {ServiceVersion._meta.db_table} v ON v.id = j.service_version_id
+        WHERE j.id = %s AND j.application_id = %s AND j.service_id = %s AND v.version = %s
+    """  # noqa: S608 - only model table names are formatted in; values are parameters
+
+
+_STATUS_QUERY: str | None = None
+
+
+def _job_row(caller: Caller, label: str, job_id: str) -> tuple | None:
+    """The status columns of one of the caller's executions: SQL, as this is what clients poll."""
+    global _STATUS_QUERY
+    try:
+        key = uuid.UUID(job_id)
+    except ValueError:
+        return None
+    if _STATUS_QUERY is None:
+        _STATUS_QUERY = _status_query()
+    uuid_field = Job._meta.pk
+    params = [
+        uuid_field.get_db_prep_value(key, connection),
+        uuid_field.get_db_prep_value(caller.application_id, connection),
+        uuid_field.get_db_prep_value(caller.service_id, connection),
+        label,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_STATUS_QUERY, params)
+        return cursor.fetchone()
+
+
+def _aware(value: Any) -> datetime | None:
+    # SQLite hands raw queries naive datetimes (or text); they are UTC like everything stored.
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 def _is_external(caller: Caller) -> bool:
-    return caller.service.source == SourceType.URL
+    return caller.source == SourceType.URL
 
 
 @gateway_view("GET", "POST")
@@ -163,9 +206,7 @@ def service_root(request: HttpRequest, caller: Caller, version: str) -> HttpResp
             raise ApplicationError(
                 "The Idempotency-Key header must be 1 to 200 printable characters.", code="input:bad-idempotency-key"
             )
-        replay = Job.objects.filter(
-            application_id=caller.subscription.application_id, idempotency_key=idempotency_key
-        ).first()
+        replay = Job.objects.filter(application_id=caller.application_id, idempotency_key=idempotency_key).first()
         if replay is not None:
             # The same request again: the same execution, not a second one (and no limit applies).
             return _created(request, caller, version, replay, replayed=True)
@@ -204,9 +245,9 @@ def _lock_and_check_concurrency(subscription: Subscription) -> None:
 
 
 def _created(request: HttpRequest, caller: Caller, version: str, job: Job, *, replayed: bool = False) -> HttpResponse:
-    from applications.services import service_endpoint_url
+    from applications.services import gateway_url
 
-    location = service_endpoint_url(service=caller.service, version=version, request=request) + str(job.id)
+    location = f"{gateway_url(request)}/{caller.context_id}/{caller.service_name}/{version}/{job.id}"
     headers = {"Location": location}
     if replayed:
         headers["Idempotent-Replayed"] = "true"
@@ -219,7 +260,18 @@ def execution_status(request: HttpRequest, caller: Caller, version: str, job_id:
     if _is_external(caller):
         job = _job(caller, version, job_id, fields=(*_JOB_FIELDS, "subscription_id"))
         return json_response(job_object(external.refresh(caller=caller, job=job)))
-    return json_response(job_object(_job(caller, version, job_id)))
+    row = _job_row(caller, version, job_id)
+    if row is None:
+        raise ApplicationError("No such execution.", code="execution:not-found", status=404)
+    return json_response(
+        {
+            "id": str(as_uuid(row[0])),
+            "status": row[1],
+            "createdAt": timestamp(_aware(row[2])),
+            "startedAt": timestamp(_aware(row[3])),
+            "endedAt": timestamp(_aware(row[4])),
+        }
+    )
 
 
 @gateway_view("GET")

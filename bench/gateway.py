@@ -1,0 +1,353 @@
+"""Gateway throughput and latency: token endpoint, POST / (start an execution), GET /{id} (status).
+
+``python -m bench gateway [--workers N] [--threads N] [--connections N] [--seconds S]``
+
+Runs the portal under gunicorn (gthread workers) on 127.0.0.1 against PostgreSQL and Redis and
+drives it with a small asyncio HTTP/1.1 load generator (keep-alive connections, stdlib only).
+Everything is bounded: each phase stops after ``--seconds`` or ``--max-requests``, whichever
+comes first. No Celery worker runs, so started executions stay PENDING: the POST numbers are
+the gateway's own cost (authentication, limits, input checks, the job row, the broker message).
+
+Uses its own database (``bench_gateway``, recreated) and Redis db (7) unless
+``BENCH_DATABASE_URL`` / ``BENCH_REDIS_URL`` say otherwise. Writes bench/results/gateway.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from bench.common import percentile, write_table
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/bench_gateway"
+DEFAULT_REDIS = "redis://127.0.0.1:6379/7"
+SUM_INPUT = json.dumps({"data": {"values": [100, 50, 200, 70, 0.69]}, "params": {"round_off": False}}).encode()
+
+
+# --- the load generator --------------------------------------------------------------------------
+
+
+@dataclass
+class Phase:
+    name: str
+    latencies: list[float] = field(default_factory=list)
+    statuses: Counter = field(default_factory=Counter)
+    bodies: list[bytes] = field(default_factory=list)
+    elapsed: float = 0.0
+    keep_bodies: bool = False
+
+
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], bytes]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ", 2)[1])
+    headers = {}
+    for line in lines[1:]:
+        if ":" in line:
+            key, _, value = line.partition(":")
+            headers[key.strip().lower()] = value.strip()
+    length = int(headers.get("content-length", "0"))
+    body = await reader.readexactly(length) if length else b""
+    return status, headers, body
+
+
+async def _connection(host: str, port: int, make: callable, phase: Phase, deadline: float, budget: list[int]) -> None:
+    reader = writer = None
+    while time.perf_counter() < deadline and budget[0] > 0:
+        budget[0] -= 1
+        if writer is None:
+            reader, writer = await asyncio.open_connection(host, port)
+        request = make()
+        started = time.perf_counter()
+        writer.write(request)
+        try:
+            status, headers, body = await _read_response(reader)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+            reader = writer = None
+            phase.statuses["connection-error"] += 1
+            continue
+        phase.latencies.append(time.perf_counter() - started)
+        phase.statuses[status] += 1
+        if phase.keep_bodies and status in (200, 201):
+            phase.bodies.append(body)
+        if headers.get("connection", "").lower() == "close":
+            writer.close()
+            reader = writer = None
+    if writer is not None:
+        writer.close()
+
+
+def run_phase(
+    name: str, host: str, port: int, make: callable, *, connections: int, seconds: float, max_requests: int,
+    keep_bodies: bool = False,
+) -> Phase:  # fmt: skip
+    phase = Phase(name=name, keep_bodies=keep_bodies)
+    budget = [max_requests]
+
+    async def main() -> None:
+        deadline = time.perf_counter() + seconds
+        started = time.perf_counter()
+        await asyncio.gather(*(_connection(host, port, make, phase, deadline, budget) for _ in range(connections)))
+        phase.elapsed = time.perf_counter() - started
+
+    asyncio.run(main())
+    return phase
+
+
+def _request(method: str, path: str, host: str, headers: dict[str, str], body: bytes = b"") -> bytes:
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}", "Connection: keep-alive", f"Content-Length: {len(body)}"]
+    lines += [f"{key}: {value}" for key, value in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+# --- the portal under gunicorn -------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _environment(database_url: str, redis_url: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "CELERY_BROKER_URL": redis_url,
+        "PLANQK_QUEUE": "bench-gateway",
+        "DJANGO_DEBUG": "false",
+        "DJANGO_SECRET_KEY": "bench-only-" + "x" * 50,
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "DJANGO_SECURE_SSL_REDIRECT": "false",
+        "DJANGO_LOG_LEVEL": "WARNING",
+    }
+
+
+def _recreate_database(database_url: str) -> None:
+    import psycopg
+
+    parts = urlsplit(database_url)
+    name = parts.path.lstrip("/")
+    admin = database_url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (name,),
+        )
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def _seed(env: dict[str, str], applications: int) -> dict:
+    """A provider's READY service with a plan without practical limits and subscribed applications."""
+    script = f"""
+import json
+from accounts.models import User
+from applications.services import application_create, subscription_create
+from services.models import BuildStatus, PricingPlan, Service, ServiceVersion
+provider = User.objects.create_user(email="provider@bench.example", password="bench-password-1")
+subscriber = User.objects.create_user(email="subscriber@bench.example", password="bench-password-1")
+service = Service.objects.create(owner=provider, name="sum", lifecycle="PUBLISHED")
+version = ServiceVersion.objects.create(service=service, version="1.0.0", status=BuildStatus.READY, runtime="local")
+service.published_version = version
+service.save()
+plan = PricingPlan.objects.create(service=service, name="Bench", requests_per_minute=10_000_000, max_concurrent=10_000_000)
+apps = []
+for number in range({applications}):
+    issued = application_create(owner=subscriber, name=f"bench {{number}}")
+    subscription_create(application=issued.application, service=service, plan=plan)
+    apps.append({{"key": issued.consumer_key, "secret": issued.secret}})
+print("SEED" + json.dumps({{"path": f"/gateway/{{provider.uuid}}/sum/1.0.0/", "apps": apps}}))
+"""
+    out = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return json.loads(next(line for line in out.splitlines() if line.startswith("SEED"))[4:])
+
+
+def _start_gunicorn(env: dict[str, str], port: int, workers: int, threads: int) -> subprocess.Popen:
+    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+    proc = subprocess.Popen(
+        [
+            gunicorn, "planqk_portal.wsgi", "-b", f"127.0.0.1:{port}", "-w", str(workers),
+            "--worker-class", "gthread", "--threads", str(threads), "--keep-alive", "30",
+            "--log-level", "warning", "--backlog", "512",
+        ],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"gunicorn exited: {proc.stderr.read().decode()[-2000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                if b" 200 " in sock.recv(200):
+                    return proc
+        except OSError:
+            pass
+        time.sleep(0.3)
+    proc.kill()
+    raise RuntimeError("gunicorn did not answer /healthz within 60 s")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    import signal
+
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+
+def _flush_redis(redis_url: str) -> None:
+    import redis
+
+    redis.Redis.from_url(redis_url).flushdb()
+
+
+# --- main ----------------------------------------------------------------------------------------
+
+
+def _row(phase: Phase, ok: set[int]) -> dict[str, str]:
+    good = sum(count for status, count in phase.statuses.items() if status in ok)
+    ms = [value * 1000 for value in phase.latencies]
+    others = {str(k): v for k, v in phase.statuses.items() if k not in ok}
+    return {
+        "phase": phase.name,
+        "requests": str(sum(phase.statuses.values())),
+        "ok": str(good),
+        "other answers": ", ".join(f"{k}×{v}" for k, v in sorted(others.items())) or "-",
+        "req/s": f"{good / phase.elapsed:.0f}" if phase.elapsed else "-",
+        "p50 ms": f"{percentile(ms, 50):.1f}",
+        "p95 ms": f"{percentile(ms, 95):.1f}",
+        "p99 ms": f"{percentile(ms, 99):.1f}",
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench gateway", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=10.0, help="per phase")
+    parser.add_argument("--max-requests", type=int, default=50_000, help="per phase")
+    parser.add_argument("--applications", type=int, default=8)
+    args = parser.parse_args(argv)
+
+    database_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB)
+    redis_url = os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS)
+    for url in (database_url, redis_url):
+        if urlsplit(url).hostname not in ("127.0.0.1", "localhost", "::1"):
+            raise SystemExit(f"load tests run on this machine only, not against {url}")
+    env = _environment(database_url, redis_url)
+    _recreate_database(database_url)
+    _flush_redis(redis_url)
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+    seed = _seed(env, args.applications)
+    port = _free_port()
+    host = f"127.0.0.1:{port}"
+    load_before = os.getloadavg()
+    server = _start_gunicorn(env, port, args.workers, args.threads)
+    try:
+        bounded = {"connections": args.connections, "seconds": args.seconds, "max_requests": args.max_requests}
+        basics = [
+            {"Authorization": "Basic " + base64.b64encode(f"{a['key']}:{a['secret']}".encode()).decode()}
+            for a in seed["apps"]
+        ]
+        token_form = b"grant_type=client_credentials"
+
+        def token_request() -> bytes:
+            headers = {**random.choice(basics), "Content-Type": "application/x-www-form-urlencoded"}
+            return _request("POST", "/gateway/token", host, headers, token_form)
+
+        tokens_phase = run_phase("POST /gateway/token", "127.0.0.1", port, token_request, keep_bodies=True, **bounded)
+        tokens = [json.loads(body)["access_token"] for body in tokens_phase.bodies[: 4 * len(basics)]]
+        if not tokens:
+            raise SystemExit(f"no token was issued: {dict(tokens_phase.statuses)}")
+        bearers = [{"Authorization": f"Bearer {token}", "Content-Type": "application/json"} for token in tokens]
+
+        def post_request() -> bytes:
+            return _request("POST", seed["path"], host, random.choice(bearers), SUM_INPUT)
+
+        post_phase = run_phase("POST / (start execution)", "127.0.0.1", port, post_request, keep_bodies=True, **bounded)
+        started = [json.loads(body)["id"] for body in post_phase.bodies]
+        if not started:
+            raise SystemExit(f"no execution was started: {dict(post_phase.statuses)}")
+
+        # Each status GET asks for an execution with a token of the application that started it.
+        pairs = _pairs(env, started[:5000], tokens, seed)
+
+        def status_request() -> bytes:
+            job_id, token = random.choice(pairs)
+            return _request("GET", f"{seed['path']}{job_id}", host, {"Authorization": f"Bearer {token}"})
+
+        status_phase = run_phase("GET /{id} (status)", "127.0.0.1", port, status_request, **bounded)
+    finally:
+        _stop(server)
+    load_after = os.getloadavg()
+    _flush_redis(redis_url)
+
+    rows = [_row(tokens_phase, {200}), _row(post_phase, {201}), _row(status_phase, {200})]
+    notes = (
+        f"gunicorn {args.workers} workers × {args.threads} threads (gthread, keep-alive), "
+        f"{args.connections} keep-alive connections from an asyncio load generator in one process on the same "
+        f"machine, each phase at most {args.seconds:g} s or {args.max_requests} requests; PostgreSQL and Redis on "
+        f"127.0.0.1; no Celery worker (executions stay PENDING). Load average before/after: "
+        f"{load_before[0]:.1f}/{load_after[0]:.1f} (the machine is shared). Targets: ≥200 POST/s, ≥1,000 status "
+        "GET/s, p95 < 100 ms."
+    )
+    write_table("gateway", "Gateway throughput and latency", rows, notes)
+    return 0
+
+
+def _pairs(env: dict[str, str], job_ids: list[str], tokens: list[str], seed: dict) -> list[tuple[str, str]]:
+    """(execution id, a token of the application that started it)."""
+    script = f"""
+import hashlib, json
+from jobs.models import Job
+from oauth2_provider.models import AccessToken
+tokens = {json.dumps(tokens)}
+by_app = {{}}
+for token in tokens:
+    row = AccessToken.objects.filter(token_checksum=hashlib.sha256(token.encode()).hexdigest()).values("application_id").first()
+    by_app.setdefault(row["application_id"], []).append(token)
+jobs = Job.objects.filter(pk__in={json.dumps(job_ids)}).values_list("id", "application__oauth_application_id")
+print("PAIRS" + json.dumps([[str(job), by_app[app][0]] for job, app in jobs if app in by_app]))
+"""
+    out = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return [tuple(pair) for pair in json.loads(next(line for line in out.splitlines() if line.startswith("PAIRS"))[5:])]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
