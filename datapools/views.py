@@ -27,6 +27,7 @@ from .uploads import install_upload_handler
 
 POOLS_PER_PAGE = 20
 FILES_PER_PAGE = 25
+ACCESS_LABELS = {Access.OWNER: "owner", Access.WRITE: "read + write", Access.READ: "read only"}
 LIST_FILTERS = {
     "": "All you can read",
     "mine": "Yours",
@@ -81,6 +82,8 @@ def datapool_list(request: HttpRequest) -> HttpResponse:
     elif show == "public":
         pools = pools.filter(visibility=Visibility.PUBLIC).exclude(owner=request.user)
     page_obj = Paginator(pools, POOLS_PER_PAGE).get_page(request.GET.get("page"))
+    for pool in page_obj.object_list:
+        pool.access_label = ACCESS_LABELS[pool.access]
     context = {
         "form": form,
         "page_obj": page_obj,
@@ -113,7 +116,7 @@ def _detail_context(request: HttpRequest, pool: Any) -> dict[str, Any]:
         "query": f"source={source.pk}" if source else "",
         "can_write": can_write,
         "is_owner": pool.access == Access.OWNER,
-        "access_label": {Access.OWNER: "owner", Access.WRITE: "read and write", Access.READ: "read"}[pool.access],
+        "access_label": ACCESS_LABELS[pool.access],
         "own_share": DataPoolShare.objects.filter(pool=pool, user=request.user).first(),
         "share_count": DataPoolShare.objects.filter(pool=pool).count(),
         "upload_form": UploadForm(sources=sources, initial={"source": str(chosen.pk) if chosen else ""}),

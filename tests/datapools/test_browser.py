@@ -116,7 +116,7 @@ def test_share_in_the_page_and_the_other_user_sees_the_pool_on_a_phone(browser_p
     page.goto(f"{live_server.url}/datapools/?show=shared")
     page.click("text=Shared inputs")
     page.wait_for_selector("[data-testid=reference]")
-    assert page.locator("[data-testid=access]").inner_text() == "read"
+    assert page.locator("[data-testid=access]").inner_text() == "read only"
     assert page.locator("[data-testid=upload]").count() == 0
     # The long reference wraps instead of pushing the page sideways.
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
