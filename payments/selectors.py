@@ -63,3 +63,21 @@ def earnings_totals(*, user: User) -> dict[str, int]:
         count=Count("id"),
     )
     return {key: int(value or 0) for key, value in rows.items()}
+
+
+def card_required_check(*, user: User, action: str = "Creating a service") -> None:
+    """Raise a 402 ``payments:card-required`` (with where to add a card) unless the user has a valid card."""
+    from django.urls import reverse
+
+    from planqk_portal.errors import ApplicationError
+
+    if user_has_valid_card(user=user):
+        return
+    url = reverse("payments:index")
+    raise ApplicationError(
+        f"{action} needs a valid card. Add one under Settings → Payments ({url}); "
+        "in test mode the card 4242 4242 4242 4242 works.",
+        code="payments:card-required",
+        status=402,
+        extra={"add_card_url": url},
+    )

@@ -30,6 +30,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import slugify
 
+from payments.selectors import card_required_check
 from planqk_portal.errors import ApplicationError
 from planqk_portal.logs import ChunkedLogWriter
 
@@ -348,8 +349,9 @@ def service_create(
     Everything is checked before anything is stored: the name, the backend (IBM and D-Wave need
     the owner's provider token), the resources, the archive (see :mod:`services.uploads`) or the
     URL, and the API spec (the given file, else the archive's ``openapi-spec.yml``, else the
-    template's default).
+    template's default). The owner needs a valid card first (payments), as on PlanQK.
     """
+    card_required_check(user=owner, action="Creating a service")
     name = _check_name(name)
     title = (title or "").strip()
     description = (description or "").strip()

@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.selectors import provider_has_token
+from payments.selectors import user_has_valid_card
 from planqk_portal.errors import ApplicationError
 from planqk_portal.logs import render_log_poll
 
@@ -110,7 +111,12 @@ def service_create(request: HttpRequest) -> HttpResponse:
             else:
                 messages.success(request, f"Service {service.name} created; it fronts {service.external_url}.")
             return redirect("services:detail", service_id=service.pk)
-    context = {"form": form, "backends": _backend_options(request.user), "providers_url": reverse("accounts:providers")}
+    context = {
+        "form": form,
+        "backends": _backend_options(request.user),
+        "providers_url": reverse("accounts:providers"),
+        "needs_card": not user_has_valid_card(user=request.user),
+    }
     return render(request, "services/create.html", context)
 
 

@@ -172,3 +172,12 @@ def wait_until(condition, *, timeout: float = 120, interval: float = 0.1, messag
         if time.monotonic() > deadline:
             raise AssertionError(f"gave up waiting for {message}")
         time.sleep(interval)
+
+
+@pytest.fixture
+def user(user):
+    """`planqk up` creates services, which needs a valid card (payments): Stripe's 4242 test card."""
+    from payments.testing import add_test_card
+
+    add_test_card(user)
+    return user
