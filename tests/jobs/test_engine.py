@@ -167,3 +167,16 @@ def test_a_job_whose_build_is_gone_fails_with_a_platform_error(user, make_versio
     assert job.status == JobStatus.FAILED
     assert job.is_platform_error
     assert "build" in job.error_detail
+
+
+@pytest.mark.docker
+def test_sum_and_failing_jobs_on_the_docker_runtime(user, make_version):
+    version = make_version(user, "sum", runtime="docker")
+    job = run(version, user, data=SUM_DATA, params=SUM_PARAMS)
+    assert job.status == JobStatus.SUCCEEDED, job.error_detail
+    assert job.result == {"sum": 420.69}
+    assert job.runtime == "docker"
+    assert "summing 5 values" in log_text(job)
+    failing = run(make_version(user, "failing", runtime="docker"), user)
+    assert failing.status == JobStatus.FAILED
+    assert failing.error_code == "SAMPLE_FAILURE"
