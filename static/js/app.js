@@ -5,13 +5,17 @@ document.addEventListener("click", (event) => {
   const source = document.querySelector(button.dataset.copy);
   const text = source ? (source.value ?? source.textContent).trim() : "";
   const done = () => { const old = button.textContent; button.textContent = "Copied"; setTimeout(() => (button.textContent = old), 1500); };
-  if (navigator.clipboard && window.isSecureContext) {
-    navigator.clipboard.writeText(text).then(done);
-  } else {
-    // Clipboard API needs a secure context; fall back to a selection copy on plain http.
+  // The Clipboard API needs a secure context and permission; a selection copy works on plain http.
+  const fallback = () => {
     const area = document.createElement("textarea");
     area.value = text; document.body.appendChild(area); area.select();
-    document.execCommand("copy"); area.remove(); done();
+    const ok = document.execCommand("copy"); area.remove();
+    if (ok) { done(); } else { button.textContent = "Select and copy by hand"; }
+  };
+  if (navigator.clipboard && window.isSecureContext) {
+    navigator.clipboard.writeText(text).then(done, fallback);
+  } else {
+    fallback();
   }
 });
 // Keep live logs scrolled to the end while they grow, unless the reader scrolled up.
