@@ -10,6 +10,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.selectors import provider_has_token
@@ -17,7 +18,7 @@ from payments.selectors import user_has_valid_card
 from planqk_portal.errors import ApplicationError
 from planqk_portal.logs import render_log_poll
 
-from . import selectors, services
+from . import selectors, services, upload_handlers
 from .forms import ServiceCreateForm, ServiceEditForm, ServiceVersionForm, field_for_error
 from .models import Lifecycle, QuantumBackend, Service, ServiceVersion, SourceType
 from .rendering import summarize_api_spec
@@ -80,12 +81,23 @@ def service_list(request: HttpRequest) -> HttpResponse:
     return render(request, "services/list.html", {"page_obj": page, "services": page.object_list})
 
 
+@csrf_exempt
 @login_required
 @require_http_methods(["GET", "POST"])
 def service_create(request: HttpRequest) -> HttpResponse:
     """Create Service: the properties providers know, then the first build starts."""
+    # The size-limited upload handler must be in place before the CSRF check reads the body.
+    handler = upload_handlers.install(request) if request.method == "POST" else None
+    return _service_create(request, handler)
+
+
+@csrf_protect
+def _service_create(request: HttpRequest, handler: upload_handlers.LimitedUploadHandler | None) -> HttpResponse:
     form = ServiceCreateForm(request.POST or None, request.FILES or None)
-    if request.method == "POST" and form.is_valid():
+    if handler is not None and handler.refused:
+        form.is_valid()
+        _show_error(form, upload_handlers.too_large_error())
+    elif request.method == "POST" and form.is_valid():
         values = form.cleaned_data
         from_file = values["source"] == SourceType.FILE
         try:
@@ -179,13 +191,25 @@ def service_edit(request: HttpRequest, service_id: Any) -> HttpResponse:
     return render(request, "services/edit.html", context)
 
 
+@csrf_exempt
 @login_required
 @require_http_methods(["GET", "POST"])
 def version_create(request: HttpRequest, service_id: Any) -> HttpResponse:
     """Upload a new version; it builds beside the running one."""
+    handler = upload_handlers.install(request) if request.method == "POST" else None
+    return _version_create(request, service_id, handler)
+
+
+@csrf_protect
+def _version_create(
+    request: HttpRequest, service_id: Any, handler: upload_handlers.LimitedUploadHandler | None
+) -> HttpResponse:
     service = _service_or_404(request, service_id)
     form = ServiceVersionForm(request.POST or None, request.FILES or None)
-    if request.method == "POST" and form.is_valid():
+    if handler is not None and handler.refused:
+        form.is_valid()
+        _show_error(form, upload_handlers.too_large_error())
+    elif request.method == "POST" and form.is_valid():
         values = form.cleaned_data
         try:
             version = services.service_version_create(

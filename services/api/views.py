@@ -14,7 +14,7 @@ from rest_framework.response import Response
 
 from planqk_portal.errors import ApplicationError
 from planqk_portal.logs import chunks_after, parse_after
-from services import selectors, services
+from services import selectors, services, upload_handlers
 from services.models import Service, ServiceVersion
 
 from .serializers import (
@@ -46,9 +46,25 @@ def _blank_to_none(value: Any) -> Any:
     return None if value == "" else value
 
 
-class ServiceListCreateView(GenericAPIView):
-    serializer_class = ServiceSerializer
+class _UploadView(GenericAPIView):
+    """Reads multipart uploads through the size-limited handler."""
+
     parser_classes = [MultiPartParser, FormParser, JSONParser]
+    upload_handler: upload_handlers.LimitedUploadHandler | None = None
+
+    def initialize_request(self, request: Any, *args: Any, **kwargs: Any) -> Request:
+        if request.method == "POST":
+            self.upload_handler = upload_handlers.install(request)
+        return super().initialize_request(request, *args, **kwargs)
+
+    def check_upload(self, request: Request) -> None:
+        request.data  # noqa: B018 - parse the body now, so the handler has seen every byte
+        if self.upload_handler is not None and self.upload_handler.refused:
+            raise upload_handlers.too_large_error()
+
+
+class ServiceListCreateView(_UploadView):
+    serializer_class = ServiceSerializer
 
     def get_queryset(self) -> Any:
         return selectors.service_list_owned(user=self.request.user, name=self.request.query_params.get("name"))
@@ -70,6 +86,7 @@ class ServiceListCreateView(GenericAPIView):
         responses={201: ServiceSerializer},
     )
     def post(self, request: Request) -> Response:
+        self.check_upload(request)
         data = ServiceCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
@@ -148,9 +165,8 @@ class ServiceUnpublishView(_LifecycleView):
         return super().post(request, service_id)
 
 
-class ServiceVersionListCreateView(GenericAPIView):
+class ServiceVersionListCreateView(_UploadView):
     serializer_class = ServiceVersionSerializer
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
 
     @extend_schema(
         tags=TAGS, summary="The service's versions, newest first", responses=ServiceVersionSerializer(many=True)
@@ -170,6 +186,7 @@ class ServiceVersionListCreateView(GenericAPIView):
     )
     def post(self, request: Request, service_id: Any) -> Response:
         service = _service(request, service_id)
+        self.check_upload(request)
         data = ServiceVersionCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data

@@ -114,6 +114,17 @@ def test_too_large_upload_is_413(api_client, settings):
     assert "1 MB" in response.json()["detail"]
 
 
+def test_upload_far_beyond_the_limit_is_not_even_stored(api_client, settings):
+    settings.PLANQK_MAX_UPLOAD_MB = 1
+    import os
+
+    data = make_zip({"src/blob.bin": os.urandom(16 * 1024 * 1024)})
+    response = api_client.post("/api/v1/services/", {"name": "huge", "file": upload(data)}, format="multipart")
+    assert response.status_code == 413
+    assert response.json()["code"] == "upload:too-large"
+    assert not Service.objects.filter(name="huge").exists()
+
+
 def test_missing_upload_bad_name_and_taken_name(api_client):
     missing = api_client.post("/api/v1/services/", {"name": "x"}, format="multipart")
     assert missing.status_code == 400

@@ -102,6 +102,17 @@ def test_form_errors_name_the_problem(client_for, overrides, field, code):
     assert not Service.objects.exists()
 
 
+def test_upload_beyond_the_limit_is_refused_in_the_form(client_for, settings):
+    import os
+
+    settings.PLANQK_MAX_UPLOAD_MB = 1
+    response = client_for.post("/services/create/", _form(file=upload(make_zip({"blob": os.urandom(8 * 1024 * 1024)}))))
+    assert response.status_code == 200
+    assert "upload:too-large" in response.content.decode()
+    assert "larger than 1 MB" in response.content.decode()
+    assert not Service.objects.exists()
+
+
 def test_build_log_and_status_polls_stop_with_286_at_a_final_state(client_for, user):
     service = services.service_create(owner=user, name="sum", archive=sample_zip("sum"))
     version = service.versions.get()
