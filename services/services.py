@@ -26,7 +26,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile, File
 from django.core.validators import URLValidator
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import ProtectedError, Q
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -673,7 +673,16 @@ def service_delete(*, service: Service) -> None:
             locked.deleted_at = now
             locked.save(update_fields=["name", "lifecycle", "published_version", "deleted_at", "updated_at"])
         else:
-            locked.delete()
+            try:
+                with transaction.atomic():
+                    locked.delete()
+            except ProtectedError:
+                # A subscription arrived after the check above.
+                raise ApplicationError(
+                    "An application subscribed to this service just now; it cannot be deleted.",
+                    code="service:has-subscriptions",
+                    status=409,
+                ) from None
 
         def cleanup() -> None:
             from .tasks import remove_service_builds
