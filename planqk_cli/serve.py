@@ -6,11 +6,13 @@ process (cwd = the folder, input files in a temporary ``INPUT_DIR``), exactly as
 runs it. The outcome is read from the runner's final stdout line only
 (:func:`planqk_runtime.protocol.final_response`), as the platform does.
 
-Routes: ``GET /``, ``POST /`` (``data`` / ``params`` by value; ``dataRef`` / ``paramsRef`` are a
-400, there are no data pools locally), ``GET /{id}``, ``GET /{id}/result`` (409 while not
-final), ``GET /{id}/interim-results``, ``PUT /{id}/cancel``, ``GET /{id}/logs``; Swagger UI at
-``/docs`` (from drf-spectacular-sidecar's files, no CDN) on the folder's ``openapi-spec.yml``,
-served at ``/openapi.yml`` with its ``servers`` pointed at this server.
+Routes: ``GET /``, ``POST /`` (``data`` / ``params`` by value; ``dataRef`` / ``paramsRef`` are
+a 400, there are no data pools locally), ``GET /{id}``, ``GET /{id}/result`` (409 while not
+final), ``GET /{id}/interim-results``, ``PUT /{id}/cancel``, ``GET /{id}/logs``, and ``POST
+/token``, which grants any client credentials, so clients written for the gateway run unchanged.
+Swagger UI at ``/docs`` (from drf-spectacular-sidecar's files, no CDN) on the folder's
+``openapi-spec.yml``, served at ``/openapi.yml`` with its ``servers`` pointed at this server.
+Errors have the gateway's shape and codes (``{"code", "detail"}``).
 
 Ctrl-C (or SIGTERM) stops the server and kills the executions still running.
 """
@@ -37,7 +39,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from planqk_cli import term
 from planqk_cli.errors import CliError, ExitCode
@@ -433,6 +435,8 @@ class ServiceAPIHandler(BaseHTTPRequestHandler):
             if method == "POST":
                 return self._submit()
             return self._method_not_allowed("GET, POST")
+        if parts == ["token"] and method == "POST":
+            return self._token()
         if parts[0] == "docs" and method in ("GET", "HEAD"):
             return self._docs(parts[1:])
         if parts == ["openapi.yml"] and method in ("GET", "HEAD"):
@@ -526,6 +530,24 @@ class ServiceAPIHandler(BaseHTTPRequestHandler):
         return self._json(
             HTTPStatus.CREATED, self.server.executor.snapshot(job), {"Location": f"{self._base_url()}/{job.id}"}
         )
+
+    def _token(self) -> None:
+        """``POST /token``: the gateway's token endpoint, granting any credentials.
+
+        There is no authentication locally; this only lets clients written for the gateway
+        (client credentials, then ``Authorization: Bearer``) run unchanged against serve.
+        """
+        raw = self._read_body()
+        if raw is None:
+            return None
+        form = parse_qs(raw.decode("utf-8", errors="replace"))
+        if form.get("grant_type") != ["client_credentials"]:
+            return self._json(
+                HTTPStatus.BAD_REQUEST,
+                {"error": "unsupported_grant_type", "error_description": "Use grant_type=client_credentials."},
+            )
+        token = {"access_token": f"local-{uuid.uuid4().hex}", "scope": "default", "token_type": "Bearer"}
+        return self._json(HTTPStatus.OK, {**token, "expires_in": 3600})
 
     def _result(self, job: LocalJob) -> None:
         with self.server.executor.lock:

@@ -8,9 +8,11 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 import pytest
 
+import planqk_cli
 from planqk_cli.errors import ExitCode
 from planqk_template import TEMPLATE_PATHS
 
@@ -28,6 +30,15 @@ def test_every_command_has_help(cli, command):
     assert cli("help", command).stdout == result.stdout
 
 
+def test_the_console_script_is_installed(cli):
+    script = Path(sys.executable).with_name("planqk")
+    if not script.exists():
+        pytest.skip("the project is not installed in this environment (pip install -e .)")
+    completed = subprocess.run([str(script), "--version"], cwd=cli.cwd, capture_output=True, text=True, timeout=60)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == f"planqk {planqk_cli.__version__}"
+
+
 def test_help_lists_commands_and_exit_codes(cli):
     result = cli("help")
     assert result.returncode == 0
@@ -37,8 +48,6 @@ def test_help_lists_commands_and_exit_codes(cli):
         assert f"  {int(code):<4} " in result.stdout
     # Without a command the CLI shows the same help, and the package docstring documents the codes.
     assert cli().stdout == result.stdout
-    import planqk_cli
-
     for code in ExitCode:
         assert f"    {int(code):<4} " in planqk_cli.__doc__
 

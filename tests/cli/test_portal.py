@@ -133,12 +133,13 @@ def test_the_documentations_tldr_with_the_cli(portal_cli, live_server, celery_wo
     assert json.loads(run.stdout) == {"sum": 420.69}
 
     services = portal_cli("services")
-    assert services.returncode == 0
-    row = next(line for line in services.stdout.splitlines() if line.startswith("sum-tldr"))
-    assert row.split()[:3] == ["sum-tldr", "1.0.0", "READY"]
+    assert services.returncode == 0, str(services)
+    rows = [line.split() for line in services.stdout.splitlines()]
+    assert rows[0][:3] == ["NAME", "VERSION", "BUILD"]
+    assert rows[1][:3] == ["sum-tldr", "1.0.0", "READY"], str(services)
     jobs = portal_cli("jobs", "--service", "sum-tldr")
     assert jobs.returncode == 0, str(jobs)
-    assert "SUCCEEDED" in jobs.stdout
+    assert "SUCCEEDED" in jobs.stdout, str(jobs)
 
 
 def test_up_again_builds_a_new_version_and_run_reports_failures(portal_cli, celery_worker, user):
@@ -208,6 +209,14 @@ def test_a_zip_the_portal_refuses_shows_its_message(portal_cli, user):
     assert "the portal refused the request" in result.stderr
     assert "program.py" in result.stderr
     assert not (portal_cli.cwd / "planqk.json").exists()
+
+
+def test_creating_a_service_without_a_card_shows_the_portals_message(portal_cli, other_user):
+    assert portal_cli("init", "nocard").returncode == 0
+    assert portal_cli("login", "-t", token_for(other_user)).returncode == 0
+    result = portal_cli("up", "--silent", cwd=portal_cli.cwd / "nocard")
+    assert result.returncode == ExitCode.REFUSED, str(result)
+    assert "payments:card-required" in result.stderr
 
 
 def test_run_of_an_unknown_service(portal_cli, user):

@@ -237,3 +237,40 @@ def test_a_port_in_use_is_its_own_error(cli, template):
         result = cli("serve", "-p", str(port), cwd=template)
     assert result.returncode == ExitCode.SERVE_FAILED
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+
+
+def test_the_projects_python_client_runs_against_serve(served, template, tmp_path):
+    """planqk_client needs client credentials; serve's /token grants any, so the same code runs locally."""
+    from planqk_client import ExecutionNotFinishedError, PlanqkServiceClient
+
+    client = PlanqkServiceClient(
+        f"{served.url}/", consumer_key="local", consumer_secret="local", token_endpoint=f"{served.url}/token"
+    )
+    assert client.health() == {"status": "Service is up and running"}
+    execution = client.start_execution(data=SUM_INPUT["data"], params=SUM_INPUT["params"])
+    assert set(execution) == JOB_KEYS
+    final = client.wait_for_final_state(execution["id"], timeout=120)
+    assert final["status"] == "SUCCEEDED"
+    assert client.get_result(execution["id"]) == {"result": {"sum": 420.69}, "metadata": None}
+    assert any("summing 5 values" in line for line in client.get_logs(execution["id"]))
+
+    signals = blocking(template, tmp_path)
+    running = client.start_execution(data={"folder": str(signals)})
+    pids(signals)
+    with pytest.raises(ExecutionNotFinishedError):
+        client.get_result(running["id"])
+    assert client.get_interim_results(running["id"]) == [{"step": 1}]
+    assert client.cancel_execution(running["id"])["status"] == "CANCELLED"
+    assert client.get_result(running["id"]) == {"code": "CANCELLED", "detail": "The execution was cancelled."}
+
+
+def test_token_endpoint_speaks_rfc_6749(served):
+    granted = requests.post(f"{served.url}/token", data={"grant_type": "client_credentials"}, timeout=10)
+    assert granted.status_code == 200
+    body = granted.json()
+    assert body["token_type"] == "Bearer"
+    assert body["scope"] == "default"
+    assert body["expires_in"] == 3600
+    refused = requests.post(f"{served.url}/token", data={"grant_type": "password"}, timeout=10)
+    assert refused.status_code == 400
+    assert refused.json()["error"] == "unsupported_grant_type"
