@@ -233,3 +233,56 @@ def test_planqk_json_naming_a_deleted_service(portal_cli, user, tmp_path):
     result = portal_cli("up", "--silent", cwd=folder)
     assert result.returncode == ExitCode.NOT_FOUND, str(result)
     assert "Delete planqk.json" in result.stderr
+
+
+def test_up_on_a_terminal_prompts_for_what_is_missing_and_shows_a_live_progress_line(portal_cli, celery_worker, user):
+    """On a terminal: questions with defaults (a wrong choice is asked again), then a spinner line."""
+    import os
+    import pty
+    import threading
+
+    assert portal_cli("init", "asked").returncode == 0
+    folder = portal_cli.cwd / "asked"
+    assert portal_cli("login", "-t", token_for(user)).returncode == 0
+    master, slave = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "planqk_cli", "up"],
+        cwd=folder,
+        env=portal_cli.env(TERM="xterm"),
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        close_fds=True,
+    )
+    os.close(slave)
+    chunks: list[bytes] = []
+
+    def read() -> None:
+        while True:
+            try:
+                data = os.read(master, 4096)
+            except OSError:  # the terminal closed: the command ended
+                return
+            if not data:
+                return
+            chunks.append(data)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    # Name: the default (the folder's name); a description; a wrong backend, then a right one.
+    os.write(master, b"\nSums numbers on a terminal\nrigetti\nnone\n")
+    assert process.wait(timeout=300) == 0
+    reader.join(timeout=30)
+    os.close(master)
+    output = b"".join(chunks).decode(errors="replace")
+    assert "Name of the service [asked]:" in output
+    assert "Quantum backend (NONE/IBM/DWAVE) [NONE]:" in output
+    assert "Please answer one of NONE, IBM, DWAVE." in output
+    assert "\r\x1b[2K" in output  # the progress line is redrawn in place
+    assert "is READY" in output
+
+    from services.models import Service
+
+    service = Service.objects.get(owner=user, name="asked")
+    assert service.description == "Sums numbers on a terminal"
+    assert service.quantum_backend == "NONE"
