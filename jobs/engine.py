@@ -40,8 +40,9 @@ from .models import JOB_FINAL_STATES, InterimResult, Job, JobLogChunk, JobStatus
 
 logger = logging.getLogger(__name__)
 
-# Poll quickly at first (most jobs are short), then back off.
-POLL_FIRST_SECONDS = 0.01
+# Poll quickly for the first half second (most jobs are short), then back off.
+POLL_FAST_SECONDS = 0.01
+POLL_FAST_FOR_SECONDS = 0.5
 POLL_MAX_SECONDS = 0.25
 # Logs and interim results reach the database at most this often (one transaction each).
 CHECKPOINT_SECONDS = 0.5
@@ -122,6 +123,21 @@ class _Follow:
         """Bytes fully processed: what is held back is read again after a handover."""
         unread = self.partial + "".join(self.held)
         return self.offset - len(unread.encode())
+
+
+# One runtime object per name and process: a fresh one probes its host again (the interpreter,
+# cgroups, the Docker connection), which costs tens of milliseconds per job.
+_runtimes: dict[str, Any] = {}
+
+
+def runtime_for(name: str | None) -> Any:
+    """The runtime called ``name`` (None: ``PLANQK_RUNTIME``), created once per process."""
+    from jobs.runtimes import get_runtime
+
+    key = name or settings.PLANQK_RUNTIME
+    if key not in _runtimes:
+        _runtimes[key] = get_runtime(key)
+    return _runtimes[key]
 
 
 def _worker_id() -> str:
@@ -228,10 +244,10 @@ class Execution:
     # --- start ---------------------------------------------------------------------------------
 
     def _runtime(self, name: str | None) -> Any:
-        from jobs.runtimes import RuntimeUnavailable, get_runtime
+        from jobs.runtimes import RuntimeUnavailable
 
         try:
-            return get_runtime(name)
+            return runtime_for(name)
         except RuntimeUnavailable as exc:
             raise _PlatformFailure(
                 "platform:runtime-unavailable", f"The runtime {name!r} is not available: {exc}"
@@ -298,8 +314,8 @@ class Execution:
         runtime, handle, job = self.runtime, self.handle, self.job
         started = job.started_at or timezone.now()
         hard_deadline = started + timedelta(seconds=job.timeout_seconds + TIMEOUT_GRACE_SECONDS)
-        interval = POLL_FIRST_SECONDS
-        last_checkpoint = last_heartbeat = last_cancel_check = time.monotonic()
+        interval = POLL_FAST_SECONDS
+        following_since = last_checkpoint = last_heartbeat = last_cancel_check = time.monotonic()
         cancel_sent = engine_timeout = False
         while True:
             state = runtime.poll(handle)
@@ -326,7 +342,8 @@ class Execution:
                 self._checkpoint()
                 last_checkpoint = last_heartbeat = now
             time.sleep(interval)
-            interval = min(interval * 1.6, POLL_MAX_SECONDS)
+            if now - following_since > POLL_FAST_FOR_SECONDS:
+                interval = min(interval * 1.5, POLL_MAX_SECONDS)
         return self._outcome(state, cancel_sent=cancel_sent, engine_timeout=engine_timeout)
 
     def _cancel_requested(self) -> bool:
@@ -598,8 +615,6 @@ def job_reap() -> dict[str, int]:
 
 def job_reap_orphans() -> int:
     """Kill and remove executions whose job is final; returns how many were removed."""
-    from jobs.runtimes import get_runtime
-
     alive = Job.objects.filter(status__in=[JobStatus.PENDING, JobStatus.RUNNING]).values_list("id", flat=True)
     known = {f"job-{job_id}" for job_id in alive}
     used = Job.objects.exclude(runtime__in=["", EXTERNAL_RUNTIME]).values_list("runtime", flat=True).distinct()
@@ -607,7 +622,7 @@ def job_reap_orphans() -> int:
     removed = 0
     for name in sorted(names):
         try:
-            runtime = get_runtime(name)
+            runtime = runtime_for(name)
             orphans = runtime.orphans(known)
         except Exception as exc:  # e.g. no Docker engine here: nothing of it to clean
             logger.info("reaper: runtime %s has no orphans to check: %s", name, exc)
