@@ -43,6 +43,7 @@ SUM_INPUT = json.dumps({"data": {"values": [100, 50, 200, 70, 0.69]}, "params": 
 @dataclass
 class Phase:
     name: str
+    server_cpu: float = 0.0
     latencies: list[float] = field(default_factory=list)
     statuses: Counter = field(default_factory=Counter)
     bodies: list[bytes] = field(default_factory=list)
@@ -93,10 +94,11 @@ async def _connection(host: str, port: int, make: callable, phase: Phase, deadli
 
 def run_phase(
     name: str, host: str, port: int, make: callable, *, connections: int, seconds: float, max_requests: int,
-    keep_bodies: bool = False,
+    keep_bodies: bool = False, server_pid: int,
 ) -> Phase:  # fmt: skip
     phase = Phase(name=name, keep_bodies=keep_bodies)
     budget = [max_requests]
+    cpu_before = _process_tree_cpu(server_pid)
 
     async def main() -> None:
         deadline = time.perf_counter() + seconds
@@ -105,7 +107,25 @@ def run_phase(
         phase.elapsed = time.perf_counter() - started
 
     asyncio.run(main())
+    phase.server_cpu = _process_tree_cpu(server_pid) - cpu_before
     return phase
+
+
+def _process_tree_cpu(root: int) -> float:
+    """User + system CPU seconds of ``root`` and its children (gunicorn's master and workers)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid, ppid = int(entry.name), int(fields[1])
+        if pid == root or ppid == root:
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
 
 
 def _request(method: str, path: str, host: str, headers: dict[str, str], body: bytes = b"") -> bytes:
@@ -166,7 +186,9 @@ service = Service.objects.create(owner=provider, name="sum", lifecycle="PUBLISHE
 version = ServiceVersion.objects.create(service=service, version="1.0.0", status=BuildStatus.READY, runtime="local")
 service.published_version = version
 service.save()
-plan = PricingPlan.objects.create(service=service, name="Bench", requests_per_minute=10_000_000, max_concurrent=10_000_000)
+plan = PricingPlan.objects.create(
+    service=service, name="Bench", requests_per_minute=10_000_000, max_concurrent=10_000_000
+)
 apps = []
 for number in range({applications}):
     issued = application_create(owner=subscriber, name=f"bench {{number}}")
@@ -185,20 +207,25 @@ print("SEED" + json.dumps({{"path": f"/gateway/{{provider.uuid}}/sum/1.0.0/", "a
     return json.loads(next(line for line in out.splitlines() if line.startswith("SEED"))[4:])
 
 
+LOG = ROOT / "var" / "bench-gateway-server.log"
+
+
 def _start_gunicorn(env: dict[str, str], port: int, workers: int, threads: int) -> subprocess.Popen:
     gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+    LOG.parent.mkdir(parents=True, exist_ok=True)
+    log = LOG.open("wb")  # a file, not a pipe: a full pipe would block the workers mid-request
     proc = subprocess.Popen(
         [
             gunicorn, "planqk_portal.wsgi", "-b", f"127.0.0.1:{port}", "-w", str(workers),
             "--worker-class", "gthread", "--threads", str(threads), "--keep-alive", "30",
             "--log-level", "warning", "--backlog", "512",
         ],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"gunicorn exited: {proc.stderr.read().decode()[-2000:]}")
+            raise RuntimeError(f"gunicorn exited: {LOG.read_text(errors='replace')[-2000:]}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
                 sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
@@ -240,11 +267,12 @@ def _row(phase: Phase, ok: set[int]) -> dict[str, str]:
         "phase": phase.name,
         "requests": str(sum(phase.statuses.values())),
         "ok": str(good),
-        "other answers": ", ".join(f"{k}×{v}" for k, v in sorted(others.items())) or "-",
+        "other answers": ", ".join(f"{k} x{v}" for k, v in sorted(others.items())) or "-",
         "req/s": f"{good / phase.elapsed:.0f}" if phase.elapsed else "-",
         "p50 ms": f"{percentile(ms, 50):.1f}",
         "p95 ms": f"{percentile(ms, 95):.1f}",
         "p99 ms": f"{percentile(ms, 99):.1f}",
+        "gunicorn CPU ms/req": f"{phase.server_cpu * 1000 / max(len(ms), 1):.2f}",
     }
 
 
@@ -273,7 +301,12 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()
     server = _start_gunicorn(env, port, args.workers, args.threads)
     try:
-        bounded = {"connections": args.connections, "seconds": args.seconds, "max_requests": args.max_requests}
+        bounded = {
+            "connections": args.connections,
+            "seconds": args.seconds,
+            "max_requests": args.max_requests,
+            "server_pid": server.pid,
+        }
         basics = [
             {"Authorization": "Basic " + base64.b64encode(f"{a['key']}:{a['secret']}".encode()).decode()}
             for a in seed["apps"]
@@ -313,12 +346,13 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = [_row(tokens_phase, {200}), _row(post_phase, {201}), _row(status_phase, {200})]
     notes = (
-        f"gunicorn {args.workers} workers × {args.threads} threads (gthread, keep-alive), "
+        f"gunicorn {args.workers} workers x {args.threads} threads (gthread, keep-alive), "
         f"{args.connections} keep-alive connections from an asyncio load generator in one process on the same "
         f"machine, each phase at most {args.seconds:g} s or {args.max_requests} requests; PostgreSQL and Redis on "
         f"127.0.0.1; no Celery worker (executions stay PENDING). Load average before/after: "
         f"{load_before[0]:.1f}/{load_after[0]:.1f} (the machine is shared). Targets: ≥200 POST/s, ≥1,000 status "
-        "GET/s, p95 < 100 ms."
+        'GET/s, p95 < 100 ms. "gunicorn CPU ms/req" is the CPU time of the portal\'s processes per answered '
+        "request (PostgreSQL's and Redis's own CPU not included): it does not depend on how busy the machine is."
     )
     write_table("gateway", "Gateway throughput and latency", rows, notes)
     return 0
@@ -333,7 +367,8 @@ from oauth2_provider.models import AccessToken
 tokens = {json.dumps(tokens)}
 by_app = {{}}
 for token in tokens:
-    row = AccessToken.objects.filter(token_checksum=hashlib.sha256(token.encode()).hexdigest()).values("application_id").first()
+    checksum = hashlib.sha256(token.encode()).hexdigest()
+    row = AccessToken.objects.filter(token_checksum=checksum).values("application_id").first()
     by_app.setdefault(row["application_id"], []).append(token)
 jobs = Job.objects.filter(pk__in={json.dumps(job_ids)}).values_list("id", "application__oauth_application_id")
 print("PAIRS" + json.dumps([[str(job), by_app[app][0]] for job, app in jobs if app in by_app]))

@@ -110,7 +110,9 @@ def gateway_view(*methods: str) -> Callable[[Callable[..., HttpResponse]], Calla
 
 
 def _version(caller: Caller, label: str) -> ServiceVersion:
-    version = ServiceVersion.objects.filter(service_id=caller.service_id, version=label).first()
+    version = (
+        ServiceVersion.objects.select_related("service").filter(service_id=caller.service_id, version=label).first()
+    )
     if version is None or not version.is_callable:
         raise ApplicationError(
             f"Version {label} of this service does not exist or cannot be called.",
@@ -213,7 +215,7 @@ def service_root(request: HttpRequest, caller: Caller, version: str) -> HttpResp
 
     if _is_external(caller):
         with transaction.atomic():
-            _lock_and_check_concurrency(caller.subscription)
+            _lock_and_check_concurrency(caller)
             job = external.start(
                 caller=caller, service_version=service_version, execution=execution, idempotency_key=idempotency_key
             )
@@ -222,7 +224,7 @@ def service_root(request: HttpRequest, caller: Caller, version: str) -> HttpResp
     from jobs.services import job_submit
 
     with transaction.atomic():
-        _lock_and_check_concurrency(caller.subscription)
+        _lock_and_check_concurrency(caller)
         job = job_submit(
             service_version=service_version,
             owner=caller.application.owner,
@@ -238,10 +240,16 @@ def service_root(request: HttpRequest, caller: Caller, version: str) -> HttpResp
     return _created(request, caller, version, job)
 
 
-def _lock_and_check_concurrency(subscription: Subscription) -> None:
-    # The row lock makes "count, then create" atomic across server processes.
-    Subscription.objects.select_for_update().filter(pk=subscription.pk).values_list("pk", flat=True).first()
+def _lock_and_check_concurrency(caller: Caller) -> Subscription:
+    """Lock the subscription row (and load it) so "count, then create" is atomic across processes."""
+    subscription = (
+        Subscription.objects.select_for_update(of=("self",))
+        .select_related("application__owner")
+        .get(pk=caller.subscription_id)
+    )
+    caller.__dict__["subscription"] = subscription  # the cached_property, now holding the locked row
     check_concurrency(subscription)
+    return subscription
 
 
 def _created(request: HttpRequest, caller: Caller, version: str, job: Job, *, replayed: bool = False) -> HttpResponse:
