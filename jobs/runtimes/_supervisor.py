@@ -90,12 +90,19 @@ def kill_checked(pid: int, start_time: int | None, sig: int) -> None:
             os.kill(pid, sig)
 
 
-def kill_by_marker(execution_id: str) -> int:
-    """SIGKILL every process whose environment carries this execution's marker.
+def kill_by_marker(execution_id: str, wait_seconds: float = 2.0) -> None:
+    """SIGKILL every process whose environment carries this execution's marker, until none is left.
 
     The last resort without cgroups and without a pid namespace: it finds processes that left
-    the process group (``setsid``, double fork). Returns how many were signalled.
+    the process group (``setsid``, double fork). A killed process lingers for a moment, and a
+    process may fork while we look, so repeat until a pass finds none.
     """
+    give_up = time.monotonic() + wait_seconds
+    while _kill_marked(execution_id) and time.monotonic() < give_up:
+        time.sleep(0.02)
+
+
+def _kill_marked(execution_id: str) -> int:
     needle = f"{MARKER_ENV}={execution_id}".encode()
     me = os.getpid()
     killed = 0
@@ -439,13 +446,13 @@ def main(argv: Iterable[str]) -> int:
     try:
         outcome = supervisor.run()
     except BaseException as exc:
-        # A platform failure (cgroup, exec...): record it so poll() can say what happened.
+        # A platform failure (cgroup, exec...): record it so poll() and the logs say what happened.
         supervisor.kill_tree()
         cgroup_remove(supervisor.cgroup)
-        write_json_atomic(
-            directory / EXIT_FILE,
-            {"exit_code": None, "reason": read_stop(directory), "error": f"{type(exc).__name__}: {exc}"},
-        )
+        error = f"{type(exc).__name__}: {exc}"
+        with contextlib.suppress(OSError), open(launch["output"], "a") as out:
+            out.write(f"[platform] the execution could not run: {error}\n")
+        write_json_atomic(directory / EXIT_FILE, {"exit_code": None, "reason": read_stop(directory), "error": error})
         raise
     write_json_atomic(directory / EXIT_FILE, outcome)
     return 0

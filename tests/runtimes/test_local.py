@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import textwrap
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +20,8 @@ from jobs.runtimes.base import BuildSpec, RuntimeUnavailable
 from jobs.runtimes.local import LocalConfig, LocalRuntime
 from planqk_runtime.protocol import final_response
 
-from .conftest import ROOT, RuntimeUnderTest, _private_dir, _system_python
+from .conftest import ROOT, RuntimeUnderTest, _private_dir, _system_python, processes_of
+from .test_contract import SLEEPER
 
 pytestmark = pytest.mark.slow
 
@@ -110,6 +113,20 @@ def test_upload_links_are_not_followed(local: RuntimeUnderTest) -> None:
     _state, output, final = local.run(build)
     assert final is not None, output
     assert final.payload["result"] == {"exists": False}
+
+
+@pytest.mark.parametrize("rt", ["local", "local-nosandbox", "local-rlimits"], indirect=True)
+def test_execution_whose_supervisor_died_ends_and_leaves_nothing(rt: RuntimeUnderTest) -> None:
+    build = rt.build(SLEEPER)
+    handle = rt.start(build, params={"seconds": 120})
+    while "tick 0" not in rt.output(handle):
+        assert rt.runtime.poll(handle).running
+        time.sleep(0.1)
+    os.kill(handle["pid"], signal.SIGKILL)
+    state = rt.wait(handle)
+    assert state.running is False
+    assert state.exit_code is None  # nobody could record it
+    assert processes_of(handle["execution_id"]) == []
 
 
 UNPRIVILEGED_WORKER = """
