@@ -1,0 +1,37 @@
+from django.contrib import admin
+
+from .models import PricingPlan, Service, ServiceVersion
+
+
+class ServiceVersionInline(admin.TabularInline):
+    model = ServiceVersion
+    fields = ("version", "status", "runtime", "build_error_code", "created_at", "unpublished_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+
+@admin.register(Service)
+class ServiceAdmin(admin.ModelAdmin):
+    list_display = ("name", "owner", "lifecycle", "source", "quantum_backend", "created_at", "deleted_at")
+    list_filter = ("lifecycle", "source", "quantum_backend")
+    search_fields = ("name", "title", "owner__email")
+    raw_id_fields = ("owner", "published_version")
+    inlines = [ServiceVersionInline]
+
+
+@admin.register(ServiceVersion)
+class ServiceVersionAdmin(admin.ModelAdmin):
+    list_display = ("service", "version", "status", "runtime", "build_started_at", "build_ended_at")
+    list_filter = ("status", "runtime")
+    search_fields = ("service__name", "version")
+    raw_id_fields = ("service", "created_by")
+    readonly_fields = ("build_handle", "build_error", "build_error_code", "build_started_at", "build_ended_at")
+
+
+@admin.register(PricingPlan)
+class PricingPlanAdmin(admin.ModelAdmin):
+    list_display = ("name", "service", "kind", "price_cents", "currency", "is_active")
+    list_filter = ("kind", "is_active")
+    raw_id_fields = ("service",)
