@@ -102,6 +102,7 @@ def test_owner_manages_plans_in_the_browser_forms(client, provider, service, oth
     assert client.get(url).status_code == 404
     client.force_login(provider)
     assert "Manage pricing plans" in client.get(f"/marketplace/{service.pk}/").content.decode()
+    assert url in client.get(f"/services/{service.pk}/").content.decode()  # linked from My Services too
     page = client.get(url)
     assert page.status_code == 200
 
