@@ -164,3 +164,16 @@ def test_unreachable_stripe_saves_nothing(user, settings):
         services.card_add_payment_method(user=user, payment_method_id="pm_card_visa")
     assert exc.value.status == 503
     assert not Card.objects.exists()
+
+
+def test_misconfigured_gateways_are_reported_by_system_checks(settings):
+    from payments.checks import payment_gateway_settings
+
+    assert payment_gateway_settings() == []  # the simulator needs nothing
+    settings.PLANQK_PAYMENT_GATEWAY = "paypal"
+    assert [p.id for p in payment_gateway_settings()] == ["payments.E001"]
+    settings.PLANQK_PAYMENT_GATEWAY = "stripe"
+    settings.STRIPE_SECRET_KEY = ""
+    settings.STRIPE_PUBLISHABLE_KEY = ""
+    settings.STRIPE_WEBHOOK_SECRET = ""
+    assert [p.id for p in payment_gateway_settings()] == ["payments.E002", "payments.W001", "payments.W002"]
