@@ -4,3 +4,12 @@ from django.apps import AppConfig
 class ApplicationsConfig(AppConfig):
     name = "applications"
     verbose_name = "Applications"
+
+    def ready(self) -> None:
+        from planqk_portal import reaper
+
+        from . import services
+        from .gateway import external
+
+        reaper.register(services.access_token_purge_expired)
+        reaper.register(external.external_executions_reap)

@@ -160,6 +160,18 @@ def application_delete(*, application: Application) -> None:
         application.save(update_fields=["deleted_at"])
 
 
+def access_token_purge_expired(*, older_than_seconds: int = 3600, batch: int = 10_000) -> int:
+    """Reaper check: delete access tokens that expired a while ago (every token request adds one)."""
+    from datetime import timedelta
+
+    model = get_access_token_model()
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    ids = list(model.objects.filter(expires__lt=cutoff).values_list("pk", flat=True)[:batch])
+    if not ids:
+        return 0
+    return model.objects.filter(pk__in=ids).delete()[0]
+
+
 # --- subscriptions -------------------------------------------------------------------------------
 
 

@@ -233,3 +233,39 @@ def cancel(*, caller: Any, job: Job) -> Job:
     if status >= 400:
         raise _upstream_error(status, payload)
     return _apply(job, payload)
+
+
+def external_executions_reap(*, batch: int = 50) -> dict[str, int]:
+    """Reaper check: follow executions nobody polls, so they still end and are metered.
+
+    Asks the provider about unfinished executions older than a minute; one that is still not final
+    a day past its service's timeout is given up as UNKNOWN.
+    """
+    from datetime import timedelta
+
+    now = timezone.now()
+    counts = {"refreshed": 0, "given_up": 0}
+    stale = (
+        Job.objects.filter(runtime=EXTERNAL_RUNTIME, created_at__lt=now - timedelta(minutes=1))
+        .exclude(status__in=JOB_FINAL_STATES)
+        .select_related("service")
+        .order_by("created_at")[:batch]
+    )
+    for job in stale:
+        try:
+            record = _external(job)
+            status, payload = _call("GET", f"{record.base_url}/{record.external_id}")
+            if status == 200:
+                _apply(job, payload)
+                counts["refreshed"] += 1
+        except (UpstreamError, ExternalExecution.DoesNotExist):
+            logger.info("external execution %s: provider did not answer", job.pk)
+        if job.status in JOB_FINAL_STATES:
+            continue
+        if job.created_at < now - timedelta(seconds=job.service.timeout_seconds) - timedelta(days=1):
+            _apply(job, {"status": JobStatus.UNKNOWN})
+            Job.objects.filter(pk=job.pk, error_code="").update(
+                error_code="upstream:lost", error_detail="The service never reported an end to this execution."
+            )
+            counts["given_up"] += 1
+    return counts

@@ -188,3 +188,29 @@ def test_unreachable_external_service_is_a_json_502(client, provider, user):
     assert response["Content-Type"] == "application/json"
     assert response.json()["code"] == "upstream:unreachable"
     assert not Job.objects.exists()
+
+
+def test_reaper_follows_executions_nobody_polls(client, external, fake_service):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from applications.gateway.external import external_executions_reap
+    from planqk_portal import reaper
+
+    assert "applications.gateway.external.external_executions_reap" in reaper.registered()
+    target, _, token = external
+    job_id = client.post(target.path, "{}", content_type="application/json", **auth(token)).json()["id"]
+    assert external_executions_reap() == {"refreshed": 0, "given_up": 0}  # too young to bother
+    Job.objects.filter(pk=job_id).update(created_at=timezone.now() - timedelta(minutes=5))
+    assert external_executions_reap()["refreshed"] == 1
+    assert Job.objects.get(pk=job_id).status == JobStatus.RUNNING
+
+    # The provider forgot it and a day has passed: given up as UNKNOWN, and metered.
+    FakeService.executions.clear()
+    Job.objects.filter(pk=job_id).update(created_at=timezone.now() - timedelta(days=2))
+    assert external_executions_reap()["given_up"] == 1
+    job = Job.objects.get(pk=job_id)
+    assert job.status == JobStatus.UNKNOWN
+    assert job.error_code == "upstream:lost"
+    assert UsageRecord.objects.filter(job_id=job_id).exists()
