@@ -7,6 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ImproperlyConfigured
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -36,7 +37,17 @@ def _next_url(request: HttpRequest) -> str:
 @require_http_methods(["GET", "POST"])
 def index(request: HttpRequest) -> HttpResponse:
     """Cards (add with our form or Stripe Elements, remove), the latest invoices, earnings in short."""
-    gateway = get_gateway()
+    try:
+        gateway = get_gateway()
+    except (ApplicationError, ImproperlyConfigured) as exc:
+        # A deployment mistake: say so on the page rather than failing with a 500.
+        message = exc.message if isinstance(exc, ApplicationError) else str(exc)
+        return render(
+            request,
+            "coming_soon.html",
+            {"title": "Payments", "hint": f"Payments are not configured: {message}"},
+            status=503,
+        )
     form = CardForm(request.POST or None)
     status = 200
     if request.method == "POST":

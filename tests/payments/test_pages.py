@@ -122,3 +122,11 @@ def test_pages_need_login(client, db):
     response = client.get("/settings/payments/")
     assert response.status_code == 302
     assert "/accounts/login/" in response["Location"]
+
+
+def test_a_misconfigured_gateway_is_a_clear_page_not_a_500(logged_in, settings):
+    settings.PLANQK_PAYMENT_GATEWAY = "stripe"
+    settings.STRIPE_SECRET_KEY = ""
+    response = logged_in.get("/settings/payments/")
+    assert response.status_code == 503
+    assert "STRIPE_SECRET_KEY" in response.content.decode()
