@@ -81,7 +81,9 @@ def _full_clean(obj: Any, *, exclude: list[str] | None = None) -> None:
 def _enqueue_build(version_id: uuid.UUID) -> None:
     from .tasks import build_service_version
 
-    transaction.on_commit(lambda: build_service_version.delay(str(version_id)))
+    # robust: a broker outage must not turn a committed upload into an error page; the reaper
+    # enqueues builds that stay PENDING.
+    transaction.on_commit(lambda: build_service_version.delay(str(version_id)), robust=True)
 
 
 def parse_version(value: str | None) -> str | None:
@@ -855,6 +857,16 @@ def service_version_build(*, version_id: str | uuid.UUID) -> ServiceVersion | No
     writer = _BuildLog(BuildLogChunk, "version", version, max_bytes=_build_log_max_bytes())
     watch = _BuildWatch(version_id, writer)
     workdir = _workdir()
+
+    def end(status: str, line: str, **fields: Any) -> bool:
+        # The log is complete before the state is final: a poller that sees the end has every line.
+        writer.line(line)
+        writer.flush()
+        return _finish(version_id, status, **fields)
+
+    def cancelled(line: str) -> None:
+        end(BuildStatus.CANCELLED, line, build_error="Cancelled by the provider.", build_error_code="build:cancelled")
+
     try:
         writer.line(f"Building {version.service.name} {version.version} on the {runtime_name} runtime")
         source = workdir / "code"
@@ -863,32 +875,18 @@ def service_version_build(*, version_id: str | uuid.UUID) -> ServiceVersion | No
         runtime = get_runtime(runtime_name)
         spec = BuildSpec(version_id=str(version.id), source_dir=source, requirements=version.requirements)
         result = runtime.build(spec, log=writer.line, should_cancel=watch)
+        writer.line(f"Version {version.version} is READY.")
+        writer.flush()
         if not _finish_ready(version, result.handle):
-            writer.line("The build was cancelled while it finished; its result is discarded.")
             _discard_build(runtime, result.handle)
-            _finish(
-                version_id,
-                BuildStatus.CANCELLED,
-                build_error="Cancelled by the provider.",
-                build_error_code="build:cancelled",
-            )
-        else:
-            writer.line(f"Version {version.version} is READY.")
+            cancelled("The build was cancelled as it finished: its result is discarded.")
     except BuildError as exc:
         if exc.code == "build:cancelled" or watch.cancelled:
-            writer.line("Build cancelled.")
-            _finish(
-                version_id,
-                BuildStatus.CANCELLED,
-                build_error="Cancelled by the provider.",
-                build_error_code="build:cancelled",
-            )
+            cancelled("Build cancelled.")
         else:
-            writer.line(f"ERROR: {exc.message}")
-            _finish(version_id, BuildStatus.FAILED, build_error=exc.message, build_error_code=exc.code)
+            end(BuildStatus.FAILED, f"ERROR: {exc.message}", build_error=exc.message, build_error_code=exc.code)
     except ApplicationError as exc:
-        writer.line(f"ERROR: {exc.message}")
-        _finish(version_id, BuildStatus.FAILED, build_error=exc.message, build_error_code=exc.code)
+        end(BuildStatus.FAILED, f"ERROR: {exc.message}", build_error=exc.message, build_error_code=exc.code)
     except BaseException as exc:
         from celery.exceptions import SoftTimeLimitExceeded
 
@@ -902,9 +900,8 @@ def service_version_build(*, version_id: str | uuid.UUID) -> ServiceVersion | No
                 "if it fails again, tell the operator."
             )
             code = "build:platform:error"
-        writer.line(f"ERROR: {message}")
-        _finish(version_id, BuildStatus.FAILED, build_error=message, build_error_code=code)
-        if not isinstance(exc, Exception | SoftTimeLimitExceeded):
+        end(BuildStatus.FAILED, f"ERROR: {message}", build_error=message, build_error_code=code)
+        if not isinstance(exc, Exception):
             raise
     finally:
         try:
@@ -996,3 +993,26 @@ def service_builds_reap() -> int:
             writer.flush()
             reaped += 1
     return reaped
+
+
+def service_builds_requeue() -> int:
+    """Enqueue again builds left PENDING for long (their message was lost, e.g. the broker was down).
+
+    A duplicate is harmless (the build is claimed once); each version is enqueued again at most
+    once per ``PLANQK_BUILD_REQUEUE_SECONDS`` so a long queue is not flooded with copies.
+    """
+    from django.core.cache import cache
+
+    from .tasks import build_service_version
+
+    every = int(getattr(settings, "PLANQK_BUILD_REQUEUE_SECONDS", 300))
+    cutoff = timezone.now() - timedelta(seconds=every)
+    waiting = ServiceVersion.objects.filter(
+        status=BuildStatus.PENDING, cancel_requested=False, created_at__lt=cutoff
+    ).values_list("pk", flat=True)[:500]
+    requeued = 0
+    for pk in waiting:
+        if cache.add(f"services:requeue:{pk}", 1, timeout=every):
+            build_service_version.delay(str(pk))
+            requeued += 1
+    return requeued

@@ -141,3 +141,28 @@ dependencies:
     log = build_log(version)
     assert "pip dependencies of environment.yml" in log
     assert "numpy=1.26" in log  # said to be skipped, not silently dropped
+
+
+def test_a_build_whose_message_was_lost_is_enqueued_again_by_the_reaper(celery_worker, user, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from planqk_portal import reaper
+
+    service = services.service_create(owner=user, name="requeued", archive=sample_zip("sum"))
+    first = wait_for_status(service.versions.get(), FINAL, worker=celery_worker)
+    assert first.status == BuildStatus.READY, build_log(first)
+    # A version row whose task message never reached the broker (it was down at commit time).
+    lost = ServiceVersion.objects.create(
+        service=service,
+        version="1.0.1",
+        archive=first.archive.name,
+        requirements=first.requirements,
+        api_spec=first.api_spec,
+    )
+    ServiceVersion.objects.filter(pk=lost.pk).update(created_at=timezone.now() - timedelta(hours=1))
+    assert "services.services.service_builds_requeue" in reaper.registered()
+    reaper.run_all()
+    lost = wait_for_status(lost, FINAL, worker=celery_worker)
+    assert lost.status == BuildStatus.READY, build_log(lost)
