@@ -232,7 +232,9 @@ def plans(request: HttpRequest, service_id: Any) -> HttpResponse:
         "service": service,
         "form": form,
         "active_plans": [p for p in all_plans if p.is_active],
-        "retired_plans": [p for p in all_plans if not p.is_active],
+        # Retired plans matter while subscriptions use them; the others only add length.
+        "retired_plans": [p for p in all_plans if not p.is_active and p.active_subscriptions],
+        "retired_unused": sum(1 for p in all_plans if not p.is_active and not p.active_subscriptions),
         "PlanKind": PlanKind,
     }
     status = 400 if request.method == "POST" else 200

@@ -137,6 +137,7 @@ def test_owner_manages_plans_in_the_browser_forms(client, provider, service, oth
     assert "Retire plan" in client.get(retire_url).content.decode()  # a confirmation first
     client.post(retire_url)
     assert not PricingPlan.objects.get(name="Free").is_active
+    assert "2 retired plans without subscriptions are not shown." in client.get(url).content.decode()
 
 
 def test_subscribing_to_a_paid_plan_without_a_card_links_to_payments(client, provider, user):
