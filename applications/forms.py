@@ -11,13 +11,15 @@ class ApplicationForm(forms.Form):
 class SubscribeForm(forms.Form):
     plan = forms.TypedChoiceField(coerce=int, label="Service and pricing plan")
 
-    def __init__(self, *args: object, services: list | None = None, **kwargs: object) -> None:
+    def __init__(self, *args: object, services: list | None = None, user: object = None, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
         groups = []
         for service in services or []:
             options = [(plan.pk, _plan_label(plan)) for plan in service.plans.all()]
             if options:
-                groups.append((f"{service.display_name} ({service.owner.email})", options))
+                # Other providers' e-mail addresses are not shown: the service's name says what it is.
+                mine = " · your service" if user is not None and service.owner_id == user.pk else ""
+                groups.append((f"{service.display_name} ({service.name}{mine})", options))
         self.fields["plan"].choices = [("", "Choose a service and plan…"), *groups]
 
 

@@ -62,7 +62,7 @@ def _detail_context(
         ),
         "token_endpoint": services.token_endpoint_url(request),
         "rows": _subscription_rows(request, application),
-        "subscribe_form": SubscribeForm(services=subscribable),
+        "subscribe_form": SubscribeForm(services=subscribable, user=request.user),
         "has_subscribable": any(service.plans.all() for service in subscribable),
     }
 
@@ -143,7 +143,9 @@ def application_delete(request: HttpRequest, pk: object) -> HttpResponse:
 @require_POST
 def subscribe(request: HttpRequest, pk: object) -> HttpResponse:
     application = _application(request, pk)
-    form = SubscribeForm(request.POST, services=list(selectors.service_list_subscribable(user=request.user)))
+    form = SubscribeForm(
+        request.POST, services=list(selectors.service_list_subscribable(user=request.user)), user=request.user
+    )
     if not form.is_valid():
         messages.error(request, "Choose a service and one of its pricing plans.")
         return redirect("applications:detail", pk=application.pk)
