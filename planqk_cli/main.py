@@ -158,8 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     serve.add_argument("-p", "--port", type=int, default=8081, help="the port (default: 8081; 0 picks a free one)")
     serve.add_argument("--host", default="127.0.0.1", help="the address to listen on (default: 127.0.0.1)")
-    serve.add_argument("--python", default=sys.executable,
-                       help="the interpreter that runs the code, with its packages (default: this one)")  # fmt: skip
+    serve.add_argument("--python", help="the interpreter that runs the code, with its packages "
+                       "(default: the active virtualenv's or conda environment's, else planqk's own)")  # fmt: skip
     serve.add_argument("--concurrency", type=int, default=max(1, os.cpu_count() or 1),
                        help="executions at the same time; more wait as PENDING (default: the CPU count)")  # fmt: skip
 

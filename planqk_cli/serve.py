@@ -215,7 +215,7 @@ class Executor:
             reader.start()
         returncode = process.wait()
         # Children the program left behind would keep the pipes open (and run on): end them.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
+        with contextlib.suppress(ProcessLookupError, PermissionError, AttributeError):
             os.killpg(process.pid, signal.SIGKILL)
         for reader in readers:
             reader.join(timeout=10)
@@ -277,6 +277,10 @@ class Executor:
 
 def _terminate(process: subprocess.Popen[bytes]) -> None:
     """SIGTERM to the execution's process group, SIGKILL when it does not end in time."""
+    if os.name == "nt":  # no process groups or signals there: the process itself only
+        process.kill()
+        process.wait()
+        return
     for sig, wait in ((signal.SIGTERM, KILL_GRACE_SECONDS), (signal.SIGKILL, 10.0)):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, sig)
@@ -305,6 +309,22 @@ def _copy_runner(dest: Path) -> Path:
     for path in source.glob("*.py"):
         shutil.copy2(path, target / path.name)
     return dest
+
+
+def default_python() -> str:
+    """The interpreter of the active virtualenv or conda environment, else the CLI's own.
+
+    `python -m src` runs in the environment the user activated; serve does the same, so the
+    CLI itself may live elsewhere (e.g. installed with pipx).
+    """
+    for variable in ("VIRTUAL_ENV", "CONDA_PREFIX"):
+        prefix = os.environ.get(variable)
+        if not prefix:
+            continue
+        for candidate in (Path(prefix) / "bin" / "python", Path(prefix) / "Scripts" / "python.exe"):
+            if candidate.is_file() and os.access(candidate, os.X_OK):
+                return str(candidate)
+    return sys.executable
 
 
 def swagger_ui_dir() -> Path | None:
@@ -365,6 +385,7 @@ class ServiceAPIHandler(BaseHTTPRequestHandler):
 
     server: ServiceAPIServer
     server_version = "planqk-serve"
+    _body_read = False
     protocol_version = "HTTP/1.1"
 
     # --- plumbing -------------------------------------------------------------------------------
@@ -374,6 +395,10 @@ class ServiceAPIHandler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
+        if not self._body_read and self.headers.get("Content-Length", "0").strip() not in ("", "0"):
+            # A body we did not read would be taken for the next request on this connection.
+            self.close_connection = True
+            self.send_header("Connection", "close")
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
@@ -413,6 +438,7 @@ class ServiceAPIHandler(BaseHTTPRequestHandler):
         self._error(HTTPStatus.METHOD_NOT_ALLOWED, "method_not_allowed", f"Use {allowed} here.", {"Allow": allowed})
 
     def _dispatch(self) -> None:
+        self._body_read = False
         try:
             self._handle()
         except (BrokenPipeError, ConnectionResetError):
@@ -470,15 +496,13 @@ class ServiceAPIHandler(BaseHTTPRequestHandler):
             self._error(HTTPStatus.BAD_REQUEST, "invalid", "Content-Length is not a number.")
             return None
         if length > MAX_BODY_BYTES:
-            # The unread body would be taken for the next request: close the connection.
-            self.close_connection = True
             self._error(
                 HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
                 "input:too-large",
                 f"The request body has {length} bytes; data and params are at most {MAX_INPUT_BYTES} bytes each.",
-                {"Connection": "close"},
             )
             return None
+        self._body_read = True
         return self.rfile.read(length)
 
     def _submit(self) -> None:
@@ -650,7 +674,10 @@ def serve(args: argparse.Namespace) -> int:
     folder = require_template(Path.cwd())
     if not 0 <= args.port <= 65535:
         raise CliError(f"{args.port} is not a port number", exit_code=ExitCode.USAGE)
-    executor = Executor(folder, python=args.python, concurrency=args.concurrency)
+    python = args.python or default_python()
+    if args.concurrency < 1:
+        raise CliError("--concurrency must be at least 1", exit_code=ExitCode.USAGE)
+    executor = Executor(folder, python=python, concurrency=args.concurrency)
     try:
         server = ServiceAPIServer((args.host, args.port), executor, folder)
     except OSError as exc:
@@ -666,6 +693,7 @@ def serve(args: argparse.Namespace) -> int:
     # stdout, first line: scripts (and tests) read the address from it.
     print(f"Serving {folder} at {url}/", flush=True)
     term.info(f"Swagger UI: {url}/docs   API spec: {url}/openapi.yml   Stop with Ctrl-C.")
+    term.info(term.style(f"Executions run with {python}", "2", stream=sys.stderr))
     if host not in ("127.0.0.1", "::1", "localhost"):
         term.warn(f"{host} is reachable from other machines and planqk serve has no authentication.")
 

@@ -134,9 +134,9 @@ class Served:
         return self.process.returncode, stderr
 
 
-def start_serve(cli: Cli, folder: Path, *args: str) -> Served:
+def start_serve(cli: Cli, folder: Path, *args: str, **env: str | None) -> Served:
     """`planqk serve -p 0` in `folder`, once it has printed its address."""
-    process = cli.popen("serve", "-p", "0", *args, cwd=folder)
+    process = cli.popen("serve", "-p", "0", *args, cwd=folder, **env)
     assert process.stdout is not None
     line = process.stdout.readline()
     match = re.search(r"at (http://\S+?)/?$", line.strip())

@@ -7,6 +7,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -274,3 +275,41 @@ def test_token_endpoint_speaks_rfc_6749(served):
     refused = requests.post(f"{served.url}/token", data={"grant_type": "password"}, timeout=10)
     assert refused.status_code == 400
     assert refused.json()["error"] == "unsupported_grant_type"
+
+
+def test_executions_use_the_active_virtualenv_or_the_given_interpreter(cli, template, tmp_path):
+    """Like `python -m src`, executions run in the environment the user activated."""
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").symlink_to(sys.executable)
+    (template / "src" / "program.py").write_text(
+        "import sys\n\ndef run(data=None, params=None):\n    return {'python': sys.executable}\n"
+    )
+    server = start_serve(cli, template, VIRTUAL_ENV=str(venv))
+    try:
+        job = requests.post(f"{server.url}/", json={}, timeout=10).json()
+        assert wait_final(server.url, job["id"])["status"] == "SUCCEEDED"
+        result = requests.get(f"{server.url}/{job['id']}/result", timeout=10).json()
+        assert result["result"] == {"python": str(venv / "bin" / "python")}
+    finally:
+        server.stop()
+
+    missing = tmp_path / "no-such-python"
+    server = start_serve(cli, template, "--python", str(missing))
+    try:
+        job = requests.post(f"{server.url}/", json={}, timeout=10).json()
+        assert wait_final(server.url, job["id"])["status"] == "FAILED"
+        result = requests.get(f"{server.url}/{job['id']}/result", timeout=10).json()
+        assert result["code"] == "INTERNAL_ERROR"
+        assert f"cannot start {missing}" in result["detail"]
+    finally:
+        server.stop()
+
+
+def test_an_unread_request_body_closes_the_connection(served):
+    """Keep-alive must not take the rest of a refused request for the next one."""
+    with requests.Session() as session:
+        refused = session.post(f"{served.url}/some/where/else", data=b'{"data": {}}', timeout=10)
+        assert refused.status_code == 404
+        assert refused.headers["Connection"] == "close"
+        assert session.get(f"{served.url}/", timeout=10).json() == {"status": "Service is up and running"}
