@@ -286,3 +286,36 @@ def test_up_on_a_terminal_prompts_for_what_is_missing_and_shows_a_live_progress_
     service = Service.objects.get(owner=user, name="asked")
     assert service.description == "Sums numbers on a terminal"
     assert service.quantum_backend == "NONE"
+
+
+def test_ctrl_c_while_run_waits_leaves_the_job_running_and_exits_130(portal_cli, celery_worker, user):
+    import signal
+
+    from jobs.models import Job
+
+    assert portal_cli("init", "sleeper").returncode == 0
+    folder = portal_cli.cwd / "sleeper"
+    (folder / "src" / "program.py").write_text(
+        "import time\n\ndef run(data=None, params=None):\n    time.sleep(120)\n    return {}\n"
+    )
+    assert portal_cli("login", "-t", token_for(user)).returncode == 0
+    assert portal_cli("up", "--silent", cwd=folder).returncode == 0
+    process = portal_cli.popen("run", cwd=folder)
+    assert process.stderr is not None
+    seen = []
+    for line in process.stderr:  # progress lines, one per status change off a terminal
+        seen.append(line)
+        if line.rstrip().endswith(": RUNNING"):
+            break
+    else:
+        raise AssertionError(f"planqk run never showed RUNNING: {seen}")
+    process.send_signal(signal.SIGINT)
+    _, rest = process.communicate(timeout=60)
+    assert process.returncode == ExitCode.INTERRUPTED
+    assert "Stopped waiting. The job goes on" in rest
+    assert "Traceback" not in rest
+    job = Job.objects.get(service_version__service__name="sleeper")
+    assert job.status == "RUNNING"
+    from jobs.services import job_cancel
+
+    job_cancel(job=job)  # free the worker for the next test
