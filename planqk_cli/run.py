@@ -91,10 +91,13 @@ def _wait(portal: Portal, job: dict[str, Any]) -> dict[str, Any]:
             while True:
                 job = portal.job(job_id)
                 status = str(job.get("status") or "UNKNOWN")
-                # Logs after the status: once it is final, the log is complete.
+                # Logs are read after the status: once the status is final, the log is complete.
+                # A running status is shown before its logs, a final one after them.
+                if status not in JOB_FINAL:
+                    progress.update(status)
                 after = stream_logs(lambda n: portal.job_logs(job_id, n), after, progress)
-                progress.update(status)
                 if status in JOB_FINAL:
+                    progress.update(status)
                     return job
                 time.sleep(delay)
                 delay = min(delay * 1.5, POLL_MAX)

@@ -175,10 +175,13 @@ def wait_for_build(portal: Portal, service: dict[str, Any], version: dict[str, A
             while True:
                 current = portal.version(service_id, version_id)
                 status = str(current.get("status") or "UNKNOWN")
-                # Logs after the status: once the status is final, the log is complete.
+                # Logs are read after the status: once the status is final, the log is complete.
+                # A running status is shown before its logs, a final one after them.
+                if status not in BUILD_FINAL:
+                    progress.update(status)
                 after = _stream_logs(portal, service_id, version_id, after, progress)
-                progress.update(status)
                 if status in BUILD_FINAL:
+                    progress.update(status)
                     return current
                 time.sleep(delay)
                 delay = min(delay * 1.5, POLL_MAX)
