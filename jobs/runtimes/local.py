@@ -764,6 +764,7 @@ class LocalRuntime(Runtime):
                         "(PLANQK_LOCAL_PYTHON), or install bubblewrap"
                     )
 
+        self._reap_finished()
         self.executions_dir.mkdir(parents=True, exist_ok=True)
         # Searchable, not listable: without a sandbox, executions share a uid and must not find
         # each other's input by listing folders.
@@ -879,6 +880,17 @@ class LocalRuntime(Runtime):
         }
         sup.write_json_atomic(exec_dir / HANDLE_FILE, handle)
         return handle
+
+    @classmethod
+    def _reap_finished(cls) -> None:
+        """Reap supervisors this process started whose executions another process polled.
+
+        A Celery worker process may start an execution and never poll it again: without this,
+        every such supervisor would stay a zombie until that process exits.
+        """
+        for execution_id, proc in list(cls._children.items()):
+            if proc.poll() is not None:
+                cls._children.pop(execution_id, None)
 
     def _supervisor_alive(self, handle: dict[str, Any]) -> bool:
         pid = handle.get("pid")

@@ -48,6 +48,8 @@ class RuntimeUnderTest:
     source_root: Path
     builds: dict[str, dict[str, Any]] = field(default_factory=dict)
     started: list[dict[str, Any]] = field(default_factory=list)
+    # Image tags are global on an engine: fixtures that share one must not share names.
+    version_prefix: str = "test"
 
     def user_code(self, program: str | None = None, *, sample: str = "sum", requirements: str = "") -> Path:
         """A user code folder: a sample (default the template's sum) with another program."""
@@ -67,7 +69,9 @@ class RuntimeUnderTest:
         """Build the program once per session and return the build handle."""
         folder = self.user_code(program, sample=sample, requirements=requirements)
         if folder.name not in self.builds:
-            spec = BuildSpec(version_id=f"test-{folder.name}", source_dir=folder, requirements=requirements)
+            spec = BuildSpec(
+                version_id=f"{self.version_prefix}-{folder.name}", source_dir=folder, requirements=requirements
+            )
             self.builds[folder.name] = self.runtime.build(spec, log=lambda line: None).handle
         return self.builds[folder.name]
 

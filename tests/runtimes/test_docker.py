@@ -22,7 +22,7 @@ def docker_rt() -> Iterator[RuntimeUnderTest]:
     source = _private_dir("docker-only-src")
     _docker(data)  # skips without an engine, builds the base image when missing
     runtime = DockerRuntime(DockerConfig(data_dir=data, alarm_grace_seconds=1))
-    rut = RuntimeUnderTest("docker", runtime, {"kind": "docker", "data_dir": str(data)}, source)
+    rut = RuntimeUnderTest("docker", runtime, {"kind": "docker", "data_dir": str(data)}, source, version_prefix="dtest")
     yield rut
     for handle in rut.started:
         runtime.cleanup(handle)
