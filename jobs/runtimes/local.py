@@ -16,13 +16,20 @@ Executions
     - a cgroup per execution (v2, or v1 ``pids``/``memory``/``cpu``) where the worker may write
       to ``/sys/fs/cgroup``: ``pids.max`` stops fork bombs, the memory limit ends in an OOM kill,
       the CPU quota throttles; the cgroup also finds every process to kill;
-    - ``setrlimit``: ``RLIMIT_FSIZE`` caps ``output.log``, ``RLIMIT_CPU`` bounds CPU time,
-      ``RLIMIT_AS`` bounds memory and ``RLIMIT_NPROC`` processes when there is no cgroup;
+    - ``setrlimit``: ``RLIMIT_FSIZE`` caps ``output.log``, ``RLIMIT_CPU`` bounds CPU time; when
+      there is no cgroup, ``RLIMIT_AS`` bounds each process's memory (``MemoryError``) and
+      ``RLIMIT_NPROC`` the tasks of the uid (what it runs already plus ``max_pids``: the kernel
+      counts per uid, not per execution, so concurrent executions share that budget);
     - when the worker runs as root, user code runs as an unprivileged uid (65534), because
       ``RLIMIT_NPROC`` does not apply to root and root can undo every other limit;
     - bubblewrap (``PLANQK_SANDBOX=auto`` uses it when it works): new pid, network, IPC and UTS
       namespaces, a read-only view of the system, the environment and the code, a private
-      ``/tmp``. Without it, a root worker still gives user code a private network namespace.
+      ``/tmp``. Without it, a root worker still gives user code a private network namespace,
+      but executions share uid 65534 and see each other's processes.
+
+The supervisor is a child subreaper, enforces the timeout and the output cap itself, and kills
+the whole tree (cgroup, process group, pid namespace, or the ``PLANQK_EXECUTION_ID`` marker in
+the environment as the last resort) when the main program ends.
 """
 
 from __future__ import annotations
