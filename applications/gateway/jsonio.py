@@ -103,9 +103,25 @@ def read_json_body(request: HttpRequest) -> dict[str, Any]:
             code="input:too-large",
             status=413,
         )
-    raw = request.body
+    chunked = "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
+    if chunked and not length:
+        # Django reads a body without Content-Length as empty; a server that ends the input stream
+        # itself (gunicorn: wsgi.input_terminated) lets us read it directly, capped.
+        if not request.META.get("wsgi.input_terminated"):
+            raise ApplicationError(
+                "Send the request body with a Content-Length header.", code="input:length-required", status=411
+            )
+        raw = request.META["wsgi.input"].read(body_limit + 1)
+    else:
+        # Never more than one byte past the limit, whatever Content-Length claimed.
+        raw = request.read(body_limit + 1)
     if len(raw) > body_limit:
-        raise ApplicationError("The request body is too large.", code="input:too-large", status=413)
+        raise ApplicationError(
+            f"The request body is larger than {body_limit} bytes; data and params may be at most {limit} bytes "
+            "each (use dataRef/paramsRef with a data pool for larger input).",
+            code="input:too-large",
+            status=413,
+        )
     if not raw.strip():
         return {}
     try:

@@ -220,3 +220,34 @@ def test_data_and_params_from_a_data_pool(live_server, celery_worker, user, prov
     assert poll_until_final(headers["location"], access)["status"] == "SUCCEEDED"
     _, _, body = curl(f"{endpoint}{job['id']}/result", "-H", f"Authorization: Bearer {access}")
     assert body["result"] == {"sum": 7}
+
+
+def test_chunked_body_is_never_silently_dropped(live_server, user, provider):
+    # gunicorn reads chunked bodies (and caps them: 413); Django's test server cannot (411).
+    import requests
+
+    target = make_service(provider, name="chunked", sample=None)
+    app = make_app(user)
+    subscribe(app, target)
+    token = requests.post(
+        f"{live_server.url}/gateway/token",
+        data={"grant_type": "client_credentials"},
+        auth=(app.key, app.secret),
+        timeout=10,
+    ).json()["access_token"]
+
+    def chunks():
+        yield b'{"data": {"blob": "'
+        for _ in range(40):
+            yield b"x" * 100_000
+        yield b'"}}'
+
+    response = requests.post(
+        f"{live_server.url}{target.path}",
+        data=chunks(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        timeout=30,
+    )
+    assert response.status_code in (411, 413)
+    assert response.json()["code"] in ("input:length-required", "input:too-large")
+    assert not Job.objects.exists()
