@@ -352,6 +352,8 @@ PLANQK_PIP_INDEX_URL = os.environ.get("PLANQK_PIP_INDEX_URL", "")
 PLANQK_PIP_EXTRA_INDEX_URL = os.environ.get("PLANQK_PIP_EXTRA_INDEX_URL", "")
 PLANQK_DEBIAN_MIRROR = os.environ.get("PLANQK_DEBIAN_MIRROR", "")
 PLANQK_SANDBOX = os.environ.get("PLANQK_SANDBOX", "auto")
+# Interpreter for local runtime environments; empty means the one running the platform.
+PLANQK_LOCAL_PYTHON = os.environ.get("PLANQK_LOCAL_PYTHON", "")
 PLANQK_MAX_UPLOAD_MB = env_int("PLANQK_MAX_UPLOAD_MB", 50)
 PLANQK_DATAPOOL_MAX_UPLOAD_MB = env_int("PLANQK_DATAPOOL_MAX_UPLOAD_MB", 100)
 PLANQK_JOB_DEFAULT_TIMEOUT = env_int("PLANQK_JOB_DEFAULT_TIMEOUT", 600)
