@@ -37,6 +37,7 @@ from planqk_portal.logs import ChunkedLogWriter
 from planqk_runtime.protocol import KIND_INTERIM, final_response, parse_output_line
 
 from .models import JOB_FINAL_STATES, InterimResult, Job, JobLogChunk, JobStatus
+from .services import json_problem
 
 logger = logging.getLogger(__name__)
 
@@ -47,9 +48,12 @@ POLL_MAX_SECONDS = 0.25
 # Logs and interim results reach the database at most this often (one transaction each).
 CHECKPOINT_SECONDS = 0.5
 CANCEL_CHECK_SECONDS = 0.25
+READ_EVERY_SECONDS = 0.2
 # Beyond the runtime's own timeout enforcement, the engine stops an execution this much later.
 TIMEOUT_GRACE_SECONDS = 30
 MAX_HANDOVERS = 5
+# Results and interim results deeper than this cannot be stored safely (json recursion).
+RESULT_MAX_DEPTH = 500
 # Jobs of services that run outside the platform (the gateway forwards them): never ours to run.
 EXTERNAL_RUNTIME = "external"
 PLATFORM_PREFIX = "[platform] "
@@ -234,10 +238,11 @@ class Execution:
                 except Exception:
                     logger.exception("job %s: recording the final state failed", self.job.pk)
                     _force_final(self.job.pk, self.worker)
-            if lost:
+            if lost and Job.objects.filter(pk=self.job.pk).exists():
                 # The execution belongs to the worker that took over: leave it alone.
                 logger.warning("job %s: another worker owns it now; leaving it", self.job.pk)
             else:
+                # Finished, or the job was deleted meanwhile (its service went): stop and remove it.
                 self._cleanup()
         return "handed over" if lost else str(self.job.status)
 
@@ -315,16 +320,20 @@ class Execution:
         started = job.started_at or timezone.now()
         hard_deadline = started + timedelta(seconds=job.timeout_seconds + TIMEOUT_GRACE_SECONDS)
         interval = POLL_FAST_SECONDS
-        following_since = last_checkpoint = last_heartbeat = last_cancel_check = time.monotonic()
+        following_since = last_checkpoint = last_heartbeat = last_cancel_check = last_read = time.monotonic()
         cancel_sent = engine_timeout = False
         while True:
             state = runtime.poll(handle)
             self.peak_memory_kb = state.peak_memory_kb or self.peak_memory_kb
-            # After poll() said "ended", every byte of output is there to read.
-            self._read(final=not state.running)
-            if not state.running:
-                break
             now = time.monotonic()
+            if not state.running:
+                # After poll() said "ended", every byte of output is there to read.
+                self._read(final=True)
+                break
+            if now - last_read >= READ_EVERY_SECONDS:
+                # Not on every poll: reading costs a Docker API call, and logs are stored per checkpoint.
+                self._read(final=False)
+                last_read = now
             if not cancel_sent and now - last_cancel_check >= CANCEL_CHECK_SECONDS:
                 last_cancel_check = now
                 if self._cancel_requested():
@@ -383,12 +392,16 @@ class Execution:
     def _emit(self, line: str) -> None:
         kind, payload = parse_output_line(line)
         if kind == KIND_INTERIM:
-            if self.interim_seq + len(self.follow.pending_interims) < max_interim_results():
+            problem = json_problem(payload, max_depth=RESULT_MAX_DEPTH)
+            if problem is not None:
+                self.platform_line(f"an interim result {problem[1]}: it is not kept")
+            elif self.interim_seq + len(self.follow.pending_interims) < max_interim_results():
                 self.follow.pending_interims.append(payload)
             elif not self.interims_dropped:
                 self.interims_dropped = True
                 self.platform_line(f"more than {max_interim_results()} interim results: further ones are not kept")
-        self.writer.write(line)
+        # The database cannot store NUL characters in text; show them as U+FFFD instead.
+        self.writer.write(line.replace("\x00", "\ufffd"))
 
     def _checkpoint(self) -> None:
         """Store logs, interim results, the read offset and the heartbeat together."""
@@ -435,10 +448,20 @@ class Execution:
                 code="job:output-too-large",
                 detail=f"The execution printed more than {output_max_bytes()} bytes and was stopped.",
             )
+        if final is not None:
+            problem = json_problem(final.payload, max_depth=RESULT_MAX_DEPTH)
+            if problem is not None:
+                return Outcome(
+                    JobStatus.FAILED,
+                    code="job:result-not-storable",
+                    detail=f"The program's {'result' if final.succeeded else 'error'} {problem[1]}; "
+                    "the platform cannot store it.",
+                )
         if final is not None and final.succeeded and state.exit_code == 0:
             return Outcome(JobStatus.SUCCEEDED, result=final.payload["result"], metadata=final.payload["metadata"])
         if final is not None and not final.succeeded:
-            return Outcome(JobStatus.FAILED, code=final.payload["code"], detail=final.payload.get("detail", ""))
+            code, detail = str(final.payload["code"]), str(final.payload.get("detail") or "")
+            return Outcome(JobStatus.FAILED, code=code[:100], detail=detail)
         if state.exit_code is None and self.taken_over:
             return Outcome(
                 JobStatus.UNKNOWN,

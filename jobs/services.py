@@ -30,33 +30,45 @@ def input_max_bytes() -> int:
     return int(getattr(settings, "PLANQK_INPUT_MAX_BYTES", 1024 * 1024))
 
 
-def json_depth(value: Any, *, limit: int = INPUT_MAX_DEPTH) -> int:
-    """The nesting depth of a JSON value, without recursion; stops counting past ``limit``."""
-    deepest = 0
+def json_problem(value: Any, *, max_depth: int = INPUT_MAX_DEPTH) -> tuple[str, str] | None:
+    """Why a JSON value cannot be stored, as ``(code, reason)``, or None; never recurses.
+
+    Too deep (``input:too-deep``), or text PostgreSQL's jsonb refuses: a NUL character or an
+    unpaired surrogate (``input:invalid-characters``).
+    """
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
         if isinstance(item, dict | list):
-            deepest = max(deepest, depth)
-            if depth > limit:
-                return depth
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
-    return deepest
+            if depth > max_depth:
+                return "input:too-deep", f"is nested more than {max_depth} levels deep"
+            if isinstance(item, dict):
+                for key, child in item.items():
+                    stack.append((key, depth))
+                    stack.append((child, depth + 1))
+            else:
+                stack.extend((child, depth + 1) for child in item)
+        elif isinstance(item, str):
+            if "\x00" in item:
+                return "input:invalid-characters", "contains a NUL character (\\u0000)"
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return "input:invalid-characters", "contains an unpaired surrogate (\\ud800-\\udfff)"
+    return None
 
 
 def input_check(value: Any, *, name: str) -> Any:
     """Check one input given by value: a JSON object (or nothing), not too deep, not too large.
 
-    Raises ``ApplicationError``: 400 ``input:too-deep``, 400 ``input:not-an-object``, 400
-    ``input:not-json`` and 413 ``input:too-large``.
+    Raises ``ApplicationError``: 400 ``input:too-deep``, ``input:invalid-characters``,
+    ``input:not-an-object``, ``input:not-json`` and 413 ``input:too-large``.
     """
     if value is None:
         return None
-    if json_depth(value) > INPUT_MAX_DEPTH:
-        raise ApplicationError(
-            f"{name} is nested more than {INPUT_MAX_DEPTH} levels deep.", code="input:too-deep", status=400
-        )
+    problem = json_problem(value)
+    if problem is not None:
+        raise ApplicationError(f"{name} {problem[1]}.", code=problem[0], status=400)
     if not isinstance(value, dict):
         raise ApplicationError(
             f"{name} must be a JSON object, e.g. {{}}, not {type(value).__name__}.",

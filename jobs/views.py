@@ -23,6 +23,7 @@ from .models import Job, JobSource
 
 PAGE_SIZE = 20
 INTERIM_SHOWN = 20
+RESULT_PREVIEW_CHARS = 200_000
 
 
 @login_required
@@ -148,11 +149,21 @@ def _status_context(job: Job) -> dict[str, Any]:
             {"seq": item.seq, "json": json.dumps(item.payload, ensure_ascii=False)} for item in reversed(interim)
         ],
         "interim_total": interim[0].seq if interim else 0,
-        "result_json": json.dumps(job.result, indent=2, ensure_ascii=False) if job.result is not None else "",
+        **_result_preview(job),
         "metadata_json": json.dumps(job.result_metadata, indent=2, ensure_ascii=False)
         if job.result_metadata is not None
         else "",
     }
+
+
+def _result_preview(job: Job) -> dict[str, Any]:
+    """The result pretty-printed, cut for the page when huge (the download has all of it)."""
+    if job.result is None:
+        return {"result_json": "", "result_cut": False}
+    text = json.dumps(job.result, indent=2, ensure_ascii=False)
+    if len(text) > RESULT_PREVIEW_CHARS:
+        return {"result_json": text[:RESULT_PREVIEW_CHARS] + "\n…", "result_cut": True}
+    return {"result_json": text, "result_cut": False}
 
 
 @login_required

@@ -176,6 +176,8 @@ def test_bad_input_gets_clear_errors(api_client, user, make_version):
         ({"service_id": service, "data": {}, "dataRef": None, "params": "x"}, "input:not-an-object"),
         ({"data": {}}, "invalid"),
         ({"service_id": service, "dataRef": {"dataPoolId": "nope"}}, "invalid"),
+        ({"service_id": service, "data": {"text": "NUL \u0000"}}, "input:invalid-characters"),
+        ({"service_id": service, "params": {"\ud800": 1}}, "input:invalid-characters"),
     ]
     for body, code in cases:
         response = post_job(api_client, body)

@@ -180,3 +180,29 @@ def test_sum_and_failing_jobs_on_the_docker_runtime(user, make_version):
     failing = run(make_version(user, "failing", runtime="docker"), user)
     assert failing.status == JobStatus.FAILED
     assert failing.error_code == "SAMPLE_FAILURE"
+
+
+NUL_PRINTER = """
+from .libs.return_objects import ResultResponse
+
+def run(data=None, params=None):
+    print("a NUL \\x00 in the log")
+    print("PlanQK:Job:InterimResult: " + '{"bad": "\\\\u0000"}', flush=True)
+    return ResultResponse(result={"text": "NUL \\x00 in the result" if (params or {}).get("nul") else "fine"})
+"""
+
+
+def test_nul_characters_from_user_code_never_break_the_job(user, make_version):
+    version = make_version(user, "sum", program=NUL_PRINTER)
+    job = run(version, user)
+    assert job.status == JobStatus.SUCCEEDED
+    assert job.result == {"text": "fine"}
+    logs = log_text(job)
+    assert "a NUL \ufffd in the log" in logs
+    assert "an interim result contains a NUL character" in logs
+    assert not InterimResult.objects.filter(job=job).exists()
+
+    bad = run(version, user, params={"nul": True})
+    assert bad.status == JobStatus.FAILED
+    assert bad.error_code == "job:result-not-storable"
+    assert bad.result is None
