@@ -61,6 +61,8 @@ class Caller:
     source: str
     requests_per_minute: int
     max_concurrent: int
+    #: ``(id, status, created_at, started_at, ended_at)`` of the execution asked for, if any.
+    job_row: tuple | None = None
 
     @cached_property
     def subscription(self) -> Subscription:
@@ -106,29 +108,46 @@ def _invalid_token() -> GatewayAuthError:
     )
 
 
-def _hot_query() -> str:
+def _hot_query(*, with_job: bool) -> str:
     # Table names from the models, so a swapped or renamed table cannot silently break this.
     token = get_access_token_model()._meta.db_table
+    job_columns, job_join = "", ""
+    if with_job:
+        # Status polling: the execution comes in the same round trip (NULLs when it is not theirs).
+        from jobs.models import Job
+        from services.models import ServiceVersion
+
+        job_columns = ", j.id, j.status, j.created_at, j.started_at, j.ended_at"
+        job_join = f"""
+        LEFT JOIN {Job._meta.db_table} j ON j.id = %s AND j.application_id = a.id AND j.service_id = v.id
+          AND j.service_version_id = (
+            SELECT sv.id FROM {ServiceVersion._meta.db_table} sv WHERE sv.service_id = v.id AND sv.version = %s
+          )"""  # noqa: S608 - only model table names are formatted in; values are parameters
     return f"""
         SELECT s.id, s.application_id, a.owner_id, s.service_id, v.owner_id, v.lifecycle, v.source,
-               s.requests_per_minute, s.max_concurrent
+               s.requests_per_minute, s.max_concurrent{job_columns}
         FROM {token} t
         JOIN {Application._meta.db_table} a ON a.oauth_application_id = t.application_id
         JOIN {Subscription._meta.db_table} s ON s.application_id = a.id
         JOIN {Service._meta.db_table} v ON v.id = s.service_id
-        JOIN {User._meta.db_table} u ON u.id = v.owner_id
+        JOIN {User._meta.db_table} u ON u.id = v.owner_id{job_join}
         WHERE t.token_checksum = %s AND t.expires > %s AND a.deleted_at IS NULL AND s.ended_at IS NULL
           AND u.uuid = %s AND v.name = %s
         LIMIT 1
     """  # noqa: S608 - only model table names are formatted in; values are parameters
 
 
-_HOT_QUERY: str | None = None
+_HOT_QUERIES: dict[bool, str] = {}
 
 
-def authenticate(request: HttpRequest, *, context_id: str, service_name: str) -> Caller:
-    """The caller's active subscription to the service ``context_id/service_name``."""
-    global _HOT_QUERY
+def authenticate(
+    request: HttpRequest, *, context_id: str, service_name: str, job: tuple[str, str] | None = None
+) -> Caller:
+    """The caller's active subscription to the service ``context_id/service_name``.
+
+    With ``job=(execution id, version)`` the same query also reads that execution's status
+    columns into ``Caller.job_row`` (None when it is not one of the caller's executions).
+    """
     token = bearer_token(request)
     checksum = hashlib.sha256(token.encode("utf-8")).hexdigest()
     try:
@@ -137,12 +156,25 @@ def authenticate(request: HttpRequest, *, context_id: str, service_name: str) ->
         owner_uuid = None
     now = timezone.now()
     if owner_uuid is not None and len(service_name) <= 64:
-        if _HOT_QUERY is None:
-            _HOT_QUERY = _hot_query()
-        uuid_param = User._meta.get_field("uuid").get_db_prep_value(owner_uuid, connection)
-        time_param = Subscription._meta.get_field("created_at").get_db_prep_value(now, connection)
+        with_job = job is not None
+        query = _HOT_QUERIES.get(with_job)
+        if query is None:
+            query = _HOT_QUERIES[with_job] = _hot_query(with_job=with_job)
+        params: list[Any] = []
+        if job is not None:
+            try:
+                job_uuid: uuid.UUID | None = uuid.UUID(job[0])
+            except ValueError:
+                job_uuid = None
+            params += [Subscription._meta.pk.get_db_prep_value(job_uuid, connection), job[1]]
+        params += [
+            checksum,
+            Subscription._meta.get_field("created_at").get_db_prep_value(now, connection),
+            User._meta.get_field("uuid").get_db_prep_value(owner_uuid, connection),
+            service_name,
+        ]
         with connection.cursor() as cursor:
-            cursor.execute(_HOT_QUERY, [checksum, time_param, uuid_param, service_name])
+            cursor.execute(query, params)
             row = cursor.fetchone()
         if row is not None:
             caller = Caller(
@@ -158,6 +190,8 @@ def authenticate(request: HttpRequest, *, context_id: str, service_name: str) ->
                 requests_per_minute=row[7],
                 max_concurrent=row[8],
             )
+            if with_job and row[9] is not None:
+                caller.job_row = row[9:]
             _check_service_callable(caller)
             return caller
     # Cold path: say precisely what is wrong.

@@ -77,10 +77,10 @@ def test_status_timestamps_are_utc_in_the_contract_format(client, subscribed):
     assert body["endedAt"] is None
 
 
-def test_status_polling_costs_at_most_two_queries(client, subscribed, django_assert_max_num_queries):
+def test_status_polling_costs_one_query(client, subscribed, django_assert_max_num_queries):
     _, service, token = subscribed
     job_id = post(client, service.path, token, SUM_INPUT).json()["id"]
-    with django_assert_max_num_queries(2):
+    with django_assert_max_num_queries(1):
         response = client.get(f"{service.path}{job_id}", **bearer(token))
     assert response.status_code == 200
 
@@ -401,3 +401,14 @@ def test_malformed_data_ref_is_400(client, subscribed):
     )
     assert response.status_code == 400
     assert response.json()["code"] == "datapool:bad-reference"
+
+
+def test_execution_is_only_found_under_its_own_version(client, subscribed):
+    from services.models import ServiceVersion
+
+    _, service, token = subscribed
+    job_id = post(client, service.path, token, SUM_INPUT).json()["id"]
+    ServiceVersion.objects.create(service=service.service, version="2.0.0", status="READY")
+    other = service.path.replace("/1.0.0/", "/2.0.0/")
+    assert client.get(f"{other}{job_id}", **bearer(token)).status_code == 404
+    assert client.get(f"{service.path}{job_id}", **bearer(token)).status_code == 200
