@@ -1,7 +1,7 @@
 """The service API (ARCHITECTURE section 3): token endpoint and ``/{context_id}/{service}/{version}/...``.
 
 Plain Django views rather than DRF: this is the hot path, every answer is JSON the contract
-fixes, and status polling must cost no more than two indexed queries.
+fixes, and status polling costs one indexed query (and one Redis round trip for the rate limit).
 """
 
 from __future__ import annotations
@@ -183,16 +183,26 @@ def service_root(request: HttpRequest, caller: Caller, version: str) -> HttpResp
                 "The Idempotency-Key header must be 1 to 200 printable characters.", code="input:bad-idempotency-key"
             )
         replay = Job.objects.filter(application_id=caller.application_id, idempotency_key=idempotency_key).first()
+        if replay is not None and (replay.service_id, replay.service_version_id) != (
+            caller.service_id,
+            service_version.pk,
+        ):
+            raise ApplicationError(
+                "This Idempotency-Key was already used for an execution of another service or version.",
+                code="input:idempotency-key-reused",
+                status=409,
+            )
         if replay is not None:
             # The same request again: the same execution, not a second one (and no limit applies).
             return _created(request, caller, version, replay, replayed=True)
 
     if _is_external(caller):
+        # No transaction around the call to the provider: a slow service must not hold the row lock.
         with transaction.atomic():
             _lock_and_check_concurrency(caller)
-            job = external.start(
-                caller=caller, service_version=service_version, execution=execution, idempotency_key=idempotency_key
-            )
+        job = external.start(
+            caller=caller, service_version=service_version, execution=execution, idempotency_key=idempotency_key
+        )
         return _created(request, caller, version, job)
 
     from jobs.services import job_submit

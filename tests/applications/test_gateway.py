@@ -412,3 +412,13 @@ def test_execution_is_only_found_under_its_own_version(client, subscribed):
     other = service.path.replace("/1.0.0/", "/2.0.0/")
     assert client.get(f"{other}{job_id}", **bearer(token)).status_code == 404
     assert client.get(f"{service.path}{job_id}", **bearer(token)).status_code == 200
+
+
+def test_idempotency_key_of_another_service_is_409(client, subscribed, user, provider):
+    app, service, token = subscribed
+    other = make_service(provider, name="other-sum", sample=None)
+    subscribe(app, other)
+    assert post(client, service.path, token, SUM_INPUT, HTTP_IDEMPOTENCY_KEY="shared").status_code == 201
+    response = post(client, other.path, token, SUM_INPUT, HTTP_IDEMPOTENCY_KEY="shared")
+    assert response.status_code == 409
+    assert response.json()["code"] == "input:idempotency-key-reused"
