@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import requests
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.http import HttpResponse
 from django.utils import timezone
 
@@ -149,9 +149,19 @@ def start(
         runtime=EXTERNAL_RUNTIME,
         idempotency_key=idempotency_key,
     )
-    with transaction.atomic():
-        job.save(force_insert=True)
-        ExternalExecution.objects.create(job=job, external_id=external_id, base_url=base)
+    try:
+        with transaction.atomic():
+            job.save(force_insert=True)
+            ExternalExecution.objects.create(job=job, external_id=external_id, base_url=base)
+    except IntegrityError:
+        # A concurrent request with the same Idempotency-Key recorded its execution first.
+        existing = (
+            idempotency_key
+            and Job.objects.filter(application=caller.application, idempotency_key=idempotency_key).first()
+        )
+        if not existing:
+            raise
+        return existing
     _apply(job, payload)
     return job
 

@@ -269,12 +269,11 @@ def execution_status(request: HttpRequest, caller: Caller, version: str, job_id:
 @gateway_view("GET")
 def execution_result(request: HttpRequest, caller: Caller, version: str, job_id: str) -> HttpResponse:
     """``GET /{id}/result``: result and metadata, the error, or 409 while not final."""
-    if _is_external(caller):
-        job = _job(caller, version, job_id, fields=(*_JOB_FIELDS, "subscription_id"))
+    fields = (*_JOB_FIELDS, "subscription_id", "result", "result_metadata", "error_code", "error_detail")
+    job = _job(caller, version, job_id, fields=fields)
+    if _is_external(caller) and not (job.status in JOB_FINAL_STATES and (job.result is not None or job.error_code)):
+        # Ask the provider until its answer is stored; then it is served from our record.
         return external.result(caller=caller, job=job)
-    job = _job(
-        caller, version, job_id, fields=(*_JOB_FIELDS, "result", "result_metadata", "error_code", "error_detail")
-    )
     return result_response(job)
 
 

@@ -142,6 +142,12 @@ def test_external_execution_is_forwarded_recorded_and_metered(client, external):
     assert result.json() == {"result": {"sum": 3}, "metadata": {"host": "elsewhere"}}
     job.refresh_from_db()
     assert job.result == {"sum": 3}
+    FakeService.executions.clear()  # the provider forgot it: our record still answers
+    assert client.get(f"{url}/result", **auth(token)).json() == {
+        "result": {"sum": 3},
+        "metadata": {"host": "elsewhere"},
+    }
+    FakeService.executions["ext-1"] = final | {"id": "ext-1"}
     assert client.get(f"{url}/logs", **auth(token)).json() == ["external line 1", "external line 2"]
     assert client.get(f"{url}/interim-results", **auth(token)).json() == [{"step": 1}]
     assert client.get(target.path, **auth(token)).json() == {"status": "Service is up and running"}
