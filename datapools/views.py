@@ -186,7 +186,7 @@ def file_download(request: HttpRequest, pool_id: str, file_id: str) -> HttpRespo
 
 def _confirm(request: HttpRequest, *, title: str, message: str, label: str, cancel: str) -> HttpResponse:
     context = {"title": title, "message": message, "confirm_label": label, "cancel_href": cancel}
-    return render(request, "datapools/confirm.html", context)
+    return render(request, "confirm.html", context)
 
 
 @login_required
