@@ -353,8 +353,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{load_before[0]:.1f}/{load_after[0]:.1f} (the machine is shared). Targets: ≥200 POST/s, ≥1,000 status "
         'GET/s, p95 < 100 ms. "gunicorn CPU ms/req" is the CPU time of the portal\'s processes per answered '
         "request (PostgreSQL's and Redis's own CPU not included): it does not depend on how busy the machine is.\n\n"
-        "Per request: a status GET is one Redis round trip (the rate counter) and two indexed queries (token → "
-        "subscription, the job row), both plain SQL; a token request is oauthlib plus one salted SHA-256 and three "
+        "Per request: a status GET is one Redis round trip (the rate counter) and one indexed SQL query (token → "
+        "subscription → the job row); a token request is oauthlib plus one salted SHA-256 and three "
         "queries; a POST takes the subscription row lock, counts unfinished executions (bounded by the plan's "
         "limit), and job_submit validates, inserts and publishes the Celery message after commit (12 statements "
         "with BEGIN/COMMIT)."
