@@ -9,6 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from planqk_portal.errors import ApplicationError
@@ -113,6 +114,7 @@ def application_regenerate(request: HttpRequest, pk: object) -> HttpResponse:
             "The new secret is shown only once.",
             "confirm_label": "Regenerate secret",
             "cancel_url": "applications:list",
+            "cancel_href": reverse("applications:detail", args=[application.pk]),
         },
     )
 
@@ -135,6 +137,7 @@ def application_delete(request: HttpRequest, pk: object) -> HttpResponse:
             "Executions already running finish and are still billed. This cannot be undone.",
             "confirm_label": "Delete application",
             "cancel_url": "applications:list",
+            "cancel_href": reverse("applications:detail", args=[application.pk]),
         },
     )
 
@@ -180,5 +183,6 @@ def unsubscribe(request: HttpRequest, pk: object, sid: object) -> HttpResponse:
             "and are still billed. You can subscribe again later.",
             "confirm_label": "Unsubscribe",
             "cancel_url": "applications:list",
+            "cancel_href": reverse("applications:detail", args=[application.pk]),
         },
     )

@@ -136,3 +136,11 @@ def test_nothing_to_subscribe_to_says_where_to_go(logged_in, user):
     app = make_app(user)
     html = logged_in.get(f"/applications/{app.application.pk}/").content.decode()
     assert "No services can be subscribed to yet" in html
+
+
+def test_confirmation_pages_cancel_back_to_the_application(logged_in, user):
+    app = make_app(user)
+    detail = f"/applications/{app.application.pk}/"
+    for action in ("delete/", "regenerate/"):
+        html = logged_in.get(f"{detail}{action}").content.decode()
+        assert f'href="{detail}"' in html
