@@ -206,3 +206,21 @@ def test_nul_characters_from_user_code_never_break_the_job(user, make_version):
     assert bad.status == JobStatus.FAILED
     assert bad.error_code == "job:result-not-storable"
     assert bad.result is None
+
+
+MEMORY_HOG = """
+from .libs.return_objects import ResultResponse
+
+def run(data=None, params=None):
+    hog = bytearray(400 * 1024 * 1024)
+    hog[::4096] = b"x" * len(hog[::4096])
+    return ResultResponse(result={"allocated": len(hog)})
+"""
+
+
+def test_the_services_memory_limit_applies(user, make_version):
+    job = run(make_version(user, "sum", program=MEMORY_HOG, memory_mb=128), user)
+    assert job.status == JobStatus.FAILED
+    assert job.result is None
+    # An OOM kill where a cgroup limits memory, a MemoryError where an rlimit does.
+    assert job.error_code in ("job:out-of-memory", "EXECUTION_ERROR"), job.error_detail

@@ -167,3 +167,41 @@ def test_failed_job_page_shows_code_and_detail(browser, user, make_version):
 def test_pages_need_a_login(client):
     assert client.get("/jobs/").status_code == 302
     assert client.get("/jobs/new/").status_code == 302
+
+
+def test_create_job_from_a_data_pool_file_and_save_the_result_into_a_pool(
+    browser, user, make_version, settings, tmp_path
+):
+    from datapools.models import DataFile
+    from datapools.services import datafile_create_from_json, datapool_create
+
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    inputs = datapool_create(user=user, name="inputs")
+    datafile = datafile_create_from_json(user=user, pool=inputs, name="numbers", payload=SUM_DATA)
+    results = datapool_create(user=user, name="results")
+    version = make_version(user, "sum")
+    page = browser.get("/jobs/new/").content.decode()
+    assert "inputs / " in page  # the file is offered
+    assert ">results</option>" in page  # and the pool to write into
+    response = browser.post(
+        "/jobs/new/",
+        {
+            "service": str(version.service_id),
+            "data_mode": "datapool",
+            "data_file": str(datafile.pk),
+            "params_mode": "json",
+            "params": "",
+            "save_result": "on",
+            "result_pool": str(results.pk),
+        },
+    )
+    assert response.status_code == 302
+    job = Job.objects.get()
+    assert job.data_ref == datafile.reference
+    engine.execute_job(str(job.pk))
+    job.refresh_from_db()
+    assert job.result == {"sum": 420.69}
+    assert job.result_file.pool_id == results.pk
+    assert DataFile.objects.filter(pool=results).count() == 1
+    page = browser.get(f"/jobs/{job.pk}/").content.decode()
+    assert 'data-testid="result-file"' in page
