@@ -259,7 +259,6 @@ OAUTH2_PROVIDER = {
     "ACCESS_TOKEN_EXPIRE_SECONDS": 3600,
     "SCOPES": {"default": "Call subscribed services"},
     "DEFAULT_SCOPES": ["default"],
-    "ALLOWED_GRANT_TYPES": ["client_credentials"],
     # RFC 9700 (OAuth 2.0 Security BCP): access tokens are stored only as SHA-256 checksums
     # (look them up by `token_checksum`), no implicit or password grants, https redirects only.
     "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
