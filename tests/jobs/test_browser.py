@@ -20,6 +20,7 @@ def test_sum_job_from_create_job_to_its_result_and_logs(browser_page, live_serve
     login(page, live_server, user)
     page.goto(f"{live_server.url}/jobs/")
     page.click("[data-testid=create-job] >> nth=0")
+    page.wait_for_load_state()  # htmx (a deferred script) listens for the change only once loaded
     page.select_option("[data-testid=service-select]", str(version.service_id))
     # Choosing the service fills in the example of its API spec: the documented input.
     page.wait_for_function("document.querySelector('#id_data').value.includes('0.69')")
