@@ -141,6 +141,7 @@ def _child(args: argparse.Namespace) -> int:
                 finally:
                     worker.terminate()
                     worker.wait(timeout=60)
+            _remove_build(version)
             print("ROW " + json.dumps(row), flush=True)
             print(json.dumps(row), file=sys.stderr)
     return 0
@@ -191,6 +192,13 @@ def _build(owner: Any, sample: str, runtime: str) -> tuple[Any, Path]:
     version.runtime, version.build_handle, version.status = rt.name, handle, BuildStatus.READY
     version.save()
     return version, source
+
+
+def _remove_build(version: Any) -> None:
+    """Images and build folders are not left behind (environments stay cached by the runtime)."""
+    from jobs.runtimes import get_runtime
+
+    get_runtime(version.runtime).remove_build(version.build_handle)
 
 
 def _direct(version: Any, source: Path, runtime: str, data: Any, params: Any, *, runs: int) -> list[float]:
