@@ -239,14 +239,19 @@ def job_record_usage(*, job: Job) -> None:
     """Meter a job with a subscription once it is final (idempotent: one record per job).
 
     Per-execution plans charge executions that ran their code (succeeded or failed with the
-    service's own error); a job that never started, or that the platform failed, costs nothing.
+    service's own error); a job that never started (cancelled early, unreadable input) or that
+    the platform failed costs nothing, but is still recorded with price 0.
     """
     if not job.subscription_id or job.status not in JOB_FINAL_STATES:
         return
     from payments.models import UsageRecord
 
     subscription = job.subscription
-    ran = job.status == JobStatus.SUCCEEDED or (job.status == JobStatus.FAILED and not job.is_platform_error)
+    # External services run at their provider: the platform never starts them itself.
+    started = job.runtime_starts > 0 or job.runtime == "external"
+    ran = started and (
+        job.status == JobStatus.SUCCEEDED or (job.status == JobStatus.FAILED and not job.is_platform_error)
+    )
     price = subscription.price_cents if subscription.plan_kind == "PER_EXECUTION" and ran else 0
     duration = job.duration_seconds or 0.0
     try:

@@ -329,3 +329,31 @@ def test_other_user_client_sees_only_their_own_jobs(user, make_version):
     other = make_user()
     job_submit(service_version=make_version(user, "sum"), owner=user)
     assert api_client_for(other).get("/api/v1/jobs/").json()["count"] == 0
+
+
+def test_only_executions_that_ran_are_charged(api_client, user, make_version, media):
+    from applications.models import Subscription
+    from applications.services import application_create
+    from datapools.services import datafile_create_from_json, datafile_delete, datapool_create
+    from payments.models import UsageRecord
+    from services.models import PricingPlan
+
+    provider = make_user()
+    version = make_version(provider, "failing")
+    plan = PricingPlan.objects.create(service=version.service, name="Per run", kind="PER_EXECUTION", price_cents=25)
+    application = application_create(owner=user, name="my app").application
+    Subscription.objects.create(
+        application=application, service=version.service, plan=plan, plan_kind="PER_EXECUTION", price_cents=25
+    )
+    body = {"service_id": str(version.service_id)}
+    ran = post_job(api_client, body).json()["id"]
+    engine.execute_job(ran)
+    datafile = datafile_create_from_json(user=user, pool=datapool_create(user=user, name="in"), name="x", payload={})
+    never = post_job(api_client, {**body, "dataRef": datafile.reference}).json()["id"]
+    datafile_delete(user=user, datafile=datafile)
+    engine.execute_job(never)
+    cancelled = post_job(api_client, body).json()["id"]
+    api_client.post(f"/api/v1/jobs/{cancelled}/cancel")
+
+    prices = {str(u.job_id): (u.status, u.price_cents) for u in UsageRecord.objects.all()}
+    assert prices == {ran: ("FAILED", 25), never: ("FAILED", 0), cancelled: ("CANCELLED", 0)}
