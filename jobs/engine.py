@@ -307,11 +307,12 @@ class Execution:
             return value
         from datapools.selectors import datafile_read_json
 
-        from .services import input_check, input_max_bytes
+        from .services import dataref_max_bytes, input_check
 
-        loaded = datafile_read_json(user=self.job.owner, ref=ref, max_bytes=input_max_bytes())
+        limit = dataref_max_bytes()
+        loaded = datafile_read_json(user=self.job.owner, ref=ref, max_bytes=limit)
         self.platform_line(f"{name} read from data pool file {ref.get('fileId')}")
-        return input_check(loaded, name=f"The {name} file")
+        return input_check(loaded, name=f"The {name} file", max_bytes=limit)
 
     # --- follow --------------------------------------------------------------------------------
 

@@ -30,6 +30,11 @@ def input_max_bytes() -> int:
     return int(getattr(settings, "PLANQK_INPUT_MAX_BYTES", 1024 * 1024))
 
 
+def dataref_max_bytes() -> int:
+    """Largest data pool file a job reads as input: data pools are the way to pass more than 1 MB."""
+    return int(getattr(settings, "PLANQK_DATAREF_MAX_BYTES", 64 * 1024 * 1024))
+
+
 def json_problem(value: Any, *, max_depth: int = INPUT_MAX_DEPTH) -> tuple[str, str] | None:
     """Why a JSON value cannot be stored, as ``(code, reason)``, or None; never recurses.
 
@@ -58,7 +63,7 @@ def json_problem(value: Any, *, max_depth: int = INPUT_MAX_DEPTH) -> tuple[str, 
     return None
 
 
-def input_check(value: Any, *, name: str) -> Any:
+def input_check(value: Any, *, name: str, max_bytes: int | None = None) -> Any:
     """Check one input given by value: a JSON object (or nothing), not too deep, not too large.
 
     Raises ``ApplicationError``: 400 ``input:too-deep``, ``input:invalid-characters``,
@@ -79,7 +84,7 @@ def input_check(value: Any, *, name: str) -> Any:
         size = len(json.dumps(value, allow_nan=False, separators=(",", ":")).encode())
     except (TypeError, ValueError) as exc:
         raise ApplicationError(f"{name} is not valid JSON: {exc}", code="input:not-json", status=400) from exc
-    limit = input_max_bytes()
+    limit = max_bytes or input_max_bytes()
     if size > limit:
         raise ApplicationError(
             f"{name} is {size} bytes; at most {limit} bytes may be passed by value. "

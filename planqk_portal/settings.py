@@ -366,6 +366,15 @@ PLANQK_JOB_MAX_CPUS = float(os.environ.get("PLANQK_JOB_MAX_CPUS", "4.0"))
 PLANQK_JOB_MAX_PIDS = env_int("PLANQK_JOB_MAX_PIDS", 256)
 PLANQK_JOB_LOG_MAX_BYTES = env_int("PLANQK_JOB_LOG_MAX_BYTES", 1024 * 1024)
 PLANQK_INPUT_MAX_BYTES = env_int("PLANQK_INPUT_MAX_BYTES", 1024 * 1024)
+# Data pool files are how larger inputs reach a service (by value is capped at 1 MB).
+PLANQK_DATAREF_MAX_BYTES = env_int("PLANQK_DATAREF_MAX_BYTES", 64 * 1024 * 1024)
+# Engine timings: a RUNNING job whose heartbeat is older than this is handed to another worker;
+# a PENDING job whose task seems lost is enqueued again once, and failed after the expiry.
+PLANQK_JOB_HEARTBEAT_STALE_SECONDS = env_int("PLANQK_JOB_HEARTBEAT_STALE_SECONDS", 60)
+PLANQK_JOB_PENDING_REQUEUE_SECONDS = env_int("PLANQK_JOB_PENDING_REQUEUE_SECONDS", 120)
+PLANQK_JOB_PENDING_EXPIRE_SECONDS = env_int("PLANQK_JOB_PENDING_EXPIRE_SECONDS", 24 * 3600)
+PLANQK_JOB_OUTPUT_MAX_BYTES = env_int("PLANQK_JOB_OUTPUT_MAX_BYTES", 64 * 1024 * 1024)
+PLANQK_JOB_MAX_INTERIM_RESULTS = env_int("PLANQK_JOB_MAX_INTERIM_RESULTS", 1000)
 
 # --- Gateway ----------------------------------------------------------------------------------
 # Empty means "http(s)://<host of the request>/gateway".

@@ -7,105 +7,190 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('applications', '0001_initial'),
-        ('datapools', '0001_initial'),
-        ('services', '0001_initial'),
+        ("applications", "0001_initial"),
+        ("datapools", "0001_initial"),
+        ("services", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Job',
+            name="Job",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('source', models.CharField(choices=[('UI', 'Jobs page'), ('API', 'REST API'), ('GATEWAY', 'Service API')], default='UI', max_length=8)),
-                ('status', models.CharField(choices=[('PENDING', 'Pending'), ('RUNNING', 'Running'), ('SUCCEEDED', 'Succeeded'), ('FAILED', 'Failed'), ('CANCELLED', 'Cancelled'), ('UNKNOWN', 'Unknown')], default='PENDING', max_length=10)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('ended_at', models.DateTimeField(blank=True, null=True)),
-                ('data', models.JSONField(blank=True, null=True)),
-                ('params', models.JSONField(blank=True, null=True)),
-                ('data_ref', models.JSONField(blank=True, null=True)),
-                ('params_ref', models.JSONField(blank=True, null=True)),
-                ('result', models.JSONField(blank=True, null=True)),
-                ('result_metadata', models.JSONField(blank=True, null=True)),
-                ('error_code', models.CharField(blank=True, max_length=100)),
-                ('error_detail', models.TextField(blank=True)),
-                ('runtime', models.CharField(blank=True, max_length=16)),
-                ('runtime_handle', models.JSONField(blank=True, null=True)),
-                ('worker', models.CharField(blank=True, max_length=200)),
-                ('heartbeat_at', models.DateTimeField(blank=True, null=True)),
-                ('cancel_requested', models.BooleanField(default=False)),
-                ('timeout_seconds', models.PositiveIntegerField(default=600)),
-                ('peak_memory_kb', models.PositiveBigIntegerField(blank=True, null=True)),
-                ('log_truncated', models.BooleanField(default=False)),
-                ('idempotency_key', models.CharField(blank=True, max_length=200, null=True)),
-                ('save_result_to_pool', models.BooleanField(default=False)),
-                ('application', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='jobs', to='applications.application')),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='jobs', to=settings.AUTH_USER_MODEL)),
-                ('result_file', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='datapools.datafile')),
-                ('result_pool', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='datapools.datapool')),
-                ('service', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='jobs', to='services.service')),
-                ('service_version', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='jobs', to='services.serviceversion')),
-                ('subscription', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='jobs', to='applications.subscription')),
+                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[("UI", "Jobs page"), ("API", "REST API"), ("GATEWAY", "Service API")],
+                        default="UI",
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("PENDING", "Pending"),
+                            ("RUNNING", "Running"),
+                            ("SUCCEEDED", "Succeeded"),
+                            ("FAILED", "Failed"),
+                            ("CANCELLED", "Cancelled"),
+                            ("UNKNOWN", "Unknown"),
+                        ],
+                        default="PENDING",
+                        max_length=10,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("ended_at", models.DateTimeField(blank=True, null=True)),
+                ("data", models.JSONField(blank=True, null=True)),
+                ("params", models.JSONField(blank=True, null=True)),
+                ("data_ref", models.JSONField(blank=True, null=True)),
+                ("params_ref", models.JSONField(blank=True, null=True)),
+                ("result", models.JSONField(blank=True, null=True)),
+                ("result_metadata", models.JSONField(blank=True, null=True)),
+                ("error_code", models.CharField(blank=True, max_length=100)),
+                ("error_detail", models.TextField(blank=True)),
+                ("runtime", models.CharField(blank=True, max_length=16)),
+                ("runtime_handle", models.JSONField(blank=True, null=True)),
+                ("worker", models.CharField(blank=True, max_length=200)),
+                ("heartbeat_at", models.DateTimeField(blank=True, null=True)),
+                ("cancel_requested", models.BooleanField(default=False)),
+                ("timeout_seconds", models.PositiveIntegerField(default=600)),
+                ("peak_memory_kb", models.PositiveBigIntegerField(blank=True, null=True)),
+                ("log_truncated", models.BooleanField(default=False)),
+                ("idempotency_key", models.CharField(blank=True, max_length=200, null=True)),
+                ("save_result_to_pool", models.BooleanField(default=False)),
+                (
+                    "application",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="jobs",
+                        to="applications.application",
+                    ),
+                ),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="jobs", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "result_file",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="datapools.datafile",
+                    ),
+                ),
+                (
+                    "result_pool",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="datapools.datapool",
+                    ),
+                ),
+                (
+                    "service",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="jobs", to="services.service"
+                    ),
+                ),
+                (
+                    "service_version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="jobs", to="services.serviceversion"
+                    ),
+                ),
+                (
+                    "subscription",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="jobs",
+                        to="applications.subscription",
+                    ),
+                ),
             ],
             options={
-                'ordering': ('-created_at',),
+                "ordering": ("-created_at",),
             },
         ),
         migrations.CreateModel(
-            name='InterimResult',
+            name="InterimResult",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('seq', models.PositiveIntegerField()),
-                ('payload', models.JSONField()),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('job', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='interim_results', to='jobs.job')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("seq", models.PositiveIntegerField()),
+                ("payload", models.JSONField()),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "job",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="interim_results", to="jobs.job"
+                    ),
+                ),
             ],
             options={
-                'ordering': ('seq',),
+                "ordering": ("seq",),
             },
         ),
         migrations.CreateModel(
-            name='JobLogChunk',
+            name="JobLogChunk",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('seq', models.PositiveIntegerField()),
-                ('text', models.TextField()),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('job', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='log_chunks', to='jobs.job')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("seq", models.PositiveIntegerField()),
+                ("text", models.TextField()),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "job",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="log_chunks", to="jobs.job"
+                    ),
+                ),
             ],
             options={
-                'ordering': ('seq',),
-                'abstract': False,
+                "ordering": ("seq",),
+                "abstract": False,
             },
         ),
         migrations.AddIndex(
-            model_name='job',
-            index=models.Index(fields=['owner', '-created_at'], name='jobs_job_owner_i_6da30c_idx'),
+            model_name="job",
+            index=models.Index(fields=["owner", "-created_at"], name="jobs_job_owner_i_6da30c_idx"),
         ),
         migrations.AddIndex(
-            model_name='job',
-            index=models.Index(fields=['status'], name='jobs_job_status_7d017a_idx'),
+            model_name="job",
+            index=models.Index(fields=["status"], name="jobs_job_status_7d017a_idx"),
         ),
         migrations.AddIndex(
-            model_name='job',
-            index=models.Index(fields=['subscription', 'status'], name='jobs_job_subscri_07ee1a_idx'),
+            model_name="job",
+            index=models.Index(fields=["subscription", "status"], name="jobs_job_subscri_07ee1a_idx"),
         ),
         migrations.AddConstraint(
-            model_name='job',
-            constraint=models.UniqueConstraint(condition=models.Q(('idempotency_key__isnull', False)), fields=('application', 'idempotency_key'), name='job_idempotency_key_unique'),
+            model_name="job",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("idempotency_key__isnull", False)),
+                fields=("application", "idempotency_key"),
+                name="job_idempotency_key_unique",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='interimresult',
-            constraint=models.UniqueConstraint(fields=('job', 'seq'), name='interim_seq_unique'),
+            model_name="interimresult",
+            constraint=models.UniqueConstraint(fields=("job", "seq"), name="interim_seq_unique"),
         ),
         migrations.AddConstraint(
-            model_name='joblogchunk',
-            constraint=models.UniqueConstraint(fields=('job', 'seq'), name='job_log_seq_unique'),
+            model_name="joblogchunk",
+            constraint=models.UniqueConstraint(fields=("job", "seq"), name="job_log_seq_unique"),
         ),
     ]

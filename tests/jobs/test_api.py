@@ -263,6 +263,32 @@ def test_input_from_a_data_pool_reference(api_client, user, make_version, media)
     assert job.result == {"sum": 420.69}
 
 
+def test_data_pool_input_may_be_larger_than_the_by_value_limit(api_client, user, make_version, media, settings):
+    # The documented way to pass more than 1 MB: by value is refused, a data pool file works.
+    from datapools.services import datafile_create_from_json, datapool_create
+
+    settings.PLANQK_INPUT_MAX_BYTES = 4096
+    big = {"values": [1] * 5000}  # about 10 kB of JSON
+    version = make_version(user, "sum")
+    by_value = post_job(api_client, {"service_id": str(version.service_id), "data": big})
+    assert by_value.status_code == 413
+    pool = datapool_create(user=user, name="big inputs")
+    datafile = datafile_create_from_json(user=user, pool=pool, name="big", payload=big)
+    created = post_job(api_client, {"service_id": str(version.service_id), "dataRef": datafile.reference})
+    assert created.status_code == 201, created.content
+    engine.execute_job(created.json()["id"])
+    job = Job.objects.get(pk=created.json()["id"])
+    assert job.status == JobStatus.SUCCEEDED, (job.error_code, job.error_detail)
+    assert job.result == {"sum": 5000}
+
+    settings.PLANQK_DATAREF_MAX_BYTES = 4096
+    refused = post_job(api_client, {"service_id": str(version.service_id), "dataRef": datafile.reference})
+    engine.execute_job(refused.json()["id"])
+    job = Job.objects.get(pk=refused.json()["id"])
+    assert job.status == JobStatus.FAILED
+    assert job.error_code == "datapool:too-large"
+
+
 def test_a_data_file_deleted_before_the_start_fails_the_job_clearly(api_client, user, make_version, media):
     from datapools.services import datafile_create_from_json, datafile_delete, datapool_create
 
