@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +13,7 @@ from tests.conftest import login
 from tests.jobs.conftest import log_text, wait_final, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
 def test_sum_job_from_create_job_to_its_result_and_logs(browser_page, live_server, celery_worker, user, make_version):
@@ -31,6 +33,8 @@ def test_sum_job_from_create_job_to_its_result_and_logs(browser_page, live_serve
     assert '"sum": 420.69' in page.inner_text("[data-testid=job-result]")
     page.wait_for_function("document.querySelector('[data-testid=job-log]').innerText.includes('summing 5 values')")
     assert "0.69" in page.inner_text("[data-testid=job-data]")
+    # The README's picture of the portal is this page, as a user sees it.
+    page.screenshot(path=str(DOCS / "screenshot-job.png"), full_page=True)
     job = Job.objects.get()
     assert job.result == {"sum": 420.69}
     assert job.params == {"round_off": False}
