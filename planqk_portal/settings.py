@@ -379,6 +379,9 @@ PLANQK_JOB_MAX_INTERIM_RESULTS = env_int("PLANQK_JOB_MAX_INTERIM_RESULTS", 1000)
 # --- Gateway ----------------------------------------------------------------------------------
 # Empty means "http(s)://<host of the request>/gateway".
 PLANQK_GATEWAY_URL = os.environ.get("PLANQK_GATEWAY_URL", "").rstrip("/")
+# Services imported from a URL are reached only on public addresses unless this is set
+# (e.g. for a provider service inside the same private network as the platform).
+PLANQK_EXTERNAL_ALLOW_PRIVATE = env_bool("PLANQK_EXTERNAL_ALLOW_PRIVATE", False)
 
 # --- Payments ---------------------------------------------------------------------------------
 STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")

@@ -8,12 +8,16 @@ never shown to the caller, who only ever sees our id.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
+import socket
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.http import HttpResponse
 from django.utils import timezone
@@ -49,8 +53,35 @@ def _base(service: Any) -> str:
     return (service.external_url or "").rstrip("/")
 
 
+def check_forward_address(url: str) -> None:
+    """Refuse to forward to loopback, private, link-local or reserved addresses.
+
+    A provider chooses the URL; without this check a service could point the platform at its
+    own database, the cloud metadata endpoint or anything else on the platform's network.
+    Checked at every call, not only when the URL is saved, because DNS answers change.
+    """
+    if getattr(settings, "PLANQK_EXTERNAL_ALLOW_PRIVATE", False):
+        return
+    host = urlsplit(url).hostname or ""
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError):
+        raise UpstreamError(
+            f"The service's host name {host!r} cannot be resolved.", code="upstream:unreachable"
+        ) from None
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
+        if not address.is_global:
+            raise UpstreamError(
+                f"The service's host {host!r} is on a private or local network ({address}); the platform only "
+                "forwards to public addresses (an operator can allow this with PLANQK_EXTERNAL_ALLOW_PRIVATE).",
+                code="upstream:private-address",
+            )
+
+
 def _call(method: str, url: str, *, body: Any = None) -> tuple[int, Any]:
     """One call to the provider: ``(status, parsed JSON or None)``; never follows redirects."""
+    check_forward_address(url)
     headers = {"Accept": "application/json"}
     try:
         response = requests.request(

@@ -83,6 +83,12 @@ class FakeService(BaseHTTPRequestHandler):
         return self._send(200, execution)
 
 
+@pytest.fixture(autouse=True)
+def _allow_local_services(settings):
+    # The provider services of these tests listen on 127.0.0.1, a private address.
+    settings.PLANQK_EXTERNAL_ALLOW_PRIVATE = True
+
+
 @pytest.fixture
 def fake_service():
     FakeService.executions = {}
@@ -193,6 +199,17 @@ def test_unreachable_external_service_is_a_json_502(client, provider, user):
     assert response.status_code == 502
     assert response["Content-Type"] == "application/json"
     assert response.json()["code"] == "upstream:unreachable"
+    assert not Job.objects.exists()
+
+
+def test_private_addresses_are_not_forwarded_to_by_default(client, external, fake_service, settings):
+    settings.PLANQK_EXTERNAL_ALLOW_PRIVATE = False
+    target, _subscription, token = external
+    response = client.post(target.path, "{}", content_type="application/json", **auth(token))
+    assert response.status_code == 502
+    assert response.json()["code"] == "upstream:private-address"
+    assert "127.0.0.1" in response.json()["detail"]
+    assert FakeService.received == []  # nothing reached the private service
     assert not Job.objects.exists()
 
 
