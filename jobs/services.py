@@ -185,7 +185,22 @@ def job_submit(
         result_pool=result_pool,
         enqueue_count=1,
     )
-    job.full_clean(exclude=["service", "service_version", "owner", "data", "params"])
+    # The related objects were loaded by the caller and the database enforces the idempotency
+    # constraint (handled below): validating them again would cost a query each on the hot path.
+    job.full_clean(
+        exclude=[
+            "service",
+            "service_version",
+            "owner",
+            "application",
+            "subscription",
+            "result_pool",
+            "result_file",
+            "data",
+            "params",
+        ],
+        validate_constraints=False,
+    )
     try:
         with transaction.atomic():
             job.save(force_insert=True)
