@@ -33,16 +33,19 @@ def build_version(version, sample: str = "sum") -> None:
     from planqk_samples import sample_files
     from services.models import BuildStatus
 
-    folder = Path(tempfile.mkdtemp(prefix="gw-sample-"))
     files = sample_files(sample)
-    for relative, content in files.items():
-        (folder / relative).parent.mkdir(parents=True, exist_ok=True)
-        (folder / relative).write_bytes(content)
     requirements = files.get("requirements.txt", b"").decode()
     runtime = get_runtime()
-    handle = runtime.build(
-        BuildSpec(version_id=str(version.id), source_dir=folder, requirements=requirements), log=lambda line: None
-    ).handle
+    # The build copies the code into its own folder, so the source folder can go right after.
+    with tempfile.TemporaryDirectory(prefix="gw-sample-") as tmp:
+        folder = Path(tmp)
+        for relative, content in files.items():
+            (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+            (folder / relative).write_bytes(content)
+        handle = runtime.build(
+            BuildSpec(version_id=str(version.id), source_dir=folder, requirements=requirements),
+            log=lambda line: None,
+        ).handle
     version.build_handle = handle
     version.runtime = runtime.name
     version.requirements = requirements
