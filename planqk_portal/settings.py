@@ -132,6 +132,11 @@ SQLITE_PATH = PLANQK_DATA_DIR / "db.sqlite3"
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL and not DATABASE_URL.startswith("sqlite"):
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+    if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        # Lets the gateway's status query run as a prepared statement (Django's own cursors bind on
+        # the client and never prepare). 0 turns it off, e.g. behind PgBouncer in transaction mode.
+        _prepare = env_int("DATABASE_PREPARE_THRESHOLD", 5)
+        DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = _prepare or None
 else:
     if DATABASE_URL:
         SQLITE_PATH = Path(dj_database_url.parse(DATABASE_URL)["NAME"])

@@ -140,6 +140,25 @@ def _hot_query(*, with_job: bool) -> str:
 _HOT_QUERIES: dict[bool, str] = {}
 
 
+def _fetch_one(query: str, params: list[Any]) -> tuple[Any, ...] | None:
+    """Run a hot-path query; on PostgreSQL as a prepared statement.
+
+    Django binds parameters on the client, so PostgreSQL would plan this five-table join on every
+    status poll (planning took three times as long as executing it). A server-side binding cursor
+    with ``prepare=True`` plans it once per connection.
+    """
+    if connection.vendor == "postgresql":
+        import psycopg
+
+        connection.ensure_connection()
+        with psycopg.Cursor(connection.connection) as cursor:
+            cursor.execute(query, params, prepare=True)
+            return cursor.fetchone()
+    with connection.cursor() as cursor:
+        cursor.execute(query, params)
+        return cursor.fetchone()
+
+
 def authenticate(
     request: HttpRequest, *, context_id: str, service_name: str, job: tuple[str, str] | None = None
 ) -> Caller:
@@ -173,9 +192,7 @@ def authenticate(
             User._meta.get_field("uuid").get_db_prep_value(owner_uuid, connection),
             service_name,
         ]
-        with connection.cursor() as cursor:
-            cursor.execute(query, params)
-            row = cursor.fetchone()
+        row = _fetch_one(query, params)
         if row is not None:
             caller = Caller(
                 context_id=context_id,
