@@ -31,6 +31,15 @@ def curl(*args: str) -> tuple[int, dict, object]:
     return status, headers, json.loads(body) if body.strip() else None
 
 
+def curl_token(live_server, app) -> str:
+    """An access token from the token endpoint, fetched with curl's ``-u key:secret``."""
+    _, _, token = curl(
+        "-X", "POST", f"{live_server.url}/gateway/token", "-d", "grant_type=client_credentials",
+        "-u", f"{app.key}:{app.secret}",
+    )  # fmt: skip
+    return token["access_token"]
+
+
 def poll_until_final(url: str, token: str, timeout: float = 90) -> dict:
     deadline = time.monotonic() + timeout
     while True:
@@ -111,16 +120,7 @@ def test_failed_execution_answers_code_and_detail(live_server, celery_worker, us
     target = make_service(provider, name="failing", sample="failing")
     app = make_app(user)
     subscribe(app, target)
-    _, _, token = curl(
-        "-X",
-        "POST",
-        f"{live_server.url}/gateway/token",
-        "-d",
-        "grant_type=client_credentials",
-        "-u",
-        f"{app.key}:{app.secret}",
-    )
-    access = token["access_token"]
+    access = curl_token(live_server, app)
     endpoint = f"{live_server.url}{target.path}"
     status, headers, job = curl(
         "-X",
@@ -148,16 +148,7 @@ def test_cancel_a_running_execution_through_the_api(live_server, celery_worker, 
     add_test_card(user)
     app = make_app(user)
     subscription = subscribe(app, target)
-    _, _, token = curl(
-        "-X",
-        "POST",
-        f"{live_server.url}/gateway/token",
-        "-d",
-        "grant_type=client_credentials",
-        "-u",
-        f"{app.key}:{app.secret}",
-    )
-    access = token["access_token"]
+    access = curl_token(live_server, app)
     endpoint = f"{live_server.url}{target.path}"
     status, headers, job = curl(
         "-X", "POST", endpoint, "-H", f"Authorization: Bearer {access}", "-H", "Content-Type: application/json",
@@ -194,27 +185,11 @@ def test_data_and_params_from_a_data_pool(live_server, celery_worker, user, prov
     data = datafile_create_from_json(user=user, pool=None, name="numbers", payload={"values": [1.5, 2.5, 3.25]})
     params = datafile_create_from_json(user=user, pool=data.pool, name="params", payload={"round_off": True})
 
-    def ref(datafile) -> dict:
-        return {
-            "dataPoolId": str(datafile.pool_id),
-            "dataSourceDescriptorId": str(datafile.descriptor_id),
-            "fileId": str(datafile.id),
-        }
-
-    _, _, token = curl(
-        "-X",
-        "POST",
-        f"{live_server.url}/gateway/token",
-        "-d",
-        "grant_type=client_credentials",
-        "-u",
-        f"{app.key}:{app.secret}",
-    )
-    access = token["access_token"]
+    access = curl_token(live_server, app)
     endpoint = f"{live_server.url}{target.path}"
     status, headers, job = curl(
         "-X", "POST", endpoint, "-H", f"Authorization: Bearer {access}", "-H", "Content-Type: application/json",
-        "-d", json.dumps({"dataRef": ref(data), "paramsRef": ref(params)}),
+        "-d", json.dumps({"dataRef": data.reference, "paramsRef": params.reference}),
     )  # fmt: skip
     assert status == 201, job
     assert poll_until_final(headers["location"], access)["status"] == "SUCCEEDED"
