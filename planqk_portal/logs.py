@@ -107,6 +107,22 @@ def parse_after(request: HttpRequest) -> int:
         return 0
 
 
+def log_poll(request: HttpRequest, queryset: QuerySet) -> tuple[list[Any], int]:
+    """The chunks after ``?after=N`` and the number of the last one the client will then have."""
+    after = parse_after(request)
+    chunks = chunks_after(queryset, after)
+    return chunks, chunks[-1].seq if chunks else after
+
+
+def log_poll_payload(request: HttpRequest, queryset: QuerySet, *, final: bool) -> dict[str, Any]:
+    """The REST answer to a log poll: ``{"chunks": [{"seq", "text"}], "last": N, "final": bool}``.
+
+    Read ``final`` before calling: chunks written before a final state are then all included.
+    """
+    chunks, last = log_poll(request, queryset)
+    return {"chunks": [{"seq": c.seq, "text": c.text} for c in chunks], "last": last, "final": final}
+
+
 def render_log_poll(
     request: HttpRequest,
     queryset: QuerySet,
@@ -119,9 +135,7 @@ def render_log_poll(
 
     Once ``final`` is true the response carries status 286 so htmx stops polling.
     """
-    after = parse_after(request)
-    chunks = chunks_after(queryset, after)
-    last = chunks[-1].seq if chunks else after
+    chunks, last = log_poll(request, queryset)
     html = render_to_string(
         template,
         {"chunks": chunks, "last": last, "poll_url": poll_url, "final": final},

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.selectors import provider_has_token
 from payments.selectors import user_has_valid_card
 from planqk_portal.errors import ApplicationError
-from planqk_portal.logs import render_log_poll
+from planqk_portal.logs import HTMX_STOP_POLLING, render_log_poll
 
 from . import selectors, services, upload_handlers
 from .forms import ServiceCreateForm, ServiceEditForm, ServiceVersionForm, field_for_error
@@ -257,7 +257,7 @@ def version_status(request: HttpRequest, service_id: Any, version_id: Any) -> Ht
     version = _version_or_404(request, service_id, version_id)
     response = render(request, "services/includes/build_status.html", {"version": version, "service": version.service})
     if version.is_final:
-        response.status_code = 286
+        response.status_code = HTMX_STOP_POLLING
     return response
 
 

@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from jobs import selectors, services
 from jobs.models import Job, JobSource, JobStatus
 from planqk_portal.errors import ApplicationError
-from planqk_portal.logs import chunks_after, parse_after
+from planqk_portal.logs import log_poll_payload
 
 from .parsers import JobInputJSONParser
 from .serializers import InterimResultSerializer, JobCreateSerializer, JobLogSerializer, JobSerializer
@@ -174,10 +174,7 @@ class JobLogsView(GenericAPIView):
         job = _job(request, job_id)
         # The state first: the last chunks are written in the transaction that ends the job.
         final = job.is_final
-        after = parse_after(request)
-        chunks = chunks_after(selectors.job_log_chunks(job=job), after)
-        last = chunks[-1].seq if chunks else after
-        return Response({"chunks": [{"seq": c.seq, "text": c.text} for c in chunks], "last": last, "final": final})
+        return Response(log_poll_payload(request, selectors.job_log_chunks(job=job), final=final))
 
 
 class JobInterimResultsView(GenericAPIView):

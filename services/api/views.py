@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from planqk_portal.errors import ApplicationError
-from planqk_portal.logs import chunks_after, parse_after
+from planqk_portal.logs import log_poll_payload
 from services import selectors, services, upload_handlers
 from services.models import Service, ServiceVersion
 
@@ -222,10 +222,7 @@ class ServiceVersionLogsView(GenericAPIView):
         version = _version(request, service_id, version_id)
         # Read the state first: chunks written before a final state are then all in this answer.
         final = version.is_final
-        after = parse_after(request)
-        chunks = chunks_after(selectors.build_log_chunks(version=version), after)
-        last = chunks[-1].seq if chunks else after
-        return Response({"chunks": [{"seq": c.seq, "text": c.text} for c in chunks], "last": last, "final": final})
+        return Response(log_poll_payload(request, selectors.build_log_chunks(version=version), final=final))
 
 
 class _VersionActionView(GenericAPIView):
