@@ -6,13 +6,12 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
+from jobs.services import INPUT_MAX_DEPTH as MAX_DEPTH
+from jobs.services import input_max_bytes, json_problem
 from planqk_portal.errors import ApplicationError
 
-#: Deeper documents are refused: recursion in the parser, the database or user code would fail.
-MAX_DEPTH = 100
 _TIMESTAMP = "%Y-%m-%d %H:%M:%S"
 REF_KEYS = ("dataPoolId", "dataSourceDescriptorId", "fileId")
 
@@ -44,47 +43,15 @@ def timestamp(value: datetime | None) -> str | None:
     return value.astimezone(UTC).strftime(_TIMESTAMP) if value else None
 
 
-def input_max_bytes() -> int:
-    return int(getattr(settings, "PLANQK_INPUT_MAX_BYTES", 1024 * 1024))
-
-
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def _check_text(value: str, where: str) -> None:
-    # PostgreSQL's jsonb cannot store NUL or lone surrogates: refuse them here with a clear 400.
-    if "\x00" in value:
-        raise ApplicationError(f"{where} contains a NUL character (\\u0000).", code="input:invalid-characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ApplicationError(
-            f"{where} contains an unpaired surrogate (\\ud800-\\udfff).", code="input:invalid-characters"
-        ) from None
-
-
 def check_document(value: Any, where: str) -> None:
-    """Depth and character checks without recursion (a hostile document cannot exhaust the stack)."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            if depth > MAX_DEPTH:
-                raise ApplicationError(
-                    f"{where} is nested deeper than {MAX_DEPTH} levels.", code="input:too-deep", status=400
-                )
-            for key, child in item.items():
-                _check_text(key, where)
-                stack.append((child, depth + 1))
-        elif isinstance(item, list):
-            if depth > MAX_DEPTH:
-                raise ApplicationError(
-                    f"{where} is nested deeper than {MAX_DEPTH} levels.", code="input:too-deep", status=400
-                )
-            stack.extend((child, depth + 1) for child in item)
-        elif isinstance(item, str):
-            _check_text(item, where)
+    """Depth and character checks (jobs' one rule for what a job's JSON may hold), as a 400."""
+    problem = json_problem(value, max_depth=MAX_DEPTH)
+    if problem is not None:
+        raise ApplicationError(f"{where} {problem[1]}.", code=problem[0], status=400)
 
 
 def read_json_body(request: HttpRequest) -> dict[str, Any]:
