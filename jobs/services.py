@@ -30,6 +30,15 @@ def input_max_bytes() -> int:
     return int(getattr(settings, "PLANQK_INPUT_MAX_BYTES", 1024 * 1024))
 
 
+#: A request body carries data and params of at most input_max_bytes() each, plus the rest of it.
+BODY_OVERHEAD_BYTES = 64 * 1024
+
+
+def body_max_bytes() -> int:
+    """The largest request body worth reading for a job's input; anything larger is a 413."""
+    return 2 * input_max_bytes() + BODY_OVERHEAD_BYTES
+
+
 def dataref_max_bytes() -> int:
     """Largest data pool file a job reads as input: data pools are the way to pass more than 1 MB."""
     return int(getattr(settings, "PLANQK_DATAREF_MAX_BYTES", 64 * 1024 * 1024))

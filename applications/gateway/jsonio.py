@@ -9,7 +9,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 
 from jobs.services import INPUT_MAX_DEPTH as MAX_DEPTH
-from jobs.services import input_max_bytes, json_problem
+from jobs.services import body_max_bytes, input_max_bytes, json_problem
 from planqk_portal.errors import ApplicationError
 
 _TIMESTAMP = "%Y-%m-%d %H:%M:%S"
@@ -58,7 +58,7 @@ def read_json_body(request: HttpRequest) -> dict[str, Any]:
     """The request body as a JSON object; every way it can be wrong is a 400 or 413 ApplicationError."""
     limit = input_max_bytes()
     # data and params may each be up to the limit; anything far beyond both is refused unread.
-    body_limit = 2 * limit + 64 * 1024
+    body_limit = body_max_bytes()
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:

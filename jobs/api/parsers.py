@@ -9,16 +9,8 @@ from typing import Any
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
+from jobs.services import BODY_OVERHEAD_BYTES, body_max_bytes
 from planqk_portal.errors import ApplicationError
-
-# data and params of at most PLANQK_INPUT_MAX_BYTES each, plus the rest of the request.
-_OVERHEAD_BYTES = 64 * 1024
-
-
-def body_max_bytes() -> int:
-    from jobs.services import input_max_bytes
-
-    return 2 * input_max_bytes() + _OVERHEAD_BYTES
 
 
 class JobInputJSONParser(JSONParser):
@@ -54,7 +46,7 @@ def _reject_constant(name: str) -> None:
 def _too_large(limit: int) -> ApplicationError:
     return ApplicationError(
         f"The request body is larger than {limit} bytes; data and params may each be at most "
-        f"{(limit - _OVERHEAD_BYTES) // 2} bytes. Use data pool references for larger input.",
+        f"{(limit - BODY_OVERHEAD_BYTES) // 2} bytes. Use data pool references for larger input.",
         code="input:too-large",
         status=413,
     )
