@@ -10,6 +10,7 @@ import uuid
 from django.utils import timezone
 
 from applications.models import Application, Subscription
+from applications.services import subscription_terms
 from services.models import BuildStatus, Lifecycle, PlanKind, PricingPlan, Service, ServiceVersion
 
 SPEC = """openapi: 3.0.3
@@ -81,13 +82,7 @@ def make_application(owner, name: str = "my-app") -> Application:
 
 
 def make_subscription(application: Application, service: Service, plan: PricingPlan) -> Subscription:
-    return Subscription.objects.create(
-        application=application,
-        service=service,
-        plan=plan,
-        plan_kind=plan.kind,
-        price_cents=plan.price_cents,
-        currency=plan.currency,
-        requests_per_minute=plan.requests_per_minute,
-        max_concurrent=plan.max_concurrent,
-    )
+    """A subscription with the plan's terms copied as the platform copies them (no card check)."""
+    subscription = subscription_terms(application=application, service=service, plan=plan)
+    subscription.save()
+    return subscription
