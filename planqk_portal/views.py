@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -27,26 +29,37 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
+# kind -> (content type, file name); the archives are built from the package's files, so one
+# build per process serves every download.
+_TEMPLATE_ARCHIVES = {"zip": ("application/zip", "template.zip"), "tar.gz": ("application/gzip", "template.tar.gz")}
+
+
+@functools.cache
+def _template_archive(kind: str) -> bytes:
+    import planqk_template
+
+    return planqk_template.build_zip() if kind == "zip" else planqk_template.build_tar_gz()
+
+
+def _template_download(kind: str) -> HttpResponse:
+    content_type, filename = _TEMPLATE_ARCHIVES[kind]
+    response = HttpResponse(_template_archive(kind), content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
 @require_GET
 @cache_control(max_age=300)
 def template_zip(request: HttpRequest) -> HttpResponse:
     """The user code template as a zip, built from the same files `planqk init` writes."""
-    from planqk_template import build_zip
-
-    response = HttpResponse(build_zip(), content_type="application/zip")
-    response["Content-Disposition"] = 'attachment; filename="template.zip"'
-    return response
+    return _template_download("zip")
 
 
 @require_GET
 @cache_control(max_age=300)
 def template_tar_gz(request: HttpRequest) -> HttpResponse:
     """The user code template as a tar.gz."""
-    from planqk_template import build_tar_gz
-
-    response = HttpResponse(build_tar_gz(), content_type="application/gzip")
-    response["Content-Disposition"] = 'attachment; filename="template.tar.gz"'
-    return response
+    return _template_download("tar.gz")
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
