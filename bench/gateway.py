@@ -196,29 +196,35 @@ for number in range({applications}):
     apps.append({{"key": issued.consumer_key, "secret": issued.secret}})
 print("SEED" + json.dumps({{"path": f"/gateway/{{provider.uuid}}/sum/1.0.0/", "apps": apps}}))
 """
-    out = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", script],
+    out = _shell(env, script)
+    return json.loads(next(line for line in out.splitlines() if line.startswith("SEED"))[4:])
+
+
+def _shell(env: dict[str, str], script: str) -> str:
+    """Run ``script`` in ``manage.py shell``, on stdin: thousands of ids exceed one argument's limit."""
+    return subprocess.run(
+        [sys.executable, "manage.py", "shell"],
+        input=script,
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    return json.loads(next(line for line in out.splitlines() if line.startswith("SEED"))[4:])
 
 
 LOG = ROOT / "var" / "bench-gateway-server.log"
 
 
 def _start_gunicorn(env: dict[str, str], port: int, workers: int, threads: int) -> subprocess.Popen:
+    """gunicorn with the project's gunicorn.conf.py, the production settings, on ``port``."""
     gunicorn = str(Path(sys.executable).with_name("gunicorn"))
     LOG.parent.mkdir(parents=True, exist_ok=True)
     log = LOG.open("wb")  # a file, not a pipe: a full pipe would block the workers mid-request
     proc = subprocess.Popen(
         [
-            gunicorn, "planqk_portal.wsgi", "-b", f"127.0.0.1:{port}", "-w", str(workers),
-            "--worker-class", "gthread", "--threads", str(threads), "--keep-alive", "30",
-            "--log-level", "warning", "--backlog", "512",
+            gunicorn, "-c", str(ROOT / "gunicorn.conf.py"), "planqk_portal.wsgi", "-b", f"127.0.0.1:{port}",
+            "-w", str(workers), "--threads", str(threads), "--log-level", "warning",
         ],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
@@ -278,8 +284,9 @@ def _row(phase: Phase, ok: set[int]) -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench gateway", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--workers", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=4)
+    # The defaults of gunicorn.conf.py: what a deployment on this machine would run.
+    parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1))
+    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=10.0, help="per phase")
     parser.add_argument("--max-requests", type=int, default=50_000, help="per phase")
@@ -346,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = [_row(tokens_phase, {200}), _row(post_phase, {201}), _row(status_phase, {200})]
     notes = (
-        f"gunicorn {args.workers} workers x {args.threads} threads (gthread, keep-alive), "
+        f"gunicorn {args.workers} workers x {args.threads} threads (gthread, keep-alive, gunicorn.conf.py), "
         f"{args.connections} keep-alive connections from an asyncio load generator in one process on the same "
         f"machine, each phase at most {args.seconds:g} s or {args.max_requests} requests; PostgreSQL and Redis on "
         f"127.0.0.1; no Celery worker (executions stay PENDING). Load average before/after: "
@@ -378,14 +385,7 @@ for token in tokens:
 jobs = Job.objects.filter(pk__in={json.dumps(job_ids)}).values_list("id", "application__oauth_application_id")
 print("PAIRS" + json.dumps([[str(job), by_app[app][0]] for job, app in jobs if app in by_app]))
 """
-    out = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", script],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    out = _shell(env, script)
     return [tuple(pair) for pair in json.loads(next(line for line in out.splitlines() if line.startswith("PAIRS"))[5:])]
 
 

@@ -194,9 +194,10 @@ def job_submit(
         result_pool=result_pool,
         enqueue_count=1,
     )
-    # The related objects were loaded by the caller and the database enforces the idempotency
-    # constraint (handled below): validating them again would cost a query each on the hot path.
-    job.full_clean(
+    # Field checks only: the related objects come from the caller, the primary key is a fresh
+    # UUID and the database enforces the idempotency constraint (handled below), so full_clean's
+    # uniqueness and relation checks would only add queries to the hot path.
+    job.clean_fields(
         exclude=[
             "service",
             "service_version",
@@ -208,16 +209,18 @@ def job_submit(
             "data",
             "params",
         ],
-        validate_constraints=False,
     )
+    if not idempotency_key:
+        job.save(force_insert=True)
+        _enqueue(job.id)
+        return job
     try:
+        # A savepoint, so that losing the race below leaves the caller's transaction usable.
         with transaction.atomic():
             job.save(force_insert=True)
     except IntegrityError:
         # Two requests with one idempotency key raced: the other one created it.
-        existing = idempotency_key and _job_by_idempotency_key(
-            owner=owner, application=application, key=idempotency_key
-        )
+        existing = _job_by_idempotency_key(owner=owner, application=application, key=idempotency_key)
         if existing:
             return existing
         raise

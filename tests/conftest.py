@@ -238,6 +238,27 @@ def docker_available() -> bool:
         return False
 
 
+BASE_IMAGE = os.environ.get("PLANQK_BASE_IMAGE") or "planqk/python-base:3.11"
+
+
+@pytest.fixture(scope="session")
+def base_image() -> str:
+    """The base image of service images, built once by scripts/build-base-image.sh (debootstrap,
+    no registry; the script returns at once when the image exists). Any test on the Docker
+    runtime needs it: a clean machine has no images at all."""
+    if not docker_available():
+        pytest.skip("no Docker engine answers (start one with ../shared/ci/start-docker.sh)")
+    completed = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "build-base-image.sh"), BASE_IMAGE],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        cwd=ROOT,
+    )
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    return BASE_IMAGE
+
+
 def pytest_collection_modifyitems(config, items) -> None:
     if any(item.get_closest_marker("docker") for item in items) and not docker_available():
         skip = pytest.mark.skip(reason="no Docker engine answers (start one with ../shared/ci/start-docker.sh)")

@@ -21,6 +21,7 @@ from oauth2_provider.models import get_access_token_model
 
 from accounts.models import User
 from applications.models import Application, Subscription
+from planqk_portal.db import as_uuid, fetch_one
 from services.models import Lifecycle, Service
 
 REALM = 'Bearer realm="gateway"'
@@ -41,11 +42,6 @@ class GatewayAuthError(Exception):
         return {"WWW-Authenticate": self.challenge} if self.challenge else {}
 
 
-def as_uuid(value: Any) -> uuid.UUID:
-    """A UUID column as returned by the backend (a UUID on PostgreSQL, 32 hex digits on SQLite)."""
-    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
-
-
 @dataclass
 class Caller:
     """An authenticated call: ids and terms from the one query; model instances on demand."""
@@ -63,6 +59,8 @@ class Caller:
     max_concurrent: int
     #: ``(id, status, created_at, started_at, ended_at)`` of the execution asked for, if any.
     job_row: tuple | None = None
+    #: ``(id, status, unpublished_at, service timeout_seconds)`` of the version asked for, if any.
+    version_row: tuple | None = None
 
     @cached_property
     def subscription(self) -> Subscription:
@@ -108,64 +106,56 @@ def _invalid_token() -> GatewayAuthError:
     )
 
 
-def _hot_query(*, with_job: bool) -> str:
+def _hot_query(reads: str) -> str:
     # Table names from the models, so a swapped or renamed table cannot silently break this.
-    token = get_access_token_model()._meta.db_table
-    job_columns, job_join = "", ""
-    if with_job:
-        # Status polling: the execution comes in the same round trip (NULLs when it is not theirs).
-        from jobs.models import Job
-        from services.models import ServiceVersion
+    from jobs.models import Job
+    from services.models import ServiceVersion
 
-        job_columns = ", j.id, j.status, j.created_at, j.started_at, j.ended_at"
-        job_join = f"""
+    token = get_access_token_model()._meta.db_table
+    extra_columns, extra_join = "", ""
+    if reads == "job":
+        # Status polling: the execution comes in the same round trip (NULLs when it is not theirs).
+        extra_columns = ", j.id, j.status, j.created_at, j.started_at, j.ended_at"
+        extra_join = f"""
         LEFT JOIN {Job._meta.db_table} j ON j.id = %s AND j.application_id = a.id AND j.service_id = v.id
           AND j.service_version_id = (
             SELECT sv.id FROM {ServiceVersion._meta.db_table} sv WHERE sv.service_id = v.id AND sv.version = %s
           )"""  # noqa: S608 - only model table names are formatted in; values are parameters
+    elif reads == "version":
+        # Starting an execution: the version asked for, and what a job of it needs from the service.
+        extra_columns = ", sv.id, sv.status, sv.unpublished_at, v.timeout_seconds"
+        extra_join = f"""
+        LEFT JOIN {ServiceVersion._meta.db_table} sv ON sv.service_id = v.id AND sv.version = %s"""
     return f"""
         SELECT s.id, s.application_id, a.owner_id, s.service_id, v.owner_id, v.lifecycle, v.source,
-               s.requests_per_minute, s.max_concurrent{job_columns}
+               s.requests_per_minute, s.max_concurrent{extra_columns}
         FROM {token} t
         JOIN {Application._meta.db_table} a ON a.oauth_application_id = t.application_id
         JOIN {Subscription._meta.db_table} s ON s.application_id = a.id
         JOIN {Service._meta.db_table} v ON v.id = s.service_id
-        JOIN {User._meta.db_table} u ON u.id = v.owner_id{job_join}
+        JOIN {User._meta.db_table} u ON u.id = v.owner_id{extra_join}
         WHERE t.token_checksum = %s AND t.expires > %s AND a.deleted_at IS NULL AND s.ended_at IS NULL
           AND u.uuid = %s AND v.name = %s
         LIMIT 1
     """  # noqa: S608 - only model table names are formatted in; values are parameters
 
 
-_HOT_QUERIES: dict[bool, str] = {}
-
-
-def _fetch_one(query: str, params: list[Any]) -> tuple[Any, ...] | None:
-    """Run a hot-path query; on PostgreSQL as a prepared statement.
-
-    Django binds parameters on the client, so PostgreSQL would plan this five-table join on every
-    status poll (planning took three times as long as executing it). A server-side binding cursor
-    with ``prepare=True`` plans it once per connection.
-    """
-    if connection.vendor == "postgresql":
-        import psycopg
-
-        connection.ensure_connection()
-        with psycopg.Cursor(connection.connection) as cursor:
-            cursor.execute(query, params, prepare=True)
-            return cursor.fetchone()
-    with connection.cursor() as cursor:
-        cursor.execute(query, params)
-        return cursor.fetchone()
+_HOT_QUERIES: dict[str, str] = {}
 
 
 def authenticate(
-    request: HttpRequest, *, context_id: str, service_name: str, job: tuple[str, str] | None = None
+    request: HttpRequest,
+    *,
+    context_id: str,
+    service_name: str,
+    version: str | None = None,
+    job_id: str | None = None,
 ) -> Caller:
     """The caller's active subscription to the service ``context_id/service_name``.
 
-    With ``job=(execution id, version)`` the same query also reads that execution's status
-    columns into ``Caller.job_row`` (None when it is not one of the caller's executions).
+    The same query also reads, with ``version``, that version's row into ``Caller.version_row``
+    and, with ``job_id`` too, that execution's status columns into ``Caller.job_row`` (each None
+    when there is no such version, or when the execution is not one of the caller's).
     """
     token = bearer_token(request)
     checksum = hashlib.sha256(token.encode("utf-8")).hexdigest()
@@ -175,24 +165,26 @@ def authenticate(
         owner_uuid = None
     now = timezone.now()
     if owner_uuid is not None and len(service_name) <= 64:
-        with_job = job is not None
-        query = _HOT_QUERIES.get(with_job)
+        reads = "" if version is None else "version" if job_id is None else "job"
+        query = _HOT_QUERIES.get(reads)
         if query is None:
-            query = _HOT_QUERIES[with_job] = _hot_query(with_job=with_job)
+            query = _HOT_QUERIES[reads] = _hot_query(reads)
         params: list[Any] = []
-        if job is not None:
+        if reads == "job":
             try:
-                job_uuid: uuid.UUID | None = uuid.UUID(job[0])
+                job_uuid: uuid.UUID | None = uuid.UUID(job_id)
             except ValueError:
                 job_uuid = None
-            params += [Subscription._meta.pk.get_db_prep_value(job_uuid, connection), job[1]]
+            params.append(Subscription._meta.pk.get_db_prep_value(job_uuid, connection))
+        if reads:
+            params.append(version)
         params += [
             checksum,
             Subscription._meta.get_field("created_at").get_db_prep_value(now, connection),
             User._meta.get_field("uuid").get_db_prep_value(owner_uuid, connection),
             service_name,
         ]
-        row = _fetch_one(query, params)
+        row = fetch_one(query, params)
         if row is not None:
             caller = Caller(
                 context_id=context_id,
@@ -207,8 +199,10 @@ def authenticate(
                 requests_per_minute=row[7],
                 max_concurrent=row[8],
             )
-            if with_job and row[9] is not None:
+            if reads == "job" and row[9] is not None:
                 caller.job_row = row[9:]
+            if reads == "version" and row[9] is not None:
+                caller.version_row = row[9:]
             _check_service_callable(caller)
             return caller
     # Cold path: say precisely what is wrong.

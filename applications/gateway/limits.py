@@ -11,13 +11,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
+from django.db import connection
 
 from applications.models import Subscription
+from planqk_portal.db import fetch_one
 
 logger = logging.getLogger(__name__)
 _WINDOW = 60
@@ -99,23 +102,40 @@ def check_rate(*, subscription_id: object, limit: int, now: float | None = None)
         )
 
 
-def check_concurrency(subscription: Subscription) -> None:
-    """Raise when the subscription already has ``max_concurrent`` unfinished executions.
+_CONCURRENCY_SQL: dict[str, str] = {}
 
-    Call inside a transaction after locking the subscription row, then create the job in the
-    same transaction.
+
+def _concurrency_sql() -> dict[str, str]:
+    if not _CONCURRENCY_SQL:
+        from jobs.models import Job
+
+        subscriptions, jobs = Subscription._meta.db_table, Job._meta.db_table
+        _CONCURRENCY_SQL["lock"] = f"SELECT id FROM {subscriptions} WHERE id = %s FOR UPDATE"  # noqa: S608
+        # Counting stops at the limit: the cost stays bounded however many executions are queued.
+        _CONCURRENCY_SQL["count"] = (
+            f"SELECT count(*) FROM (SELECT 1 FROM {jobs} WHERE subscription_id = %s AND status IN (%s, %s) "  # noqa: S608
+            "LIMIT %s) AS active"
+        )
+    return _CONCURRENCY_SQL
+
+
+def check_concurrency(*, subscription_id: uuid.UUID, limit: int) -> None:
+    """Raise when the subscription already has ``limit`` unfinished executions (0: no limit).
+
+    Call inside a transaction and create the job in the same one: the subscription row stays
+    locked until then, so two simultaneous requests cannot both take the last slot. (SQLite has
+    no row locks, but its write transactions already run one at a time.)
     """
-    from jobs.models import Job, JobStatus
+    from jobs.models import JobStatus
 
-    limit = subscription.max_concurrent
     if not limit:
-        return
-    # Counting stops at the limit: the cost stays bounded however many executions are queued.
-    active = (
-        Job.objects.filter(subscription=subscription, status__in=(JobStatus.PENDING, JobStatus.RUNNING))
-        .values("pk")[:limit]
-        .count()
-    )
+        return  # nothing to count, so nothing to serialise either
+    sql = _concurrency_sql()
+    key = Subscription._meta.pk.get_db_prep_value(subscription_id, connection)
+    if connection.features.has_select_for_update:
+        fetch_one(sql["lock"], [key])
+    row = fetch_one(sql["count"], [key, JobStatus.PENDING, JobStatus.RUNNING, limit])
+    active = row[0] if row else 0
     if active >= limit:
         raise LimitExceeded(
             "rate-limit:concurrent-executions",

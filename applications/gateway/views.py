@@ -11,23 +11,23 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
-from django.utils.dateparse import parse_datetime
 from django.views.decorators.csrf import csrf_exempt
 from oauth2_provider.views import TokenView
 from oauthlib.oauth2 import BackendApplicationServer
 
-from applications.models import Subscription
+from accounts.models import User
+from applications.models import Application, Subscription
 from jobs.models import JOB_FINAL_STATES, InterimResult, Job, JobLogChunk, JobSource, JobStatus
+from planqk_portal.db import as_datetime, as_uuid, partial_instance
 from planqk_portal.errors import ApplicationError
-from services.models import ServiceVersion, SourceType
+from services.models import Service, ServiceVersion, SourceType
 
 from . import external
-from .auth import Caller, GatewayAuthError, as_uuid, authenticate
+from .auth import Caller, GatewayAuthError, authenticate
 from .jsonio import error_response, execution_input, json_response, read_json_body, timestamp
 from .limits import LimitExceeded, check_concurrency, check_rate
 
@@ -75,11 +75,12 @@ def job_object(job: Job) -> dict[str, Any]:
 
 
 def gateway_view(
-    *methods: str, with_job_row: bool = False
+    *methods: str, reads: str = ""
 ) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
     """Authenticate, count the request against the plan, turn every failure into a JSON answer.
 
-    ``with_job_row``: read the execution's status in the authentication query (status polling).
+    ``reads``: what the authentication query reads as well, in the same round trip: ``"version"``
+    (the version's row) or ``"job"`` (the execution's status, for status polling).
     """
 
     def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -94,8 +95,13 @@ def gateway_view(
                     "method-not-allowed", f"Use {allowed} here.", 405, {"Allow": allowed}, {"method": request.method}
                 )
             try:
-                job = (kwargs["job_id"], version) if with_job_row else None
-                caller = authenticate(request, context_id=context_id, service_name=service_name, job=job)
+                caller = authenticate(
+                    request,
+                    context_id=context_id,
+                    service_name=service_name,
+                    version=version if reads else None,
+                    job_id=kwargs["job_id"] if reads == "job" else None,
+                )
                 check_rate(subscription_id=caller.subscription_id, limit=caller.requests_per_minute)
                 return view(request, caller, version, **kwargs)
             except GatewayAuthError as exc:
@@ -116,9 +122,32 @@ def gateway_view(
 
 
 def _version(caller: Caller, label: str) -> ServiceVersion:
-    version = (
-        ServiceVersion.objects.select_related("service").filter(service_id=caller.service_id, version=label).first()
-    )
+    """The version asked for, from the columns the authentication query read (``reads="version"``).
+
+    Instances with just those columns: loading a version and its service through the ORM would
+    also parse their large text fields (the API spec, the description) on every call.
+    """
+    version = None
+    if caller.version_row is not None:
+        version_id, status, unpublished_at, timeout_seconds = caller.version_row
+        service = partial_instance(
+            Service,
+            id=caller.service_id,
+            owner_id=caller.service_owner_id,
+            name=caller.service_name,
+            lifecycle=caller.lifecycle,
+            source=caller.source,
+            timeout_seconds=timeout_seconds,
+        )
+        version = partial_instance(
+            ServiceVersion,
+            id=as_uuid(version_id),
+            service_id=caller.service_id,
+            version=label,
+            status=status,
+            unpublished_at=as_datetime(unpublished_at),
+        )
+        version.service = service
     if version is None or not version.is_callable:
         raise ApplicationError(
             f"Version {label} of this service does not exist or cannot be called.",
@@ -151,20 +180,11 @@ def _job(caller: Caller, label: str, job_id: str, *, fields: tuple[str, ...] = _
     return job
 
 
-def _aware(value: Any) -> datetime | None:
-    # SQLite hands raw queries naive datetimes (or text); they are UTC like everything stored.
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = parse_datetime(value)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def _is_external(caller: Caller) -> bool:
     return caller.source == SourceType.URL
 
 
-@gateway_view("GET", "POST")
+@gateway_view("GET", "POST", reads="version")
 def service_root(request: HttpRequest, caller: Caller, version: str) -> HttpResponse:
     """``GET /``: is the service up; ``POST /``: start an execution."""
     service_version = _version(caller, version)
@@ -199,7 +219,7 @@ def service_root(request: HttpRequest, caller: Caller, version: str) -> HttpResp
     if _is_external(caller):
         # No transaction around the call to the provider: a slow service must not hold the row lock.
         with transaction.atomic():
-            _lock_and_check_concurrency(caller)
+            check_concurrency(subscription_id=caller.subscription_id, limit=caller.max_concurrent)
         job = external.start(
             caller=caller, service_version=service_version, execution=execution, idempotency_key=idempotency_key
         )
@@ -207,33 +227,30 @@ def service_root(request: HttpRequest, caller: Caller, version: str) -> HttpResp
 
     from jobs.services import job_submit
 
+    # The job row needs only the ids the authentication query read; the owner's account itself
+    # is read when a data pool reference has to be checked against it.
+    refs = execution["data_ref"] is not None or execution["params_ref"] is not None
+    owner = User.objects.get(pk=caller.owner_id) if refs else partial_instance(User, id=caller.owner_id)
     with transaction.atomic():
-        _lock_and_check_concurrency(caller)
+        check_concurrency(subscription_id=caller.subscription_id, limit=caller.max_concurrent)
         job = job_submit(
             service_version=service_version,
-            owner=caller.application.owner,
+            owner=owner,
             data=execution["data"],
             params=execution["params"],
             data_ref=execution["data_ref"],
             params_ref=execution["params_ref"],
             source=JobSource.GATEWAY,
-            application=caller.application,
-            subscription=caller.subscription,
+            application=partial_instance(Application, id=caller.application_id, owner_id=caller.owner_id),
+            subscription=partial_instance(
+                Subscription,
+                id=caller.subscription_id,
+                application_id=caller.application_id,
+                service_id=caller.service_id,
+            ),
             idempotency_key=idempotency_key,
         )
     return _created(request, caller, version, job)
-
-
-def _lock_and_check_concurrency(caller: Caller) -> Subscription:
-    """Lock the subscription row (and load it) so "count, then create" is atomic across processes."""
-    subscription = (
-        Subscription.objects.select_for_update(of=("self",))
-        .select_related("application__owner")
-        .get(pk=caller.subscription_id)
-    )
-    caller.__dict__["subscription"] = subscription  # the cached_property, now holding the locked row
-    check_concurrency(subscription)
-    return subscription
 
 
 def _created(request: HttpRequest, caller: Caller, version: str, job: Job, *, replayed: bool = False) -> HttpResponse:
@@ -246,7 +263,7 @@ def _created(request: HttpRequest, caller: Caller, version: str, job: Job, *, re
     return json_response(job_object(job), status=201, headers=headers)
 
 
-@gateway_view("GET", with_job_row=True)
+@gateway_view("GET", reads="job")
 def execution_status(request: HttpRequest, caller: Caller, version: str, job_id: str) -> HttpResponse:
     """``GET /{id}``: the job object. The hot path: one indexed query, read with the authentication."""
     if _is_external(caller):
@@ -259,9 +276,9 @@ def execution_status(request: HttpRequest, caller: Caller, version: str, job_id:
         {
             "id": str(as_uuid(row[0])),
             "status": row[1],
-            "createdAt": timestamp(_aware(row[2])),
-            "startedAt": timestamp(_aware(row[3])),
-            "endedAt": timestamp(_aware(row[4])),
+            "createdAt": timestamp(as_datetime(row[2])),
+            "startedAt": timestamp(as_datetime(row[3])),
+            "endedAt": timestamp(as_datetime(row[4])),
         }
     )
 

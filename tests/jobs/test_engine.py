@@ -170,7 +170,7 @@ def test_a_job_whose_build_is_gone_fails_with_a_platform_error(user, make_versio
 
 
 @pytest.mark.docker
-def test_sum_and_failing_jobs_on_the_docker_runtime(user, make_version):
+def test_sum_and_failing_jobs_on_the_docker_runtime(user, make_version, base_image):
     version = make_version(user, "sum", runtime="docker")
     job = run(version, user, data=SUM_DATA, params=SUM_PARAMS)
     assert job.status == JobStatus.SUCCEEDED, job.error_detail

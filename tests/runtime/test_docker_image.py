@@ -20,11 +20,9 @@ import pytest
 
 from planqk_runtime.protocol import final_response
 from planqk_samples import write_sample
-from tests.runtime.helpers import ROOT
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
-BASE_IMAGE = os.environ.get("PLANQK_BASE_IMAGE") or "planqk/python-base:3.11"
 # service-platform.md's `base64 -w 0` of the template's input.
 DATA_B64 = "eyJ2YWx1ZXMiOiBbMTAwLCA1MCwgMjAwLCA3MCwgMC42OV19"
 PARAMS_B64 = "eyJyb3VuZF9vZmYiOiBmYWxzZX0="
@@ -68,20 +66,6 @@ def run_in_a_terminal(argv: list[str], *, limit: float = 300) -> tuple[int, str]
             process.kill()
         os.close(master)
     return returncode, output.decode("utf-8", errors="replace")
-
-
-@pytest.fixture(scope="session")
-def base_image() -> str:
-    if not docker_answers():
-        pytest.skip("no Docker engine answers `docker info`")
-    completed = subprocess.run(
-        ["bash", str(ROOT / "scripts/build-base-image.sh"), BASE_IMAGE],
-        capture_output=True,
-        text=True,
-        timeout=3600,
-    )
-    assert completed.returncode == 0, completed.stderr[-4000:]
-    return BASE_IMAGE
 
 
 def build_image(folder: Path, base: str) -> str:

@@ -34,7 +34,6 @@ from planqk_runtime.protocol import FinalResponse, final_response
 from planqk_samples import sample_files
 
 ROOT = Path(__file__).resolve().parents[2]
-BASE_IMAGE = "planqk/python-base:3.11"
 SYSTEM_PYTHON = "/usr/bin/python3"
 
 
@@ -153,7 +152,7 @@ def _local(variant: str, data_dir: Path) -> tuple[Runtime, dict[str, Any]]:
     return LocalRuntime(config), {"kind": "local", **options}
 
 
-def _docker(data_dir: Path) -> tuple[Runtime, dict[str, Any]]:
+def _docker(data_dir: Path, base_image: str) -> tuple[Runtime, dict[str, Any]]:
     import docker
     from jobs.runtimes.docker import DockerConfig, DockerRuntime
 
@@ -162,14 +161,10 @@ def _docker(data_dir: Path) -> tuple[Runtime, dict[str, Any]]:
         client.ping()
     except Exception as exc:
         pytest.skip(f"no Docker engine answers: {exc}")
-    try:
-        client.images.get(BASE_IMAGE)
-    except docker.errors.ImageNotFound:
-        subprocess.run(["bash", str(ROOT / "scripts" / "build-base-image.sh"), BASE_IMAGE], check=True)
-    return DockerRuntime(DockerConfig(data_dir=data_dir, base_image=BASE_IMAGE)), {
+    return DockerRuntime(DockerConfig(data_dir=data_dir, base_image=base_image)), {
         "kind": "docker",
         "data_dir": str(data_dir),
-        "base_image": BASE_IMAGE,
+        "base_image": base_image,
     }
 
 
@@ -206,7 +201,10 @@ def rt(request: pytest.FixtureRequest, runtime_cache: dict[str, RuntimeUnderTest
     variant = request.param
     if variant not in runtime_cache:
         data_dir = _private_dir(variant)
-        runtime, config = _docker(data_dir) if variant == "docker" else _local(variant, data_dir)
+        if variant == "docker":
+            runtime, config = _docker(data_dir, request.getfixturevalue("base_image"))
+        else:
+            runtime, config = _local(variant, data_dir)
         runtime_cache[variant] = RuntimeUnderTest(variant, runtime, config, _private_dir(f"{variant}-src"))
     return runtime_cache[variant]
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -16,14 +15,6 @@ from .helpers import build_log
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.django_db, pytest.mark.usefixtures("private_media")]
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="session")
-def base_image() -> str:
-    """The base image of service images; the script does nothing when it exists already."""
-    image = "planqk/python-base:3.11"
-    subprocess.run(["bash", str(ROOT / "scripts" / "build-base-image.sh"), image], check=True, cwd=ROOT)
-    return image
 
 
 def test_sum_sample_builds_into_an_image_through_the_task(base_image, settings, user):
