@@ -1,8 +1,9 @@
 """Gateway throughput and latency: token endpoint, POST / (start an execution), GET /{id} (status).
 
-``python -m bench gateway [--workers N] [--threads N] [--connections N] [--seconds S]``
+``python -m bench gateway [--server granian|gunicorn] [--workers N] [--threads N] [--seconds S]``
 
-Runs the portal under gunicorn (gthread workers) on 127.0.0.1 against PostgreSQL and Redis and
+Runs the portal under its production server (``python -m planqk_portal.server``: granian; or
+gunicorn with ``--server gunicorn``, for comparison) on 127.0.0.1 against PostgreSQL and Redis and
 drives it with a small asyncio HTTP/1.1 load generator (keep-alive connections, stdlib only).
 Everything is bounded: each phase stops after ``--seconds`` or ``--max-requests``, whichever
 comes first. No Celery worker runs, so started executions stay PENDING: the POST numbers are
@@ -30,6 +31,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from bench.common import percentile, write_table
+from planqk_portal.server import default_workers
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/bench_gateway"
@@ -44,6 +46,7 @@ SUM_INPUT = json.dumps({"data": {"values": [100, 50, 200, 70, 0.69]}, "params": 
 class Phase:
     name: str
     server_cpu: float = 0.0
+    client_cpu: float = 0.0
     latencies: list[float] = field(default_factory=list)
     statuses: Counter = field(default_factory=Counter)
     bodies: list[bytes] = field(default_factory=list)
@@ -99,6 +102,7 @@ def run_phase(
     phase = Phase(name=name, keep_bodies=keep_bodies)
     budget = [max_requests]
     cpu_before = _process_tree_cpu(server_pid)
+    client_before = time.process_time()
 
     async def main() -> None:
         deadline = time.perf_counter() + seconds
@@ -108,11 +112,79 @@ def run_phase(
 
     asyncio.run(main())
     phase.server_cpu = _process_tree_cpu(server_pid) - cpu_before
+    phase.client_cpu = time.process_time() - client_before
+    return phase
+
+
+async def _send(
+    pool: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]], host: str, port: int, request: bytes,
+) -> tuple[int, bytes]:  # fmt: skip
+    """One request on an idle pooled connection (or a new one); the connection goes back after."""
+    reader, writer = pool.pop() if pool else await asyncio.open_connection(host, port)
+    writer.write(request)
+    try:
+        status, headers, body = await _read_response(reader)
+    except (asyncio.IncompleteReadError, ConnectionError):
+        writer.close()
+        raise
+    if headers.get("connection", "").lower() == "close":
+        writer.close()
+    else:
+        pool.append((reader, writer))
+    return status, body
+
+
+def run_rate_phase(
+    name: str, host: str, port: int, make: callable, *, rate: float, seconds: float, max_connections: int,
+    server_pid: int, keep_bodies: bool = False,
+) -> Phase:  # fmt: skip
+    """Open loop: requests start on a fixed schedule, ``rate`` per second, whatever the answers do.
+
+    A closed loop (N connections, each sending when its last answer arrives) measures latency at
+    saturation, where it is set by N; this measures it at a given load. Latency counts from the
+    scheduled start, so a request that had to wait for a free connection is charged for it
+    (no coordinated omission). At most ``max_connections`` requests are in flight.
+    """
+    phase = Phase(name=name, keep_bodies=keep_bodies)
+    cpu_before = _process_tree_cpu(server_pid)
+    client_before = time.process_time()
+
+    async def one(scheduled: float, pool: list, slots: asyncio.Semaphore) -> None:
+        async with slots:
+            try:
+                status, body = await _send(pool, host, port, make())
+            except (asyncio.IncompleteReadError, ConnectionError):
+                phase.statuses["connection-error"] += 1
+                return
+        phase.latencies.append(time.perf_counter() - scheduled)
+        phase.statuses[status] += 1
+        if keep_bodies and status in (200, 201):
+            phase.bodies.append(body)
+
+    async def main() -> None:
+        pool: list = []
+        slots = asyncio.Semaphore(max_connections)
+        tasks = []
+        started = time.perf_counter()
+        for number in range(int(rate * seconds)):
+            scheduled = started + number / rate
+            delay = scheduled - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.ensure_future(one(scheduled, pool, slots)))
+        await asyncio.gather(*tasks)
+        phase.elapsed = time.perf_counter() - started
+        for _, writer in pool:
+            writer.close()
+
+    asyncio.run(main())
+    phase.server_cpu = _process_tree_cpu(server_pid) - cpu_before
+    phase.client_cpu = time.process_time() - client_before
     return phase
 
 
 def _process_tree_cpu(root: int) -> float:
-    """User + system CPU seconds of ``root`` and its children (gunicorn's master and workers)."""
+    """User + system CPU seconds of ``root`` and its children (the server's main process and workers)."""
     tick = os.sysconf("SC_CLK_TCK")
     total = 0.0
     for entry in Path("/proc").iterdir():
@@ -134,7 +206,7 @@ def _request(method: str, path: str, host: str, headers: dict[str, str], body: b
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
-# --- the portal under gunicorn -------------------------------------------------------------------
+# --- the portal under its server -------------------------------------------------------------------
 
 
 def _free_port() -> int:
@@ -216,22 +288,29 @@ def _shell(env: dict[str, str], script: str) -> str:
 LOG = ROOT / "var" / "bench-gateway-server.log"
 
 
-def _start_gunicorn(env: dict[str, str], port: int, workers: int, threads: int) -> subprocess.Popen:
-    """gunicorn with the project's gunicorn.conf.py, the production settings, on ``port``."""
-    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+def _server_command(server: str, port: int, workers: int, threads: int) -> list[str]:
+    if server == "granian":
+        from planqk_portal.server import server_command
+
+        return server_command(host="127.0.0.1", port=port, workers=workers, threads=threads)
+    # For comparison: gunicorn's threaded workers with keep-alive, as a proxy would talk to them.
+    return [
+        str(Path(sys.executable).with_name("gunicorn")), "planqk_portal.wsgi", "-b", f"127.0.0.1:{port}",
+        "-w", str(workers), "--worker-class", "gthread", "--threads", str(threads), "--keep-alive", "30",
+        "--backlog", "512", "--log-level", "warning",
+    ]  # fmt: skip
+
+
+def _start_server(env: dict[str, str], server: str, port: int, workers: int, threads: int) -> subprocess.Popen:
+    """The portal under ``server`` on 127.0.0.1:``port``, once it answers /healthz."""
     LOG.parent.mkdir(parents=True, exist_ok=True)
     log = LOG.open("wb")  # a file, not a pipe: a full pipe would block the workers mid-request
-    proc = subprocess.Popen(
-        [
-            gunicorn, "-c", str(ROOT / "gunicorn.conf.py"), "planqk_portal.wsgi", "-b", f"127.0.0.1:{port}",
-            "-w", str(workers), "--threads", str(threads), "--log-level", "warning",
-        ],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
+    command = _server_command(server, port, workers, threads)
+    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"gunicorn exited: {LOG.read_text(errors='replace')[-2000:]}")
+            raise RuntimeError(f"{server} exited: {LOG.read_text(errors='replace')[-2000:]}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
                 sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
@@ -241,7 +320,7 @@ def _start_gunicorn(env: dict[str, str], port: int, workers: int, threads: int) 
             pass
         time.sleep(0.3)
     proc.kill()
-    raise RuntimeError("gunicorn did not answer /healthz within 60 s")
+    raise RuntimeError(f"{server} did not answer /healthz within 60 s")
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -265,12 +344,13 @@ def _flush_redis(redis_url: str) -> None:
 # --- main ----------------------------------------------------------------------------------------
 
 
-def _row(phase: Phase, ok: set[int]) -> dict[str, str]:
+def _row(phase: Phase, ok: set[int], load: str) -> dict[str, str]:
     good = sum(count for status, count in phase.statuses.items() if status in ok)
     ms = [value * 1000 for value in phase.latencies]
     others = {str(k): v for k, v in phase.statuses.items() if k not in ok}
     return {
         "phase": phase.name,
+        "load": load,
         "requests": str(sum(phase.statuses.values())),
         "ok": str(good),
         "other answers": ", ".join(f"{k} x{v}" for k, v in sorted(others.items())) or "-",
@@ -278,19 +358,25 @@ def _row(phase: Phase, ok: set[int]) -> dict[str, str]:
         "p50 ms": f"{percentile(ms, 50):.1f}",
         "p95 ms": f"{percentile(ms, 95):.1f}",
         "p99 ms": f"{percentile(ms, 99):.1f}",
-        "gunicorn CPU ms/req": f"{phase.server_cpu * 1000 / max(len(ms), 1):.2f}",
+        "server CPU ms/req": f"{phase.server_cpu * 1000 / max(len(ms), 1):.2f}",
+        "load generator CPU ms/req": f"{phase.client_cpu * 1000 / max(len(ms), 1):.2f}",
     }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench gateway", description=__doc__.split("\n\n")[0])
-    # The defaults of gunicorn.conf.py: what a deployment on this machine would run.
-    parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1))
+    parser.add_argument("--server", choices=("granian", "gunicorn"), default="granian")
+    # The defaults of python -m planqk_portal.server: what a deployment on this machine would run.
+    parser.add_argument("--workers", type=int, default=default_workers())
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=10.0, help="per phase")
     parser.add_argument("--max-requests", type=int, default=50_000, help="per phase")
     parser.add_argument("--applications", type=int, default=8)
+    # The issue's targets, measured as latency at that load (open loop), besides the capacity.
+    parser.add_argument("--post-rate", type=float, default=200.0, help="POST /s of the open-loop phase")
+    parser.add_argument("--status-rate", type=float, default=1000.0, help="status GET/s of the open-loop phase")
+    parser.add_argument("--max-in-flight", type=int, default=64, help="connections of the open-loop phases")
     args = parser.parse_args(argv)
 
     database_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB)
@@ -306,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     port = _free_port()
     host = f"127.0.0.1:{port}"
     load_before = os.getloadavg()
-    server = _start_gunicorn(env, port, args.workers, args.threads)
+    server = _start_server(env, args.server, port, args.workers, args.threads)
     try:
         bounded = {
             "connections": args.connections,
@@ -334,7 +420,12 @@ def main(argv: list[str] | None = None) -> int:
             return _request("POST", seed["path"], host, random.choice(bearers), SUM_INPUT)
 
         post_phase = run_phase("POST / (start execution)", "127.0.0.1", port, post_request, keep_bodies=True, **bounded)
-        started = [json.loads(body)["id"] for body in post_phase.bodies]
+        at_rate = {"seconds": args.seconds, "max_connections": args.max_in_flight, "server_pid": server.pid}
+        post_rate_phase = run_rate_phase(
+            "POST / (start execution)", "127.0.0.1", port, post_request, rate=args.post_rate, keep_bodies=True,
+            **at_rate,
+        )  # fmt: skip
+        started = [json.loads(body)["id"] for body in post_phase.bodies + post_rate_phase.bodies]
         if not started:
             raise SystemExit(f"no execution was started: {dict(post_phase.statuses)}")
 
@@ -346,25 +437,44 @@ def main(argv: list[str] | None = None) -> int:
             return _request("GET", f"{seed['path']}{job_id}", host, {"Authorization": f"Bearer {token}"})
 
         status_phase = run_phase("GET /{id} (status)", "127.0.0.1", port, status_request, **bounded)
+        status_rate_phase = run_rate_phase(
+            "GET /{id} (status)", "127.0.0.1", port, status_request, rate=args.status_rate, **at_rate
+        )
     finally:
         _stop(server)
     load_after = os.getloadavg()
     _flush_redis(redis_url)
 
-    rows = [_row(tokens_phase, {200}), _row(post_phase, {201}), _row(status_phase, {200})]
+    closed = f"{args.connections} connections, as fast as answered"
+    rows = [
+        _row(tokens_phase, {200}, closed),
+        _row(post_phase, {201}, closed),
+        _row(post_rate_phase, {201}, f"{args.post_rate:g}/s on schedule"),
+        _row(status_phase, {200}, closed),
+        _row(status_rate_phase, {200}, f"{args.status_rate:g}/s on schedule"),
+    ]
+    server_note = (
+        "python -m planqk_portal.server, keep-alive" if args.server == "granian" else "gthread workers, keep-alive"
+    )
     notes = (
-        f"gunicorn {args.workers} workers x {args.threads} threads (gthread, keep-alive, gunicorn.conf.py), "
-        f"{args.connections} keep-alive connections from an asyncio load generator in one process on the same "
-        f"machine, each phase at most {args.seconds:g} s or {args.max_requests} requests; PostgreSQL and Redis on "
-        f"127.0.0.1; no Celery worker (executions stay PENDING). Load average before/after: "
-        f"{load_before[0]:.1f}/{load_after[0]:.1f} (the machine is shared). Targets: ≥200 POST/s, ≥1,000 status "
-        'GET/s, p95 < 100 ms. "gunicorn CPU ms/req" is the CPU time of the portal\'s processes per answered '
-        "request (PostgreSQL's and Redis's own CPU not included): it does not depend on how busy the machine is.\n\n"
-        "Per request: a status GET is one Redis round trip (the rate counter) and one indexed SQL query (token → "
-        "subscription → the job row); a token request is oauthlib plus one salted SHA-256 and three "
-        "queries; a POST takes the subscription row lock, counts unfinished executions (bounded by the plan's "
-        "limit), and job_submit validates, inserts and publishes the Celery message after commit (12 statements "
-        "with BEGIN/COMMIT)."
+        f"{args.server} with {args.workers} processes x {args.threads} threads ({server_note}); an "
+        "asyncio load generator in one process on the same machine; PostgreSQL and Redis on 127.0.0.1; no Celery "
+        f"worker (executions stay PENDING). Each phase runs at most {args.seconds:g} s (and {args.max_requests} "
+        f"requests). Load average before/after: {load_before[0]:.1f}/{load_after[0]:.1f} (the machine is shared).\n\n"
+        f"Two kinds of load. **{args.connections} connections, as fast as answered** (closed loop) measures "
+        "capacity: the machine is saturated, so latency there is queueing set by the number of connections "
+        "(Little's law: latency = connections / throughput). **N/s on schedule** (open loop) starts requests at a "
+        "fixed rate whatever the answers do, and counts latency from the scheduled start, so a request that had "
+        f"to wait for one of the {args.max_in_flight} connections is charged for it: the latency a client sees at "
+        "that load. Targets (issue 6): ≥200 POST/s and ≥1,000 status GET/s of capacity, p95 < 100 ms at that "
+        'load. "server CPU ms/req" is the CPU time of the portal\'s processes per answered request '
+        "(PostgreSQL's and Redis's own not included); it varies with the machine's speed, which varies on this "
+        "shared VM.\n\n"
+        "Per request: a status GET is one Redis round trip (the rate counter) and one prepared SQL query (token → "
+        "subscription → the job row); a token request is oauthlib plus one salted SHA-256 and three queries; a "
+        "POST is the same authentication query (which also reads the version), the rate counter, then one "
+        "transaction (lock the subscription row, count its unfinished executions up to the plan's limit, insert "
+        "the job) and the Celery message after commit."
     )
     write_table("gateway", "Gateway throughput and latency", rows, notes)
     return 0

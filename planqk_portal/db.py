@@ -23,15 +23,16 @@ def fetch_one(query: str, params: list[Any]) -> tuple[Any, ...] | None:
 
     Django binds parameters on the client, so PostgreSQL would plan the statement on every call
     (for the gateway's five-table join, planning took three times as long as executing it). A
-    server-side binding cursor with ``prepare=True`` plans it once per connection. It runs on
-    Django's connection, so it takes part in the current transaction.
+    server-side binding cursor lets psycopg prepare it once it has run ``prepare_threshold``
+    times on the connection (``DATABASE_PREPARE_THRESHOLD``; 0 never prepares, for PgBouncer in
+    transaction mode). It runs on Django's connection, so it takes part in the current transaction.
     """
     if connection.vendor == "postgresql":
         import psycopg
 
         connection.ensure_connection()
         with psycopg.Cursor(connection.connection) as cursor:
-            cursor.execute(query, params, prepare=True)
+            cursor.execute(query, params)
             return cursor.fetchone()
     with connection.cursor() as cursor:
         cursor.execute(query, params)

@@ -19,6 +19,8 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    # First: the service API is the hot path, and Django tries the patterns in order.
+    path("gateway/", include("applications.gateway.urls")),
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("templates/template.zip", views.template_zip, name="template-zip"),
@@ -31,7 +33,6 @@ urlpatterns = [
     path("applications/", include("applications.urls")),
     path("jobs/", include("jobs.urls")),
     path("datapools/", include("datapools.urls")),
-    path("gateway/", include("applications.gateway.urls")),
     path("api/v1/", include(api_v1)),
     path("admin/", admin.site.urls),
 ]

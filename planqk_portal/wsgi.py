@@ -1,4 +1,4 @@
-"""WSGI entry point (gunicorn planqk_portal.wsgi)."""
+"""WSGI entry point (served in production by ``python -m planqk_portal.server``)."""
 
 import os
 

@@ -164,6 +164,22 @@ def _database_url() -> str:
     return f"postgres://{auth}{host}:{port}/{settings_dict['NAME']}"
 
 
+def _child_env(extra: dict[str, str]) -> dict[str, str]:
+    """The environment of a process that works on this test run's database, queue and files."""
+    from django.conf import settings
+
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url(),
+        "PLANQK_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "PLANQK_DATA_DIR": str(settings.PLANQK_DATA_DIR),
+        **extra,
+    }
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    return env
+
+
 def start_worker(concurrency: int = 1, extra_env: dict[str, str] | None = None) -> WorkerProcess:
     """Start a real Celery worker process on this test run's queue, against the test database."""
     from django.conf import settings
@@ -171,16 +187,7 @@ def start_worker(concurrency: int = 1, extra_env: dict[str, str] | None = None) 
     log_dir = ROOT / "var" / "test-workers"
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"worker-{uuid.uuid4().hex[:8]}.log"
-    env = {
-        **os.environ,
-        "DATABASE_URL": _database_url(),
-        "PLANQK_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,
-        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-        "PLANQK_DATA_DIR": str(settings.PLANQK_DATA_DIR),
-        "DJANGO_DEBUG": "true",
-        **(extra_env or {}),
-    }
-    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    env = _child_env({"DJANGO_DEBUG": "true", **(extra_env or {})})
     cmd = [
         sys.executable, "-m", "celery", "-A", "planqk_portal", "worker", "-l", "info",
         "-Q", settings.CELERY_TASK_DEFAULT_QUEUE, "--concurrency", str(concurrency),
@@ -198,6 +205,76 @@ def start_worker(concurrency: int = 1, extra_env: dict[str, str] | None = None) 
         time.sleep(0.2)
     worker.stop()
     raise RuntimeError(f"the Celery worker did not become ready:\n{worker.log()}")
+
+
+@dataclass
+class ServerProcess:
+    proc: subprocess.Popen[bytes]
+    url: str
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture(scope="session")
+def production_server(django_db_setup, django_db_blocker) -> Iterator[ServerProcess]:
+    """The portal under its production server (``python -m planqk_portal.server``: granian) with
+    ``DJANGO_DEBUG=false``, against the test database; like ``live_server`` it has ``.url``.
+    Tests using it need ``transactional_db``, as the rows must be visible to another process."""
+    import signal
+    import socket
+
+    from planqk_portal.server import server_command
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with django_db_blocker.unblock():
+        env = _child_env(
+            {
+                "DJANGO_DEBUG": "false",
+                "DJANGO_SECRET_KEY": "test-only-" + uuid.uuid4().hex * 2,
+                "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+                "DJANGO_SECURE_SSL_REDIRECT": "false",
+            }
+        )
+    log_dir = ROOT / "var" / "test-workers"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"server-{uuid.uuid4().hex[:8]}.log"
+    command = server_command(host="127.0.0.1", port=port, workers=1, threads=4)
+    with open(log_path, "wb") as out:
+        proc = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    server = ServerProcess(proc=proc, url=f"http://127.0.0.1:{port}", log_path=log_path)
+    deadline = time.monotonic() + 60
+    while True:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+            raise RuntimeError(f"the production server did not start:\n{server.log()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                if b" 200 " in sock.recv(200):
+                    break
+        except OSError:
+            pass
+        time.sleep(0.2)
+    yield server
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(params=["live_server", "production_server"])
+def portal(request: pytest.FixtureRequest) -> object:
+    """Django's test server, then the production server: the same test runs against both."""
+    return request.getfixturevalue(request.param)
 
 
 @pytest.fixture(scope="session")

@@ -73,7 +73,7 @@ def read_json_body(request: HttpRequest) -> dict[str, Any]:
     chunked = "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
     if chunked and not length:
         # Django reads a body without Content-Length as empty; a server that ends the input stream
-        # itself (gunicorn: wsgi.input_terminated) lets us read it directly, capped.
+        # itself (granian, gunicorn: wsgi.input_terminated) lets us read it directly, capped.
         if not request.META.get("wsgi.input_terminated"):
             raise ApplicationError(
                 "Send the request body with a Content-Length header.", code="input:length-required", status=411
