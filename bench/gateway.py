@@ -10,7 +10,8 @@ comes first. No Celery worker runs, so started executions stay PENDING: the POST
 the gateway's own cost (authentication, limits, input checks, the job row, the broker message).
 
 Uses its own database (``bench_gateway``, recreated) and Redis db (7) unless
-``BENCH_DATABASE_URL`` / ``BENCH_REDIS_URL`` say otherwise. Writes bench/results/gateway.md.
+``BENCH_DATABASE_URL`` / ``BENCH_REDIS_URL`` say otherwise. Writes bench/results/gateway.md
+(granian) or bench/results/gateway-gunicorn.md.
 """
 
 from __future__ import annotations
@@ -474,9 +475,14 @@ def main(argv: list[str] | None = None) -> int:
         "subscription → the job row); a token request is oauthlib plus one salted SHA-256 and three queries; a "
         "POST is the same authentication query (which also reads the version), the rate counter, then one "
         "transaction (lock the subscription row, count its unfinished executions up to the plan's limit, insert "
-        "the job) and the Celery message after commit."
+        "the job) and the Celery message after commit.\n\n"
+        "`python -m bench gateway --server gunicorn` runs the same phases under gunicorn (gthread workers, the "
+        "same processes and threads) and writes bench/results/gateway-gunicorn.md: it is why the production "
+        "server is granian."
     )
-    write_table("gateway", "Gateway throughput and latency", rows, notes)
+    # The production server's numbers are the results; others are kept beside them for comparison.
+    name = "gateway" if args.server == "granian" else f"gateway-{args.server}"
+    write_table(name, f"Gateway throughput and latency ({args.server})", rows, notes)
     return 0
 
 
