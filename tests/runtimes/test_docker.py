@@ -8,20 +8,19 @@ from collections.abc import Iterator
 
 import pytest
 
-from .conftest import RuntimeUnderTest, _docker, _private_dir
+from .conftest import RuntimeUnderTest, _private_dir
 from .test_contract import ENDLESS
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def docker_rt() -> Iterator[RuntimeUnderTest]:
+def docker_rt(base_image: str) -> Iterator[RuntimeUnderTest]:
     from jobs.runtimes.docker import DockerConfig, DockerRuntime
 
     data = _private_dir("docker-only")
     source = _private_dir("docker-only-src")
-    _docker(data)  # skips without an engine, builds the base image when missing
-    runtime = DockerRuntime(DockerConfig(data_dir=data, alarm_grace_seconds=1))
+    runtime = DockerRuntime(DockerConfig(data_dir=data, base_image=base_image, alarm_grace_seconds=1))
     rut = RuntimeUnderTest("docker", runtime, {"kind": "docker", "data_dir": str(data)}, source, version_prefix="dtest")
     yield rut
     for handle in rut.started:
