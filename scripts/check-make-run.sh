@@ -22,8 +22,12 @@ grep -q "ready" "$log" || { sleep 5; grep -q "ready" "$log"; }
 kill -INT -- -"$pid"
 for _ in $(seq 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
 if kill -0 "$pid" 2>/dev/null; then echo "make run did not stop on Ctrl-C"; cat "$log"; kill -9 -- -"$pid"; exit 1; fi
-# Every child inherited PLANQK_DATA_DIR=<our temp dir>: none of them may still be alive.
+# Every child inherited PLANQK_DATA_DIR=<our temp dir> or runs from it (a build's pip gets a
+# filtered environment): none of them may still be alive.
 survivors=$(grep -lsa "PLANQK_DATA_DIR=$data_dir" /proc/[0-9]*/environ 2>/dev/null || true)
+for cmdline in /proc/[0-9]*/cmdline; do  # the list is made before the loop starts its own processes
+  if tr '\0' ' ' <"$cmdline" 2>/dev/null | grep -qF "$data_dir"; then survivors="$survivors $cmdline"; fi
+done
 if [ -n "$survivors" ]; then echo "processes survived Ctrl-C: $survivors"; exit 1; fi
 grep -q "\[run\] stopped" "$log"
 echo "make run: answered on :8000, demo account created, stopped cleanly"

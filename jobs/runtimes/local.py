@@ -123,6 +123,9 @@ _ETC_FILES = (
     "nsswitch.conf",
 )
 
+# What a build's pip needs of /etc besides _ETC_FILES: name resolution and pip's own configuration.
+_BUILD_ETC_FILES = ("resolv.conf", "hosts", "host.conf", "gai.conf", "pip.conf", "xdg/pip")
+
 # Runs inside the sandbox as root without other capabilities: drops to the unprivileged uid,
 # then becomes the runner. A fixed string: nothing of the user reaches it but argv values.
 _DROP_PRIVILEGES = (
@@ -131,6 +134,78 @@ _DROP_PRIVILEGES = (
     "os.setgid(int(sys.argv[2]))\n"
     "os.setuid(int(sys.argv[1]))\n"
     "os.execv(sys.argv[3], sys.argv[3:])\n"
+)
+
+
+class _Bwrap:
+    """A bubblewrap command line under construction.
+
+    bubblewrap creates a bind target's missing parents as 0700 when run as root: they are made
+    0755 here first, so an unprivileged uid can reach the mount.
+    """
+
+    def __init__(self, args: list[str]) -> None:
+        self.args = args
+        self.made: set[str] = {"/", SANDBOX_TMP}
+
+    def bind(self, option: str, source: str, target: str) -> None:
+        for parent in reversed(Path(target).parents):
+            if str(parent) not in self.made:
+                self.made.add(str(parent))
+                self.args.extend(["--perms", "0755", "--dir", str(parent)])
+        self.args.extend([option, source, target])
+
+    def system(self, etc_files: tuple[str, ...], python_prefix: str) -> None:
+        """The system folders, the given files of /etc and the interpreter, all read-only."""
+        for name in _SYSTEM_DIRS:
+            path = Path("/") / name
+            if path.is_symlink():
+                self.args += ["--symlink", os.readlink(path), str(path)]
+            elif path.is_dir():
+                self.args += ["--ro-bind", str(path), str(path)]
+        for name in etc_files:
+            self.bind("--ro-bind-try", f"/etc/{name}", f"/etc/{name}")
+        if not python_prefix.startswith("/usr/") and python_prefix != "/usr":
+            self.bind("--ro-bind", python_prefix, python_prefix)
+
+
+def _load_prctl() -> Any:
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # not Linux
+        return None
+
+
+# Looked up now: between fork and exec a child must not import anything (another thread may
+# have held the import lock at the fork).
+_PRCTL = _load_prctl()
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In a child between fork and exec: SIGTERM when the thread that started it ends (Linux).
+
+    Elsewhere the build's own cleanup still kills it when the worker stops normally.
+    """
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+# Stands between the worker and a build step. The kernel's parent-death signal is cleared when a
+# process changes its credentials, which bubblewrap does as root (it drops its capabilities), so
+# it cannot be set on bubblewrap itself: it is set on this process, which never changes its own,
+# and which then kills the step (bubblewrap's --die-with-parent takes the sandbox down with it).
+_WATCHDOG = (
+    "import os, signal, subprocess, sys\n"
+    "step = subprocess.Popen(sys.argv[1:])\n"
+    "def stop(*_):\n"
+    "    os.killpg(0, signal.SIGKILL)\n"  # the step's whole tree, and this process
+    "    os._exit(143)\n"
+    "signal.signal(signal.SIGTERM, stop)\n"
+    "signal.signal(signal.SIGINT, stop)\n"
+    "sys.exit(step.wait())\n"
 )
 
 
@@ -475,13 +550,16 @@ class LocalRuntime(Runtime):
     ) -> tuple[int, list[str]]:
         """Run a build step, sending its output lines to ``log``; returns (exit code, last lines)."""
         proc = subprocess.Popen(
-            argv,
+            [sys.executable, "-I", "-S", "-c", _WATCHDOG, *argv],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             env=env,
             cwd=cwd,
+            # Its own session, so a cancel kills pip's whole tree; and ended with the worker (see
+            # _WATCHDOG), so a worker that is shut down or dies mid-build leaves no pip behind.
             start_new_session=True,
+            preexec_fn=_die_with_parent,
             umask=0o022,
         )
         lines: queue.Queue[str | None] = queue.Queue()
@@ -521,8 +599,37 @@ class LocalRuntime(Runtime):
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
 
-    def _pip_env(self, env_dir: Path) -> dict[str, str]:
+    def _build_sandbox(self, env_dir: Path, tmp_dir: Path) -> list[str]:
+        """The bubblewrap command line a build step runs under, or ``[]`` without a sandbox.
+
+        pip runs the setup scripts and build backends of whatever requirements.txt names, which
+        on the worker's host would run with the worker's rights. Inside: the network (pip needs
+        the package index), the system, the interpreter and the pip configuration read-only, and
+        writable only the environment being built and a private /tmp (on disk: wheels can be
+        large). The platform's data, settings and the other environments are not there at all.
+        """
+        if self.sandbox_mode()[0] != "bwrap":
+            return []
+        bwrap = shutil.which(self.config.bwrap) or self.config.bwrap
+        args = [bwrap, "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"]
+        # As root: no capabilities, so the read-only mounts stay read-only; else a user namespace.
+        args += ["--cap-drop", "ALL"] if os.geteuid() == 0 else ["--unshare-user"]
+        args += ["--die-with-parent", "--new-session", "--hostname", "planqk-build"]
+        mounts = _Bwrap(args)
+        mounts.bind("--bind", str(tmp_dir), SANDBOX_TMP)
+        mounts.system(_ETC_FILES + _BUILD_ETC_FILES, self.python_info()["prefix"])
+        for extra in (self.config.ca_bundle, os.environ.get("PIP_CONFIG_FILE", "")):
+            if extra and os.path.isabs(extra):
+                mounts.bind("--ro-bind-try", extra, extra)
+        mounts.bind("--bind", str(env_dir), str(env_dir))
+        return [*args, "--proc", "/proc", "--dev", "/dev", "--chdir", str(env_dir), "--"]
+
+    def _pip_env(self, env_dir: Path, *, sandboxed: bool = False) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k.startswith(_PIP_ENV_PREFIXES) or k in _PIP_ENV_NAMES}
+        if sandboxed:
+            # The worker's home is not in the sandbox: pip's cache goes to the build's own /tmp,
+            # never shared, so one build cannot plant a wheel that another one installs.
+            env["HOME"] = SANDBOX_TMP
         env.update(
             PATH=f"{env_dir / 'bin'}:/usr/local/bin:/usr/bin:/bin",
             VIRTUAL_ENV=str(env_dir),
@@ -543,11 +650,21 @@ class LocalRuntime(Runtime):
     def _create_env(self, env_dir: Path, requirements: str, *, log: LogFunc, should_cancel: CancelFunc) -> None:
         deadline = time.monotonic() + self.config.build_timeout_seconds
         rmtree(env_dir)  # a half-built leftover of a crashed build
+        tmp_dir = env_dir.with_name(f".{env_dir.name}.tmp")
+        rmtree(tmp_dir)
         try:
+            env_dir.mkdir(mode=0o755)
+            tmp_dir.mkdir(mode=0o700)
+            sandbox = self._build_sandbox(env_dir, tmp_dir)
+            env = self._pip_env(env_dir, sandboxed=bool(sandbox))
+            if sandbox:
+                log("build sandbox: bubblewrap (network for the package index; only the environment is writable)")
+            else:
+                log(f"build sandbox: none ({self.sandbox_mode()[1]}): pip runs with the worker's rights")
             log(f"$ python -m venv {env_dir.name}")
             code, tail = self._stream(
-                [self.config.python, "-m", "venv", str(env_dir)],
-                env=self._pip_env(env_dir),
+                [*sandbox, self.config.python, "-m", "venv", str(env_dir)],
+                env=env,
                 log=log,
                 should_cancel=should_cancel,
                 deadline=deadline,
@@ -562,8 +679,8 @@ class LocalRuntime(Runtime):
             if has_requirements(requirements):
                 log("$ pip install -r requirements.txt")
                 code, tail = self._stream(
-                    [str(env_dir / "bin" / "python"), "-m", "pip", "install", "-r", "requirements.txt"],
-                    env=self._pip_env(env_dir),
+                    [*sandbox, str(env_dir / "bin" / "python"), "-m", "pip", "install", "-r", "requirements.txt"],
+                    env=env,
                     log=log,
                     should_cancel=should_cancel,
                     deadline=deadline,
@@ -584,6 +701,8 @@ class LocalRuntime(Runtime):
         except BaseException:
             rmtree(env_dir)
             raise
+        finally:
+            rmtree(tmp_dir)
 
     def _install_code(self, spec: BuildSpec, log: LogFunc) -> Path:
         """Copy the user code and the runner to ``builds/<version_id>``, replacing an older copy."""
@@ -703,30 +822,11 @@ class LocalRuntime(Runtime):
         # /tmp lives in memory: bound it like memory, or it is a way around the memory limit.
         # Mounted first, so the binds below stay visible when the data folder is under /tmp.
         args += ["--perms", "1777", "--size", str(tmp_bytes), "--tmpfs", SANDBOX_TMP]
-        for name in _SYSTEM_DIRS:
-            path = Path("/") / name
-            if path.is_symlink():
-                args += ["--symlink", os.readlink(path), str(path)]
-            elif path.is_dir():
-                args += ["--ro-bind", str(path), str(path)]
-        made: set[str] = {"/", SANDBOX_TMP}
-
-        def bind(option: str, source: str, target: str) -> None:
-            # bubblewrap creates missing parents as 0700 when run as root: make them 0755
-            # so the unprivileged uid can reach the mount.
-            for parent in reversed(Path(target).parents):
-                if str(parent) not in made:
-                    made.add(str(parent))
-                    args.extend(["--perms", "0755", "--dir", str(parent)])
-            args.extend([option, source, target])
-
-        for name in _ETC_FILES:
-            bind("--ro-bind-try", f"/etc/{name}", f"/etc/{name}")
+        mounts = _Bwrap(args)
+        mounts.system(_ETC_FILES, self.python_info()["prefix"])
+        bind = mounts.bind
         bind("--ro-bind", str(exec_dir / "etc" / "passwd"), "/etc/passwd")
         bind("--ro-bind", str(exec_dir / "etc" / "group"), "/etc/group")
-        prefix = self.python_info()["prefix"]
-        if not prefix.startswith("/usr/") and prefix != "/usr":
-            bind("--ro-bind", prefix, prefix)
         bind("--ro-bind", build["env_dir"], build["env_dir"])
         bind("--ro-bind", build["build_dir"], build["build_dir"])
         bind("--ro-bind", str(exec_dir / "input"), str(exec_dir / "input"))

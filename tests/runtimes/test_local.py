@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import signal
 import subprocess
+import sys
 import textwrap
 import threading
 import time
@@ -192,3 +194,197 @@ def test_unprivileged_worker_runs_user_code_in_bubblewrap() -> None:
     assert refused.payload["code"] == "FORK_REFUSED"
     # RLIMIT_NPROC: what uid 65534 ran already plus max_pids, minus bubblewrap's own processes.
     assert 0 < int(refused.payload["detail"].split()[0]) <= 16
+
+
+# An in-tree build backend: pip runs it during `pip install`, like any setup.py on an index.
+# It probes what it can reach, writes its report into the environment being built (the one
+# folder a sandboxed build may write), then builds a minimal wheel without any dependency.
+PROBE_BACKEND = """
+import base64, hashlib, json, os, zipfile
+
+def _probe():
+    # The worker passes pip only PIP_* variables (and proxies): the test's paths come that way.
+    outside = os.environ["PIP_PROBE_OUTSIDE"]
+    report = {"sees_platform_code": os.path.exists(os.environ["PIP_PROBE_SECRET"])}
+    try:
+        with open(outside, "w") as fh:
+            fh.write("escaped")
+        report["wrote_outside"] = True
+    except OSError as exc:
+        report["wrote_outside"] = False
+        report["error"] = type(exc).__name__
+    with open(os.path.join(os.environ["VIRTUAL_ENV"], "probe-report.json"), "w") as fh:
+        json.dump(report, fh)
+
+def get_requires_for_build_wheel(config_settings=None):
+    return []
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    _probe()
+    name = "probe-0.1-py3-none-any.whl"
+    files = {
+        "probe/__init__.py": b"",
+        "probe-0.1.dist-info/METADATA": b"Metadata-Version: 2.1\\nName: probe\\nVersion: 0.1\\n",
+        "probe-0.1.dist-info/WHEEL": (
+            b"Wheel-Version: 1.0\\nGenerator: probe\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n"
+        ),
+    }
+    record = []
+    with zipfile.ZipFile(os.path.join(wheel_directory, name), "w") as wheel:
+        for path, data in files.items():
+            wheel.writestr(path, data)
+            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+            record.append(f"{path},sha256={digest},{len(data)}")
+        record.append("probe-0.1.dist-info/RECORD,,")
+        wheel.writestr("probe-0.1.dist-info/RECORD", "\\n".join(record) + "\\n")
+    return name
+"""
+
+PROBE_PYPROJECT = """
+[build-system]
+requires = []
+build-backend = "backend"
+backend-path = ["."]
+
+[project]
+name = "probe"
+version = "0.1"
+"""
+
+
+@pytest.fixture
+def probe_package(tmp_path: Path) -> Iterator[str]:
+    """``probe @ http://127.0.0.1:<port>/probe-0.1.tar.gz``: an sdist whose build runs our probe."""
+    import http.server
+    import io
+    import tarfile
+
+    served = tmp_path / "served"
+    served.mkdir()
+    with tarfile.open(served / "probe-0.1.tar.gz", "w:gz") as archive:
+        for name, text in (("backend.py", PROBE_BACKEND), ("pyproject.toml", PROBE_PYPROJECT)):
+            data = text.encode()
+            info = tarfile.TarInfo(f"probe-0.1/{name}")
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, directory=str(served), **kwargs)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"probe @ http://127.0.0.1:{server.server_address[1]}/probe-0.1.tar.gz\n"
+    server.shutdown()
+
+
+@pytest.mark.parametrize("sandbox", ["bwrap", "none"])
+def test_a_build_runs_requirements_code_in_the_sandbox(
+    sandbox: str, probe_package: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    options: dict = {}
+    if sandbox == "none":
+        python = _system_python()
+        if python is None:
+            pytest.skip("no Python that an unprivileged uid can run without a sandbox")
+        options["python"] = python
+    data = _private_dir(f"build-sandbox-{sandbox}")
+    runtime = LocalRuntime(LocalConfig(data_dir=data, sandbox=sandbox, **options))
+    if sandbox == "bwrap" and runtime.sandbox_mode()[0] != "bwrap":
+        pytest.skip("bubblewrap does not work here")
+    # Outside /tmp (a sandboxed build has its own) and outside the data folder: a host path.
+    outside = ROOT / "var" / f"escaped-{uuid.uuid4().hex}"
+    outside.parent.mkdir(parents=True, exist_ok=True)
+    monkeypatch.setenv("PIP_NO_INDEX", "1")  # the probe needs no index, so nothing else is fetched
+    monkeypatch.setenv("PIP_PROBE_OUTSIDE", str(outside))
+    monkeypatch.setenv("PIP_PROBE_SECRET", str(ROOT / "planqk_portal" / "settings.py"))
+    source = _private_dir(f"build-sandbox-src-{sandbox}")
+    try:
+        files = {"src/__init__.py": "", "src/program.py": "def run(data=None, params=None):\n    return {}\n"}
+        for path, text in files.items():
+            (source / path).parent.mkdir(parents=True, exist_ok=True)
+            (source / path).write_text(text)
+        lines: list[str] = []
+        spec = BuildSpec(version_id=f"probe-{sandbox}", source_dir=source, requirements=probe_package)
+        handle = runtime.build(spec, log=lines.append).handle
+        report = json.loads((Path(handle["env_dir"]) / "probe-report.json").read_text())
+        if sandbox == "bwrap":
+            assert "build sandbox: bubblewrap" in "\n".join(lines)
+            assert report["wrote_outside"] is False, report
+            assert not outside.exists()
+            assert report["sees_platform_code"] is False
+        else:
+            # Without a sandbox pip runs with the worker's rights: the log says so.
+            assert "build sandbox: none" in "\n".join(lines)
+            assert report["wrote_outside"] is True
+            assert outside.exists()
+    finally:
+        outside.unlink(missing_ok=True)
+        shutil.rmtree(data, ignore_errors=True)
+        shutil.rmtree(source, ignore_errors=True)
+
+
+BUILD_STEP_IN_A_CHILD = """
+import sys, time
+from pathlib import Path
+from jobs.runtimes.local import LocalConfig, LocalRuntime
+data, sandbox = Path(sys.argv[1]), sys.argv[2]
+runtime = LocalRuntime(LocalConfig(data_dir=data, sandbox=sandbox))
+env_dir, tmp_dir = data / "envs" / "e", data / "envs" / ".e.tmp"
+env_dir.mkdir(parents=True)
+tmp_dir.mkdir()
+# A build step that hangs without a word (pip waiting for a slow index does the same), with a
+# child of its own (pip runs build backends in subprocesses); both name the data folder.
+hang = "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)', "
+hang += "sys.argv[1], 'grandchild']); time.sleep(300)"
+python = runtime.config.python
+argv = [*runtime._build_sandbox(env_dir, tmp_dir), python, "-c", hang, str(data), "sleep 300"]
+runtime._stream(argv, env={"PATH": "/usr/bin:/bin"}, log=print, should_cancel=lambda: False, deadline=time.time() + 600)
+"""
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if text in cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace"):
+                found.append(int(cmdline.parent.name))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.mark.parametrize("sandbox", ["bwrap", "none"])
+def test_a_build_step_dies_with_its_worker(sandbox: str, tmp_path: Path) -> None:
+    """A worker killed mid-build (out of memory, a host going down) leaves no pip running alone."""
+    if sandbox == "bwrap" and LocalRuntime(LocalConfig(data_dir=tmp_path)).sandbox_mode()[0] != "bwrap":
+        pytest.skip("bubblewrap does not work here")
+    data = _private_dir(f"orphan-{sandbox}")
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "planqk_portal.settings"}
+    worker = subprocess.Popen(
+        [sys.executable, "-c", BUILD_STEP_IN_A_CHILD, str(data), sandbox],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not _processes_mentioning(f"{data} grandchild"):
+            assert worker.poll() is None, "the build step ended by itself"
+            assert time.monotonic() < deadline, "the build step never started"
+            time.sleep(0.1)
+        worker.kill()
+        worker.wait(timeout=10)
+        deadline = time.monotonic() + 15
+        while _processes_mentioning(str(data)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        left = _processes_mentioning(str(data))
+        assert left == [], [Path(f"/proc/{pid}/cmdline").read_bytes()[:300] for pid in left]
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+        for pid in _processes_mentioning(str(data)):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(data, ignore_errors=True)
