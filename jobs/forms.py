@@ -69,7 +69,9 @@ class JobCreateForm(forms.Form):
     )
     data_file = forms.ChoiceField(label="Data pool file", required=False)
     params_mode = forms.ChoiceField(
-        choices=[("kv", "Key-value pairs"), ("json", "JSON")], initial="json", widget=forms.RadioSelect
+        choices=[("kv", "Key-value pairs"), ("json", "JSON"), ("datapool", "From a data pool")],
+        initial="json",
+        widget=forms.RadioSelect,
     )
     params = forms.CharField(
         label="Parameters (JSON)",
@@ -77,6 +79,7 @@ class JobCreateForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 5, "spellcheck": "false", "class": "mono"}),
         help_text='The "params" of the service, e.g. {"shots": 1024}. At most 1 MB.',
     )
+    params_file = forms.ChoiceField(label="Data pool file", required=False)
     save_result = forms.BooleanField(label="Save the result to a data pool", required=False)
     result_pool = forms.ChoiceField(label="Data pool", required=False)
 
@@ -98,6 +101,7 @@ class JobCreateForm(forms.Form):
         self.fields["data_file"].choices = [("", "Choose a JSON file…")] + [
             (str(f.pk), f"{f.pool.name} / {f.descriptor.name} / {f.name}") for f in files
         ]
+        self.fields["params_file"].choices = self.fields["data_file"].choices
         self.pools = {str(p.pk): p for p in pools}
         self.fields["result_pool"].choices = [("", "A new data pool")] + [(str(p.pk), p.name) for p in pools]
         self.kv_rows = self._kv_rows()
@@ -120,6 +124,8 @@ class JobCreateForm(forms.Form):
         return parse_json_object(self.cleaned_data.get("data", ""), label="Input data")
 
     def clean_params(self) -> dict[str, Any] | None:
+        if self.data.get("params_mode") == "datapool":
+            return None
         if self.data.get("params_mode") == "kv":
             params: dict[str, Any] = {}
             for key, value in self.kv_rows:
@@ -138,11 +144,14 @@ class JobCreateForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
-        if cleaned.get("data_mode") == "datapool":
-            if not cleaned.get("data_file"):
-                self.add_error("data_file", "Choose a file, or enter the input data as JSON.")
-            elif cleaned["data_file"] not in self.files:
-                self.add_error("data_file", "This file is not one you can read.")
+        pool_fields = (("data_mode", "data_file", "input data"), ("params_mode", "params_file", "parameters"))
+        for mode, field, what in pool_fields:
+            if cleaned.get(mode) != "datapool":
+                continue
+            if not cleaned.get(field):
+                self.add_error(field, f"Choose a file, or enter the {what} as JSON.")
+            elif cleaned[field] not in self.files:
+                self.add_error(field, "This file is not one you can read.")
         if cleaned.get("result_pool") and cleaned["result_pool"] not in self.pools:
             self.add_error("result_pool", "This data pool is not one you can write into.")
         return cleaned
@@ -154,6 +163,11 @@ class JobCreateForm(forms.Form):
         if self.cleaned_data.get("data_mode") != "datapool":
             return None
         return self.files[self.cleaned_data["data_file"]].reference
+
+    def params_ref(self) -> dict[str, str] | None:
+        if self.cleaned_data.get("params_mode") != "datapool":
+            return None
+        return self.files[self.cleaned_data["params_file"]].reference
 
     def result_pool_object(self) -> Any:
         return self.pools.get(self.cleaned_data.get("result_pool") or "")

@@ -54,11 +54,13 @@ def _initial_from_job(job: Job) -> dict[str, Any]:
     """What "Run again" prefills: the same service, input and settings."""
     initial: dict[str, Any] = {
         "service": str(job.service_id),
-        "params_mode": "json",
-        "params": json.dumps(job.params, indent=2) if job.params is not None else "",
         "save_result": job.save_result_to_pool,
         "result_pool": str(job.result_pool_id or ""),
     }
+    if job.params_ref:
+        initial.update(params_mode="datapool", params_file=job.params_ref.get("fileId", ""))
+    else:
+        initial.update(params_mode="json", params=json.dumps(job.params, indent=2) if job.params is not None else "")
     if job.data_ref:
         initial.update(data_mode="datapool", data_file=job.data_ref.get("fileId", ""))
     else:
@@ -97,6 +99,7 @@ def job_create(request: HttpRequest) -> HttpResponse:
                     data=form.cleaned_data["data"],
                     params=form.cleaned_data["params"],
                     data_ref=form.data_ref(),
+                    params_ref=form.params_ref(),
                     source=JobSource.UI,
                     subscription=selectors.subscription_for(user=request.user, service=version.service),
                     save_result_to_pool=form.cleaned_data["save_result"],
@@ -104,6 +107,8 @@ def job_create(request: HttpRequest) -> HttpResponse:
                 )
             except ApplicationError as exc:
                 field = ERROR_FIELDS.get(exc.code.split(":", 1)[0])
+                if field == "data_file" and form.cleaned_data.get("data_mode") != "datapool":
+                    field = "params_file"  # the only file given was the parameters'
                 if exc.code.startswith("input:"):
                     field = "data" if "data" in exc.message.lower() else "params"
                 form.add_error(field if field in form.fields else None, exc.message)

@@ -27,6 +27,14 @@ def test_sum_job_from_create_job_to_its_result_and_logs(browser_page, live_serve
     # Choosing the service fills in the example of its API spec: the documented input.
     page.wait_for_function("document.querySelector('#id_data').value.includes('0.69')")
     assert '"round_off": false' in page.input_value("#id_params")
+    # Each way of giving the parameters shows its own panel; JSON is the one used here.
+    params_pool = page.locator(".mode-panel[data-mode='params_mode:datapool']")
+    assert params_pool.is_hidden()
+    page.check("input[name=params_mode][value=datapool]")
+    params_pool.wait_for(state="visible")
+    assert page.locator("#id_params").is_hidden()
+    page.check("input[name=params_mode][value=json]")
+    params_pool.wait_for(state="hidden")
     page.click("[data-testid=run-job]")
 
     page.wait_for_selector("[data-testid=job-status-area][data-status=SUCCEEDED]", timeout=60_000)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -101,7 +102,9 @@ def test_create_job_form_explains_bad_json(browser, user, make_version):
         ({"data": "[" * 100_000 + "]" * 100_000}, "nested too deeply"),
         ({"data": json.dumps({"x": "y" * 1_100_000})}, "at most"),
         ({"params_mode": "kv", "kv_key": ["a", "a"], "kv_value": ["1", "2"]}, "given twice"),
-        ({"data_mode": "datapool"}, "Choose a file"),
+        ({"data_mode": "datapool"}, "Choose a file, or enter the input data as JSON"),
+        ({"params_mode": "datapool"}, "Choose a file, or enter the parameters as JSON"),
+        ({"params_mode": "datapool", "params_file": "not-a-file"}, "Select a valid choice"),
         ({"service": "not-a-service"}, "Select a valid choice"),
     ]
     for extra, message in cases:
@@ -205,3 +208,41 @@ def test_create_job_from_a_data_pool_file_and_save_the_result_into_a_pool(
     assert DataFile.objects.filter(pool=results).count() == 1
     page = browser.get(f"/jobs/{job.pk}/").content.decode()
     assert 'data-testid="result-file"' in page
+
+
+def test_create_job_with_parameters_from_a_data_pool_file_and_run_it_again(
+    browser, user, make_version, settings, tmp_path
+):
+    from datapools.services import datafile_create_from_json, datapool_create
+
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    pool = datapool_create(user=user, name="settings")
+    params_file = datafile_create_from_json(user=user, pool=pool, name="rounding", payload={"round_off": True})
+    version = make_version(user, "sum")
+    response = browser.post(
+        "/jobs/new/",
+        {
+            "service": str(version.service_id),
+            "data_mode": "json",
+            "data": json.dumps(SUM_DATA),
+            "params_mode": "datapool",
+            "params_file": str(params_file.pk),
+            # What the other modes hold is ignored: the chosen mode decides.
+            "params": '{"round_off": false}',
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    job = Job.objects.get()
+    assert job.params is None
+    assert job.params_ref == params_file.reference
+    engine.execute_job(str(job.pk))
+    job.refresh_from_db()
+    assert job.result == {"sum": 420}  # 420.69 rounded off: the file's params reached the service
+    page = browser.get(f"/jobs/{job.pk}/").content.decode()
+    assert f"From data pool file <code>{params_file.pk}</code>" in page
+
+    again = browser.get(f"/jobs/new/?from={job.pk}").content.decode()
+    assert f'<option value="{params_file.pk}" selected>' in again
+    radio = re.search(r'<input type="radio" name="params_mode" value="datapool"[^>]*>', again)
+    assert radio is not None
+    assert "checked" in radio.group(0)
