@@ -216,13 +216,22 @@ class ServerProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def stop(self) -> None:
+        import signal
 
-@pytest.fixture(scope="session")
-def production_server(django_db_setup, django_db_blocker) -> Iterator[ServerProcess]:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+
+
+def start_production_server(extra_env: dict[str, str] | None = None) -> ServerProcess:
     """The portal under its production server (``python -m planqk_portal.server``: granian) with
-    ``DJANGO_DEBUG=false``, against the test database; like ``live_server`` it has ``.url``.
-    Tests using it need ``transactional_db``, as the rows must be visible to another process."""
-    import signal
+    ``DJANGO_DEBUG=false``, against the test database, on this run's queue unless ``extra_env``
+    says otherwise. Call with database access allowed."""
     import socket
 
     from planqk_portal.server import server_command
@@ -230,15 +239,15 @@ def production_server(django_db_setup, django_db_blocker) -> Iterator[ServerProc
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    with django_db_blocker.unblock():
-        env = _child_env(
-            {
-                "DJANGO_DEBUG": "false",
-                "DJANGO_SECRET_KEY": "test-only-" + uuid.uuid4().hex * 2,
-                "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-                "DJANGO_SECURE_SSL_REDIRECT": "false",
-            }
-        )
+    env = _child_env(
+        {
+            "DJANGO_DEBUG": "false",
+            "DJANGO_SECRET_KEY": "test-only-" + uuid.uuid4().hex * 2,
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+            "DJANGO_SECURE_SSL_REDIRECT": "false",
+            **(extra_env or {}),
+        }
+    )
     log_dir = ROOT / "var" / "test-workers"
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"server-{uuid.uuid4().hex[:8]}.log"
@@ -251,24 +260,28 @@ def production_server(django_db_setup, django_db_blocker) -> Iterator[ServerProc
     deadline = time.monotonic() + 60
     while True:
         if proc.poll() is not None or time.monotonic() > deadline:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
+            server.stop()
             raise RuntimeError(f"the production server did not start:\n{server.log()}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
                 sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
                 if b" 200 " in sock.recv(200):
-                    break
+                    return server
         except OSError:
             pass
         time.sleep(0.2)
+
+
+@pytest.fixture(scope="session")
+def production_server(django_db_setup, django_db_blocker) -> Iterator[ServerProcess]:
+    """One production server for the session (see ``start_production_server``); like
+    ``live_server`` it has ``.url``. Tests using it need ``transactional_db``, as the rows must be
+    visible to another process, and must leave no execution for a worker to pick up after them:
+    a worker reading while the test's tables are truncated deadlocks the flush."""
+    with django_db_blocker.unblock():
+        server = start_production_server()
     yield server
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
+    server.stop()
 
 
 @pytest.fixture(params=["live_server", "production_server"])

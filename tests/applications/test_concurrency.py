@@ -1,5 +1,6 @@
 """The plan's concurrent-execution limit holds when requests arrive at the same moment."""
 
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from threading import Barrier
 
@@ -8,12 +9,22 @@ import requests
 
 from jobs.models import Job
 from tests.applications.conftest import make_app, make_service, subscribe
+from tests.conftest import ServerProcess, start_production_server
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_simultaneous_starts_never_exceed_max_concurrent(production_server, user, provider):
-    # No worker runs, so every started execution stays PENDING and keeps its slot.
+@pytest.fixture
+def unserved_production_server(settings) -> Iterator[ServerProcess]:
+    """A production server whose executions go to a queue no worker reads: they stay PENDING and
+    keep their slots (a worker ending one mid-test would free a slot), and none runs afterwards."""
+    server = start_production_server({"PLANQK_QUEUE": f"{settings.CELERY_TASK_DEFAULT_QUEUE}-unserved"})
+    yield server
+    server.stop()
+
+
+def test_simultaneous_starts_never_exceed_max_concurrent(unserved_production_server, user, provider):
+    production_server = unserved_production_server
     target = make_service(provider, name="narrow", sample=None, max_concurrent=2, requests_per_minute=1000)
     app = make_app(user)
     subscribe(app, target)
