@@ -125,6 +125,8 @@ def login(page, live_server, user, password: str = PASSWORD) -> None:
 
 @dataclass
 class WorkerProcess:
+    """A started process group (a Celery worker; a server subclasses it) and its log file."""
+
     proc: subprocess.Popen[bytes]
     log_path: Path
 
@@ -208,24 +210,10 @@ def start_worker(concurrency: int = 1, extra_env: dict[str, str] | None = None) 
 
 
 @dataclass
-class ServerProcess:
-    proc: subprocess.Popen[bytes]
-    url: str
-    log_path: Path
+class ServerProcess(WorkerProcess):
+    """A started production server: a process group with a log, like a worker, plus its URL."""
 
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self) -> None:
-        import signal
-
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
+    url: str = ""
 
 
 def start_production_server(extra_env: dict[str, str] | None = None) -> ServerProcess:
@@ -256,7 +244,7 @@ def start_production_server(extra_env: dict[str, str] | None = None) -> ServerPr
         proc = subprocess.Popen(
             command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
-    server = ServerProcess(proc=proc, url=f"http://127.0.0.1:{port}", log_path=log_path)
+    server = ServerProcess(proc=proc, log_path=log_path, url=f"http://127.0.0.1:{port}")
     deadline = time.monotonic() + 60
     while True:
         if proc.poll() is not None or time.monotonic() > deadline:
