@@ -8,7 +8,7 @@ class ServicesConfig(AppConfig):
     def ready(self) -> None:
         from planqk_portal import reaper
 
-        from .services import service_builds_reap, service_builds_requeue
+        from .builds import service_builds_reap, service_builds_requeue
 
         reaper.register(service_builds_reap)
         reaper.register(service_builds_requeue)

@@ -1,9 +1,7 @@
-"""Writes for services: creating services and versions, building them, publishing, deleting.
+"""Writes for services: creating services and versions, publishing, deleting, cancelling and retrying builds.
 
-A version's build is a state machine (PENDING → BUILDING → READY | FAILED | CANCELLED) kept in
-the database. The Celery task claims a PENDING version with a conditional update, so a
-redelivered or duplicated task never builds twice; every later transition is conditional on the
-state it expects, so a cancel, the reaper and the build itself can race without corrupting it.
+A version's build runs in :mod:`services.builds` (the Celery task's body); the writes here only
+start it (on commit) or ask it to stop, each with a conditional update on the state it expects.
 """
 
 from __future__ import annotations
@@ -11,14 +9,9 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-import shutil
-import tempfile
-import time
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from pathlib import Path
 from typing import IO, Any
 
 from django.conf import settings
@@ -26,13 +19,12 @@ from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile, File
 from django.core.validators import URLValidator
 from django.db import IntegrityError, transaction
-from django.db.models import ProtectedError, Q
+from django.db.models import ProtectedError
 from django.utils import timezone
 from django.utils.text import slugify
 
 from payments.selectors import card_required_check
 from planqk_portal.errors import ApplicationError
-from planqk_portal.logs import ChunkedLogWriter
 
 from . import selectors, uploads
 from .models import (
@@ -56,9 +48,6 @@ VERSION_RE = re.compile(
 )
 MAX_DESCRIPTION = 20_000
 EXTERNAL_RUNTIME = "external"
-#: How long after PLANQK_BUILD_TIMEOUT the reaper waits before it calls a build lost: the task's own
-#: soft time limit fires first and fails the build with a better message.
-REAPER_GRACE_SECONDS = 120
 
 _PROVIDER_FOR_BACKEND = {QuantumBackend.IBM: "IBM", QuantumBackend.DWAVE: "DWAVE"}
 
@@ -322,7 +311,7 @@ def _new_version(
             f"Version {label} of {service.name} exists already.", code="version:duplicate", status=409
         ) from None
     if external_url:
-        _promote(version)
+        service_version_promote(version=version)
     else:
         _enqueue_build(version.id)
     return version
@@ -556,7 +545,7 @@ def service_version_create(
     return new
 
 
-def _promote(version: ServiceVersion) -> None:
+def service_version_promote(*, version: ServiceVersion) -> None:
     """Make a READY version the service's published one unless a newer callable version is."""
     service = Service.objects.select_for_update().get(pk=version.service_id)
     current = service.published_version
@@ -782,237 +771,3 @@ def service_version_unpublish(*, version: ServiceVersion) -> ServiceVersion:
             service.published_version = replacement
             service.save(update_fields=["published_version", "updated_at"])
     return version
-
-
-class _BuildWatch:
-    """``should_cancel`` for the runtime; also flushes the log while a step is silent."""
-
-    def __init__(self, version_id: uuid.UUID, writer: ChunkedLogWriter) -> None:
-        self.version_id = version_id
-        self.writer = writer
-        self.checked = 0.0
-        self.flushed = time.monotonic()
-        self.cancelled = False
-
-    def __call__(self) -> bool:
-        now = time.monotonic()
-        if now - self.flushed >= 1.0:
-            self.writer.flush()
-            self.flushed = now
-        if not self.cancelled and now - self.checked >= 1.0:
-            self.checked = now
-            row = ServiceVersion.objects.filter(pk=self.version_id).values_list("status", "cancel_requested").first()
-            # Gone (service deleted), cancelled or taken over by the reaper: stop building.
-            self.cancelled = row is None or row[1] or row[0] != BuildStatus.BUILDING
-        return self.cancelled
-
-
-def _build_log_max_bytes() -> int:
-    return int(getattr(settings, "PLANQK_BUILD_LOG_MAX_BYTES", 2 * 1024 * 1024))
-
-
-def _finish(version_id: uuid.UUID, status: str, *, unless_cancelled: bool = False, **fields: Any) -> bool:
-    """BUILDING → ``status``; False when something else (a cancel, the reaper) got there first."""
-    rows = ServiceVersion.objects.filter(pk=version_id, status=BuildStatus.BUILDING)
-    if unless_cancelled:
-        rows = rows.filter(cancel_requested=False)
-    return rows.update(status=status, build_ended_at=timezone.now(), **fields) == 1
-
-
-class _BuildLog(ChunkedLogWriter):
-    """The build's log; quiet once its version is gone (the service was deleted mid-build)."""
-
-    def flush(self) -> None:
-        try:
-            super().flush()
-        except IntegrityError:
-            self.truncated = True
-
-
-def service_version_build(*, version_id: str | uuid.UUID) -> ServiceVersion | None:
-    """Build one version on the configured runtime (the body of the Celery task).
-
-    Returns None when there was nothing to do: another worker claimed it, it was cancelled
-    before it started, or it no longer exists.
-    """
-    from jobs.runtimes import BuildError, BuildSpec, get_runtime
-
-    try:
-        version_id = uuid.UUID(str(version_id))
-    except ValueError:
-        logger.warning("build of a malformed version id %r ignored", version_id)
-        return None
-    runtime_name = getattr(settings, "PLANQK_RUNTIME", "local") or "local"
-    claimed = ServiceVersion.objects.filter(pk=version_id, status=BuildStatus.PENDING, cancel_requested=False).update(
-        status=BuildStatus.BUILDING,
-        build_started_at=timezone.now(),
-        build_ended_at=None,
-        build_error="",
-        build_error_code="",
-        runtime=runtime_name,
-    )
-    if not claimed:
-        return None
-    version = ServiceVersion.objects.select_related("service").get(pk=version_id)
-    writer = _BuildLog(BuildLogChunk, "version", version, max_bytes=_build_log_max_bytes())
-    watch = _BuildWatch(version_id, writer)
-    workdir = _workdir()
-
-    def end(status: str, line: str, **fields: Any) -> bool:
-        # The log is complete before the state is final: a poller that sees the end has every line.
-        writer.line(line)
-        writer.flush()
-        return _finish(version_id, status, **fields)
-
-    def cancelled(line: str) -> None:
-        end(BuildStatus.CANCELLED, line, build_error="Cancelled by the provider.", build_error_code="build:cancelled")
-
-    try:
-        writer.line(f"Building {version.service.name} {version.version} on the {runtime_name} runtime")
-        source = workdir / "code"
-        source.mkdir()
-        _unpack(version, workdir, source, writer)
-        runtime = get_runtime(runtime_name)
-        spec = BuildSpec(version_id=str(version.id), source_dir=source, requirements=version.requirements)
-        result = runtime.build(spec, log=writer.line, should_cancel=watch)
-        writer.line(f"Version {version.version} is READY.")
-        writer.flush()
-        if not _finish_ready(version, result.handle):
-            _discard_build(runtime, result.handle)
-            cancelled("The build was cancelled as it finished: its result is discarded.")
-    except BuildError as exc:
-        if exc.code == "build:cancelled" or watch.cancelled:
-            cancelled("Build cancelled.")
-        else:
-            end(BuildStatus.FAILED, f"ERROR: {exc.message}", build_error=exc.message, build_error_code=exc.code)
-    except ApplicationError as exc:
-        end(BuildStatus.FAILED, f"ERROR: {exc.message}", build_error=exc.message, build_error_code=exc.code)
-    except BaseException as exc:
-        from celery.exceptions import SoftTimeLimitExceeded
-
-        if isinstance(exc, SoftTimeLimitExceeded):
-            message = f"The build took longer than {settings.PLANQK_BUILD_TIMEOUT} seconds and was stopped."
-            code = "build:user:time-out"
-        else:
-            logger.exception("build of version %s failed on the platform's side", version_id)
-            message = (
-                f"The platform failed to build this version ({type(exc).__name__}: {exc}). Retry the build; "
-                "if it fails again, tell the operator."
-            )
-            code = "build:platform:error"
-        end(BuildStatus.FAILED, f"ERROR: {message}", build_error=message, build_error_code=code)
-        if not isinstance(exc, Exception):
-            raise
-    finally:
-        try:
-            writer.flush()
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
-    return ServiceVersion.objects.filter(pk=version_id).first()
-
-
-def _workdir() -> Path:
-    base = Path(settings.PLANQK_DATA_DIR) / "tmp" / "builds"
-    base.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix="build-", dir=base))
-
-
-def _unpack(version: ServiceVersion, workdir: Path, source: Path, writer: ChunkedLogWriter) -> None:
-    """Copy the stored archive next to ``source`` and unpack it there with every check again."""
-    if not version.archive:
-        raise ApplicationError("The uploaded archive of this version is missing.", code="build:no-archive")
-    local = workdir / "user_code.zip"
-    try:
-        with version.archive.open("rb") as stored, open(local, "wb") as out:
-            shutil.copyfileobj(stored, out)
-    except OSError as exc:
-        raise ApplicationError(
-            f"The uploaded archive of this version cannot be read ({exc}).", code="build:no-archive"
-        ) from exc
-    with open(local, "rb") as fh:
-        summary = uploads.extract_archive(fh, source)
-    writer.line(f"Unpacked {len(summary.files)} files ({summary.total_bytes} bytes)")
-    if summary.requirements_source and summary.requirements_source != uploads.REQUIREMENTS_PATH:
-        writer.line(f"No requirements.txt: installing the pip dependencies of {summary.requirements_source}")
-    if summary.ignored_conda_packages:
-        writer.line(
-            "Conda packages are not installed (list them in requirements.txt if pip can install them): "
-            + ", ".join(summary.ignored_conda_packages)
-        )
-
-
-def _finish_ready(version: ServiceVersion, handle: dict[str, Any]) -> bool:
-    with transaction.atomic():
-        if not _finish(version.pk, BuildStatus.READY, unless_cancelled=True, build_handle=handle):
-            return False
-        version.refresh_from_db()
-        _promote(version)
-    return True
-
-
-def _discard_build(runtime: Any, handle: dict[str, Any]) -> None:
-    try:
-        runtime.remove_build(handle)
-    except Exception:  # cleanup is best effort; the build's result is unused either way
-        logger.warning("could not remove the discarded build %s", handle, exc_info=True)
-
-
-def service_builds_remove(*, builds: list[dict[str, Any]]) -> int:
-    """Remove the runtime artefacts (environments' code copies, images) of deleted versions."""
-    from jobs.runtimes import get_runtime
-
-    removed = 0
-    for build in builds:
-        handle = build.get("handle")
-        if not isinstance(handle, dict):
-            continue
-        try:
-            get_runtime(build.get("runtime") or None).remove_build(handle)
-            removed += 1
-        except Exception:  # one broken handle must not keep the others
-            logger.warning("could not remove build %s", handle, exc_info=True)
-    return removed
-
-
-def service_builds_reap() -> int:
-    """Fail builds stuck in BUILDING past ``PLANQK_BUILD_TIMEOUT``: their worker died."""
-    timeout = int(settings.PLANQK_BUILD_TIMEOUT)
-    cutoff = timezone.now() - timedelta(seconds=timeout + REAPER_GRACE_SECONDS)
-    stuck = ServiceVersion.objects.filter(status=BuildStatus.BUILDING).filter(
-        Q(build_started_at__lt=cutoff) | Q(build_started_at__isnull=True)
-    )
-    message = (
-        f"The build did not finish within {timeout} seconds: the worker building it stopped (it crashed or was "
-        "restarted). Retry the build."
-    )
-    reaped = 0
-    for version in stuck:
-        if _finish(version.pk, BuildStatus.FAILED, build_error=message, build_error_code="build:platform:lost"):
-            writer = ChunkedLogWriter(BuildLogChunk, "version", version, max_bytes=_build_log_max_bytes() + 1024)
-            writer.line(f"ERROR: {message}")
-            writer.flush()
-            reaped += 1
-    return reaped
-
-
-def service_builds_requeue() -> int:
-    """Enqueue again builds left PENDING for long (their message was lost, e.g. the broker was down).
-
-    A duplicate is harmless (the build is claimed once); each version is enqueued again at most
-    once per ``PLANQK_BUILD_REQUEUE_SECONDS`` so a long queue is not flooded with copies.
-    """
-    from django.core.cache import cache
-
-    from .tasks import build_service_version
-
-    every = int(getattr(settings, "PLANQK_BUILD_REQUEUE_SECONDS", 300))
-    cutoff = timezone.now() - timedelta(seconds=every)
-    waiting = ServiceVersion.objects.filter(
-        status=BuildStatus.PENDING, cancel_requested=False, created_at__lt=cutoff
-    ).values_list("pk", flat=True)[:500]
-    requeued = 0
-    for pk in waiting:
-        if cache.add(f"services:requeue:{pk}", 1, timeout=every):
-            build_service_version.delay(str(pk))
-            requeued += 1
-    return requeued

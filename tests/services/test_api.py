@@ -384,7 +384,7 @@ def test_selectors_for_other_apps(user, other_user):
 
 
 def test_reaper_fails_builds_whose_worker_died(api_client, settings):
-    assert "services.services.service_builds_reap" in reaper.registered()
+    assert "services.builds.service_builds_reap" in reaper.registered()
     body = create(api_client).json()
     version = ServiceVersion.objects.get(pk=body["latest_version"]["id"])
     long_ago = timezone.now() - timedelta(seconds=settings.PLANQK_BUILD_TIMEOUT + 600)

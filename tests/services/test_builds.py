@@ -162,7 +162,7 @@ def test_a_build_whose_message_was_lost_is_enqueued_again_by_the_reaper(celery_w
         api_spec=first.api_spec,
     )
     ServiceVersion.objects.filter(pk=lost.pk).update(created_at=timezone.now() - timedelta(hours=1))
-    assert "services.services.service_builds_requeue" in reaper.registered()
+    assert "services.builds.service_builds_requeue" in reaper.registered()
     reaper.run_all()
     lost = wait_for_status(lost, FINAL, worker=celery_worker)
     assert lost.status == BuildStatus.READY, build_log(lost)

@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from services import services
+from services import builds
 from services.demo import DEMO_SERVICES, seed_demo
 from services.models import BuildStatus, Lifecycle, Service
 
@@ -29,7 +29,7 @@ def test_seed_demo_is_idempotent_and_publishes_sum_once_ready(user):
     assert Service.objects.get(owner=user, name="qiskit-bell").quantum_backend == "NONE"
 
     # The build (in this process, on the local runtime) publishes it when READY.
-    version = services.service_version_build(version_id=total.versions.get().pk)
+    version = builds.service_version_build(version_id=total.versions.get().pk)
     assert version.status == BuildStatus.READY
     total.refresh_from_db()
     assert total.lifecycle == Lifecycle.ACCESSIBLE

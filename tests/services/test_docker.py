@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from planqk_samples import sample_zip
-from services import services
+from services import builds, services
 from services.models import BuildStatus
 from services.tasks import build_service_version
 
@@ -38,6 +38,6 @@ def test_sum_sample_builds_into_an_image_through_the_task(base_image, settings, 
     # A second delivery of the same task finds nothing to do (the build was claimed once).
     assert build_service_version.apply(args=[str(version.pk)]).get() is None
 
-    services.service_builds_remove(builds=[{"runtime": version.runtime, "handle": version.build_handle}])
+    builds.service_builds_remove(builds=[{"runtime": version.runtime, "handle": version.build_handle}])
     with pytest.raises(docker.errors.ImageNotFound):
         client.images.get(image)
