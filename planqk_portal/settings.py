@@ -26,15 +26,18 @@ def env_bool(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
-def env_int(name: str, default: int) -> int:
-    """Read an integer environment variable, failing loudly on garbage."""
+def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
+    """Read an integer environment variable, failing loudly (at startup) on garbage or below ``minimum``."""
     value = os.environ.get(name)
-    if value is None or value == "":
+    if value is None or value.strip() == "":
         return default
     try:
-        return int(value)
+        number = int(value)
     except ValueError as exc:
         raise ImproperlyConfigured(f"{name} must be an integer, got {value!r}") from exc
+    if minimum is not None and number < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, got {value!r}")
+    return number
 
 
 def env_list(name: str, default: list[str]) -> list[str]:
@@ -361,7 +364,15 @@ PLANQK_DEBIAN_MIRROR = os.environ.get("PLANQK_DEBIAN_MIRROR", "")
 PLANQK_SANDBOX = os.environ.get("PLANQK_SANDBOX", "auto")
 # Interpreter for local runtime environments; empty means the one running the platform.
 PLANQK_LOCAL_PYTHON = os.environ.get("PLANQK_LOCAL_PYTHON", "")
-PLANQK_MAX_UPLOAD_MB = env_int("PLANQK_MAX_UPLOAD_MB", 50)
+PLANQK_MAX_UPLOAD_MB = env_int("PLANQK_MAX_UPLOAD_MB", 50, minimum=1)
+# What an uploaded archive may unpack to: entries, total size, and compression ratio (zip bombs).
+PLANQK_UPLOAD_MAX_ENTRIES = env_int("PLANQK_UPLOAD_MAX_ENTRIES", 5000, minimum=1)
+PLANQK_UPLOAD_MAX_UNCOMPRESSED_MB = env_int("PLANQK_UPLOAD_MAX_UNCOMPRESSED_MB", 500, minimum=1)
+PLANQK_UPLOAD_MAX_RATIO = env_int("PLANQK_UPLOAD_MAX_RATIO", 100, minimum=1)
+# Stored build log per version (longer logs are cut with a note); a build left PENDING this long
+# (its task was lost, e.g. the broker was down) is enqueued again, at most once per period.
+PLANQK_BUILD_LOG_MAX_BYTES = env_int("PLANQK_BUILD_LOG_MAX_BYTES", 2 * 1024 * 1024, minimum=1)
+PLANQK_BUILD_REQUEUE_SECONDS = env_int("PLANQK_BUILD_REQUEUE_SECONDS", 300, minimum=1)
 PLANQK_DATAPOOL_MAX_UPLOAD_MB = env_int("PLANQK_DATAPOOL_MAX_UPLOAD_MB", 100)
 PLANQK_JOB_DEFAULT_TIMEOUT = env_int("PLANQK_JOB_DEFAULT_TIMEOUT", 600)
 PLANQK_JOB_DEFAULT_MEMORY_MB = env_int("PLANQK_JOB_DEFAULT_MEMORY_MB", 1024)
@@ -369,17 +380,24 @@ PLANQK_JOB_MAX_MEMORY_MB = env_int("PLANQK_JOB_MAX_MEMORY_MB", 8192)
 PLANQK_JOB_DEFAULT_CPUS = float(os.environ.get("PLANQK_JOB_DEFAULT_CPUS", "1.0"))
 PLANQK_JOB_MAX_CPUS = float(os.environ.get("PLANQK_JOB_MAX_CPUS", "4.0"))
 PLANQK_JOB_MAX_PIDS = env_int("PLANQK_JOB_MAX_PIDS", 256)
-PLANQK_JOB_LOG_MAX_BYTES = env_int("PLANQK_JOB_LOG_MAX_BYTES", 1024 * 1024)
-PLANQK_INPUT_MAX_BYTES = env_int("PLANQK_INPUT_MAX_BYTES", 1024 * 1024)
+PLANQK_JOB_LOG_MAX_BYTES = env_int("PLANQK_JOB_LOG_MAX_BYTES", 1024 * 1024, minimum=1)
+PLANQK_INPUT_MAX_BYTES = env_int("PLANQK_INPUT_MAX_BYTES", 1024 * 1024, minimum=1)
 # Data pool files are how larger inputs reach a service (by value is capped at 1 MB).
-PLANQK_DATAREF_MAX_BYTES = env_int("PLANQK_DATAREF_MAX_BYTES", 64 * 1024 * 1024)
+PLANQK_DATAREF_MAX_BYTES = env_int("PLANQK_DATAREF_MAX_BYTES", 64 * 1024 * 1024, minimum=1)
 # Engine timings: a RUNNING job whose heartbeat is older than this is handed to another worker;
 # a PENDING job whose task seems lost is enqueued again once, and failed after the expiry.
-PLANQK_JOB_HEARTBEAT_STALE_SECONDS = env_int("PLANQK_JOB_HEARTBEAT_STALE_SECONDS", 60)
-PLANQK_JOB_PENDING_REQUEUE_SECONDS = env_int("PLANQK_JOB_PENDING_REQUEUE_SECONDS", 120)
-PLANQK_JOB_PENDING_EXPIRE_SECONDS = env_int("PLANQK_JOB_PENDING_EXPIRE_SECONDS", 24 * 3600)
-PLANQK_JOB_OUTPUT_MAX_BYTES = env_int("PLANQK_JOB_OUTPUT_MAX_BYTES", 64 * 1024 * 1024)
-PLANQK_JOB_MAX_INTERIM_RESULTS = env_int("PLANQK_JOB_MAX_INTERIM_RESULTS", 1000)
+PLANQK_JOB_HEARTBEAT_STALE_SECONDS = env_int("PLANQK_JOB_HEARTBEAT_STALE_SECONDS", 60, minimum=1)
+PLANQK_JOB_PENDING_REQUEUE_SECONDS = env_int("PLANQK_JOB_PENDING_REQUEUE_SECONDS", 120, minimum=1)
+PLANQK_JOB_PENDING_EXPIRE_SECONDS = env_int("PLANQK_JOB_PENDING_EXPIRE_SECONDS", 24 * 3600, minimum=1)
+# What an execution may print before it is stopped: the log cap plus room for the result line.
+PLANQK_JOB_OUTPUT_MAX_BYTES = env_int(
+    "PLANQK_JOB_OUTPUT_MAX_BYTES", max(64 * 1024 * 1024, 4 * PLANQK_JOB_LOG_MAX_BYTES), minimum=1
+)
+PLANQK_JOB_MAX_INTERIM_RESULTS = env_int("PLANQK_JOB_MAX_INTERIM_RESULTS", 1000, minimum=1)
+# The owner quota: a provider running their own service without an application (Jobs page,
+# REST API, planqk run) has these limits instead of a plan's (0: no limit).
+PLANQK_OWNER_REQUESTS_PER_MINUTE = env_int("PLANQK_OWNER_REQUESTS_PER_MINUTE", 120, minimum=0)
+PLANQK_OWNER_MAX_CONCURRENT = env_int("PLANQK_OWNER_MAX_CONCURRENT", 10, minimum=0)
 
 # --- Gateway ----------------------------------------------------------------------------------
 # Empty means "http(s)://<host of the request>/gateway".

@@ -60,10 +60,6 @@ class _BuildWatch:
         return self.cancelled
 
 
-def _build_log_max_bytes() -> int:
-    return int(getattr(settings, "PLANQK_BUILD_LOG_MAX_BYTES", 2 * 1024 * 1024))
-
-
 def _finish(version_id: uuid.UUID, status: str, *, unless_cancelled: bool = False, **fields: Any) -> bool:
     """BUILDING → ``status``; False when something else (a cancel, the reaper) got there first."""
     rows = ServiceVersion.objects.filter(pk=version_id, status=BuildStatus.BUILDING)
@@ -95,7 +91,7 @@ def service_version_build(*, version_id: str | uuid.UUID) -> ServiceVersion | No
     except ValueError:
         logger.warning("build of a malformed version id %r ignored", version_id)
         return None
-    runtime_name = getattr(settings, "PLANQK_RUNTIME", "local") or "local"
+    runtime_name = settings.PLANQK_RUNTIME or "local"
     claimed = ServiceVersion.objects.filter(pk=version_id, status=BuildStatus.PENDING, cancel_requested=False).update(
         status=BuildStatus.BUILDING,
         build_started_at=timezone.now(),
@@ -107,7 +103,7 @@ def service_version_build(*, version_id: str | uuid.UUID) -> ServiceVersion | No
     if not claimed:
         return None
     version = ServiceVersion.objects.select_related("service").get(pk=version_id)
-    writer = _BuildLog(BuildLogChunk, "version", version, max_bytes=_build_log_max_bytes())
+    writer = _BuildLog(BuildLogChunk, "version", version, max_bytes=settings.PLANQK_BUILD_LOG_MAX_BYTES)
     watch = _BuildWatch(version_id, writer)
     workdir = _workdir()
 
@@ -241,7 +237,9 @@ def service_builds_reap() -> int:
     reaped = 0
     for version in stuck:
         if _finish(version.pk, BuildStatus.FAILED, build_error=message, build_error_code="build:platform:lost"):
-            writer = ChunkedLogWriter(BuildLogChunk, "version", version, max_bytes=_build_log_max_bytes() + 1024)
+            writer = ChunkedLogWriter(
+                BuildLogChunk, "version", version, max_bytes=settings.PLANQK_BUILD_LOG_MAX_BYTES + 1024
+            )
             writer.line(f"ERROR: {message}")
             writer.flush()
             reaped += 1
@@ -258,7 +256,7 @@ def service_builds_requeue() -> int:
 
     from .tasks import build_service_version
 
-    every = int(getattr(settings, "PLANQK_BUILD_REQUEUE_SECONDS", 300))
+    every = settings.PLANQK_BUILD_REQUEUE_SECONDS
     cutoff = timezone.now() - timedelta(seconds=every)
     waiting = ServiceVersion.objects.filter(
         status=BuildStatus.PENDING, cancel_requested=False, created_at__lt=cutoff

@@ -62,12 +62,11 @@ class UploadLimits:
 
     @classmethod
     def from_settings(cls) -> UploadLimits:
-        max_mb = int(getattr(settings, "PLANQK_MAX_UPLOAD_MB", 50))
         return cls(
-            max_upload_bytes=max_mb * 1024 * 1024,
-            max_entries=int(getattr(settings, "PLANQK_UPLOAD_MAX_ENTRIES", 5000)),
-            max_total_bytes=int(getattr(settings, "PLANQK_UPLOAD_MAX_UNCOMPRESSED_MB", 500)) * 1024 * 1024,
-            max_ratio=int(getattr(settings, "PLANQK_UPLOAD_MAX_RATIO", 100)),
+            max_upload_bytes=settings.PLANQK_MAX_UPLOAD_MB * 1024 * 1024,
+            max_entries=settings.PLANQK_UPLOAD_MAX_ENTRIES,
+            max_total_bytes=settings.PLANQK_UPLOAD_MAX_UNCOMPRESSED_MB * 1024 * 1024,
+            max_ratio=settings.PLANQK_UPLOAD_MAX_RATIO,
         )
 
 
