@@ -12,7 +12,10 @@ final), ``GET /{id}/interim-results``, ``PUT /{id}/cancel``, ``GET /{id}/logs``,
 /token``, which grants any client credentials, so clients written for the gateway run unchanged.
 Swagger UI at ``/docs`` (from drf-spectacular-sidecar's files, no CDN) on the folder's
 ``openapi-spec.yml``, served at ``/openapi.yml`` with its ``servers`` pointed at this server.
-Errors have the gateway's shape and codes (``{"code", "detail"}``).
+Everything a client sees of the contract (the job object and its timestamps, the status names,
+the error codes and statuses, every check of the request body) comes from
+:mod:`planqk_service_api`, the package the gateway uses too, so both answer alike: ``POST /`` is
+201 with the job as created (PENDING) and a ``Location``; errors are ``{"code", "detail"}``.
 
 Ctrl-C (or SIGTERM) stops the server and kills the executions still running.
 """
@@ -41,22 +44,26 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import planqk_service_api as contract
 from planqk_cli import term
 from planqk_cli.errors import CliError, ExitCode
 from planqk_cli.project import require_template
 from planqk_runtime.protocol import KIND_INTERIM, final_response, parse_output_line
+from planqk_service_api import CANCELLED, FAILED, FINAL_STATES, PENDING, RUNNING, SUCCEEDED, ServiceAPIError, codes
 
 #: ``data`` and ``params`` by value are at most 1 MB each (ARCHITECTURE.md section 3).
-MAX_INPUT_BYTES = 1024 * 1024
+MAX_INPUT_BYTES = contract.DEFAULT_INPUT_MAX_BYTES
 #: The whole request body: both inputs plus the JSON around them.
-MAX_BODY_BYTES = 2 * MAX_INPUT_BYTES + 64 * 1024
+MAX_BODY_BYTES = contract.body_max_bytes(MAX_INPUT_BYTES)
 #: Log lines kept per execution; beyond that a line says the output was cut.
 MAX_LOG_LINES = 20_000
 #: How long stopped executions get to end after SIGTERM before SIGKILL.
 KILL_GRACE_SECONDS = 3.0
 
-PENDING, RUNNING, SUCCEEDED, FAILED, CANCELLED = "PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"
-FINAL = frozenset({SUCCEEDED, FAILED, CANCELLED})
+#: A hostile or stalled client (a Content-Length larger than the body it sends, an idle
+#: connection) holds its thread this long at most.
+SOCKET_TIMEOUT_SECONDS = 60.0
+_HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
 
 # The runner's inputs come from INPUT_DIR only: values the user has set in this shell must not
 # leak into every execution.
@@ -70,11 +77,6 @@ _STATIC_TYPES = {
     ".map": "application/json",
     ".txt": "text/plain; charset=utf-8",
 }
-
-
-def _timestamp(moment: datetime | None) -> str | None:
-    # The contract's format: "YYYY-MM-DD HH:MM:SS", UTC.
-    return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else None
 
 
 def _now() -> datetime:
@@ -99,13 +101,13 @@ class LocalJob:
 
     def to_json(self) -> dict[str, Any]:
         """The job object of the service API."""
-        return {
-            "id": self.id,
-            "status": self.status,
-            "createdAt": _timestamp(self.created_at),
-            "startedAt": _timestamp(self.started_at),
-            "endedAt": _timestamp(self.ended_at),
-        }
+        return contract.job_object(
+            id=self.id,
+            status=self.status,
+            created_at=self.created_at,
+            started_at=self.started_at,
+            ended_at=self.ended_at,
+        )
 
     def add_log(self, line: str) -> None:
         if len(self.logs) < MAX_LOG_LINES:
@@ -129,8 +131,12 @@ class Executor:
         self.threads: list[threading.Thread] = []
         self.stopping = False
 
-    def submit(self, inputs: dict[str, Any]) -> LocalJob:
-        """Create a PENDING job with ``inputs`` (``{"data"?: ..., "params"?: ...}``) and start it."""
+    def submit(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        """Create a PENDING job with ``inputs`` (``{"data"?: ..., "params"?: ...}``) and start it.
+
+        Returns the job object as created (PENDING), as the gateway answers: the execution may
+        well be RUNNING by the time the answer is sent.
+        """
         job_id = str(uuid.uuid4())
         input_dir = self.root / "jobs" / job_id
         input_dir.mkdir(parents=True)
@@ -141,10 +147,11 @@ class Executor:
             if self.stopping:
                 raise RuntimeError("the server is stopping")
             self.jobs[job_id] = job
+            created = job.to_json()
             thread = threading.Thread(target=self._execute, args=(job,), name=f"job-{job_id[:8]}", daemon=True)
             self.threads.append(thread)
         thread.start()
-        return job
+        return created
 
     def get(self, job_id: str) -> LocalJob | None:
         with self.lock:
@@ -157,11 +164,12 @@ class Executor:
     def cancel(self, job: LocalJob) -> dict[str, Any]:
         """Cancel a job that is not final yet (a final one is left alone); the job object."""
         with self.lock:
-            if job.status in FINAL:
+            if job.status in FINAL_STATES:
                 return job.to_json()
+            detail = "Cancelled while it was running." if job.status == RUNNING else "Cancelled before it started."
             job.status = CANCELLED
             job.ended_at = _now()
-            job.response = {"code": "CANCELLED", "detail": "The execution was cancelled."}
+            job.response = {"code": codes.JOB_CANCELLED, "detail": detail}
             process = job.process
         if process is not None:
             _terminate(process)
@@ -173,7 +181,7 @@ class Executor:
             with self.slots:
                 self._run_process(job)
         except Exception as exc:  # a failure here must end the job, never leave it RUNNING
-            self._finish(job, FAILED, {"code": "INTERNAL_ERROR", "detail": f"planqk serve failed: {exc}"})
+            self._finish(job, FAILED, {"code": codes.PLATFORM_ERROR, "detail": f"planqk serve failed: {exc}"})
         finally:
             shutil.rmtree(job.input_dir, ignore_errors=True)
 
@@ -200,7 +208,7 @@ class Executor:
                 )
             except OSError as exc:
                 job.status, job.ended_at = FAILED, _now()
-                job.response = {"code": "INTERNAL_ERROR", "detail": f"cannot start {self.python}: {exc}"}
+                job.response = {"code": codes.PLATFORM_ERROR, "detail": f"cannot start {self.python}: {exc}"}
                 return
             job.status = RUNNING
             job.started_at = _now()
@@ -227,8 +235,8 @@ class Executor:
                 job,
                 FAILED,
                 {
-                    "code": "EXECUTION_ERROR",
-                    "detail": f"the program ended (exit code {returncode}) before the runner gave a response",
+                    "code": codes.JOB_NO_RESULT,
+                    "detail": f"The program ended (exit code {returncode}) without printing its result; see the logs.",
                 },
             )
 
@@ -253,7 +261,7 @@ class Executor:
 
     def _finish(self, job: LocalJob, status: str, response: dict[str, Any]) -> None:
         with self.lock:
-            if job.status in FINAL:
+            if job.status in FINAL_STATES:
                 return  # cancelled meanwhile: that stays the outcome
             job.status = status
             job.ended_at = _now()
@@ -266,7 +274,7 @@ class Executor:
         """Stop every execution still going; the number stopped."""
         with self.lock:
             self.stopping = True
-            active = [job for job in self.jobs.values() if job.status not in FINAL]
+            active = [job for job in self.jobs.values() if job.status not in FINAL_STATES]
         for job in active:
             self.cancel(job)
         for thread in self.threads:
@@ -387,6 +395,7 @@ class ServiceAPIHandler(BaseHTTPRequestHandler):
     server_version = "planqk-serve"
     _body_read = False
     protocol_version = "HTTP/1.1"
+    timeout = SOCKET_TIMEOUT_SECONDS
 
     # --- plumbing -------------------------------------------------------------------------------
 
@@ -398,6 +407,7 @@ class ServiceAPIHandler(BaseHTTPRequestHandler):
         if not self._body_read and self.headers.get("Content-Length", "0").strip() not in ("", "0"):
             # A body we did not read would be taken for the next request on this connection.
             self.close_connection = True
+        if self.close_connection:
             self.send_header("Connection", "close")
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -417,8 +427,11 @@ class ServiceAPIHandler(BaseHTTPRequestHandler):
     def _error(
         self, http_status: int, code: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
     ) -> None:
-        # The gateway's error shape and codes, so a client sees the same answers locally.
-        self._json(http_status, {"code": code, "detail": detail, **extra}, headers)
+        self._fail(ServiceAPIError(code, detail, int(http_status), extra), headers)
+
+    def _fail(self, error: ServiceAPIError, headers: dict[str, str] | None = None) -> None:
+        # The contract's error shape and codes, so a client sees the gateway's answers locally.
+        self._json(error.status, error.body(), headers)
 
     def _base_url(self) -> str:
         host = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])
@@ -431,22 +444,32 @@ class ServiceAPIHandler(BaseHTTPRequestHandler):
     def _job(self, job_id: str) -> LocalJob | None:
         job = self.server.executor.get(job_id)
         if job is None:
-            self._error(HTTPStatus.NOT_FOUND, "execution:not-found", f"There is no execution {job_id}.")
+            self._error(HTTPStatus.NOT_FOUND, codes.EXECUTION_NOT_FOUND, "No such execution.")
         return job
 
     def _method_not_allowed(self, allowed: str) -> None:
-        self._error(HTTPStatus.METHOD_NOT_ALLOWED, "method_not_allowed", f"Use {allowed} here.", {"Allow": allowed})
+        self._error(
+            HTTPStatus.METHOD_NOT_ALLOWED,
+            codes.METHOD_NOT_ALLOWED,
+            f"Use {allowed} here.",
+            {"Allow": allowed},
+            method=self.command,
+        )
 
     def _dispatch(self) -> None:
         self._body_read = False
         try:
             self._handle()
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client went away; nothing left to answer
+        except (BrokenPipeError, ConnectionResetError, TimeoutError):
+            self.close_connection = True  # the client went away or stalled; nothing left to answer
+        except ServiceAPIError as exc:
+            self._fail(exc)
         except Exception as exc:
             _log(f"error handling {self.command} {self.path}: {exc!r}")
             with contextlib.suppress(Exception):
-                self._error(HTTPStatus.INTERNAL_SERVER_ERROR, "server-error", "planqk serve failed on this request.")
+                self._error(
+                    HTTPStatus.INTERNAL_SERVER_ERROR, codes.SERVER_ERROR, "planqk serve failed on this request."
+                )
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _dispatch
 
@@ -482,78 +505,80 @@ class ServiceAPIHandler(BaseHTTPRequestHandler):
             if job is not None:
                 getattr(self, "_" + parts[1].replace("-", "_"))(job)
             return None
-        return self._error(HTTPStatus.NOT_FOUND, "not_found", f"No route {method} {urlsplit(self.path).path}.")
+        return self._error(HTTPStatus.NOT_FOUND, codes.NOT_FOUND, f"No route {method} {urlsplit(self.path).path}.")
 
-    def _read_body(self) -> bytes | None:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            self._error(HTTPStatus.LENGTH_REQUIRED, "length-required", "Send the body with a Content-Length.")
-            return None
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = -1
-        if length < 0:
-            self._error(HTTPStatus.BAD_REQUEST, "invalid", "Content-Length is not a number.")
-            return None
-        if length > MAX_BODY_BYTES:
-            self._error(
-                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                "input:too-large",
-                f"The request body has {length} bytes; data and params are at most {MAX_INPUT_BYTES} bytes each.",
-            )
-            return None
+    def _read_body(self) -> bytes:
+        """The request body, at most :data:`MAX_BODY_BYTES`; a ServiceAPIError when it cannot be read.
+
+        Content-Length, or a chunked body read (capped) the way the production gateway reads it.
+        A body that is refused before it was read to its end closes the connection.
+        """
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            # Chunked wins over any Content-Length (RFC 9112 6.3); such a connection is not reused.
+            if self.headers.get("Content-Length") is not None:
+                self.close_connection = True
+            raw = self._read_chunked()
+            self._body_read = True
+            return raw
+        declared = (self.headers.get("Content-Length") or "0").strip()
+        if not declared.isdigit():  # also refuses "-1", "+5", "1e3" and "0x10"
+            raise ServiceAPIError(codes.INPUT_BAD_CONTENT_LENGTH, "Content-Length is not a number.")
+        length = int(declared)
+        contract.check_body_size(length, input_max_bytes=MAX_INPUT_BYTES)
+        raw = self.rfile.read(length)
         self._body_read = True
-        return self.rfile.read(length)
+        if len(raw) < length:
+            # The client claimed more than it sent (and ended its side): nothing more comes.
+            self.close_connection = True
+        return raw
+
+    def _read_chunked(self) -> bytes:
+        body = bytearray()
+        while True:
+            line = self.rfile.readline(1024)
+            size_text = line.split(b";", 1)[0].strip()
+            hex_digits = bool(size_text) and len(size_text) <= 16 and set(size_text) <= _HEX_DIGITS
+            size = int(size_text, 16) if hex_digits else -1
+            if size < 0 or not line.endswith(b"\n"):
+                self.close_connection = True
+                raise ServiceAPIError(codes.INPUT_MALFORMED_JSON, "The chunked request body is malformed.")
+            if size == 0:
+                break
+            if len(body) + size > MAX_BODY_BYTES:
+                self.close_connection = True  # the rest stays unread
+                contract.check_body_size(MAX_BODY_BYTES + 1, input_max_bytes=MAX_INPUT_BYTES, exact=False)
+            chunk = self.rfile.read(size)
+            if len(chunk) < size or self.rfile.readline(3).strip():
+                self.close_connection = True
+                raise ServiceAPIError(codes.INPUT_MALFORMED_JSON, "The chunked request body is malformed.")
+            body += chunk
+        # Trailer fields, up to the empty line that ends the body.
+        for _ in range(100):
+            line = self.rfile.readline(8192)
+            if not line.strip():
+                break
+        else:
+            self.close_connection = True
+        return bytes(body)
 
     def _submit(self) -> None:
-        raw = self._read_body()
-        if raw is None:
-            return
-        try:
-            body = json.loads(raw.decode("utf-8")) if raw.strip() else {}
-        except UnicodeDecodeError:
-            return self._error(HTTPStatus.BAD_REQUEST, "input:malformed-json", "The request body is not UTF-8 text.")
-        except (ValueError, RecursionError) as exc:
-            return self._error(
-                HTTPStatus.BAD_REQUEST, "input:malformed-json", f"The request body is not valid JSON: {exc}"
-            )
-        if not isinstance(body, dict):
-            return self._error(
-                HTTPStatus.BAD_REQUEST,
-                "input:not-an-object",
-                'The request body must be a JSON object: {"data": {...}, "params": {...}}.',
-            )
-        refs = [key for key in ("dataRef", "paramsRef") if body.get(key) is not None]
+        body = contract.parse_body(self._read_body())
+        execution = contract.execution_input(body, max_bytes=MAX_INPUT_BYTES)
+        refs = [ref for name, ref in (("data", "dataRef"), ("params", "paramsRef")) if execution[f"{name}_ref"]]
         if refs:
             return self._error(
                 HTTPStatus.BAD_REQUEST,
-                "datapool:not-available",
+                codes.DATAPOOL_NOT_AVAILABLE,
                 f"{' and '.join(refs)} cannot be used with planqk serve: there are no data pools locally. "
                 'Pass the input by value as "data" and "params".',
             )
-        inputs: dict[str, Any] = {}
-        for key in ("data", "params"):
-            value = body.get(key)
-            if value is None:
-                continue
-            if not isinstance(value, dict):
-                return self._error(HTTPStatus.BAD_REQUEST, "input:not-an-object", f'"{key}" must be a JSON object.')
-            size = len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
-            if size > MAX_INPUT_BYTES:
-                return self._error(
-                    HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                    "input:too-large",
-                    f'"{key}" is {size} bytes; at most {MAX_INPUT_BYTES} bytes can be passed by value.',
-                )
-            inputs[key] = value
+        inputs = {name: execution[name] for name in ("data", "params") if execution[name] is not None}
         try:
-            job = self.server.executor.submit(inputs)
+            created = self.server.executor.submit(inputs)
         except RuntimeError:
-            return self._error(HTTPStatus.SERVICE_UNAVAILABLE, "unavailable", "planqk serve is stopping.")
-        _log(f"job {job.id} PENDING")
-        return self._json(
-            HTTPStatus.CREATED, self.server.executor.snapshot(job), {"Location": f"{self._base_url()}/{job.id}"}
-        )
+            return self._error(HTTPStatus.SERVICE_UNAVAILABLE, codes.UNAVAILABLE, "planqk serve is stopping.")
+        _log(f"job {created['id']} PENDING")
+        return self._json(HTTPStatus.CREATED, created, {"Location": f"{self._base_url()}/{created['id']}"})
 
     def _token(self) -> None:
         """``POST /token``: the gateway's token endpoint, granting any credentials.
@@ -562,8 +587,6 @@ class ServiceAPIHandler(BaseHTTPRequestHandler):
         (client credentials, then ``Authorization: Bearer``) run unchanged against serve.
         """
         raw = self._read_body()
-        if raw is None:
-            return None
         form = parse_qs(raw.decode("utf-8", errors="replace"))
         if form.get("grant_type") != ["client_credentials"]:
             return self._json(
@@ -576,13 +599,8 @@ class ServiceAPIHandler(BaseHTTPRequestHandler):
     def _result(self, job: LocalJob) -> None:
         with self.server.executor.lock:
             status, response = job.status, job.response
-        if status not in FINAL or response is None:
-            return self._error(
-                HTTPStatus.CONFLICT,
-                "execution:not-finished",
-                f"The execution is {status}; its result is available once it has finished.",
-                status=status,
-            )
+        if status not in FINAL_STATES or response is None:
+            return self._fail(contract.not_finished(status))
         return self._json(HTTPStatus.OK, response)
 
     def _interim_results(self, job: LocalJob) -> None:
@@ -605,7 +623,7 @@ class ServiceAPIHandler(BaseHTTPRequestHandler):
         if swagger is None:
             return self._error(
                 HTTPStatus.NOT_FOUND,
-                "not-installed",
+                codes.NOT_INSTALLED,
                 "Swagger UI is not installed: pip install drf-spectacular-sidecar.",
             )
         if not rest:
@@ -616,7 +634,7 @@ class ServiceAPIHandler(BaseHTTPRequestHandler):
             path = swagger / rest[1]
             kind = _STATIC_TYPES.get(path.suffix, "application/octet-stream")
             return self._send(HTTPStatus.OK, path.read_bytes(), kind)
-        return self._error(HTTPStatus.NOT_FOUND, "not_found", "No such file.")
+        return self._error(HTTPStatus.NOT_FOUND, codes.NOT_FOUND, "No such file.")
 
     def _openapi(self) -> None:
         path = self.server.folder / "openapi-spec.yml"
@@ -624,7 +642,7 @@ class ServiceAPIHandler(BaseHTTPRequestHandler):
             text = path.read_text(encoding="utf-8")
         except OSError:
             return self._error(
-                HTTPStatus.NOT_FOUND, "not_found", f"There is no openapi-spec.yml in {self.server.folder}."
+                HTTPStatus.NOT_FOUND, codes.NOT_FOUND, f"There is no openapi-spec.yml in {self.server.folder}."
             )
         return self._send(
             HTTPStatus.OK, _local_spec(text, self._base_url()).encode(), "application/yaml; charset=utf-8"
