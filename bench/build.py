@@ -46,12 +46,13 @@ def _setup_django() -> None:
 def _runtime(name: str, data_dir: Path):
     """The runtime ``name`` configured from the settings, or None with the reason it cannot run."""
     if name == "local":
-        from jobs.runtimes.local import LocalConfig, LocalRuntime
+        from jobs.runtime_factory import local_config
+        from runtimes.local import LocalRuntime
 
-        return LocalRuntime(replace(LocalConfig.from_settings(), data_dir=data_dir)), ""
-    from jobs.runtimes.docker import DockerRuntime
+        return LocalRuntime(replace(local_config(), data_dir=data_dir)), ""
+    from jobs.runtime_factory import get_runtime
 
-    runtime = DockerRuntime.from_settings()
+    runtime = get_runtime("docker")
     try:
         runtime.client.ping()
         runtime.client.images.get(runtime.config.base_image)
@@ -61,7 +62,7 @@ def _runtime(name: str, data_dir: Path):
 
 
 def _build_once(runtime, archive: bytes, requirements: str, work: Path) -> tuple[float, dict]:
-    from jobs.runtimes import BuildSpec
+    from runtimes import BuildSpec
     from services.uploads import extract_archive
 
     version_id = uuid.uuid4().hex

@@ -170,9 +170,10 @@ def _docker_answers() -> bool:
 
 
 def _build(owner: Any, sample: str, runtime: str) -> tuple[Any, Path]:
-    from jobs.runtimes import BuildSpec, get_runtime
+    from jobs.runtime_factory import get_runtime
     from planqk_samples import SAMPLES, sample_files
     from planqk_template import write_files
+    from runtimes import BuildSpec
     from services.models import BuildStatus, Service, ServiceVersion
 
     files = sample_files(sample)
@@ -196,7 +197,7 @@ def _build(owner: Any, sample: str, runtime: str) -> tuple[Any, Path]:
 
 def _remove_build(version: Any) -> None:
     """Images and build folders are not left behind (environments stay cached by the runtime)."""
-    from jobs.runtimes import get_runtime
+    from jobs.runtime_factory import get_runtime
 
     get_runtime(version.runtime).remove_build(version.build_handle)
 
@@ -226,13 +227,17 @@ def _direct(version: Any, source: Path, runtime: str, data: Any, params: Any, *,
 
 def _runtime_only(version: Any, runtime: str, data: Any, params: Any, *, runs: int) -> list[float]:
     """Milliseconds from ``runtime.start`` until ``poll`` says it ended: the runtime without the platform."""
-    from jobs.runtimes import ExecutionSpec, get_runtime
+    from jobs.runtime_factory import get_runtime
+    from runtimes import ExecutionSpec
 
     rt = get_runtime(runtime)
     times = []
     for index in range(runs + 1):
         spec = ExecutionSpec(
-            execution_id=f"bench-{uuid.uuid4().hex[:8]}-{index}", build=version.build_handle, data=data, params=params
+            execution_id=f"bench-{uuid.uuid4().hex[:8]}-{index}",
+            build=rt.build_handle(version.build_handle),
+            data=data,
+            params=params,
         )
         started = time.monotonic()
         handle = rt.start(spec)

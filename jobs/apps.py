@@ -8,6 +8,7 @@ class JobsConfig(AppConfig):
     def ready(self) -> None:
         from planqk_portal import reaper
 
-        from . import engine
+        from . import engine, runtime_factory
 
         reaper.register(engine.job_reap)
+        reaper.register(runtime_factory.environments_reap)

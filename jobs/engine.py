@@ -136,7 +136,7 @@ _runtimes: dict[str, Any] = {}
 
 def runtime_for(name: str | None) -> Any:
     """The runtime called ``name`` (None: ``PLANQK_RUNTIME``), created once per process."""
-    from jobs.runtimes import get_runtime
+    from jobs.runtime_factory import get_runtime
 
     key = name or settings.PLANQK_RUNTIME
     if key not in _runtimes:
@@ -175,7 +175,8 @@ class Execution:
         self.job = job
         self.worker = worker
         self.runtime: Any = None
-        self.handle: dict[str, Any] | None = job.runtime_handle
+        # The runtime's typed handle; rebuilt from ``job.runtime_handle`` (its JSON) on takeover.
+        self.handle: Any = None
         self.writer = ChunkedLogWriter(
             JobLogChunk,
             "job",
@@ -205,6 +206,7 @@ class Execution:
         try:
             if self.taken_over:
                 self.runtime = self._runtime(self.job.runtime or None)
+                self.handle = self.runtime.execution_handle(self.job.runtime_handle)
                 self.platform_line("a new worker took over this job; reading on")
             else:
                 self.handle = self._start()
@@ -249,7 +251,7 @@ class Execution:
     # --- start ---------------------------------------------------------------------------------
 
     def _runtime(self, name: str | None) -> Any:
-        from jobs.runtimes import RuntimeUnavailable
+        from runtimes import RuntimeUnavailable
 
         try:
             return runtime_for(name)
@@ -259,7 +261,7 @@ class Execution:
             ) from exc
 
     def _start(self) -> dict[str, Any] | None:
-        from jobs.runtimes import ExecutionSpec, RuntimeUnavailable
+        from runtimes import ExecutionSpec, RuntimeUnavailable
 
         job = self.job
         if Job.objects.filter(pk=job.pk, cancel_requested=True).exists():
@@ -276,7 +278,7 @@ class Execution:
         service = job.service
         spec = ExecutionSpec(
             execution_id=execution_id(job),
-            build=version.build_handle,
+            build=self.runtime.build_handle(version.build_handle),
             data=data,
             params=params,
             env=provider_environment(job),
@@ -292,7 +294,7 @@ class Execution:
             raise _PlatformFailure("platform:runtime-unavailable", str(exc)) from exc
         if not self.owned().update(
             runtime=self.runtime.name,
-            runtime_handle=handle,
+            runtime_handle=handle.to_json(),
             runtime_starts=F("runtime_starts") + 1,
             heartbeat_at=timezone.now(),
         ):
@@ -657,12 +659,12 @@ def job_reap_orphans() -> int:
                     runtime.kill_orphan(handle)
                     removed += 1
                 except Exception:
-                    logger.warning("reaper: removing execution %s failed", handle.get("execution_id"), exc_info=True)
+                    logger.warning("reaper: removing execution %s failed", handle.execution_id, exc_info=True)
     return removed
 
 
-def _is_orphan(handle: dict[str, Any]) -> bool:
-    execution = str(handle.get("execution_id", ""))
+def _is_orphan(handle: Any) -> bool:
+    execution = str(handle.execution_id)
     if not execution.startswith("job-"):
         return False  # not a job's execution (runtime tests, benchmarks): not ours to remove
     try:
@@ -673,6 +675,6 @@ def _is_orphan(handle: dict[str, Any]) -> bool:
         return status in JOB_FINAL_STATES
     # No such job here: another database shares this folder, or the job was deleted. Only
     # remove it once no execution of any deployment could still be running.
-    started = handle.get("started_at")
+    started = handle.started_at
     limit = int(settings.PLANQK_JOB_MAX_TIMEOUT) + 3600
     return isinstance(started, int | float) and time.time() - started > limit

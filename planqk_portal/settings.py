@@ -364,6 +364,8 @@ PLANQK_DEBIAN_MIRROR = os.environ.get("PLANQK_DEBIAN_MIRROR", "")
 PLANQK_SANDBOX = os.environ.get("PLANQK_SANDBOX", "auto")
 # Interpreter for local runtime environments; empty means the one running the platform.
 PLANQK_LOCAL_PYTHON = os.environ.get("PLANQK_LOCAL_PYTHON", "")
+# Local runtime environments no current build uses are removed after this many idle days.
+PLANQK_ENV_IDLE_DAYS = float(os.environ.get("PLANQK_ENV_IDLE_DAYS", "14"))
 PLANQK_MAX_UPLOAD_MB = env_int("PLANQK_MAX_UPLOAD_MB", 50, minimum=1)
 # What an uploaded archive may unpack to: entries, total size, and compression ratio (zip bombs).
 PLANQK_UPLOAD_MAX_ENTRIES = env_int("PLANQK_UPLOAD_MAX_ENTRIES", 5000, minimum=1)

@@ -28,9 +28,9 @@ class Callable_:
 
 def build_version(version, sample: str = "sum") -> None:
     """Build ``version`` from a planqk_samples sample with the configured runtime (a real build)."""
-    from jobs.runtimes import get_runtime
-    from jobs.runtimes.base import BuildSpec
+    from jobs.runtime_factory import get_runtime
     from planqk_samples import sample_files
+    from runtimes import BuildSpec
     from services.models import BuildStatus
 
     files = sample_files(sample)

@@ -21,9 +21,10 @@ def make_version(tmp_path) -> Iterator[Callable[..., object]]:
     its environment for equal requirements, so only the first build of a session creates one).
     ``program`` replaces ``src/program.py`` of the sample with the given source.
     """
-    from jobs.runtimes import BuildSpec, get_runtime
+    from jobs.runtime_factory import get_runtime
     from planqk_samples import SAMPLES, sample_files
     from planqk_template import write_files
+    from runtimes import BuildSpec
     from services.models import BuildStatus, Service, ServiceVersion
 
     built: list[tuple[object, dict]] = []

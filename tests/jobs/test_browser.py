@@ -75,9 +75,10 @@ def test_cancel_a_slow_job_while_it_runs(browser_page, live_server, celery_worke
     assert "step 120 of 120" not in log_text(job)
     assert job.result is None
     # The execution is gone, not just forgotten.
-    from jobs.runtimes import get_runtime
+    from jobs.runtime_factory import get_runtime
 
-    assert not get_runtime(job.runtime).poll(job.runtime_handle).running
+    runtime = get_runtime(job.runtime)
+    assert not runtime.poll(runtime.execution_handle(job.runtime_handle)).running
 
 
 def test_failing_job_shows_its_code_and_detail(browser_page, live_server, celery_worker, user, make_version):

@@ -159,7 +159,7 @@ def test_ibm_service_gets_the_owners_provider_token(user, make_version):
 
 
 def test_a_job_whose_build_is_gone_fails_with_a_platform_error(user, make_version):
-    from jobs.runtimes import get_runtime
+    from jobs.runtime_factory import get_runtime
 
     version = make_version(user, "sum")
     get_runtime("local").remove_build(version.build_handle)

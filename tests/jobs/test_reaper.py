@@ -37,7 +37,7 @@ def test_the_jobs_reaper_is_registered():
 def test_a_killed_worker_leaves_its_job_to_the_reaper_and_it_runs_once(
     user, make_version, private_worker, celery_worker_factory, ended_meanwhile
 ):
-    from jobs.runtimes import get_runtime
+    from jobs.runtime_factory import get_runtime
 
     version = make_version(user, "slow")
     celery_worker_factory()  # a healthy worker, ready to take over
@@ -52,9 +52,9 @@ def test_a_killed_worker_leaves_its_job_to_the_reaper_and_it_runs_once(
     # The execution outlives the worker: its supervisor runs on.
     runtime = get_runtime(job.runtime)
     if ended_meanwhile:
-        wait_for(lambda: not runtime.poll(job.runtime_handle).running, timeout=30)
+        wait_for(lambda: not runtime.poll(runtime.execution_handle(job.runtime_handle)).running, timeout=30)
     else:
-        assert runtime.poll(job.runtime_handle).running
+        assert runtime.poll(runtime.execution_handle(job.runtime_handle)).running
 
     age_heartbeat(job)
     outcome = reaper.run_all()
@@ -114,7 +114,8 @@ def test_a_job_pending_for_a_day_fails(user, make_version):
 
 
 def test_executions_of_finished_jobs_are_removed_and_others_left_alone(user, make_version):
-    from jobs.runtimes import ExecutionSpec, get_runtime
+    from jobs.runtime_factory import get_runtime
+    from runtimes import ExecutionHandle, ExecutionSpec
 
     version = make_version(user, "slow")
     runtime = get_runtime(version.runtime)
@@ -123,8 +124,9 @@ def test_executions_of_finished_jobs_are_removed_and_others_left_alone(user, mak
     running = make_pending(version, user)
     Job.objects.filter(pk=running.pk).update(status=JobStatus.RUNNING, heartbeat_at=timezone.now())
 
-    def start(execution_id: str) -> dict:
-        spec = ExecutionSpec(execution_id=execution_id, build=version.build_handle, params={"steps": 600})
+    def start(execution_id: str) -> ExecutionHandle:
+        build = runtime.build_handle(version.build_handle)
+        spec = ExecutionSpec(execution_id=execution_id, build=build, params={"steps": 600})
         return runtime.start(spec)
 
     leftover = start(f"job-{finished.pk}")
@@ -132,7 +134,7 @@ def test_executions_of_finished_jobs_are_removed_and_others_left_alone(user, mak
     foreign = start(f"bench-{uuid.uuid4().hex[:8]}")  # not a job's execution: never touched
     try:
         assert engine.job_reap_orphans() >= 1
-        assert not Path(leftover["dir"]).exists()
+        assert not Path(leftover.dir).exists()
         assert runtime.poll(alive).running
         assert runtime.poll(foreign).running
     finally:

@@ -28,10 +28,10 @@ from typing import Any
 
 import pytest
 
-from jobs.runtimes.base import BuildSpec, ExecutionSpec, ExecutionState, Runtime
-from jobs.runtimes.local import LocalConfig, LocalRuntime, _accessible_to
 from planqk_runtime.protocol import FinalResponse, final_response
 from planqk_samples import sample_files
+from runtimes.base import BuildSpec, ExecutionSpec, ExecutionState, Runtime
+from runtimes.local import LocalConfig, LocalRuntime, accessible_to
 
 ROOT = Path(__file__).resolve().parents[2]
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -71,7 +71,7 @@ class RuntimeUnderTest:
             spec = BuildSpec(
                 version_id=f"{self.version_prefix}-{folder.name}", source_dir=folder, requirements=requirements
             )
-            self.builds[folder.name] = self.runtime.build(spec, log=lambda line: None).handle
+            self.builds[folder.name] = self.runtime.build(spec, log=lambda line: None).build
         return self.builds[folder.name]
 
     def start(self, build: dict[str, Any], **limits: Any) -> dict[str, Any]:
@@ -100,7 +100,7 @@ class RuntimeUnderTest:
             state = self.runtime.poll(handle)
             if not state.running:
                 return state
-            assert time.monotonic() < give_up, f"execution {handle['execution_id']} still running"
+            assert time.monotonic() < give_up, f"execution {handle.execution_id} still running"
             time.sleep(0.1)
 
     def output(self, handle: dict[str, Any]) -> str:
@@ -132,7 +132,7 @@ def _system_python() -> str | None:
     if os.geteuid() != 0:
         return sys.executable
     for candidate in (getattr(sys, "_base_executable", sys.executable), SYSTEM_PYTHON):
-        if candidate and os.path.exists(candidate) and _accessible_to(candidate, 65534, 65534):
+        if candidate and os.path.exists(candidate) and accessible_to(candidate, 65534, 65534):
             probe = subprocess.run([candidate, "-c", "import venv, ensurepip"], capture_output=True)
             if probe.returncode == 0:
                 return candidate
@@ -154,7 +154,7 @@ def _local(variant: str, data_dir: Path) -> tuple[Runtime, dict[str, Any]]:
 
 def _docker(data_dir: Path, base_image: str) -> tuple[Runtime, dict[str, Any]]:
     import docker
-    from jobs.runtimes.docker import DockerConfig, DockerRuntime
+    from runtimes.docker import DockerConfig, DockerRuntime
 
     try:
         client = docker.from_env(timeout=10)
@@ -215,7 +215,7 @@ def fresh_runtime(config: dict[str, Any]) -> Runtime:
     kind = options.pop("kind")
     options["data_dir"] = Path(options["data_dir"])
     if kind == "docker":
-        from jobs.runtimes.docker import DockerConfig, DockerRuntime
+        from runtimes.docker import DockerConfig, DockerRuntime
 
         return DockerRuntime(DockerConfig(**options))
     return LocalRuntime(LocalConfig(**options))

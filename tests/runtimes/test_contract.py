@@ -16,8 +16,8 @@ import uuid
 
 import pytest
 
-from jobs.runtimes.base import BuildError, BuildSpec
 from planqk_runtime.protocol import final_response
+from runtimes.base import BuildError, BuildSpec
 
 from .conftest import ROOT, RuntimeUnderTest, fresh_runtime, processes_of
 
@@ -231,14 +231,14 @@ def test_unchanged_rebuild_reuses_the_environment(rt: RuntimeUnderTest) -> None:
         spec = BuildSpec(
             version_id=f"test-rebuild-{attempt}-{folder.name}", source_dir=folder, requirements=requirements
         )
-        handles.append(rt.runtime.build(spec, log=lines.append).handle)
+        handles.append(rt.runtime.build(spec, log=lines.append).build)
         timings.append(time.monotonic() - started)
         rt.builds[spec.version_id] = handles[-1]
     print(f"\n{rt.variant}: first build {timings[0]:.1f}s, unchanged rebuild {timings[1]:.1f}s")
-    assert handles[0]["reused"] is False
-    assert handles[1]["reused"] is True
+    assert handles[0].reused is False
+    assert handles[1].reused is True
     if rt.config["kind"] == "local":
-        assert handles[0]["env_dir"] == handles[1]["env_dir"]
+        assert handles[0].env_dir == handles[1].env_dir
     _state, output, final = rt.run(handles[1], data={"values": [1, 2]})
     assert final is not None, output
     assert final.payload["result"] == {"sum": 3}
@@ -256,7 +256,7 @@ def test_fork_is_refused_at_the_pid_limit(rt: RuntimeUnderTest) -> None:
     assert 0 < forked < 32
     assert state.exit_code not in (0, None)
     # The sleeping children went with the execution.
-    assert processes_of(handle["execution_id"]) == []
+    assert processes_of(handle.execution_id) == []
 
 
 def test_fork_bomb_is_contained_and_killed_at_the_timeout(rt: RuntimeUnderTest) -> None:
@@ -265,7 +265,7 @@ def test_fork_bomb_is_contained_and_killed_at_the_timeout(rt: RuntimeUnderTest) 
     state = rt.wait(handle)
     assert state.timed_out is True
     assert state.exit_code != 0
-    assert processes_of(handle["execution_id"]) == []
+    assert processes_of(handle.execution_id) == []
 
 
 def test_memory_hog_is_stopped(rt: RuntimeUnderTest) -> None:
@@ -349,7 +349,7 @@ def test_cancel_stops_a_running_execution(rt: RuntimeUnderTest) -> None:
     assert state.running is False
     assert state.cancelled is True
     assert state.exit_code != 0
-    assert processes_of(handle["execution_id"]) == []
+    assert processes_of(handle.execution_id) == []
     rt.runtime.cancel(handle)  # a second cancel is harmless
 
 
@@ -359,30 +359,33 @@ def test_restarted_worker_reattaches_with_the_json_handle(rt: RuntimeUnderTest) 
     script = textwrap.dedent(
         """
         import json, sys
-        from jobs.runtimes.base import ExecutionSpec
+        from runtimes.base import ExecutionSpec
         from tests.runtimes.conftest import fresh_runtime
         config, build, execution_id = json.loads(sys.stdin.read())
-        handle = fresh_runtime(config).start(ExecutionSpec(
-            execution_id=execution_id, build=build, data={}, params={"seconds": 2}, env={},
+        runtime = fresh_runtime(config)
+        handle = runtime.start(ExecutionSpec(
+            execution_id=execution_id, build=runtime.build_handle(build), data={}, params={"seconds": 2}, env={},
             memory_mb=256, cpus=1.0, timeout_seconds=60, max_pids=64, max_output_bytes=1 << 20))
-        print(json.dumps(handle))
+        print(json.dumps(handle.to_json()))
         """
     )
     execution_id = f"t{uuid.uuid4().hex[:16]}"
     starter = subprocess.run(
         [sys.executable, "-c", script],
-        input=json.dumps([rt.config, build, execution_id]),
+        input=json.dumps([rt.config, build.to_json(), execution_id]),
         capture_output=True,
         text=True,
         cwd=ROOT,
         check=True,
         timeout=120,
     )
-    handle = json.loads(starter.stdout.strip().splitlines()[-1])
-    rt.started.append(handle)
-    assert handle["execution_id"] == execution_id
-
+    # The worker that takes over has only the JSON the database stored.
+    stored = json.loads(starter.stdout.strip().splitlines()[-1])
     worker = fresh_runtime(rt.config)
+    handle = worker.execution_handle(stored)
+    rt.started.append(handle)
+    assert handle.execution_id == execution_id
+
     assert worker.poll(handle).running is True
     rt_fresh = RuntimeUnderTest(rt.variant, worker, rt.config, rt.source_root)
     state = rt_fresh.wait(handle)
@@ -396,12 +399,12 @@ def test_restarted_worker_reattaches_with_the_json_handle(rt: RuntimeUnderTest) 
 def test_orphans_lists_executions_the_database_does_not_know(rt: RuntimeUnderTest) -> None:
     build = rt.build(SLEEPER)
     handle = rt.start(build, params={"seconds": 120})
-    execution_id = handle["execution_id"]
-    assert execution_id in {h["execution_id"] for h in rt.runtime.orphans(set())}
-    assert execution_id not in {h["execution_id"] for h in rt.runtime.orphans({execution_id})}
-    orphan = next(h for h in rt.runtime.orphans(set()) if h["execution_id"] == execution_id)
+    execution_id = handle.execution_id
+    assert execution_id in {h.execution_id for h in rt.runtime.orphans(set())}
+    assert execution_id not in {h.execution_id for h in rt.runtime.orphans({execution_id})}
+    orphan = next(h for h in rt.runtime.orphans(set()) if h.execution_id == execution_id)
     rt.runtime.kill_orphan(orphan)
-    assert execution_id not in {h["execution_id"] for h in rt.runtime.orphans(set())}
+    assert execution_id not in {h.execution_id for h in rt.runtime.orphans(set())}
     assert processes_of(execution_id) == []
     rt.runtime.cleanup(handle)  # idempotent: already gone
 
@@ -409,7 +412,7 @@ def test_orphans_lists_executions_the_database_does_not_know(rt: RuntimeUnderTes
 def test_retried_start_replaces_the_leftover(rt: RuntimeUnderTest) -> None:
     build = rt.build(SLEEPER)
     first = rt.start(build, params={"seconds": 120})
-    second = rt.start(build, execution_id=first["execution_id"], params={"seconds": 0})
+    second = rt.start(build, execution_id=first.execution_id, params={"seconds": 0})
     state = rt.wait(second)
     assert state.exit_code == 0, rt.output(second)
     assert "tick" not in rt.output(second)

@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def docker_rt(base_image: str) -> Iterator[RuntimeUnderTest]:
-    from jobs.runtimes.docker import DockerConfig, DockerRuntime
+    from runtimes.docker import DockerConfig, DockerRuntime
 
     data = _private_dir("docker-only")
     source = _private_dir("docker-only-src")
@@ -34,10 +34,10 @@ def docker_rt(base_image: str) -> Iterator[RuntimeUnderTest]:
 def test_container_is_locked_down(docker_rt: RuntimeUnderTest) -> None:
     build = docker_rt.build(ENDLESS)
     handle = docker_rt.start(build, memory_mb=200, cpus=0.5, max_pids=40, timeout_seconds=30)
-    container = docker_rt.runtime.client.containers.get(handle["container"])
+    container = docker_rt.runtime.client.containers.get(handle.container)
     host = container.attrs["HostConfig"]
-    assert container.name == f"planqk-job-{handle['execution_id']}"
-    assert container.labels["planqk.execution"] == handle["execution_id"]
+    assert container.name == f"planqk-job-{handle.execution_id}"
+    assert container.labels["planqk.execution"] == handle.execution_id
     assert host["NetworkMode"] == "none"
     assert host["ReadonlyRootfs"] is True
     assert host["CapDrop"] == ["ALL"]
@@ -54,7 +54,7 @@ def test_container_is_locked_down(docker_rt: RuntimeUnderTest) -> None:
 def test_container_ends_itself_when_nobody_polls(docker_rt: RuntimeUnderTest) -> None:
     build = docker_rt.build(ENDLESS)
     handle = docker_rt.start(build, timeout_seconds=1)
-    container = docker_rt.runtime.client.containers.get(handle["container"])
+    container = docker_rt.runtime.client.containers.get(handle.container)
     # No poll: the container's own alarm (timeout + 1 s grace here) must end it.
     give_up = time.monotonic() + 60
     while container.status != "exited":

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from jobs.runtimes import RuntimeUnavailable, get_runtime
-from jobs.runtimes.docker import DockerRuntime
-from jobs.runtimes.local import LocalRuntime
+from jobs.runtime_factory import get_runtime
+from runtimes import RuntimeUnavailable
+from runtimes.docker import DockerRuntime
+from runtimes.local import LocalRuntime
 
 
 def test_the_setting_chooses_the_runtime_and_its_configuration(tmp_path: Path) -> None:

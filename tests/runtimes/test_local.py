@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from jobs.runtimes.base import BuildSpec, RuntimeUnavailable
-from jobs.runtimes.local import LocalConfig, LocalRuntime
 from planqk_runtime.protocol import final_response
+from runtimes.base import BuildSpec, RuntimeUnavailable
+from runtimes.local import LocalConfig, LocalRuntime
 
 from .conftest import ROOT, RuntimeUnderTest, _private_dir, _system_python, processes_of
 from .test_contract import SLEEPER
@@ -51,7 +51,7 @@ def test_two_builds_of_the_same_requirements_build_once(local: RuntimeUnderTest)
     def build(name: str) -> None:
         try:
             spec = BuildSpec(version_id=f"lock-{name}-{folder.name}", source_dir=folder, requirements=requirements)
-            handles[name] = local.runtime.build(spec, log=logs[name].append).handle
+            handles[name] = local.runtime.build(spec, log=logs[name].append).build
         except BaseException as exc:
             errors.append(exc)
 
@@ -65,19 +65,19 @@ def test_two_builds_of_the_same_requirements_build_once(local: RuntimeUnderTest)
     assert len(installs) == 1, logs
     other = "b" if installs == ["a"] else "a"
     assert "requirements unchanged: reusing the environment" in logs[other]
-    assert handles["a"]["env_dir"] == handles["b"]["env_dir"]
-    assert sorted(h["reused"] for h in handles.values()) == [False, True]
+    assert handles["a"].env_dir == handles["b"].env_dir
+    assert sorted(h.reused for h in handles.values()) == [False, True]
 
 
 def test_garbage_collection_keeps_only_the_environments_in_use(local: RuntimeUnderTest) -> None:
     kept = local.build(requirements="# nothing\n")
     dropped = local.build(requirements=f"# another environment {uuid.uuid4().hex}\n")
-    assert kept["env_key"] != dropped["env_key"]
-    removed = local.runtime.garbage_collect_envs({kept["env_key"]})
-    assert dropped["env_key"] in removed
-    assert kept["env_key"] not in removed
-    assert Path(kept["env_dir"]).is_dir()
-    assert not Path(dropped["env_dir"]).exists()
+    assert kept.env_key != dropped.env_key
+    removed = local.runtime.garbage_collect_envs({kept.env_key})
+    assert dropped.env_key in removed
+    assert kept.env_key not in removed
+    assert Path(kept.env_dir).is_dir()
+    assert not Path(dropped.env_dir).exists()
     # The kept environment still runs code.
     _state, output, final = local.run(kept, data={"values": [2, 3]})
     assert final is not None, output
@@ -109,9 +109,9 @@ def test_upload_links_are_not_followed(local: RuntimeUnderTest) -> None:
     )
     (folder / "src" / "secret").symlink_to("/etc/shadow")
     lines: list[str] = []
-    build = local.runtime.build(BuildSpec(f"links-{folder.name}", folder, ""), log=lines.append).handle
+    build = local.runtime.build(BuildSpec(f"links-{folder.name}", folder, ""), log=lines.append).build
     assert any("skipped src/secret" in line for line in lines)
-    assert not (Path(build["build_dir"]) / "src" / "secret").exists()
+    assert not (Path(build.build_dir) / "src" / "secret").exists()
     _state, output, final = local.run(build)
     assert final is not None, output
     assert final.payload["result"] == {"exists": False}
@@ -124,24 +124,24 @@ def test_execution_whose_supervisor_died_ends_and_leaves_nothing(rt: RuntimeUnde
     while "tick 0" not in rt.output(handle):
         assert rt.runtime.poll(handle).running
         time.sleep(0.1)
-    os.kill(handle["pid"], signal.SIGKILL)
+    os.kill(handle.pid, signal.SIGKILL)
     state = rt.wait(handle)
     assert state.running is False
     assert state.exit_code is None  # nobody could record it
-    assert processes_of(handle["execution_id"]) == []
+    assert processes_of(handle.execution_id) == []
 
 
 UNPRIVILEGED_WORKER = """
 import json, sys, time
 from pathlib import Path
 sys.path.insert(0, {root!r})
-from jobs.runtimes.base import BuildSpec, ExecutionSpec
-from jobs.runtimes.local import LocalConfig, LocalRuntime
+from runtimes.base import BuildSpec, ExecutionSpec
+from runtimes.local import LocalConfig, LocalRuntime
 
 runtime = LocalRuntime(LocalConfig(data_dir=Path({data!r}), python={python!r}))
 report = {{"describe": runtime.describe()}}
 for name, limits in (("sum", {{}}), ("fork", {{"max_pids": 16}})):
-    build = runtime.build(BuildSpec(name, Path({source!r}) / name, ""), log=lambda line: None).handle
+    build = runtime.build(BuildSpec(name, Path({source!r}) / name, ""), log=lambda line: None).build
     handle = runtime.start(ExecutionSpec(
         execution_id="u-" + name, build=build, data={{"values": [1, 2, 3]}}, params={{}}, env={{}},
         memory_mb=256, cpus=1.0, timeout_seconds=30, max_pids=limits.get("max_pids", 64),
@@ -309,8 +309,8 @@ def test_a_build_runs_requirements_code_in_the_sandbox(
             (source / path).write_text(text)
         lines: list[str] = []
         spec = BuildSpec(version_id=f"probe-{sandbox}", source_dir=source, requirements=probe_package)
-        handle = runtime.build(spec, log=lines.append).handle
-        report = json.loads((Path(handle["env_dir"]) / "probe-report.json").read_text())
+        handle = runtime.build(spec, log=lines.append).build
+        report = json.loads((Path(handle.env_dir) / "probe-report.json").read_text())
         if sandbox == "bwrap":
             assert "build sandbox: bubblewrap" in "\n".join(lines)
             assert report["wrote_outside"] is False, report
@@ -330,7 +330,7 @@ def test_a_build_runs_requirements_code_in_the_sandbox(
 BUILD_STEP_IN_A_CHILD = """
 import sys, time
 from pathlib import Path
-from jobs.runtimes.local import LocalConfig, LocalRuntime
+from runtimes.local import LocalConfig, LocalRuntime
 data, sandbox = Path(sys.argv[1]), sys.argv[2]
 runtime = LocalRuntime(LocalConfig(data_dir=data, sandbox=sandbox))
 env_dir, tmp_dir = data / "envs" / "e", data / "envs" / ".e.tmp"
@@ -341,8 +341,10 @@ tmp_dir.mkdir()
 hang = "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)', "
 hang += "sys.argv[1], 'grandchild']); time.sleep(300)"
 python = runtime.config.python
-argv = [*runtime._build_sandbox(env_dir, tmp_dir), python, "-c", hang, str(data), "sleep 300"]
-runtime._stream(argv, env={"PATH": "/usr/bin:/bin"}, log=print, should_cancel=lambda: False, deadline=time.time() + 600)
+argv = [*runtime.sandbox.build_argv(env_dir, tmp_dir), python, "-c", hang, str(data), "sleep 300"]
+runtime.environments.stream(
+    argv, env={"PATH": "/usr/bin:/bin"}, log=print, should_cancel=lambda: False, deadline=time.time() + 600
+)
 """
 
 

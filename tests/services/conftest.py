@@ -35,9 +35,9 @@ def env_lock(settings):
     import contextlib
     import fcntl
 
-    from jobs.runtimes.local import LocalRuntime
+    from jobs.runtime_factory import get_runtime
 
-    runtime = LocalRuntime.from_settings()
+    runtime = get_runtime("local")
     held: list = []
 
     @contextlib.contextmanager

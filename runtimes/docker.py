@@ -28,6 +28,7 @@ import socket
 import tarfile
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -36,13 +37,14 @@ import docker.errors
 from docker.types import LogConfig, Ulimit
 
 import docker
-from jobs.runtimes import _supervisor as sup
-from jobs.runtimes._common import READABLE_DIR, decode_prefix, has_requirements, pip_error, rmtree
-from jobs.runtimes.base import (
+from runtimes._common import READABLE_DIR, decode_prefix, has_requirements, pip_error, rmtree
+from runtimes.base import (
     BuildError,
+    BuildHandle,
     BuildResult,
     BuildSpec,
     CancelFunc,
+    ExecutionHandle,
     ExecutionSpec,
     ExecutionState,
     LogFunc,
@@ -51,6 +53,7 @@ from jobs.runtimes.base import (
     _never,
     check_id,
 )
+from runtimes.local import supervisor as sup
 
 logger = logging.getLogger(__name__)
 
@@ -81,14 +84,9 @@ def runner_command(timeout_seconds: int, grace_seconds: int = ALARM_GRACE_SECOND
     return ["python", "-c", _WRAPPER, str(int(timeout_seconds) + int(grace_seconds)), *RUNNER]
 
 
-def _default_ca_bundle() -> str:
-    path = "/etc/ssl/certs/ca-certificates.crt"
-    return path if os.path.exists(path) else ""
-
-
 @dataclass(frozen=True)
 class DockerConfig:
-    """Everything the Docker runtime needs; :meth:`from_settings` reads Django's settings."""
+    """Everything the Docker runtime needs (``jobs.runtime_factory`` fills it from the settings)."""
 
     data_dir: Path
     base_image: str = "planqk/python-base:3.11"
@@ -101,21 +99,31 @@ class DockerConfig:
     alarm_grace_seconds: int = ALARM_GRACE_SECONDS
     build_timeout_seconds: int = 1800
 
-    @classmethod
-    def from_settings(cls) -> DockerConfig:
-        """The configuration from the ``PLANQK_*`` Django settings (with the documented defaults)."""
-        from django.conf import settings
 
-        data_dir = getattr(settings, "PLANQK_DATA_DIR", None) or Path(settings.BASE_DIR) / "var"
-        return cls(
-            data_dir=Path(data_dir),
-            base_image=getattr(settings, "PLANQK_BASE_IMAGE", "") or "planqk/python-base:3.11",
-            build_network=getattr(settings, "PLANQK_BUILD_NETWORK", "") or "host",
-            ca_bundle=getattr(settings, "PLANQK_BUILD_CA_BUNDLE", None) or _default_ca_bundle(),
-            pip_index_url=getattr(settings, "PLANQK_PIP_INDEX_URL", "") or "",
-            pip_extra_index_url=getattr(settings, "PLANQK_PIP_EXTRA_INDEX_URL", "") or "",
-            build_timeout_seconds=int(getattr(settings, "PLANQK_BUILD_TIMEOUT", 1800) or 1800),
-        )
+@dataclass(frozen=True)
+class DockerBuildHandle(BuildHandle):
+    """A built version: its image."""
+
+    version_id: str
+    image: str
+    image_id: str = ""
+    base_image: str = ""
+    reused: bool = False
+    runtime: str = "docker"
+
+
+@dataclass(frozen=True)
+class DockerExecutionHandle(ExecutionHandle):
+    """An execution: its container (by its deterministic name) and its limits."""
+
+    execution_id: str
+    container: str
+    dir: str
+    started_at: float | None = None
+    container_id: str = ""
+    timeout: int = 0
+    max_output_bytes: int = 0
+    runtime: str = "docker"
 
 
 def image_tag(version_id: str) -> str:
@@ -221,16 +229,13 @@ class DockerRuntime(Runtime):
     """Images built by the Docker engine, executions in containers."""
 
     name: ClassVar[str] = "docker"
+    build_handle_class = DockerBuildHandle
+    execution_handle_class = DockerExecutionHandle
 
     def __init__(self, config: DockerConfig, client: docker.DockerClient | None = None) -> None:
         self.config = config
         self.data_dir = Path(config.data_dir).resolve()
         self._client_instance = client
-
-    @classmethod
-    def from_settings(cls) -> DockerRuntime:
-        """The runtime as the Django settings configure it."""
-        return cls(DockerConfig.from_settings())
 
     @property
     def client(self) -> docker.DockerClient:
@@ -393,14 +398,13 @@ class DockerRuntime(Runtime):
             log("requirements unchanged: reusing the cached pip layer")
         log(f"build finished in {time.monotonic() - started:.1f}s")
         return BuildResult(
-            handle={
-                "runtime": self.name,
-                "version_id": spec.version_id,
-                "image": tag,
-                "image_id": image.id,
-                "base_image": self.config.base_image,
-                "reused": cached_requirements or not wants_pip,
-            }
+            DockerBuildHandle(
+                version_id=spec.version_id,
+                image=tag,
+                image_id=image.id,
+                base_image=self.config.base_image,
+                reused=cached_requirements or not wants_pip,
+            )
         )
 
     def _api_kwargs(self) -> dict[str, Any]:
@@ -408,8 +412,10 @@ class DockerRuntime(Runtime):
         kwargs = docker.utils.kwargs_from_env()
         return {**kwargs, "version": self.client.api.api_version, "timeout": 60}
 
-    def remove_build(self, build_handle: dict[str, Any]) -> None:
-        tag = build_handle.get("image") or image_tag(build_handle["version_id"])
+    def remove_build(self, build_handle: BuildHandle | Mapping[str, Any]) -> None:
+        handle = self.build_handle(build_handle)
+        assert isinstance(handle, DockerBuildHandle)
+        tag = handle.image or image_tag(handle.version_id)
         try:
             self.client.images.remove(tag)
         except docker.errors.ImageNotFound:
@@ -420,17 +426,23 @@ class DockerRuntime(Runtime):
 
     # --- executions --------------------------------------------------------------------------
 
-    def _container(self, handle: dict[str, Any]) -> Any | None:
+    def _container(self, handle: ExecutionHandle) -> Any | None:
         try:
-            return self.client.containers.get(handle["container"])
+            return self.client.containers.get(self._own(handle).container)
         except docker.errors.NotFound:
             return None
 
-    def start(self, spec: ExecutionSpec) -> dict[str, Any]:
+    @staticmethod
+    def _own(handle: ExecutionHandle) -> DockerExecutionHandle:
+        if not isinstance(handle, DockerExecutionHandle):
+            raise TypeError(f"not an execution handle of the docker runtime: {handle!r}")
+        return handle
+
+    def start(self, spec: ExecutionSpec) -> DockerExecutionHandle:
         execution_id = check_id(spec.execution_id, "execution id")
         build = spec.build
-        if build.get("runtime") != self.name:
-            raise ValueError(f"not a build of the docker runtime: {build.get('runtime')!r}")
+        if not isinstance(build, DockerBuildHandle):
+            raise ValueError(f"not a build of the docker runtime: {build!r}")
         name = container_name(execution_id)
         client = self.client
         with contextlib.suppress(docker.errors.NotFound):
@@ -453,7 +465,7 @@ class DockerRuntime(Runtime):
         memory = f"{int(spec.memory_mb)}m"
         try:
             container = client.containers.create(
-                build.get("image_id") or build["image"],
+                build.image_id or build.image,
                 command=runner_command(spec.timeout_seconds, self.config.alarm_grace_seconds),
                 # An init process (tini) reaps orphans, whose zombies would count against the
                 # pids limit, and lets the runner's alarm fire (PID 1 ignores it).
@@ -483,17 +495,16 @@ class DockerRuntime(Runtime):
             )
             container.start()
         except docker.errors.ImageNotFound as exc:
-            raise RuntimeUnavailable(f"the image {build.get('image')} is gone; build the version again") from exc
-        return {
-            "runtime": self.name,
-            "execution_id": execution_id,
-            "container": name,
-            "container_id": container.id,
-            "dir": str(exec_dir),
-            "started_at": time.time(),
-            "timeout": spec.timeout_seconds,
-            "max_output_bytes": spec.max_output_bytes,
-        }
+            raise RuntimeUnavailable(f"the image {build.image} is gone; build the version again") from exc
+        return DockerExecutionHandle(
+            execution_id=execution_id,
+            container=name,
+            container_id=container.id,
+            dir=str(exec_dir),
+            started_at=time.time(),
+            timeout=spec.timeout_seconds,
+            max_output_bytes=spec.max_output_bytes,
+        )
 
     def _logs(self, container: Any) -> bytes:
         return container.logs(stdout=True, stderr=True) or b""
@@ -527,8 +538,8 @@ class DockerRuntime(Runtime):
         except (OSError, ValueError):
             return None
 
-    def _kill(self, container: Any, handle: dict[str, Any], reason: str) -> None:
-        exec_dir = Path(handle["dir"])
+    def _kill(self, container: Any, handle: DockerExecutionHandle, reason: str) -> None:
+        exec_dir = Path(handle.dir)
         if exec_dir.exists():
             sup.write_stop(exec_dir, reason)
         with contextlib.suppress(docker.errors.APIError):
@@ -536,8 +547,9 @@ class DockerRuntime(Runtime):
         with contextlib.suppress(Exception):
             container.wait(timeout=10)
 
-    def poll(self, handle: dict[str, Any]) -> ExecutionState:
-        exec_dir = Path(handle["dir"])
+    def poll(self, handle: ExecutionHandle) -> ExecutionState:
+        handle = self._own(handle)
+        exec_dir = Path(handle.dir)
         container = self._container(handle)
         if container is None:
             return ExecutionState(running=False, exit_code=None, cancelled=sup.read_stop(exec_dir) == "cancel")
@@ -545,9 +557,9 @@ class DockerRuntime(Runtime):
         state = container.attrs["State"]
         if state["Status"] in ("created", "running", "restarting", "paused"):
             self._record_peak(container, exec_dir)
-            if time.time() > handle["started_at"] + handle["timeout"]:
+            if time.time() > (handle.started_at or 0) + handle.timeout:
                 self._kill(container, handle, "timeout")
-            elif self._output_over(container, handle["max_output_bytes"]):
+            elif self._output_over(container, handle.max_output_bytes):
                 self._kill(container, handle, "output")
             else:
                 return ExecutionState(running=True)
@@ -562,54 +574,53 @@ class DockerRuntime(Runtime):
             exit_code=state.get("ExitCode"),
             timed_out=reason == "timeout",
             oom_killed=bool(state.get("OOMKilled")),
-            output_truncated=reason == "output" or output_size > handle["max_output_bytes"],
+            output_truncated=reason == "output" or output_size > handle.max_output_bytes,
             peak_memory_kb=self._read_peak(exec_dir),
             cancelled=reason == "cancel",
         )
 
-    def read_output(self, handle: dict[str, Any], offset: int) -> tuple[str, int]:
+    def read_output(self, handle: ExecutionHandle, offset: int) -> tuple[str, int]:
         container = self._container(handle)
         if container is None:
             return "", offset
-        data = self._logs(container)[offset : int(handle["max_output_bytes"])]
+        data = self._logs(container)[offset : int(self._own(handle).max_output_bytes)]
         return decode_prefix(data, offset)
 
-    def cancel(self, handle: dict[str, Any]) -> None:
+    def cancel(self, handle: ExecutionHandle) -> None:
         container = self._container(handle)
         if container is None:
             return
         container.reload()
         if container.attrs["State"]["Status"] in ("created", "running", "restarting", "paused"):
-            self._kill(container, handle, "cancel")
+            self._kill(container, self._own(handle), "cancel")
 
-    def cleanup(self, handle: dict[str, Any]) -> None:
+    def cleanup(self, handle: ExecutionHandle) -> None:
         container = self._container(handle)
         if container is not None:
             with contextlib.suppress(docker.errors.NotFound):
                 container.remove(force=True)
-        exec_dir = Path(handle["dir"])
+        exec_dir = Path(self._own(handle).dir)
         if exec_dir.exists() and exec_dir.parent.resolve() != self.executions_dir:
             raise ValueError(f"not an execution folder of this runtime: {exec_dir}")
         rmtree(exec_dir)
 
-    def orphans(self, known_execution_ids: set[str]) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
+    def orphans(self, known_execution_ids: set[str]) -> list[ExecutionHandle]:
+        found: list[ExecutionHandle] = []
         for container in self.client.containers.list(all=True, filters={"label": LABEL_EXECUTION}):
             labels = container.labels
             execution_id = labels.get(LABEL_EXECUTION, "")
             if execution_id in known_execution_ids:
                 continue
             found.append(
-                {
-                    "runtime": self.name,
-                    "execution_id": execution_id,
-                    "container": container.name,
-                    "container_id": container.id,
-                    "dir": str(self.executions_dir / execution_id),
-                    "started_at": _started_at(container),
-                    "timeout": int(labels.get(LABEL_TIMEOUT, "0") or 0),
-                    "max_output_bytes": int(labels.get(LABEL_MAX_OUTPUT, "0") or 0),
-                }
+                DockerExecutionHandle(
+                    execution_id=execution_id,
+                    container=container.name,
+                    container_id=container.id,
+                    dir=str(self.executions_dir / execution_id),
+                    started_at=_started_at(container),
+                    timeout=int(labels.get(LABEL_TIMEOUT, "0") or 0),
+                    max_output_bytes=int(labels.get(LABEL_MAX_OUTPUT, "0") or 0),
+                )
             )
         return found
 

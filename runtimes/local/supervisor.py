@@ -1,4 +1,4 @@
-"""The supervisor of one local execution: ``python -I _supervisor.py <dir>/launch.json``.
+"""The supervisor of one local execution: ``python -I supervisor.py <dir>/launch.json``.
 
 The local runtime does not run user code as its own child. It starts this small, standard
 library only program in a session of its own, and this program starts the user code, waits for

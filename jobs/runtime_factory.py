@@ -1,0 +1,100 @@
+"""The runtimes as the Django settings configure them (``runtimes`` itself never imports Django).
+
+Every setting read here is declared in ``planqk_portal/settings.py``; tests that need another
+configuration construct the runtime from its config directly.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+
+from runtimes.base import RUNTIME_CLASSES, Runtime, RuntimeUnavailable, runtime_class
+
+logger = logging.getLogger(__name__)
+
+
+def local_config() -> Any:
+    """:class:`runtimes.local.LocalConfig` from ``PLANQK_DATA_DIR``, ``PLANQK_SANDBOX``, pip and build settings."""
+    from runtimes.local import LocalConfig
+    from runtimes.local.handles import default_python
+
+    return LocalConfig(
+        data_dir=Path(settings.PLANQK_DATA_DIR),
+        python=settings.PLANQK_LOCAL_PYTHON or default_python(),
+        sandbox=settings.PLANQK_SANDBOX or "auto",
+        pip_index_url=settings.PLANQK_PIP_INDEX_URL,
+        pip_extra_index_url=settings.PLANQK_PIP_EXTRA_INDEX_URL,
+        ca_bundle=settings.PLANQK_BUILD_CA_BUNDLE,
+        build_timeout_seconds=int(settings.PLANQK_BUILD_TIMEOUT),
+    )
+
+
+def docker_config() -> Any:
+    """:class:`runtimes.docker.DockerConfig` from ``PLANQK_BASE_IMAGE``, ``PLANQK_BUILD_NETWORK``..."""
+    from runtimes.docker import DockerConfig
+
+    return DockerConfig(
+        data_dir=Path(settings.PLANQK_DATA_DIR),
+        base_image=settings.PLANQK_BASE_IMAGE or "planqk/python-base:3.11",
+        build_network=settings.PLANQK_BUILD_NETWORK or "host",
+        ca_bundle=settings.PLANQK_BUILD_CA_BUNDLE,
+        pip_index_url=settings.PLANQK_PIP_INDEX_URL,
+        pip_extra_index_url=settings.PLANQK_PIP_EXTRA_INDEX_URL,
+        build_timeout_seconds=int(settings.PLANQK_BUILD_TIMEOUT),
+    )
+
+
+def external_config() -> Any:
+    """:class:`runtimes.external.ExternalConfig` from ``PLANQK_DATA_DIR`` and ``PLANQK_EXTERNAL_ALLOW_PRIVATE``."""
+    from runtimes.external import ExternalConfig
+
+    return ExternalConfig(
+        data_dir=Path(settings.PLANQK_DATA_DIR),
+        allow_private=bool(settings.PLANQK_EXTERNAL_ALLOW_PRIVATE),
+    )
+
+
+CONFIGS: dict[str, Callable[[], Any]] = {"local": local_config, "docker": docker_config, "external": external_config}
+assert set(CONFIGS) == set(RUNTIME_CLASSES), "every registered runtime needs its configuration here"
+
+
+def get_runtime(name: str | None = None) -> Runtime:
+    """The runtime called ``name``, or the one the ``PLANQK_RUNTIME`` setting chooses."""
+    name = name or settings.PLANQK_RUNTIME or "local"
+    cls = runtime_class(name)  # RuntimeUnavailable for an unknown name
+    return cls(CONFIGS[name]())  # type: ignore[call-arg]
+
+
+def environments_reap() -> dict[str, int]:
+    """Reaper check: remove local environments no current build uses, idle ``PLANQK_ENV_IDLE_DAYS``.
+
+    An environment is in use while a version of a service that is not deleted has a build
+    handle pointing at it; the idle time also spares one a build has just created or reused
+    but not yet recorded.
+    """
+    from services.models import ServiceVersion
+
+    try:
+        runtime = get_runtime("local")
+    except RuntimeUnavailable as exc:
+        logger.info("reaper: no local runtime here: %s", exc)
+        return {"removed": 0}
+    keep: set[str] = set()
+    handles = ServiceVersion.objects.filter(
+        runtime="local", build_handle__isnull=False, service__deleted_at__isnull=True
+    ).values_list("build_handle", flat=True)
+    for stored in handles.iterator():
+        try:
+            keep.add(runtime.build_handle(stored).env_key)  # type: ignore[attr-defined]
+        except ValueError:
+            logger.warning("reaper: a version's build handle is not a local build: %r", stored)
+    idle_seconds = float(settings.PLANQK_ENV_IDLE_DAYS) * 86400
+    removed = runtime.garbage_collect_envs(keep, idle_seconds=idle_seconds)  # type: ignore[attr-defined]
+    if removed:
+        logger.info("reaper: removed %d unused environments", len(removed))
+    return {"removed": len(removed)}

@@ -1,0 +1,362 @@
+"""Running executions: start, poll, read, cancel, clean up, find orphans.
+
+``{DATA_DIR}/executions/<execution_id>/`` holds ``input/``, ``output.log`` and the files of
+:mod:`runtimes.local.supervisor`, which starts ``python -m planqk_runtime`` and outlives the
+worker. Limits, strongest available first:
+
+- a cgroup per execution (v2, or v1 ``pids``/``memory``/``cpu``) where the worker may write
+  to ``/sys/fs/cgroup``: ``pids.max`` stops fork bombs, the memory limit ends in an OOM kill,
+  the CPU quota throttles; the cgroup also finds every process to kill;
+- ``setrlimit``: ``RLIMIT_FSIZE`` caps ``output.log``, ``RLIMIT_CPU`` bounds CPU time; when
+  there is no cgroup, ``RLIMIT_AS`` bounds each process's memory (``MemoryError``) and
+  ``RLIMIT_NPROC`` the tasks of the uid (what it runs already plus ``max_pids``: the kernel
+  counts per uid, not per execution, so concurrent executions share that budget);
+- when the worker runs as root, user code runs as an unprivileged uid (65534), because
+  ``RLIMIT_NPROC`` does not apply to root and root can undo every other limit;
+- bubblewrap (``PLANQK_SANDBOX=auto`` uses it when it works): new pid, network, IPC and UTS
+  namespaces, a read-only view of the system, the environment and the code, a private
+  ``/tmp``. Without it, a root worker still gives user code a private network namespace,
+  but executions share uid 65534 and see each other's processes.
+
+The supervisor is a child subreaper, enforces the timeout and the output cap itself, and kills
+the whole tree (cgroup, process group, pid namespace, or the ``PLANQK_EXECUTION_ID`` marker in
+the environment as the last resort) when the main program ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+from runtimes._common import READABLE_DIR, decode_prefix, rmtree
+from runtimes.base import ExecutionSpec, ExecutionState, RuntimeUnavailable, check_id
+from runtimes.local import supervisor as sup
+from runtimes.local.handles import LocalBuildHandle, LocalConfig, LocalExecutionHandle
+from runtimes.local.sandbox import SANDBOX_TMP, Sandbox, accessible_to, tasks_of
+
+logger = logging.getLogger(__name__)
+
+HANDLE_FILE = "handle.json"
+LAUNCH_FILE = "launch.json"
+OUTPUT_FILE = "output.log"
+SUPERVISOR_SCRIPT = Path(sup.__file__).resolve()
+
+# How long poll() lets the supervisor handle a timeout before the worker kills by itself.
+TIMEOUT_GRACE_SECONDS = 10.0
+# How long a stop may take before everything is killed without the supervisor's help.
+STOP_WAIT_SECONDS = 3.0
+READ_CHUNK_BYTES = 1024 * 1024
+TRAVERSE_ONLY = 0o711
+
+
+class Executions:
+    """The executions of one data folder, each run by its own supervisor process."""
+
+    # Supervisors this process started, so it reaps them (others are reaped by init).
+    _children: ClassVar[dict[str, subprocess.Popen[bytes]]] = {}
+
+    def __init__(self, config: LocalConfig, data_dir: Path, sandbox: Sandbox) -> None:
+        self.config = config
+        self.data_dir = data_dir
+        self.sandbox = sandbox
+        self._warned = False
+
+    @property
+    def executions_dir(self) -> Path:
+        return self.data_dir / "executions"
+
+    def _discard(self, exec_dir: Path) -> None:
+        """Kill and remove what an earlier attempt of this execution left behind."""
+        with contextlib.suppress(OSError, ValueError):
+            old = LocalExecutionHandle.from_json(json.loads((exec_dir / HANDLE_FILE).read_text()))
+            self._stop(old, "retry")
+            self._forget(old)
+        rmtree(exec_dir)
+
+    def start(self, spec: ExecutionSpec, build: LocalBuildHandle) -> LocalExecutionHandle:
+        """Start the supervisor of one execution of ``build`` (the typed ``spec.build``)."""
+        execution_id = check_id(spec.execution_id, "execution id")
+        for key, folder in (("env_dir", build.env_dir), ("build_dir", build.build_dir)):
+            if not Path(folder).is_dir():
+                raise RuntimeUnavailable(f"the build's {key} {folder} is gone; build the version again")
+        mode, _ = self.sandbox.mode()
+        if mode == "none" and not self._warned:
+            logger.warning("%s", self.sandbox.line())
+            self._warned = True
+        as_root = os.geteuid() == 0
+        uid = self.config.run_as_uid if as_root else None
+        gid = self.config.run_as_gid if as_root else None
+        python = str(Path(build.env_dir) / "bin" / "python")
+        if mode == "none" and uid is not None:
+            for path in (python, os.path.join(self.sandbox.python_prefix(), "lib")):
+                if not accessible_to(path, uid, gid or uid):
+                    raise RuntimeUnavailable(
+                        f"{path} is not readable by uid {uid}, which runs user code without a sandbox: "
+                        "build environments from a Python installed where every user can read it "
+                        "(PLANQK_LOCAL_PYTHON), or install bubblewrap"
+                    )
+
+        self._reap_finished()
+        self.executions_dir.mkdir(parents=True, exist_ok=True)
+        # Searchable, not listable: without a sandbox, executions share a uid and must not find
+        # each other's input by listing folders.
+        os.chmod(self.executions_dir, TRAVERSE_ONLY)
+        exec_dir = self.executions_dir / execution_id
+        if exec_dir.exists():
+            self._discard(exec_dir)
+        for sub in ("input/data", "input/params", "output", "home", "tmp", "etc"):
+            (exec_dir / sub).mkdir(parents=True, exist_ok=True)
+        (exec_dir / "input" / "data" / "data.json").write_text(json.dumps(spec.data or {}))
+        (exec_dir / "input" / "params" / "params.json").write_text(json.dumps(spec.params or {}))
+        (exec_dir / OUTPUT_FILE).touch()
+        run_uid = uid if uid is not None else os.getuid()
+        run_gid = gid if gid is not None else os.getgid()
+        (exec_dir / "etc" / "passwd").write_text(
+            f"root:x:0:0:root:/root:/usr/sbin/nologin\nplanqk:x:{run_uid}:{run_gid}:planqk:/tmp:/usr/sbin/nologin\n"
+        )
+        (exec_dir / "etc" / "group").write_text(f"root:x:0:\nplanqk:x:{run_gid}:\n")
+        for path in exec_dir.rglob("*"):
+            os.chmod(path, READABLE_DIR if path.is_dir() else 0o644)
+        os.chmod(exec_dir, TRAVERSE_ONLY)
+        if uid is not None:
+            for sub in ("output", "home", "tmp"):
+                os.chown(exec_dir / sub, uid, gid if gid is not None else uid)
+
+        sandboxed = mode == "bwrap"
+        env = {
+            "PATH": f"{Path(build.env_dir) / 'bin'}:/usr/local/bin:/usr/bin:/bin",
+            "VIRTUAL_ENV": build.env_dir,
+            "HOME": SANDBOX_TMP if sandboxed else str(exec_dir / "home"),
+            "TMPDIR": SANDBOX_TMP if sandboxed else str(exec_dir / "tmp"),
+            "LANG": "C.UTF-8",
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+        for name, value in spec.env.items():
+            if not name or "=" in name or "\0" in name or "\0" in str(value):
+                raise ValueError(f"invalid environment variable {name!r}")
+            env[name] = str(value)
+        # Set last: user-supplied variables must not redirect the input or hide the marker.
+        env["INPUT_DIR"] = str(exec_dir / "input")
+        env[sup.MARKER_ENV] = execution_id
+
+        cgroups = self.sandbox.cgroups()
+        memory_bytes = int(spec.memory_mb) * 1024 * 1024
+        cpu_seconds = int(spec.timeout_seconds * max(1.0, spec.cpus)) + 5
+        rlimits: dict[str, int | None] = {
+            "CPU": cpu_seconds,
+            "FSIZE": int(spec.max_output_bytes),
+            "CORE": 0,
+            # A cgroup limits the whole tree exactly; without one these are the limits.
+            "AS": None if cgroups else memory_bytes,
+            "NPROC": None if cgroups else tasks_of(run_uid) + int(spec.max_pids),
+        }
+        cgroup = None
+        if cgroups:
+            cgroup = {
+                "version": cgroups.version,
+                "dirs": cgroups.for_execution(execution_id),
+                "pids_max": int(spec.max_pids),
+                "memory_bytes": memory_bytes,
+                "cpu_period_us": 100_000,
+                "cpu_quota_us": int(spec.cpus * 100_000) if spec.cpus > 0 else 0,
+            }
+        if sandboxed:
+            argv = self.sandbox.execution_argv(
+                build=build, exec_dir=exec_dir, python=python, uid=uid, gid=gid, tmp_bytes=memory_bytes
+            )
+        else:
+            argv = [python, "-m", "planqk_runtime"]
+        launch = {
+            "execution_id": execution_id,
+            "dir": str(exec_dir),
+            "argv": argv,
+            "env": env,
+            "cwd": build.build_dir,
+            "output": str(exec_dir / OUTPUT_FILE),
+            "timeout": spec.timeout_seconds,
+            "max_output_bytes": spec.max_output_bytes,
+            "rlimits": rlimits,
+            "cgroup": cgroup,
+            # Without bubblewrap the supervisor drops privileges and unshares the network itself.
+            "uid": None if sandboxed else uid,
+            "gid": None if sandboxed else gid,
+            "unshare": not sandboxed and as_root,
+            "pid_namespace": sandboxed,
+        }
+        sup.write_json_atomic(exec_dir / LAUNCH_FILE, launch)
+        with open(exec_dir / "supervisor.log", "ab") as sup_log:
+            proc = subprocess.Popen(
+                [sys.executable, "-I", str(SUPERVISOR_SCRIPT), str(exec_dir / LAUNCH_FILE)],
+                stdin=subprocess.DEVNULL,
+                stdout=sup_log,
+                stderr=sup_log,
+                cwd=exec_dir,
+                env={"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"},
+                start_new_session=True,
+                close_fds=True,
+            )
+        self._children[execution_id] = proc
+        handle = LocalExecutionHandle(
+            execution_id=execution_id,
+            pid=proc.pid,
+            pgid=proc.pid,
+            start_time=sup.proc_start_time(proc.pid),
+            dir=str(exec_dir),
+            started_at=time.time(),
+            timeout=spec.timeout_seconds,
+            max_output_bytes=spec.max_output_bytes,
+            sandbox=mode,
+            cgroup=cgroup,
+        )
+        sup.write_json_atomic(exec_dir / HANDLE_FILE, handle.to_json())
+        return handle
+
+    @classmethod
+    def _reap_finished(cls) -> None:
+        """Reap supervisors this process started whose executions another process polled.
+
+        A Celery worker process may start an execution and never poll it again: without this,
+        every such supervisor would stay a zombie until that process exits.
+        """
+        for execution_id, proc in list(cls._children.items()):
+            if proc.poll() is not None:
+                cls._children.pop(execution_id, None)
+
+    def _supervisor_alive(self, handle: LocalExecutionHandle) -> bool:
+        pid = handle.pid
+        if not pid:
+            return False
+        proc = self._children.get(handle.execution_id)
+        if proc is not None and proc.pid == pid:
+            # Ours: poll() reaps it, so no zombie is left behind.
+            return proc.poll() is None
+        return sup.proc_alive(pid, handle.start_time)
+
+    def _forget(self, handle: LocalExecutionHandle) -> None:
+        proc = self._children.pop(handle.execution_id, None)
+        if proc is not None and proc.pid == handle.pid:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=0)
+
+    def _output_size(self, exec_dir: Path) -> int:
+        try:
+            return (exec_dir / OUTPUT_FILE).stat().st_size
+        except OSError:
+            return 0
+
+    def _hard_kill(self, handle: LocalExecutionHandle) -> None:
+        """Kill everything of the execution without the supervisor's help."""
+        exec_dir = Path(handle.dir)
+        sup.cgroup_kill(handle.cgroup)
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            child = json.loads((exec_dir / sup.CHILD_FILE).read_text())
+            if sup.proc_alive(child["pid"], child["start_time"]):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(child["pid"], signal.SIGKILL)
+        if handle.pid:
+            sup.kill_checked(handle.pid, handle.start_time, signal.SIGKILL)
+        if not handle.cgroup:
+            sup.kill_by_marker(handle.execution_id)
+        sup.cgroup_remove(handle.cgroup)
+
+    def _stop(self, handle: LocalExecutionHandle, reason: str) -> None:
+        """Stop the execution for ``reason`` and wait until it has ended (a few seconds at most)."""
+        exec_dir = Path(handle.dir)
+        if (exec_dir / sup.EXIT_FILE).exists() or not exec_dir.exists():
+            return
+        sup.write_stop(exec_dir, reason)
+        if self._supervisor_alive(handle):
+            sup.kill_checked(handle.pid, handle.start_time, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_WAIT_SECONDS
+        while time.monotonic() < deadline:
+            if (exec_dir / sup.EXIT_FILE).exists() or not self._supervisor_alive(handle):
+                break
+            time.sleep(0.05)
+        else:
+            logger.warning("execution %s: supervisor did not stop in time; killing", handle.execution_id)
+        if not (exec_dir / sup.EXIT_FILE).exists():
+            self._hard_kill(handle)
+        self._supervisor_alive(handle)  # reaps it when it is ours
+
+    def poll(self, handle: LocalExecutionHandle) -> ExecutionState:
+        exec_dir = Path(handle.dir)
+        outcome = self._read_exit(exec_dir)
+        if outcome is None and self._supervisor_alive(handle):
+            # The supervisor enforces both limits itself; this is the fallback if it cannot.
+            if time.time() > handle.started_at + handle.timeout + TIMEOUT_GRACE_SECONDS:
+                self._stop(handle, "timeout")
+            elif self._output_size(exec_dir) > handle.max_output_bytes:
+                self._stop(handle, "output")
+            else:
+                return ExecutionState(running=True)
+            outcome = self._read_exit(exec_dir)
+        if outcome is None:
+            # The supervisor is gone without a word: it was killed. Make sure nothing is left.
+            self._hard_kill(handle)
+            outcome = {"exit_code": None, "reason": sup.read_stop(exec_dir)}
+        self._supervisor_alive(handle)
+        reason = outcome.get("reason")
+        return ExecutionState(
+            running=False,
+            exit_code=outcome.get("exit_code"),
+            timed_out=reason == "timeout",
+            oom_killed=bool(outcome.get("oom_killed")),
+            output_truncated=reason == "output" or self._output_size(exec_dir) >= handle.max_output_bytes,
+            peak_memory_kb=outcome.get("peak_memory_kb"),
+            cancelled=reason == "cancel",
+        )
+
+    @staticmethod
+    def _read_exit(exec_dir: Path) -> dict[str, Any] | None:
+        try:
+            return json.loads((exec_dir / sup.EXIT_FILE).read_text())
+        except (OSError, ValueError):
+            return None
+
+    def read_output(self, handle: LocalExecutionHandle, offset: int) -> tuple[str, int]:
+        limit = int(handle.max_output_bytes) - offset
+        if limit <= 0:
+            return "", offset
+        try:
+            with open(Path(handle.dir) / OUTPUT_FILE, "rb") as fh:
+                fh.seek(offset)
+                data = fh.read(min(limit, READ_CHUNK_BYTES))
+        except OSError:
+            return "", offset
+        return decode_prefix(data, offset)
+
+    def cancel(self, handle: LocalExecutionHandle) -> None:
+        self._stop(handle, "cancel")
+
+    def cleanup(self, handle: LocalExecutionHandle) -> None:
+        exec_dir = Path(handle.dir)
+        if exec_dir.exists() and exec_dir.parent.resolve() != self.executions_dir:
+            raise ValueError(f"not an execution folder of this runtime: {exec_dir}")
+        if handle.pid:
+            self._stop(handle, "cleanup")
+        sup.cgroup_remove(handle.cgroup)
+        self._forget(handle)
+        rmtree(exec_dir)
+
+    def orphans(self, known_execution_ids: set[str]) -> list[LocalExecutionHandle]:
+        found: list[LocalExecutionHandle] = []
+        if not self.executions_dir.exists():
+            return found
+        for entry in sorted(self.executions_dir.iterdir()):
+            if not entry.is_dir() or entry.name in known_execution_ids:
+                continue
+            try:
+                handle = LocalExecutionHandle.from_json(json.loads((entry / HANDLE_FILE).read_text()))
+            except (OSError, ValueError):
+                handle = LocalExecutionHandle(execution_id=entry.name, dir=str(entry))
+            found.append(handle)
+        return found

@@ -1,0 +1,71 @@
+"""The local runtime's configuration and handles."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runtimes.base import BuildHandle, ExecutionHandle
+
+
+def default_python() -> str:
+    """The interpreter behind the worker's own virtual environment, not the venv's wrapper."""
+    return getattr(sys, "_base_executable", None) or sys.executable
+
+
+def default_ca_bundle() -> str:
+    path = "/etc/ssl/certs/ca-certificates.crt"
+    return path if os.path.exists(path) else ""
+
+
+@dataclass(frozen=True)
+class LocalConfig:
+    """Everything the local runtime needs (``jobs.runtime_factory`` fills it from the settings)."""
+
+    data_dir: Path
+    python: str = field(default_factory=default_python)
+    sandbox: str = "auto"
+    run_as_uid: int = 65534
+    run_as_gid: int = 65534
+    pip_index_url: str = ""
+    pip_extra_index_url: str = ""
+    ca_bundle: str = field(default_factory=default_ca_bundle)
+    runner_dir: Path | None = None
+    bwrap: str = "bwrap"
+    use_cgroups: bool = True
+    cgroup_name: str = "planqk"
+    build_timeout_seconds: int = 1800
+
+
+@dataclass(frozen=True)
+class LocalBuildHandle(BuildHandle):
+    """A built version: its environment (shared by equal requirements) and its code folder."""
+
+    version_id: str
+    env_key: str
+    env_dir: str
+    build_dir: str
+    python_version: str = ""
+    reused: bool = False
+    runtime: str = "local"
+
+
+@dataclass(frozen=True)
+class LocalExecutionHandle(ExecutionHandle):
+    """A supervised execution: its folder, its supervisor process and its limits."""
+
+    execution_id: str
+    dir: str
+    # None for a leftover found without its handle file (its age is unknown).
+    started_at: float | None = None
+    timeout: int = 0
+    max_output_bytes: int = 0
+    pid: int | None = None
+    pgid: int | None = None
+    start_time: int | None = None
+    sandbox: str = ""
+    cgroup: dict[str, Any] | None = None
+    runtime: str = "local"

@@ -1,0 +1,171 @@
+"""The local runtime: the embedded default, no Docker needed.
+
+It orchestrates three parts kept apart, as Read the Docs keeps its build steps:
+:mod:`~runtimes.local.sandbox` (how a command runs isolated), :mod:`~runtimes.local.environments`
+(a virtual environment per requirements hash, and the code folder of each version) and
+:mod:`~runtimes.local.executions` (supervised executions, see :mod:`~runtimes.local.supervisor`).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+from runtimes._common import rmtree
+from runtimes.base import (
+    BuildError,
+    BuildHandle,
+    BuildResult,
+    BuildSpec,
+    CancelFunc,
+    ExecutionHandle,
+    ExecutionSpec,
+    ExecutionState,
+    LogFunc,
+    Runtime,
+    _never,
+    check_id,
+)
+from runtimes.local.environments import Environments
+from runtimes.local.executions import Executions
+from runtimes.local.handles import LocalBuildHandle, LocalConfig, LocalExecutionHandle
+from runtimes.local.sandbox import Cgroups
+
+
+class LocalRuntime(Runtime):
+    """Virtual environments and supervised subprocesses on the worker's own machine."""
+
+    name: ClassVar[str] = "local"
+    build_handle_class = LocalBuildHandle
+    execution_handle_class = LocalExecutionHandle
+
+    def __init__(self, config: LocalConfig) -> None:
+        self.config = config
+        self.data_dir = Path(config.data_dir).resolve()
+        self.environments = Environments(config, self.data_dir)
+        self.sandbox = self.environments.sandbox
+        self.executions = Executions(config, self.data_dir, self.sandbox)
+
+    # --- paths and probes --------------------------------------------------------------------
+
+    @property
+    def envs_dir(self) -> Path:
+        return self.environments.envs_dir
+
+    @property
+    def builds_dir(self) -> Path:
+        return self.environments.builds_dir
+
+    @property
+    def executions_dir(self) -> Path:
+        return self.executions.executions_dir
+
+    def python_info(self) -> dict[str, str]:
+        """Version and prefix of the interpreter that environments are built from."""
+        return self.environments.python_info()
+
+    def env_key(self, requirements: str) -> str:
+        """The hash naming the environment for ``requirements`` on this runtime's Python."""
+        return self.environments.env_key(requirements)
+
+    def cgroups(self) -> Cgroups | None:
+        """The cgroup layout executions get, or None where cgroups cannot be written."""
+        return self.sandbox.cgroups()
+
+    def sandbox_mode(self) -> tuple[str, str]:
+        """``("bwrap", "")`` or ``("none", why)`` according to ``PLANQK_SANDBOX``."""
+        return self.sandbox.mode()
+
+    def sandbox_line(self) -> str:
+        """One line for logs and the settings page saying how user code is isolated."""
+        return self.sandbox.line()
+
+    def describe(self) -> dict[str, str]:
+        mode, _ = self.sandbox_mode()
+        cg = self.cgroups()
+        as_root = os.geteuid() == 0
+        user = f"uid {self.config.run_as_uid}" if as_root else f"the worker's uid {os.geteuid()}"
+        if cg:
+            pids = f"cgroup v{cg.version} pids.max"
+            memory = f"cgroup v{cg.version} memory limit (OOM kill)"
+        else:
+            pids = f"RLIMIT_NPROC (counts every process of {user})"
+            memory = "RLIMIT_AS (address space per process; MemoryError)"
+        isolated = mode == "bwrap" or as_root
+        network = "none (own network namespace)" if isolated else "the host's network (no sandbox)"
+        return {
+            "runtime": self.name,
+            "sandbox": self.sandbox_line(),
+            "user": user,
+            "pids": pids,
+            "memory": memory,
+            "cpu": f"RLIMIT_CPU{' + cgroup CPU quota' if cg and 'cpu' in cg.bases else ''}",
+            "output": "RLIMIT_FSIZE on output.log + kill at the cap",
+            "network": network,
+            "timeout": "wall clock, enforced by the execution's supervisor and by poll()",
+        }
+
+    # --- builds ------------------------------------------------------------------------------
+
+    def build(self, spec: BuildSpec, *, log: LogFunc, should_cancel: CancelFunc = _never) -> BuildResult:
+        check_id(spec.version_id, "version id")
+        source = Path(spec.source_dir)
+        if not (source / "src").is_dir():
+            raise BuildError("the user code has no src/ folder", user_error=True, code="build:user:no-src")
+        started = time.monotonic()
+        log(self.sandbox_line())
+        key, env_dir, reused = self.environments.ensure(spec.requirements, log=log, should_cancel=should_cancel)
+        if should_cancel():
+            raise BuildError("build cancelled", user_error=False, code="build:cancelled")
+        build_dir = self.environments.install_code(spec, log)
+        log(f"build finished in {time.monotonic() - started:.1f}s")
+        return BuildResult(
+            LocalBuildHandle(
+                version_id=spec.version_id,
+                env_key=key,
+                env_dir=str(env_dir),
+                build_dir=str(build_dir),
+                python_version=self.python_info()["version"],
+                reused=reused,
+            )
+        )
+
+    def remove_build(self, build_handle: BuildHandle | Mapping[str, Any]) -> None:
+        handle = self.build_handle(build_handle)
+        assert isinstance(handle, LocalBuildHandle)
+        rmtree(self.builds_dir / check_id(handle.version_id, "version id"))
+
+    def garbage_collect_envs(self, keep: set[str], *, idle_seconds: float | None = None) -> list[str]:
+        """Delete environments whose hash is not in ``keep`` (and, with ``idle_seconds``, idle that long)."""
+        return self.environments.garbage_collect(keep, idle_seconds=idle_seconds)
+
+    # --- executions --------------------------------------------------------------------------
+
+    def start(self, spec: ExecutionSpec) -> LocalExecutionHandle:
+        if not isinstance(spec.build, LocalBuildHandle):
+            raise ValueError(f"not a build of the local runtime: {spec.build!r}")
+        return self.executions.start(spec, spec.build)
+
+    def poll(self, handle: ExecutionHandle) -> ExecutionState:
+        return self.executions.poll(self._own(handle))
+
+    def read_output(self, handle: ExecutionHandle, offset: int) -> tuple[str, int]:
+        return self.executions.read_output(self._own(handle), offset)
+
+    def cancel(self, handle: ExecutionHandle) -> None:
+        self.executions.cancel(self._own(handle))
+
+    def cleanup(self, handle: ExecutionHandle) -> None:
+        self.executions.cleanup(self._own(handle))
+
+    def orphans(self, known_execution_ids: set[str]) -> list[ExecutionHandle]:
+        return list(self.executions.orphans(known_execution_ids))
+
+    @staticmethod
+    def _own(handle: ExecutionHandle) -> LocalExecutionHandle:
+        if not isinstance(handle, LocalExecutionHandle):
+            raise TypeError(f"not an execution handle of the local runtime: {handle!r}")
+        return handle
