@@ -9,7 +9,5 @@ class ApplicationsConfig(AppConfig):
         from planqk_portal import reaper
 
         from . import services
-        from .gateway import external
 
         reaper.register(services.access_token_purge_expired)
-        reaper.register(external.external_executions_reap)

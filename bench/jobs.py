@@ -267,10 +267,10 @@ def _start_worker(concurrency: int) -> subprocess.Popen[bytes]:
 def _submit(version: Any, owner: Any, data: Any, params: Any) -> Any:
     from django.db import transaction
 
-    from jobs.services import job_submit
+    from jobs.admission import execution_admit
 
     with transaction.atomic():
-        return job_submit(service_version=version, owner=owner, data=data, params=params)
+        return execution_admit(service_version=version, owner=owner, data=data, params=params)
 
 
 def _wait_all(jobs: list[Any], timeout: float = 300) -> list[Any]:

@@ -54,27 +54,20 @@ TIMEOUT_GRACE_SECONDS = 30
 MAX_HANDOVERS = 5
 # Results and interim results deeper than this cannot be stored safely (json recursion).
 RESULT_MAX_DEPTH = 500
-# Jobs of services that run outside the platform (the gateway forwards them): never ours to run.
-EXTERNAL_RUNTIME = "external"
 PLATFORM_PREFIX = "[platform] "
 
 
-def _setting(name: str, default: Any) -> Any:
-    return getattr(settings, name, default)
-
-
 def log_max_bytes() -> int:
-    return int(_setting("PLANQK_JOB_LOG_MAX_BYTES", 1024 * 1024))
+    return int(settings.PLANQK_JOB_LOG_MAX_BYTES)
 
 
 def output_max_bytes() -> int:
     """What the runtime keeps of an execution's output: the log cap plus room for the result line."""
-    default = max(64 * 1024 * 1024, 4 * log_max_bytes())
-    return int(_setting("PLANQK_JOB_OUTPUT_MAX_BYTES", default))
+    return int(settings.PLANQK_JOB_OUTPUT_MAX_BYTES)
 
 
 def heartbeat_stale_seconds() -> int:
-    return int(_setting("PLANQK_JOB_HEARTBEAT_STALE_SECONDS", 60))
+    return int(settings.PLANQK_JOB_HEARTBEAT_STALE_SECONDS)
 
 
 def heartbeat_every_seconds() -> float:
@@ -82,15 +75,15 @@ def heartbeat_every_seconds() -> float:
 
 
 def pending_requeue_seconds() -> int:
-    return int(_setting("PLANQK_JOB_PENDING_REQUEUE_SECONDS", 120))
+    return int(settings.PLANQK_JOB_PENDING_REQUEUE_SECONDS)
 
 
 def pending_expire_seconds() -> int:
-    return int(_setting("PLANQK_JOB_PENDING_EXPIRE_SECONDS", 24 * 3600))
+    return int(settings.PLANQK_JOB_PENDING_EXPIRE_SECONDS)
 
 
 def max_interim_results() -> int:
-    return int(_setting("PLANQK_JOB_MAX_INTERIM_RESULTS", 1000))
+    return int(settings.PLANQK_JOB_MAX_INTERIM_RESULTS)
 
 
 def execution_id(job: Job) -> str:
@@ -154,16 +147,8 @@ def _worker_id() -> str:
 def execute_job(job_id: str) -> str:
     """Run the job if this call may claim it; returns what happened (for the task's log)."""
     worker = _worker_id()
-    now = timezone.now()
-    ours = Job.objects.filter(pk=job_id).exclude(runtime=EXTERNAL_RUNTIME)
-    claimed = ours.filter(status=JobStatus.PENDING).update(
-        status=JobStatus.RUNNING, started_at=now, heartbeat_at=now, worker=worker
-    )
-    if not claimed:
-        # The reaper hands a RUNNING job to a new worker by clearing ``worker``.
-        claimed = ours.filter(status=JobStatus.RUNNING, worker="").update(worker=worker, heartbeat_at=now)
-        if not claimed:
-            return "not claimed"
+    if not Job.objects.claim(job_id, worker=worker):
+        return "not claimed"
     job = Job.objects.select_related("service", "service_version", "owner", "result_pool").get(pk=job_id)
     return Execution(job, worker).run()
 
@@ -489,7 +474,6 @@ class Execution:
 
     def _finish(self, outcome: Outcome) -> None:
         job = self.job
-        now = timezone.now()
         if outcome.status == JobStatus.SUCCEEDED and job.save_result_to_pool:
             self._save_result(outcome)
         if outcome.status == JobStatus.FAILED and outcome.code.startswith(("platform:", "job:")):
@@ -497,25 +481,22 @@ class Execution:
         with transaction.atomic():
             self.writer.flush()
             self._store_interims()
-            updated = self.owned().update(
+            finished = Job.objects.finish(
+                job.pk,
                 status=outcome.status,
-                ended_at=now,
-                heartbeat_at=now,
+                worker=self.worker,
+                code=outcome.code,
+                detail=outcome.detail,
                 result=outcome.result,
                 result_metadata=outcome.metadata,
-                error_code=outcome.code[:100],
-                error_detail=outcome.detail[:20000],
                 log_truncated=self.writer.truncated,
                 output_offset=self.follow.saved_offset(),
                 peak_memory_kb=self.peak_memory_kb,
             )
-            if not updated:
+            if finished is None:
                 raise _LostOwnership
         self.finished = True
         job.refresh_from_db()
-        from .services import job_record_usage
-
-        job_record_usage(job=job)
 
     def _store_interims(self) -> None:
         if not self.follow.pending_interims:
@@ -560,11 +541,12 @@ class _PlatformFailure(ApplicationError):
 def _force_final(job_id: Any, worker: str) -> None:
     """Last resort when recording the outcome failed: FAILED with a platform error."""
     try:
-        Job.objects.filter(pk=job_id, status=JobStatus.RUNNING, worker=worker).update(
+        Job.objects.finish(
+            job_id,
             status=JobStatus.FAILED,
-            ended_at=timezone.now(),
-            error_code="platform:error",
-            error_detail="The platform could not record the outcome of this job. Run it again.",
+            worker=worker,
+            code="platform:error",
+            detail="The platform could not record the outcome of this job. Run it again.",
         )
     except Exception:
         logger.exception("job %s: could not even force a final state; the reaper will", job_id)
@@ -594,33 +576,30 @@ def job_reap() -> dict[str, int]:
       for a day: FAILED ``platform:not-started``.
     - Executions of jobs that are final (or unknown and long past any timeout): killed and removed.
     """
-    from .services import _enqueue, job_enqueue_again, job_record_usage
+    from .services import job_enqueue, job_enqueue_again
 
     now = timezone.now()
     counts = {"handed_over": 0, "lost": 0, "requeued": 0, "expired": 0, "orphans": 0}
     stale = now - timedelta(seconds=heartbeat_stale_seconds())
-    ours = Job.objects.exclude(runtime=EXTERNAL_RUNTIME)
+    ours = Job.objects.all()
     running = ours.filter(status=JobStatus.RUNNING).filter(
         Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True, started_at__lt=stale)
     )
     for job in running.only("id", "heartbeat_at", "runtime_handle", "enqueue_count"):
-        same = Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING, heartbeat_at=job.heartbeat_at)
         if not job.runtime_handle or job.enqueue_count >= MAX_HANDOVERS:
             detail = (
                 "The worker running this job stopped before the execution started. Run the job again."
                 if not job.runtime_handle
                 else f"Workers following this job stopped {MAX_HANDOVERS} times; the platform gave up on it."
             )
-            failed = same.update(
-                status=JobStatus.FAILED, ended_at=now, error_code="platform:worker-lost", error_detail=detail
-            )
-            if failed:
+            if Job.objects.filter(heartbeat_at=job.heartbeat_at).finish(
+                job.pk, status=JobStatus.FAILED, code="platform:worker-lost", detail=detail
+            ):
                 counts["lost"] += 1
-                job_record_usage(job=Job.objects.get(pk=job.pk))
             continue
-        if same.update(worker="", heartbeat_at=now, enqueue_count=F("enqueue_count") + 1):
+        if Job.objects.hand_over(job.pk, heartbeat_at=job.heartbeat_at):
             with transaction.atomic():
-                _enqueue(job.pk)
+                job_enqueue(job_id=job.pk)
             counts["handed_over"] += 1
 
     requeue_before = now - timedelta(seconds=pending_requeue_seconds())
@@ -628,13 +607,7 @@ def job_reap() -> dict[str, int]:
         with transaction.atomic():
             if job_enqueue_again(job=job):
                 counts["requeued"] += 1
-    expire_before = now - timedelta(seconds=pending_expire_seconds())
-    counts["expired"] = ours.filter(status=JobStatus.PENDING, created_at__lt=expire_before).update(
-        status=JobStatus.FAILED,
-        ended_at=now,
-        error_code="platform:not-started",
-        error_detail="No worker started this job within a day. Run it again.",
-    )
+    counts["expired"] = Job.objects.expire_pending(created_before=now - timedelta(seconds=pending_expire_seconds()))
     counts["orphans"] = job_reap_orphans()
     return counts
 
@@ -643,7 +616,7 @@ def job_reap_orphans() -> int:
     """Kill and remove executions whose job is final; returns how many were removed."""
     alive = Job.objects.filter(status__in=[JobStatus.PENDING, JobStatus.RUNNING]).values_list("id", flat=True)
     known = {f"job-{job_id}" for job_id in alive}
-    used = Job.objects.exclude(runtime__in=["", EXTERNAL_RUNTIME]).values_list("runtime", flat=True).distinct()
+    used = Job.objects.exclude(runtime="").values_list("runtime", flat=True).distinct()
     names = {settings.PLANQK_RUNTIME, *used}
     removed = 0
     for name in sorted(names):

@@ -16,7 +16,7 @@ from .services import input_check
 KV_ROWS = 3
 KV_MAX_ROWS = 100
 
-#: Which form field shows an ApplicationError of job_submit, by code or code prefix.
+#: Which form field shows an ApplicationError of admission, by code or code prefix.
 ERROR_FIELDS = {
     "datapool": "data_file",
     "service": "service",

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
+from django.utils import timezone
 
 from planqk_portal.logs import LogChunkBase
 
@@ -20,6 +24,112 @@ class JobStatus(models.TextChoices):
 
 
 JOB_FINAL_STATES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.UNKNOWN})
+
+
+JOB_ACTIVE_STATES = frozenset({JobStatus.PENDING, JobStatus.RUNNING})
+
+
+class IllegalTransition(Exception):
+    """A job transition that its current state does not allow (e.g. anything out of a final state)."""
+
+
+class JobQuerySet(models.QuerySet):
+    """Every change of a job's state, in one place (NetBox's ``Job.start()``/``terminate()``).
+
+    Each transition is one conditional UPDATE on the state it leaves, so a late or second writer
+    (a redelivered task, a worker that was handed over, a racing cancel) changes nothing and gets
+    ``False``/``None`` back. Every move into a final state goes through :meth:`finish`, which
+    writes the usage record in the same transaction: no road can end a job without metering it.
+    """
+
+    def active(self) -> JobQuerySet:
+        return self.filter(status__in=JOB_ACTIVE_STATES)
+
+    def claim(self, job_id: Any, *, worker: str) -> bool:
+        """PENDING → RUNNING for ``worker``, or take over a RUNNING job the reaper handed over."""
+        now = timezone.now()
+        if self.filter(pk=job_id, status=JobStatus.PENDING).update(
+            status=JobStatus.RUNNING, started_at=now, heartbeat_at=now, worker=worker
+        ):
+            return True
+        # The reaper hands a RUNNING job to a new worker by clearing ``worker``.
+        return bool(self.filter(pk=job_id, status=JobStatus.RUNNING, worker="").update(worker=worker, heartbeat_at=now))
+
+    def hand_over(self, job_id: Any, *, heartbeat_at: datetime | None) -> bool:
+        """A RUNNING job whose worker stopped beating: free it for another worker (not final)."""
+        from django.db.models import F
+
+        return bool(
+            self.filter(pk=job_id, status=JobStatus.RUNNING, heartbeat_at=heartbeat_at).update(
+                worker="", heartbeat_at=timezone.now(), enqueue_count=F("enqueue_count") + 1
+            )
+        )
+
+    def request_cancel(self, job_id: Any) -> Job | None:
+        """Cancel: a PENDING job ends CANCELLED now; a RUNNING one is flagged and its worker stops it."""
+        job = self.finish(
+            job_id,
+            status=JobStatus.CANCELLED,
+            leaving=(JobStatus.PENDING,),
+            code="job:cancelled",
+            detail="Cancelled before it started.",
+            cancel_requested=True,
+        )
+        if job is None:
+            self.filter(pk=job_id, status=JobStatus.RUNNING).update(cancel_requested=True)
+        return job
+
+    def finish(
+        self,
+        job_id: Any,
+        *,
+        status: str,
+        leaving: Iterable[str] = (JobStatus.RUNNING,),
+        worker: str | None = None,
+        code: str = "",
+        detail: str = "",
+        **fields: Any,
+    ) -> Job | None:
+        """Move a job into the final ``status`` from one of the ``leaving`` states; meter it.
+
+        ``worker``: only if this worker still owns it. Returns the finished job, or None when the
+        job was no longer in a state it may leave (another writer ended it first). Raises
+        :class:`IllegalTransition` for a non-final target or a final state to leave.
+        """
+        leaving = tuple(leaving)
+        if status not in JOB_FINAL_STATES or any(state in JOB_FINAL_STATES for state in leaving):
+            raise IllegalTransition(f"a job cannot move from {'/'.join(leaving)} to {status}")
+        now = timezone.now()
+        rows = self.filter(pk=job_id, status__in=leaving)
+        if worker is not None:
+            rows = rows.filter(worker=worker)
+        with transaction.atomic():
+            if not rows.update(
+                status=status,
+                ended_at=now,
+                heartbeat_at=now,
+                error_code=code[:100],
+                error_detail=detail[:20000],
+                **fields,
+            ):
+                return None
+            job = self.model.objects.select_related("subscription").get(pk=job_id)
+            job.record_usage()
+        return job
+
+    def expire_pending(self, *, created_before: datetime) -> int:
+        """PENDING jobs no worker started in time: FAILED ``platform:not-started`` (not billed)."""
+        expired = 0
+        for job_id in self.filter(status=JobStatus.PENDING, created_at__lt=created_before).values_list("pk", flat=True):
+            if self.finish(
+                job_id,
+                status=JobStatus.FAILED,
+                leaving=(JobStatus.PENDING,),
+                code="platform:not-started",
+                detail="No worker started this job in time. Run it again.",
+            ):
+                expired += 1
+        return expired
 
 
 class JobSource(models.TextChoices):
@@ -78,6 +188,8 @@ class Job(models.Model):
         "datapools.DataFile", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
 
+    objects = JobQuerySet.as_manager()
+
     class Meta:
         ordering = ("-created_at",)
         indexes = [
@@ -104,6 +216,24 @@ class Job(models.Model):
     def is_platform_error(self) -> bool:
         """True when the platform failed (not the service's code or its input)."""
         return self.error_code.startswith("platform:")
+
+    @property
+    def started_execution(self) -> bool:
+        """Whether a runtime started the service's code for this job (what billing counts)."""
+        return self.runtime_starts > 0
+
+    @property
+    def billable(self) -> bool:
+        """The billing rule: an execution that started is billable under its plan, also when it
+        failed in the service's code, timed out or was cancelled later; one that never started
+        (cancelled while pending, unreadable input) or that the platform failed is not."""
+        return self.is_final and self.started_execution and not self.is_platform_error
+
+    def record_usage(self) -> None:
+        """Write this final job's usage record (once); see :func:`jobs.services.job_record_usage`."""
+        from .services import job_record_usage
+
+        job_record_usage(job=self)
 
     @property
     def duration_seconds(self) -> float | None:

@@ -67,31 +67,15 @@ def service_version_latest_callable(*, service: Any) -> Any:
 
 
 def services_with_callable_version(*, user: Any) -> list[tuple[Any, Any]]:
-    """``(service, version)`` pairs for Create Job: usable services that can run now."""
+    """``(service, version)`` pairs for Create Job: services admission lets the user run now."""
+    from .admission import runnable_services
+
     pairs = []
-    for service in service_list_usable(user=user).select_related("published_version"):
+    for service in runnable_services(user=user).select_related("published_version").order_by("name"):
         version = service_version_latest_callable(service=service)
         if version is not None:
             pairs.append((service, version))
     return pairs
-
-
-def service_usable_by(*, user: Any, service: Any) -> bool:
-    """Whether ``user`` may start jobs of ``service`` from the Jobs page or the REST API."""
-    return service_list_usable(user=user).filter(pk=service.pk).exists()
-
-
-def subscription_for(*, user: Any, service: Any) -> Any:
-    """An active subscription of one of the user's applications to ``service`` (for metering)."""
-    from applications.models import Subscription
-
-    if service.owner_id == user.pk:
-        return None
-    return (
-        Subscription.objects.filter(application__owner=user, service=service, ended_at__isnull=True)
-        .order_by("created_at")
-        .first()
-    )
 
 
 # --- the example input of a service ----------------------------------------------------------

@@ -1,7 +1,9 @@
 """Writes for jobs: submit, cancel, and what happens at a final state.
 
-``job_submit`` and ``job_cancel`` are the interface the gateway, the REST API and the Jobs pages
-share (signatures in docs/DEVELOPING.md). The execution itself lives in :mod:`jobs.engine`.
+Jobs are created only by :func:`jobs.admission.execution_admit`; ``job_cancel`` is shared by
+the gateway, the REST API and the Jobs pages (signatures in docs/DEVELOPING.md). State changes
+are the transitions of ``Job.objects`` (:class:`jobs.models.JobQuerySet`); the execution itself
+lives in :mod:`jobs.engine`.
 """
 
 from __future__ import annotations
@@ -13,11 +15,10 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
-from django.utils import timezone
 
 from planqk_portal.errors import ApplicationError
 
-from .models import JOB_FINAL_STATES, Job, JobSource, JobStatus
+from .models import JOB_FINAL_STATES, Job, JobStatus
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ INPUT_MAX_DEPTH = 100
 
 
 def input_max_bytes() -> int:
-    return int(getattr(settings, "PLANQK_INPUT_MAX_BYTES", 1024 * 1024))
+    return int(settings.PLANQK_INPUT_MAX_BYTES)
 
 
 #: A request body carries data and params of at most input_max_bytes() each, plus the rest of it.
@@ -41,7 +42,7 @@ def body_max_bytes() -> int:
 
 def dataref_max_bytes() -> int:
     """Largest data pool file a job reads as input: data pools are the way to pass more than 1 MB."""
-    return int(getattr(settings, "PLANQK_DATAREF_MAX_BYTES", 64 * 1024 * 1024))
+    return int(settings.PLANQK_DATAREF_MAX_BYTES)
 
 
 def json_problem(value: Any, *, max_depth: int = INPUT_MAX_DEPTH) -> tuple[str, str] | None:
@@ -104,135 +105,12 @@ def input_check(value: Any, *, name: str, max_bytes: int | None = None) -> Any:
     return value
 
 
-def _ref_check(*, owner: Any, ref: Any) -> dict[str, Any]:
-    """Check access to a data pool reference now, so the caller learns of a bad one at once."""
-    from datapools.selectors import datafile_check_access
-
-    datafile_check_access(user=owner, ref=ref)
-    return {key: str(ref[key]) for key in ("dataPoolId", "dataSourceDescriptorId", "fileId")}
-
-
-def _enqueue(job_id: Any) -> None:
+def job_enqueue(*, job_id: Any) -> None:
+    """Enqueue the execution of a job once the current transaction commits."""
     from .tasks import execute_job
 
     job_key = str(job_id)
     transaction.on_commit(lambda: execute_job.delay(job_key))
-
-
-def job_submit(
-    *,
-    service_version: Any,
-    owner: Any,
-    data: Any = None,
-    params: Any = None,
-    data_ref: Any = None,
-    params_ref: Any = None,
-    source: str = JobSource.UI,
-    application: Any = None,
-    subscription: Any = None,
-    idempotency_key: str | None = None,
-    save_result_to_pool: bool = False,
-    result_pool: Any = None,
-) -> Job:
-    """Create a PENDING job of ``service_version`` for ``owner`` and enqueue its execution.
-
-    ``data``/``params`` by value (JSON objects, each at most ``PLANQK_INPUT_MAX_BYTES``: 413
-    ``input:too-large``; nested too deep: 400 ``input:too-deep``) or ``data_ref``/``params_ref``
-    (access is checked now: 400/403/404 ``datapool:*``). With an ``idempotency_key`` already used
-    by ``application`` (or, without one, by ``owner``), the existing job is returned unchanged.
-    """
-    if idempotency_key is not None:
-        idempotency_key = str(idempotency_key).strip()[:200] or None
-        if idempotency_key:
-            existing = _job_by_idempotency_key(owner=owner, application=application, key=idempotency_key)
-            if existing is not None:
-                return existing
-
-    if data is not None and data_ref is not None:
-        raise ApplicationError("Pass data or dataRef, not both.", code="input:ambiguous", status=400)
-    if params is not None and params_ref is not None:
-        raise ApplicationError("Pass params or paramsRef, not both.", code="input:ambiguous", status=400)
-    data = input_check(data, name="data")
-    params = input_check(params, name="params")
-    if data_ref is not None:
-        data_ref = _ref_check(owner=owner, ref=data_ref)
-    if params_ref is not None:
-        params_ref = _ref_check(owner=owner, ref=params_ref)
-
-    if not service_version.is_callable:
-        raise ApplicationError(
-            f"Version {service_version.version} of this service cannot be called "
-            f"(build status {service_version.status}).",
-            code="service:not-callable",
-            status=409,
-        )
-    if result_pool is not None:
-        from datapools.selectors import datapool_list_writable
-
-        if not datapool_list_writable(user=owner).filter(pk=result_pool.pk).exists():
-            raise ApplicationError("You cannot write into this data pool.", code="datapool:forbidden", status=403)
-        save_result_to_pool = True
-
-    service = service_version.service
-    timeout = min(
-        int(service.timeout_seconds or settings.PLANQK_JOB_DEFAULT_TIMEOUT), int(settings.PLANQK_JOB_MAX_TIMEOUT)
-    )
-    job = Job(
-        service=service,
-        service_version=service_version,
-        owner=owner,
-        application=application,
-        subscription=subscription,
-        source=source,
-        data=data,
-        params=params,
-        data_ref=data_ref,
-        params_ref=params_ref,
-        timeout_seconds=timeout,
-        idempotency_key=idempotency_key,
-        save_result_to_pool=bool(save_result_to_pool),
-        result_pool=result_pool,
-        enqueue_count=1,
-    )
-    # Field checks only: the related objects come from the caller, the primary key is a fresh
-    # UUID and the database enforces the idempotency constraint (handled below), so full_clean's
-    # uniqueness and relation checks would only add queries to the hot path.
-    job.clean_fields(
-        exclude=[
-            "service",
-            "service_version",
-            "owner",
-            "application",
-            "subscription",
-            "result_pool",
-            "result_file",
-            "data",
-            "params",
-        ],
-    )
-    if not idempotency_key:
-        job.save(force_insert=True)
-        _enqueue(job.id)
-        return job
-    try:
-        # A savepoint, so that losing the race below leaves the caller's transaction usable.
-        with transaction.atomic():
-            job.save(force_insert=True)
-    except IntegrityError:
-        # Two requests with one idempotency key raced: the other one created it.
-        existing = _job_by_idempotency_key(owner=owner, application=application, key=idempotency_key)
-        if existing:
-            return existing
-        raise
-    _enqueue(job.id)
-    return job
-
-
-def _job_by_idempotency_key(*, owner: Any, application: Any, key: str) -> Job | None:
-    jobs = Job.objects.filter(idempotency_key=key)
-    if application is not None:
-        return jobs.filter(application=application).first()
-    return jobs.filter(owner=owner, application__isnull=True).first()
 
 
 def job_cancel(*, job: Job) -> Job:
@@ -240,19 +118,8 @@ def job_cancel(*, job: Job) -> Job:
 
     A job that has already ended is returned as it is.
     """
-    now = timezone.now()
-    if Job.objects.filter(pk=job.pk, status=JobStatus.PENDING).update(
-        status=JobStatus.CANCELLED,
-        cancel_requested=True,
-        ended_at=now,
-        error_code="job:cancelled",
-        error_detail="Cancelled before it started.",
-    ):
-        job.refresh_from_db()
-        job_record_usage(job=job)
-        return job
     # RUNNING: the worker following the execution sees the flag at its next poll and stops it.
-    Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(cancel_requested=True)
+    Job.objects.request_cancel(job.pk)
     job.refresh_from_db()
     return job
 
@@ -263,28 +130,25 @@ def job_enqueue_again(*, job: Job) -> bool:
         enqueue_count=F("enqueue_count") + 1
     )
     if updated:
-        _enqueue(job.pk)
+        job_enqueue(job_id=job.pk)
     return bool(updated)
 
 
 def job_record_usage(*, job: Job) -> None:
     """Meter a job with a subscription once it is final (idempotent: one record per job).
 
-    Per-execution plans charge executions that ran their code (succeeded or failed with the
-    service's own error); a job that never started (cancelled early, unreadable input) or that
-    the platform failed costs nothing, but is still recorded with price 0.
+    Called by every transition into a final state (``Job.objects.finish``). Per-execution plans
+    charge what :attr:`Job.billable` says: an execution that started, also when it failed in the
+    service's code, timed out or was cancelled later; one that never started (cancelled while
+    pending, unreadable input) or that the platform failed costs nothing, but is still recorded
+    with price 0 so that usage pages show it.
     """
     if not job.subscription_id or job.status not in JOB_FINAL_STATES:
         return
     from payments.models import UsageRecord
 
     subscription = job.subscription
-    # External services run at their provider: the platform never starts them itself.
-    started = job.runtime_starts > 0 or job.runtime == "external"
-    ran = started and (
-        job.status == JobStatus.SUCCEEDED or (job.status == JobStatus.FAILED and not job.is_platform_error)
-    )
-    price = subscription.price_cents if subscription.plan_kind == "PER_EXECUTION" and ran else 0
+    price = subscription.price_cents if subscription.plan_kind == "PER_EXECUTION" and job.billable else 0
     duration = job.duration_seconds or 0.0
     try:
         with transaction.atomic():

@@ -18,6 +18,7 @@ from planqk_portal.errors import ApplicationError
 from planqk_portal.logs import HTMX_STOP_POLLING, render_log_poll
 
 from . import selectors, services
+from .admission import execution_admit
 from .forms import ERROR_FIELDS, JobCreateForm, JobFilterForm
 from .models import Job, JobSource
 
@@ -93,7 +94,7 @@ def job_create(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             version = form.selected_version()
             try:
-                job = services.job_submit(
+                job = execution_admit(
                     service_version=version,
                     owner=request.user,
                     data=form.cleaned_data["data"],
@@ -101,7 +102,6 @@ def job_create(request: HttpRequest) -> HttpResponse:
                     data_ref=form.data_ref(),
                     params_ref=form.params_ref(),
                     source=JobSource.UI,
-                    subscription=selectors.subscription_for(user=request.user, service=version.service),
                     save_result_to_pool=form.cleaned_data["save_result"],
                     result_pool=form.result_pool_object() if form.cleaned_data["save_result"] else None,
                 )

@@ -17,13 +17,21 @@ class ApplicationError(Exception):
     """A user-facing failure with a stable code, e.g. ``upload:zip-slip``."""
 
     def __init__(
-        self, message: str, *, code: str = "error", status: int = 400, extra: dict[str, Any] | None = None
+        self,
+        message: str,
+        *,
+        code: str = "error",
+        status: int = 400,
+        extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
         self.status = status
         self.extra = extra or {}
+        # HTTP headers the answer carries on every road (e.g. Retry-After with a 429).
+        self.headers = headers or {}
 
 
 def _flatten(detail: Any) -> str:
@@ -40,7 +48,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     from rest_framework.views import exception_handler
 
     if isinstance(exc, ApplicationError):
-        return Response({"code": exc.code, "detail": exc.message, **exc.extra}, status=exc.status)
+        return Response(
+            {"code": exc.code, "detail": exc.message, **exc.extra}, status=exc.status, headers=exc.headers or None
+        )
     if isinstance(exc, ValidationError):
         exc = exceptions.ValidationError(detail=exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
     if isinstance(exc, Http404):

@@ -22,7 +22,7 @@ from oauth2_provider.models import get_access_token_model
 from accounts.models import User
 from applications.models import Application, Subscription
 from planqk_portal.db import as_uuid, fetch_one
-from services.models import Lifecycle, Service
+from services.models import Service
 
 REALM = 'Bearer realm="gateway"'
 
@@ -57,9 +57,12 @@ class Caller:
     source: str
     requests_per_minute: int
     max_concurrent: int
+    plan_kind: str = ""
+    price_cents: int = 0
     #: ``(id, status, created_at, started_at, ended_at)`` of the execution asked for, if any.
     job_row: tuple | None = None
-    #: ``(id, status, unpublished_at, service timeout_seconds)`` of the version asked for, if any.
+    #: ``(id, status, unpublished_at, service timeout_seconds, service deleted_at)`` of the version
+    #: asked for, if any.
     version_row: tuple | None = None
 
     @cached_property
@@ -123,12 +126,12 @@ def _hot_query(reads: str) -> str:
           )"""  # noqa: S608 - only model table names are formatted in; values are parameters
     elif reads == "version":
         # Starting an execution: the version asked for, and what a job of it needs from the service.
-        extra_columns = ", sv.id, sv.status, sv.unpublished_at, v.timeout_seconds"
+        extra_columns = ", sv.id, sv.status, sv.unpublished_at, v.timeout_seconds, v.deleted_at"
         extra_join = f"""
         LEFT JOIN {ServiceVersion._meta.db_table} sv ON sv.service_id = v.id AND sv.version = %s"""
     return f"""
         SELECT s.id, s.application_id, a.owner_id, s.service_id, v.owner_id, v.lifecycle, v.source,
-               s.requests_per_minute, s.max_concurrent{extra_columns}
+               s.requests_per_minute, s.max_concurrent, s.plan_kind, s.price_cents{extra_columns}
         FROM {token} t
         JOIN {Application._meta.db_table} a ON a.oauth_application_id = t.application_id
         JOIN {Subscription._meta.db_table} s ON s.application_id = a.id
@@ -198,12 +201,15 @@ def authenticate(
                 source=row[6],
                 requests_per_minute=row[7],
                 max_concurrent=row[8],
+                plan_kind=row[9],
+                price_cents=row[10],
             )
-            if reads == "job" and row[9] is not None:
-                caller.job_row = row[9:]
-            if reads == "version" and row[9] is not None:
-                caller.version_row = row[9:]
-            _check_service_callable(caller)
+            if reads == "job" and row[11] is not None:
+                caller.job_row = row[11:]
+            if reads == "version" and row[11] is not None:
+                caller.version_row = row[11:]
+            # Whether the service may run now is admission's rule (jobs.admission), checked when
+            # an execution starts; reading one's own executions stays possible afterwards.
             return caller
     # Cold path: say precisely what is wrong.
     access_token = (
@@ -223,11 +229,3 @@ def authenticate(
         "subscription:required",
         "This application is not subscribed to this service: subscribe it on the Applications page first.",
     )
-
-
-def _check_service_callable(caller: Caller) -> None:
-    if caller.lifecycle == Lifecycle.PUBLISHED:
-        return
-    if caller.lifecycle == Lifecycle.ACCESSIBLE and caller.service_owner_id == caller.owner_id:
-        return
-    raise GatewayAuthError(403, "service:not-published", "This service is not published for this application.")

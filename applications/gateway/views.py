@@ -13,7 +13,6 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from oauth2_provider.views import TokenView
@@ -21,15 +20,14 @@ from oauthlib.oauth2 import BackendApplicationServer
 
 from accounts.models import User
 from applications.models import Application, Subscription
+from jobs.limits import check_rate, subscription_rate_key
 from jobs.models import JOB_FINAL_STATES, InterimResult, Job, JobLogChunk, JobSource, JobStatus
 from planqk_portal.db import as_datetime, as_uuid, partial_instance
 from planqk_portal.errors import ApplicationError
-from services.models import Service, ServiceVersion, SourceType
+from services.models import Service, ServiceVersion
 
-from . import external
 from .auth import Caller, GatewayAuthError, authenticate
 from .jsonio import error_response, execution_input, json_response, read_json_body, timestamp
-from .limits import LimitExceeded, check_concurrency, check_rate
 
 logger = logging.getLogger(__name__)
 
@@ -102,16 +100,14 @@ def gateway_view(
                     version=version if reads else None,
                     job_id=kwargs["job_id"] if reads == "job" else None,
                 )
-                check_rate(subscription_id=caller.subscription_id, limit=caller.requests_per_minute)
+                if request.method != "POST":
+                    # A POST starts an execution: admission counts it, on every road alike.
+                    check_rate(key=subscription_rate_key(caller.subscription_id), limit=caller.requests_per_minute)
                 return view(request, caller, version, **kwargs)
             except GatewayAuthError as exc:
                 return error_response(exc.code, exc.detail, exc.status, exc.headers)
-            except LimitExceeded as exc:
-                return error_response(exc.code, exc.detail, 429, {"Retry-After": str(exc.retry_after)})
             except ApplicationError as exc:
-                return error_response(exc.code, exc.message, exc.status, extra=exc.extra)
-            except external.UpstreamError as exc:
-                return error_response(exc.code, exc.detail, exc.status)
+                return error_response(exc.code, exc.message, exc.status, exc.headers, extra=exc.extra)
             except Exception:
                 logger.exception("gateway failed on %s %s", request.method, request.path)
                 return error_response("server-error", "The gateway failed to handle this request.", 500)
@@ -129,7 +125,7 @@ def _version(caller: Caller, label: str) -> ServiceVersion:
     """
     version = None
     if caller.version_row is not None:
-        version_id, status, unpublished_at, timeout_seconds = caller.version_row
+        version_id, status, unpublished_at, timeout_seconds, deleted_at = caller.version_row
         service = partial_instance(
             Service,
             id=caller.service_id,
@@ -138,6 +134,7 @@ def _version(caller: Caller, label: str) -> ServiceVersion:
             lifecycle=caller.lifecycle,
             source=caller.source,
             timeout_seconds=timeout_seconds,
+            deleted_at=as_datetime(deleted_at),
         )
         version = partial_instance(
             ServiceVersion,
@@ -148,11 +145,9 @@ def _version(caller: Caller, label: str) -> ServiceVersion:
             unpublished_at=as_datetime(unpublished_at),
         )
         version.service = service
-    if version is None or not version.is_callable:
+    if version is None:
         raise ApplicationError(
-            f"Version {label} of this service does not exist or cannot be called.",
-            code="service:version-not-found",
-            status=404,
+            f"Version {label} of this service does not exist.", code="service:version-not-found", status=404
         )
     return version
 
@@ -180,77 +175,52 @@ def _job(caller: Caller, label: str, job_id: str, *, fields: tuple[str, ...] = _
     return job
 
 
-def _is_external(caller: Caller) -> bool:
-    return caller.source == SourceType.URL
+def _subscription(caller: Caller) -> Subscription:
+    """The authenticated subscription with its terms, from the columns the query read."""
+    application = partial_instance(Application, id=caller.application_id, owner_id=caller.owner_id)
+    subscription = partial_instance(
+        Subscription,
+        id=caller.subscription_id,
+        application_id=caller.application_id,
+        service_id=caller.service_id,
+        requests_per_minute=caller.requests_per_minute,
+        max_concurrent=caller.max_concurrent,
+        plan_kind=caller.plan_kind,
+        price_cents=caller.price_cents,
+    )
+    subscription.application = application
+    return subscription
 
 
 @gateway_view("GET", "POST", reads="version")
 def service_root(request: HttpRequest, caller: Caller, version: str) -> HttpResponse:
-    """``GET /``: is the service up; ``POST /``: start an execution."""
+    """``GET /``: is the service up (for this caller); ``POST /``: start an execution."""
+    from jobs.admission import callable_check, execution_admit
+
     service_version = _version(caller, version)
+    # The owner's account itself is read only when a rule needs more than its id (a data pool
+    # reference, a paid plan's card).
+    owner = partial_instance(User, id=caller.owner_id)
     if request.method == "GET":
-        if _is_external(caller):
-            return external.health(caller=caller)
+        callable_check(service_version=service_version, user=owner, subscription=_subscription(caller))
         return json_response({"status": "Service is up and running"})
 
-    document = read_json_body(request)
-    execution = execution_input(document)
-    idempotency_key = request.headers.get("Idempotency-Key")
-    if idempotency_key is not None:
-        idempotency_key = idempotency_key.strip()
-        if not idempotency_key or len(idempotency_key) > 200 or not idempotency_key.isprintable():
-            raise ApplicationError(
-                "The Idempotency-Key header must be 1 to 200 printable characters.", code="input:bad-idempotency-key"
-            )
-        replay = Job.objects.filter(application_id=caller.application_id, idempotency_key=idempotency_key).first()
-        if replay is not None and (replay.service_id, replay.service_version_id) != (
-            caller.service_id,
-            service_version.pk,
-        ):
-            raise ApplicationError(
-                "This Idempotency-Key was already used for an execution of another service or version.",
-                code="input:idempotency-key-reused",
-                status=409,
-            )
-        if replay is not None:
-            # The same request again: the same execution, not a second one (and no limit applies).
-            return _created(request, caller, version, replay, replayed=True)
-
-    if _is_external(caller):
-        # No transaction around the call to the provider: a slow service must not hold the row lock.
-        with transaction.atomic():
-            check_concurrency(subscription_id=caller.subscription_id, limit=caller.max_concurrent)
-        job = external.start(
-            caller=caller, service_version=service_version, execution=execution, idempotency_key=idempotency_key
-        )
-        return _created(request, caller, version, job)
-
-    from jobs.services import job_submit
-
-    # The job row needs only the ids the authentication query read; the owner's account itself
-    # is read when a data pool reference has to be checked against it.
+    execution = execution_input(read_json_body(request))
     refs = execution["data_ref"] is not None or execution["params_ref"] is not None
-    owner = User.objects.get(pk=caller.owner_id) if refs else partial_instance(User, id=caller.owner_id)
-    with transaction.atomic():
-        check_concurrency(subscription_id=caller.subscription_id, limit=caller.max_concurrent)
-        job = job_submit(
-            service_version=service_version,
-            owner=owner,
-            data=execution["data"],
-            params=execution["params"],
-            data_ref=execution["data_ref"],
-            params_ref=execution["params_ref"],
-            source=JobSource.GATEWAY,
-            application=partial_instance(Application, id=caller.application_id, owner_id=caller.owner_id),
-            subscription=partial_instance(
-                Subscription,
-                id=caller.subscription_id,
-                application_id=caller.application_id,
-                service_id=caller.service_id,
-            ),
-            idempotency_key=idempotency_key,
-        )
-    return _created(request, caller, version, job)
+    if refs or caller.price_cents:
+        owner = User.objects.get(pk=caller.owner_id)
+    job = execution_admit(
+        service_version=service_version,
+        owner=owner,
+        data=execution["data"],
+        params=execution["params"],
+        data_ref=execution["data_ref"],
+        params_ref=execution["params_ref"],
+        source=JobSource.GATEWAY,
+        subscription=_subscription(caller),
+        idempotency_key=request.headers.get("Idempotency-Key"),
+    )
+    return _created(request, caller, version, job, replayed=job.replayed)
 
 
 def _created(request: HttpRequest, caller: Caller, version: str, job: Job, *, replayed: bool = False) -> HttpResponse:
@@ -266,9 +236,6 @@ def _created(request: HttpRequest, caller: Caller, version: str, job: Job, *, re
 @gateway_view("GET", reads="job")
 def execution_status(request: HttpRequest, caller: Caller, version: str, job_id: str) -> HttpResponse:
     """``GET /{id}``: the job object. The hot path: one indexed query, read with the authentication."""
-    if _is_external(caller):
-        job = _job(caller, version, job_id, fields=(*_JOB_FIELDS, "subscription_id"))
-        return json_response(job_object(external.refresh(caller=caller, job=job)))
     row = caller.job_row
     if row is None:
         raise ApplicationError("No such execution.", code="execution:not-found", status=404)
@@ -287,11 +254,7 @@ def execution_status(request: HttpRequest, caller: Caller, version: str, job_id:
 def execution_result(request: HttpRequest, caller: Caller, version: str, job_id: str) -> HttpResponse:
     """``GET /{id}/result``: result and metadata, the error, or 409 while not final."""
     fields = (*_JOB_FIELDS, "subscription_id", "result", "result_metadata", "error_code", "error_detail")
-    job = _job(caller, version, job_id, fields=fields)
-    if _is_external(caller) and not (job.status in JOB_FINAL_STATES and (job.result is not None or job.error_code)):
-        # Ask the provider until its answer is stored; then it is served from our record.
-        return external.result(caller=caller, job=job)
-    return result_response(job)
+    return result_response(_job(caller, version, job_id, fields=fields))
 
 
 def result_response(job: Job) -> HttpResponse:
@@ -316,8 +279,6 @@ def result_response(job: Job) -> HttpResponse:
 def execution_interim_results(request: HttpRequest, caller: Caller, version: str, job_id: str) -> HttpResponse:
     """``GET /{id}/interim-results``: the interim results so far, oldest first."""
     job = _job(caller, version, job_id, fields=(*_JOB_FIELDS, "subscription_id"))
-    if _is_external(caller):
-        return external.passthrough(caller=caller, job=job, suffix="interim-results")
     payloads = list(InterimResult.objects.filter(job_id=job.pk).order_by("seq").values_list("payload", flat=True))
     return json_response(payloads)
 
@@ -326,8 +287,6 @@ def execution_interim_results(request: HttpRequest, caller: Caller, version: str
 def execution_logs(request: HttpRequest, caller: Caller, version: str, job_id: str) -> HttpResponse:
     """``GET /{id}/logs``: the execution's log lines as a JSON list of strings."""
     job = _job(caller, version, job_id, fields=(*_JOB_FIELDS, "subscription_id"))
-    if _is_external(caller):
-        return external.passthrough(caller=caller, job=job, suffix="logs")
     text = "".join(JobLogChunk.objects.filter(job_id=job.pk).order_by("seq").values_list("text", flat=True))
     return json_response(text.splitlines())
 
@@ -336,8 +295,6 @@ def execution_logs(request: HttpRequest, caller: Caller, version: str, job_id: s
 def execution_cancel(request: HttpRequest, caller: Caller, version: str, job_id: str) -> HttpResponse:
     """``PUT /{id}/cancel``: cancel; answers the job object (CANCELLED once it has stopped)."""
     job = _job(caller, version, job_id, fields=(*_JOB_FIELDS, "subscription_id"))
-    if _is_external(caller):
-        return json_response(job_object(external.cancel(caller=caller, job=job)))
     from jobs.services import job_cancel
 
     job = job_cancel(job=Job.objects.get(pk=job.pk))

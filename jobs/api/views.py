@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from jobs import selectors, services
+from jobs.admission import execution_admit
 from jobs.models import Job, JobSource, JobStatus
 from planqk_portal.errors import ApplicationError
 from planqk_portal.logs import log_poll_payload
@@ -135,7 +136,7 @@ class JobListCreateView(GenericAPIView):
             value = values.get(name)
             return {key: str(item) for key, item in value.items()} if value else None
 
-        job = services.job_submit(
+        job = execution_admit(
             service_version=version,
             owner=request.user,
             data=values.get("data"),
@@ -143,7 +144,6 @@ class JobListCreateView(GenericAPIView):
             data_ref=ref("dataRef"),
             params_ref=ref("paramsRef"),
             source=JobSource.API,
-            subscription=selectors.subscription_for(user=request.user, service=version.service),
             idempotency_key=request.headers.get("Idempotency-Key"),
             save_result_to_pool=values.get("save_result_to_pool", False),
             result_pool=result_pool,

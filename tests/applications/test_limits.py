@@ -13,8 +13,8 @@ from django.conf import settings
 from django.utils import timezone
 from oauth2_provider.models import AccessToken
 
-from applications.gateway.limits import LimitExceeded, check_rate
 from applications.services import access_token_purge_expired
+from jobs.limits import LimitExceeded, check_rate, subscription_rate_key
 from tests.applications.conftest import fetch_token
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,7 +24,7 @@ def _count_allowed(subscription_id: str, limit: int, calls: int, now: float) -> 
     allowed = 0
     for _ in range(calls):
         try:
-            check_rate(subscription_id=subscription_id, limit=limit, now=now)
+            check_rate(key=subscription_rate_key(subscription_id), limit=limit, now=now)
             allowed += 1
         except LimitExceeded:
             pass
@@ -50,7 +50,7 @@ def test_a_new_minute_starts_a_new_window():
     minute = 2_000_000 * 60.0
     assert _count_allowed(subscription_id, 2, 3, minute + 1) == 2
     with pytest.raises(LimitExceeded) as limited:
-        check_rate(subscription_id=subscription_id, limit=2, now=minute + 50)
+        check_rate(key=subscription_rate_key(subscription_id), limit=2, now=minute + 50)
     assert limited.value.retry_after == 11
     assert _count_allowed(subscription_id, 2, 3, minute + 61) == 2
 
@@ -72,7 +72,7 @@ def test_server_processes_share_the_counter_through_redis():
     allowed = sum(int(out.stdout.strip().splitlines()[-1]) for out in outputs)
     assert allowed == 10  # 12 calls in two processes, 10 allowed in total
     with pytest.raises(LimitExceeded):
-        check_rate(subscription_id=subscription_id, limit=10, now=now)
+        check_rate(key=subscription_rate_key(subscription_id), limit=10, now=now)
 
 
 @pytest.mark.django_db

@@ -1,4 +1,4 @@
-"""The jobs REST API (/api/v1/jobs/) as the CLI uses it, and job_submit as the gateway calls it."""
+"""The jobs REST API (/api/v1/jobs/) as the CLI uses it, and execution_admit as the gateway calls it."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import json
 import pytest
 
 from jobs import engine
+from jobs.admission import execution_admit
 from jobs.models import InterimResult, Job, JobSource, JobStatus
-from jobs.services import job_submit
+from payments.testing import add_test_card
 from planqk_portal.errors import ApplicationError
 from tests.conftest import api_client_for, make_user
 from tests.jobs.conftest import SUM_DATA, SUM_PARAMS
@@ -75,14 +76,17 @@ def test_failed_job_shows_code_and_detail(api_client, user, make_version):
     assert job["result"] is None
 
 
-def test_list_is_newest_first_filtered_and_paginated(api_client, user, make_version):
+def test_list_is_newest_first_filtered_and_paginated(api_client, user, make_version, settings):
+    settings.PLANQK_OWNER_MAX_CONCURRENT = 0  # 29 jobs waiting at once, none of them run
+    settings.PLANQK_OWNER_REQUESTS_PER_MINUTE = 0
     sums = make_version(user, "sum")
     fails = make_version(user, "failing")
     for _ in range(27):
-        job_submit(service_version=sums, owner=user, data=SUM_DATA)
-    failed = job_submit(service_version=fails, owner=user)
+        execution_admit(service_version=sums, owner=user, data=SUM_DATA)
+    failed = execution_admit(service_version=fails, owner=user)
     Job.objects.filter(pk=failed.pk).update(status=JobStatus.FAILED)
-    job_submit(service_version=make_version(make_user(), "sum"), owner=make_user())  # not ours
+    stranger = make_user()
+    execution_admit(service_version=make_version(stranger, "sum"), owner=stranger)  # not ours
 
     first = api_client.get("/api/v1/jobs/").json()
     assert first["count"] == 28
@@ -102,7 +106,7 @@ def test_list_is_newest_first_filtered_and_paginated(api_client, user, make_vers
 
 def test_another_users_job_is_404_everywhere(api_client, user, make_version):
     other = make_user()
-    theirs = job_submit(service_version=make_version(other, "sum"), owner=other, data=SUM_DATA)
+    theirs = execution_admit(service_version=make_version(other, "sum"), owner=other, data=SUM_DATA)
     for path in ("/", "/logs", "/interim-results"):
         response = api_client.get(f"/api/v1/jobs/{theirs.id}{path}")
         assert response.status_code == 404, path
@@ -122,12 +126,13 @@ def test_a_subscribed_service_of_another_provider_is_usable_and_metered(api_clie
     from services.models import PricingPlan
 
     provider = make_user()
-    version = make_version(provider, "sum")
+    version = make_version(provider, "sum", lifecycle="PUBLISHED")
     plan = PricingPlan.objects.create(service=version.service, name="Per run", kind="PER_EXECUTION", price_cents=25)
     application = application_create(owner=user, name="my app").application
     Subscription.objects.create(
         application=application, service=version.service, plan=plan, plan_kind="PER_EXECUTION", price_cents=25
     )
+    add_test_card(user)  # a paid plan is served only while the subscriber can pay
     created = post_job(api_client, {"service_id": str(version.service_id), "data": SUM_DATA})
     assert created.status_code == 201, created.content
     engine.execute_job(created.json()["id"])
@@ -203,15 +208,25 @@ def test_idempotency_key_returns_the_first_job(api_client, user, make_version):
 
 
 def test_gateway_idempotency_key_is_per_application(user, make_version):
+    from applications.models import Subscription
     from applications.services import application_create
+    from services.models import PricingPlan
 
-    version = make_version(user, "sum")
-    app_a = application_create(owner=user, name="a").application
-    app_b = application_create(owner=user, name="b").application
+    version = make_version(user, "sum", lifecycle="ACCESSIBLE")
+    plan = PricingPlan.objects.create(service=version.service, name="Free", kind="FREE")
+    subscriptions = [
+        Subscription.objects.create(
+            application=application_create(owner=user, name=name).application,
+            service=version.service,
+            plan=plan,
+            plan_kind="FREE",
+        )
+        for name in ("a", "b")
+    ]
     kwargs = {"service_version": version, "owner": user, "data": SUM_DATA, "source": JobSource.GATEWAY}
-    first = job_submit(**kwargs, application=app_a, idempotency_key="k1")
-    assert job_submit(**kwargs, application=app_a, idempotency_key="k1").pk == first.pk
-    assert job_submit(**kwargs, application=app_b, idempotency_key="k1").pk != first.pk
+    first = execution_admit(**kwargs, subscription=subscriptions[0], idempotency_key="k1")
+    assert execution_admit(**kwargs, subscription=subscriptions[0], idempotency_key="k1").pk == first.pk
+    assert execution_admit(**kwargs, subscription=subscriptions[1], idempotency_key="k1").pk != first.pk
 
 
 def test_cancel_a_pending_job_through_the_api(api_client, user, make_version):
@@ -231,7 +246,7 @@ def test_a_version_that_is_not_built_cannot_run(user, make_version):
     version.status = BuildStatus.FAILED
     version.save()
     with pytest.raises(ApplicationError) as raised:
-        job_submit(service_version=version, owner=user)
+        execution_admit(service_version=version, owner=user)
     assert raised.value.status == 409
     assert raised.value.code == "service:not-callable"
 
@@ -353,7 +368,7 @@ def test_result_saved_into_a_chosen_pool_and_unwritable_pool_refused(api_client,
 
 def test_other_user_client_sees_only_their_own_jobs(user, make_version):
     other = make_user()
-    job_submit(service_version=make_version(user, "sum"), owner=user)
+    execution_admit(service_version=make_version(user, "sum"), owner=user)
     assert api_client_for(other).get("/api/v1/jobs/").json()["count"] == 0
 
 
@@ -365,12 +380,13 @@ def test_only_executions_that_ran_are_charged(api_client, user, make_version, me
     from services.models import PricingPlan
 
     provider = make_user()
-    version = make_version(provider, "failing")
+    version = make_version(provider, "failing", lifecycle="PUBLISHED")
     plan = PricingPlan.objects.create(service=version.service, name="Per run", kind="PER_EXECUTION", price_cents=25)
     application = application_create(owner=user, name="my app").application
     Subscription.objects.create(
         application=application, service=version.service, plan=plan, plan_kind="PER_EXECUTION", price_cents=25
     )
+    add_test_card(user)  # a paid plan is served only while the subscriber can pay
     body = {"service_id": str(version.service_id)}
     ran = post_job(api_client, body).json()["id"]
     engine.execute_job(ran)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from jobs.admission import execution_admit
 from jobs.models import Job, JobStatus
-from jobs.services import job_submit
 from tests.conftest import login
 from tests.jobs.conftest import log_text, wait_final, wait_for
 
@@ -57,7 +57,7 @@ def test_sum_job_from_create_job_to_its_result_and_logs(browser_page, live_serve
 
 def test_cancel_a_slow_job_while_it_runs(browser_page, live_server, celery_worker, user, make_version):
     version = make_version(user, "slow")
-    job = job_submit(service_version=version, owner=user, params={"steps": 120, "sleep": 0.5})
+    job = execution_admit(service_version=version, owner=user, params={"steps": 120, "sleep": 0.5})
     page = browser_page
     login(page, live_server, user)
     page.goto(f"{live_server.url}/jobs/{job.pk}/")
@@ -82,7 +82,7 @@ def test_cancel_a_slow_job_while_it_runs(browser_page, live_server, celery_worke
 
 
 def test_failing_job_shows_its_code_and_detail(browser_page, live_server, celery_worker, user, make_version):
-    job = job_submit(service_version=make_version(user, "failing"), owner=user)
+    job = execution_admit(service_version=make_version(user, "failing"), owner=user)
     page = browser_page
     login(page, live_server, user)
     page.goto(f"{live_server.url}/jobs/{job.pk}/")
@@ -93,7 +93,7 @@ def test_failing_job_shows_its_code_and_detail(browser_page, live_server, celery
 
 
 def test_run_again_and_the_jobs_pages_on_a_phone(browser_page, live_server, celery_worker, user, make_version):
-    job = job_submit(service_version=make_version(user, "sum"), owner=user, data={"values": [1, 2]})
+    job = execution_admit(service_version=make_version(user, "sum"), owner=user, data={"values": [1, 2]})
     wait_final(job)
     page = browser_page
     login(page, live_server, user)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from jobs import engine
+from jobs.admission import execution_admit
 from jobs.models import InterimResult, Job, JobStatus
-from jobs.services import job_cancel, job_submit
+from jobs.services import job_cancel
 from tests.conftest import make_user
 from tests.jobs.conftest import SUM_DATA, SUM_PARAMS, log_text
 
@@ -14,7 +15,7 @@ pytestmark = pytest.mark.django_db
 
 
 def run(version, owner, **kwargs) -> Job:
-    job = job_submit(service_version=version, owner=owner, **kwargs)
+    job = execution_admit(service_version=version, owner=owner, **kwargs)
     engine.execute_job(str(job.id))
     return Job.objects.get(pk=job.pk)
 
@@ -128,7 +129,7 @@ def test_log_is_capped_and_says_where_it_was_cut(user, make_version, settings):
 
 
 def test_cancel_while_pending_means_it_never_starts(user, make_version):
-    job = job_submit(service_version=make_version(user, "sum"), owner=user, data=SUM_DATA)
+    job = execution_admit(service_version=make_version(user, "sum"), owner=user, data=SUM_DATA)
     job = job_cancel(job=job)
     assert job.status == JobStatus.CANCELLED
     assert engine.execute_job(str(job.id)) == "not claimed"

@@ -8,8 +8,8 @@ import re
 import pytest
 
 from jobs import engine
+from jobs.admission import execution_admit
 from jobs.models import Job, JobStatus
-from jobs.services import job_submit
 from tests.conftest import make_user
 from tests.jobs.conftest import SUM_DATA, SUM_PARAMS
 
@@ -28,14 +28,16 @@ def test_empty_jobs_page_says_what_to_do_next(browser):
     assert "create one" in page  # no service yet: points to creating one
 
 
-def test_jobs_list_shows_own_jobs_with_filters_and_pages(browser, user, make_version):
+def test_jobs_list_shows_own_jobs_with_filters_and_pages(browser, user, make_version, settings):
+    settings.PLANQK_OWNER_MAX_CONCURRENT = 0  # 22 jobs waiting at once, none of them run
     sums = make_version(user, "sum")
     fails = make_version(user, "failing")
     for _ in range(21):
-        job_submit(service_version=sums, owner=user, data=SUM_DATA)
-    failed = job_submit(service_version=fails, owner=user)
+        execution_admit(service_version=sums, owner=user, data=SUM_DATA)
+    failed = execution_admit(service_version=fails, owner=user)
     Job.objects.filter(pk=failed.pk).update(status=JobStatus.FAILED)
-    theirs = job_submit(service_version=make_version(make_user(), "sum"), owner=make_user())
+    stranger = make_user()
+    theirs = execution_admit(service_version=make_version(stranger, "sum"), owner=stranger)
 
     first = browser.get("/jobs/").content.decode()
     assert first.count('data-testid="job-row"') == 20
@@ -115,7 +117,7 @@ def test_create_job_form_explains_bad_json(browser, user, make_version):
 
 
 def test_run_again_prefills_the_form(browser, user, make_version):
-    job = job_submit(service_version=make_version(user, "sum"), owner=user, data=SUM_DATA, params=SUM_PARAMS)
+    job = execution_admit(service_version=make_version(user, "sum"), owner=user, data=SUM_DATA, params=SUM_PARAMS)
     page = browser.get(f"/jobs/new/?from={job.pk}").content.decode()
     assert "420.69" not in page  # input, not result
     assert "0.69" in page
@@ -125,7 +127,7 @@ def test_run_again_prefills_the_form(browser, user, make_version):
 
 def test_another_users_job_is_404_in_the_ui(browser, make_version):
     other = make_user()
-    theirs = job_submit(service_version=make_version(other, "sum"), owner=other, data=SUM_DATA)
+    theirs = execution_admit(service_version=make_version(other, "sum"), owner=other, data=SUM_DATA)
     for path in ("", "status", "logs", "result.json", "cancel/"):
         assert browser.get(f"/jobs/{theirs.pk}/{path}").status_code == 404, path
     assert browser.post(f"/jobs/{theirs.pk}/cancel/").status_code == 404
@@ -134,7 +136,7 @@ def test_another_users_job_is_404_in_the_ui(browser, make_version):
 
 
 def test_polls_stop_with_286_at_a_final_state(browser, user, make_version):
-    job = job_submit(service_version=make_version(user, "sum"), owner=user, data=SUM_DATA)
+    job = execution_admit(service_version=make_version(user, "sum"), owner=user, data=SUM_DATA)
     status = browser.get(f"/jobs/{job.pk}/status")
     assert status.status_code == 200
     assert 'hx-trigger="every 1s"' in status.content.decode()
@@ -150,7 +152,7 @@ def test_polls_stop_with_286_at_a_final_state(browser, user, make_version):
 
 
 def test_cancel_asks_for_confirmation_first(browser, user, make_version):
-    job = job_submit(service_version=make_version(user, "sum"), owner=user, data=SUM_DATA)
+    job = execution_admit(service_version=make_version(user, "sum"), owner=user, data=SUM_DATA)
     confirm = browser.get(f"/jobs/{job.pk}/cancel/")
     assert "will not start" in confirm.content.decode()
     assert Job.objects.get(pk=job.pk).status == JobStatus.PENDING
@@ -159,7 +161,7 @@ def test_cancel_asks_for_confirmation_first(browser, user, make_version):
 
 
 def test_failed_job_page_shows_code_and_detail(browser, user, make_version):
-    job = job_submit(service_version=make_version(user, "failing"), owner=user)
+    job = execution_admit(service_version=make_version(user, "failing"), owner=user)
     engine.execute_job(str(job.pk))
     page = browser.get(f"/jobs/{job.pk}/").content.decode()
     assert "SAMPLE_FAILURE" in page

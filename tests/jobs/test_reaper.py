@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def make_pending(version, owner, **fields) -> Job:
-    """A PENDING job as job_submit leaves it, but not enqueued (the test decides where it goes)."""
+    """A PENDING job as admission leaves it, but not enqueued (the test decides where it goes)."""
     return Job.objects.create(service=version.service, service_version=version, owner=owner, enqueue_count=1, **fields)
 
 

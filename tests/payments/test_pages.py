@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime
 
 import pytest
-from django.utils import timezone
 
 from payments import services
 from payments.models import Card, Invoice, InvoiceStatus, UsageRecord
@@ -88,10 +87,14 @@ def test_invoice_pages_and_pay_now(logged_in, user):
     provider = make_user("provider@example.com")
     service = make_service(provider, "sum")
     subscription = make_subscription(make_application(user), service, make_plan(service, PlanKind.MONTHLY, 1500))
-    type(subscription).objects.filter(pk=subscription.pk).update(created_at=timezone.now() - timedelta(days=40))
+    # A fixed clock: subscribed in May, billed in mid-June, so exactly one month is invoiced on any
+    # day the tests run (back-dating from today spanned two months in the first days of one).
+    billed_at = datetime(2026, 6, 15, 12, tzinfo=UTC)
+    type(subscription).objects.filter(pk=subscription.pk).update(created_at=datetime(2026, 5, 5, tzinfo=UTC))
     UsageRecord.objects.create(subscription=subscription, status="SUCCEEDED")
-    services.billing_run()
+    services.billing_run(now=billed_at)
     invoice = Invoice.objects.get()
+    assert invoice.period_start == datetime(2026, 5, 1, tzinfo=UTC)
     assert invoice.status == InvoiceStatus.FAILED  # no card
 
     html = logged_in.get("/settings/payments/invoices/").content.decode()

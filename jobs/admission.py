@@ -1,0 +1,323 @@
+"""Admission: the one way a Job is made, whichever road the request came by.
+
+The gateway, ``POST /api/v1/jobs/``, Create Job and Run again in the portal, ``planqk run``
+(which uses the REST API) and services imported from a URL all call :func:`execution_admit`.
+It decides, in one transaction, and with the same answer codes on every road:
+
+1. **Idempotency**: an ``Idempotency-Key`` already used by the same application (or, without
+   one, by the same owner) returns that execution again (``job.replayed`` is set), unless it was
+   for another service or version (409 ``input:idempotency-key-reused``). A replay costs nothing
+   and counts against no limit.
+2. **Who may run it**: the service's owner (their own runs, any lifecycle), or an application
+   with an active subscription (403 ``subscription:required`` otherwise).
+3. **Whether it is callable**: not deleted (404 ``service:not-found``); for a subscriber
+   PUBLISHED, or ACCESSIBLE when the application belongs to the service's owner (403
+   ``service:not-published``); the version built and not retired (409 ``service:not-callable``).
+4. **Payment standing**: a paid plan needs a valid card and no failed invoice (402
+   ``payments:card-required`` / ``payments:invoice-unpaid``, with ``add_card_url``).
+5. **The plan's limits**: requests per minute and concurrent executions (429 with
+   ``Retry-After``), per subscription; an owner's own runs have the owner quota
+   (``PLANQK_OWNER_REQUESTS_PER_MINUTE``, ``PLANQK_OWNER_MAX_CONCURRENT``).
+6. **Input**: by value (JSON objects, size, depth, characters) or by data pool reference
+   (checked against the caller's rights now), and the result pool's write access.
+
+Then the PENDING job is created and its execution enqueued once the transaction commits.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q, QuerySet
+
+from planqk_portal.errors import ApplicationError
+
+from . import limits
+from .models import Job, JobSource
+
+logger = logging.getLogger(__name__)
+
+IDEMPOTENCY_KEY_MAX = 200
+
+
+# --- who may run what: the rule, as a check and as a query -------------------------------------
+
+
+def runnable_services(*, user: Any) -> QuerySet:
+    """Services ``user`` may start executions of: what Create Job offers.
+
+    The query form of :func:`_check_callable` (keep the two together): own services, and
+    PUBLISHED services one of the user's applications has an active subscription to. (An
+    ACCESSIBLE service only takes its owner's applications, so it is among the own ones.)
+    """
+    from services.models import Lifecycle, Service
+
+    subscribed = Q(
+        subscriptions__application__owner=user,
+        subscriptions__application__deleted_at__isnull=True,
+        subscriptions__ended_at__isnull=True,
+        lifecycle=Lifecycle.PUBLISHED,
+    )
+    return Service.objects.filter(deleted_at__isnull=True).filter(Q(owner=user) | subscribed).distinct()
+
+
+def _check_callable(*, service_version: Any, user: Any, application: Any) -> None:
+    """Raise unless ``service_version`` may run now for ``user`` (through ``application``, if any)."""
+    from services.models import Lifecycle
+
+    service = service_version.service
+    if service.deleted_at is not None:
+        raise ApplicationError("No such service.", code="service:not-found", status=404)
+    if application is not None:
+        published = service.lifecycle == Lifecycle.PUBLISHED
+        internal = service.lifecycle == Lifecycle.ACCESSIBLE and service.owner_id == application.owner_id
+        if not (published or internal):
+            raise ApplicationError(
+                "This service is not published for this application.", code="service:not-published", status=403
+            )
+    if not service_version.is_callable:
+        raise ApplicationError(
+            f"Version {service_version.version} of this service cannot be called "
+            f"(build status {service_version.status}{', retired' if service_version.unpublished_at else ''}).",
+            code="service:not-callable",
+            status=409,
+        )
+
+
+def callable_check(*, service_version: Any, user: Any, subscription: Any = None) -> None:
+    """The callable part of admission alone (``GET /`` of the gateway answers with it)."""
+    application = subscription.application if subscription is not None else None
+    _check_callable(service_version=service_version, user=user, application=application)
+
+
+# --- payment standing ---------------------------------------------------------------------------
+
+
+def _check_payment_standing(*, subscription: Any, payer: Any) -> None:
+    """A paid plan needs a card that can be charged and no invoice whose payment failed."""
+    if not subscription.price_cents:
+        return
+    from django.urls import reverse
+
+    from payments.models import Invoice, InvoiceStatus
+    from payments.selectors import card_required_check
+
+    card_required_check(user=payer, action="Running a service on a paid plan")
+    if Invoice.objects.filter(subscriber_id=payer.pk, status=InvoiceStatus.FAILED).exists():
+        url = reverse("payments:index")
+        raise ApplicationError(
+            f"An invoice of yours could not be charged. Pay it under Settings → Payments ({url}) to run services "
+            "on paid plans again.",
+            code="payments:invoice-unpaid",
+            status=402,
+            extra={"add_card_url": url},
+        )
+
+
+# --- idempotency --------------------------------------------------------------------------------
+
+
+def _clean_idempotency_key(key: Any) -> str | None:
+    if key is None:
+        return None
+    key = str(key).strip()
+    if not key or len(key) > IDEMPOTENCY_KEY_MAX or not key.isprintable():
+        raise ApplicationError(
+            f"The Idempotency-Key header must be 1 to {IDEMPOTENCY_KEY_MAX} printable characters.",
+            code="input:bad-idempotency-key",
+        )
+    return key
+
+
+def _replay(*, owner: Any, application: Any, key: str, service_version: Any) -> Job | None:
+    jobs = Job.objects.filter(idempotency_key=key)
+    if application is not None:
+        jobs = jobs.filter(application_id=application.pk)
+    else:
+        jobs = jobs.filter(owner_id=owner.pk, application__isnull=True)
+    existing = jobs.first()
+    if existing is None:
+        return None
+    if (existing.service_id, existing.service_version_id) != (service_version.service_id, service_version.pk):
+        raise ApplicationError(
+            "This Idempotency-Key was already used for an execution of another service or version.",
+            code="input:idempotency-key-reused",
+            status=409,
+        )
+    existing.replayed = True
+    return existing
+
+
+# --- input --------------------------------------------------------------------------------------
+
+
+def _check_input(*, owner: Any, data: Any, params: Any, data_ref: Any, params_ref: Any) -> tuple[Any, ...]:
+    from .services import input_check
+
+    if data is not None and data_ref is not None:
+        raise ApplicationError('Send either "data" or "dataRef", not both.', code="input:both-value-and-ref")
+    if params is not None and params_ref is not None:
+        raise ApplicationError('Send either "params" or "paramsRef", not both.', code="input:both-value-and-ref")
+    data = input_check(data, name="data")
+    params = input_check(params, name="params")
+    if data_ref is not None:
+        data_ref = _ref_check(owner=owner, ref=data_ref)
+    if params_ref is not None:
+        params_ref = _ref_check(owner=owner, ref=params_ref)
+    return data, params, data_ref, params_ref
+
+
+def _ref_check(*, owner: Any, ref: Any) -> dict[str, str]:
+    """Check access to a data pool reference now, so the caller learns of a bad one at once."""
+    from datapools.selectors import datafile_check_access
+
+    datafile_check_access(user=owner, ref=ref)
+    return {key: str(ref[key]) for key in ("dataPoolId", "dataSourceDescriptorId", "fileId")}
+
+
+def _check_result_pool(*, owner: Any, result_pool: Any) -> None:
+    from datapools.selectors import datapool_list_writable
+
+    if not datapool_list_writable(user=owner).filter(pk=result_pool.pk).exists():
+        raise ApplicationError("You cannot write into this data pool.", code="datapool:forbidden", status=403)
+
+
+# --- the subscription a run goes through --------------------------------------------------------
+
+
+def _subscription_of(*, user: Any, service: Any) -> Any:
+    """An active subscription of one of ``user``'s applications to ``service``, or None."""
+    from applications.models import Subscription
+
+    return (
+        Subscription.objects.select_related("application")
+        .filter(
+            application__owner=user, application__deleted_at__isnull=True, service_id=service.pk, ended_at__isnull=True
+        )
+        .order_by("created_at")
+        .first()
+    )
+
+
+# --- admission ----------------------------------------------------------------------------------
+
+
+def execution_admit(
+    *,
+    service_version: Any,
+    owner: Any,
+    data: Any = None,
+    params: Any = None,
+    data_ref: Any = None,
+    params_ref: Any = None,
+    source: str = JobSource.UI,
+    subscription: Any = None,
+    idempotency_key: str | None = None,
+    save_result_to_pool: bool = False,
+    result_pool: Any = None,
+) -> Job:
+    """Admit one execution of ``service_version`` for ``owner`` and enqueue it (see the module doc).
+
+    ``owner`` is whose rights apply: the user of the portal or the REST API, or the owner of the
+    calling application. ``subscription``: the one the gateway authenticated; without it, the
+    owner of the service runs it under the owner quota and anyone else under their active
+    subscription (found here). Raises ``ApplicationError`` with the codes of the module doc.
+    """
+    service = service_version.service
+    if subscription is None and service.owner_id != owner.pk:
+        subscription = _subscription_of(user=owner, service=service)
+        if subscription is None:
+            raise ApplicationError(
+                "Subscribe one of your applications to this service first (Marketplace → the service → Subscribe).",
+                code="subscription:required",
+                status=403,
+            )
+    application = subscription.application if subscription is not None else None
+
+    idempotency_key = _clean_idempotency_key(idempotency_key)
+    if idempotency_key:
+        replay = _replay(owner=owner, application=application, key=idempotency_key, service_version=service_version)
+        if replay is not None:
+            return replay
+
+    if subscription is not None:
+        limits.check_rate(key=limits.subscription_rate_key(subscription.pk), limit=subscription.requests_per_minute)
+    else:
+        limits.check_rate(
+            key=limits.owner_rate_key(owner.uuid),
+            limit=int(settings.PLANQK_OWNER_REQUESTS_PER_MINUTE),
+            who="Your quota for running your own services",
+        )
+    _check_callable(service_version=service_version, user=owner, application=application)
+    if subscription is not None:
+        _check_payment_standing(subscription=subscription, payer=owner)
+    data, params, data_ref, params_ref = _check_input(
+        owner=owner, data=data, params=params, data_ref=data_ref, params_ref=params_ref
+    )
+    if result_pool is not None:
+        _check_result_pool(owner=owner, result_pool=result_pool)
+        save_result_to_pool = True
+
+    timeout = min(
+        int(service.timeout_seconds or settings.PLANQK_JOB_DEFAULT_TIMEOUT), int(settings.PLANQK_JOB_MAX_TIMEOUT)
+    )
+    job = Job(
+        service=service,
+        service_version=service_version,
+        owner=owner,
+        application=application,
+        subscription=subscription,
+        source=source,
+        data=data,
+        params=params,
+        data_ref=data_ref,
+        params_ref=params_ref,
+        timeout_seconds=timeout,
+        idempotency_key=idempotency_key,
+        save_result_to_pool=bool(save_result_to_pool),
+        result_pool=result_pool,
+        enqueue_count=1,
+    )
+    # Field checks only: the related objects come from the caller, the primary key is a fresh
+    # UUID and the database enforces the idempotency constraint (handled below), so full_clean's
+    # uniqueness and relation checks would only add queries to the hot path.
+    job.clean_fields(
+        exclude=[
+            "service",
+            "service_version",
+            "owner",
+            "application",
+            "subscription",
+            "result_pool",
+            "result_file",
+            "data",
+            "params",
+        ],
+    )
+    try:
+        # The concurrency count and the new row in one transaction: the lock taken by the count
+        # holds until the job exists, so two requests cannot both take the last slot. With an
+        # Idempotency-Key it is a savepoint too, so losing the race leaves the caller's
+        # transaction usable.
+        with transaction.atomic():
+            if subscription is not None:
+                limits.check_concurrency(subscription_id=subscription.pk, limit=subscription.max_concurrent)
+            else:
+                limits.check_owner_concurrency(user_id=owner.pk, limit=int(settings.PLANQK_OWNER_MAX_CONCURRENT))
+            job.save(force_insert=True)
+    except IntegrityError:
+        # Two requests with one idempotency key raced: the other one created it.
+        replay = idempotency_key and _replay(
+            owner=owner, application=application, key=idempotency_key, service_version=service_version
+        )
+        if replay:
+            return replay
+        raise
+    from .services import job_enqueue
+
+    job_enqueue(job_id=job.pk)
+    job.replayed = False
+    return job
