@@ -84,7 +84,8 @@ def service_version_build(*, version_id: str | uuid.UUID) -> ServiceVersion | No
     Returns None when there was nothing to do: another worker claimed it, it was cancelled
     before it started, or it no longer exists.
     """
-    from jobs.runtimes import BuildError, BuildSpec, get_runtime
+    from jobs.runtime_factory import get_runtime
+    from runtimes import BuildError, BuildSpec
 
     try:
         version_id = uuid.UUID(str(version_id))
@@ -208,7 +209,7 @@ def _discard_build(runtime: Any, handle: dict[str, Any]) -> None:
 
 def service_builds_remove(*, builds: list[dict[str, Any]]) -> int:
     """Remove the runtime artefacts (environments' code copies, images) of deleted versions."""
-    from jobs.runtimes import get_runtime
+    from jobs.runtime_factory import get_runtime
 
     removed = 0
     for build in builds:

@@ -7,7 +7,9 @@ The variants are real runtimes, never stand-ins:
 - ``local-nosandbox``: ``PLANQK_SANDBOX=none`` (resource limits, a private network namespace
   when the worker is root, and an unprivileged uid);
 - ``local-rlimits``: no sandbox and no cgroups: only setrlimit and the uid switch;
-- ``docker``: the Docker runtime on the base image ``planqk/python-base:3.11``.
+- ``docker``: the Docker runtime on the base image ``planqk/python-base:3.11``;
+- ``external``: the external runtime (services imported from a URL) against ``planqk serve``
+  started on loopback in the user code's folder, one provider per program.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -30,7 +33,7 @@ import pytest
 
 from planqk_runtime.protocol import FinalResponse, final_response
 from planqk_samples import sample_files
-from runtimes.base import BuildSpec, ExecutionSpec, ExecutionState, Runtime
+from runtimes.base import BuildHandle, BuildSpec, ExecutionHandle, ExecutionSpec, ExecutionState, Runtime
 from runtimes.local import LocalConfig, LocalRuntime, accessible_to
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,8 +48,10 @@ class RuntimeUnderTest:
     runtime: Runtime
     config: dict[str, Any]
     source_root: Path
-    builds: dict[str, dict[str, Any]] = field(default_factory=dict)
-    started: list[dict[str, Any]] = field(default_factory=list)
+    builds: dict[str, BuildHandle] = field(default_factory=dict)
+    started: list[ExecutionHandle] = field(default_factory=list)
+    # The external variant: one `planqk serve` per user code folder.
+    providers: dict[str, tuple[subprocess.Popen[str], str]] = field(default_factory=dict)
     # Image tags are global on an engine: fixtures that share one must not share names.
     version_prefix: str = "test"
 
@@ -64,17 +69,42 @@ class RuntimeUnderTest:
                 (folder / path).write_bytes(content)
         return folder
 
-    def build(self, program: str | None = None, *, sample: str = "sum", requirements: str = "") -> dict[str, Any]:
+    def build(self, program: str | None = None, *, sample: str = "sum", requirements: str = "") -> BuildHandle:
         """Build the program once per session and return the build handle."""
         folder = self.user_code(program, sample=sample, requirements=requirements)
         if folder.name not in self.builds:
             spec = BuildSpec(
-                version_id=f"{self.version_prefix}-{folder.name}", source_dir=folder, requirements=requirements
+                version_id=f"{self.version_prefix}-{folder.name}",
+                source_dir=folder,
+                requirements=requirements,
+                external_url=self.provider(folder) if self.config["kind"] == "external" else "",
             )
             self.builds[folder.name] = self.runtime.build(spec, log=lambda line: None).build
         return self.builds[folder.name]
 
-    def start(self, build: dict[str, Any], **limits: Any) -> dict[str, Any]:
+    def provider(self, folder: Path) -> str:
+        """The URL of a `planqk serve` on loopback serving ``folder`` (started once)."""
+        if folder.name not in self.providers:
+            env = {**os.environ, "PYTHONPATH": str(ROOT)}
+            process = subprocess.Popen(
+                [sys.executable, "-m", "planqk_cli", "serve", "-p", "0", "--python", sys.executable],
+                cwd=folder,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+            )
+            assert process.stdout is not None
+            line = process.stdout.readline()
+            match = re.search(r"at (http://\S+?)/?$", line.strip())
+            if match is None:
+                process.kill()
+                raise AssertionError(f"planqk serve did not start: {line!r}")
+            self.providers[folder.name] = (process, match.group(1))
+        return self.providers[folder.name][1]
+
+    def start(self, build: BuildHandle, **limits: Any) -> ExecutionHandle:
         """Start an execution with small default limits."""
         values: dict[str, Any] = {
             "execution_id": f"t{uuid.uuid4().hex[:16]}",
@@ -93,7 +123,7 @@ class RuntimeUnderTest:
         self.started.append(handle)
         return handle
 
-    def wait(self, handle: dict[str, Any], limit: float = 180.0) -> ExecutionState:
+    def wait(self, handle: ExecutionHandle, limit: float = 180.0) -> ExecutionState:
         """Poll until the execution ends (``limit`` only guards against a hanging test)."""
         give_up = time.monotonic() + limit
         while True:
@@ -103,7 +133,7 @@ class RuntimeUnderTest:
             assert time.monotonic() < give_up, f"execution {handle.execution_id} still running"
             time.sleep(0.1)
 
-    def output(self, handle: dict[str, Any]) -> str:
+    def output(self, handle: ExecutionHandle) -> str:
         """The whole output so far, read incrementally as a log poller does."""
         text, offset = "", 0
         while True:
@@ -112,7 +142,7 @@ class RuntimeUnderTest:
                 return text
             text += chunk
 
-    def run(self, build: dict[str, Any], **limits: Any) -> tuple[ExecutionState, str, FinalResponse | None]:
+    def run(self, build: BuildHandle, **limits: Any) -> tuple[ExecutionState, str, FinalResponse | None]:
         """Start, wait, read: the state, the output and the runner's final response."""
         handle = self.start(build, **limits)
         state = self.wait(handle)
@@ -152,6 +182,17 @@ def _local(variant: str, data_dir: Path) -> tuple[Runtime, dict[str, Any]]:
     return LocalRuntime(config), {"kind": "local", **options}
 
 
+def _external(data_dir: Path) -> tuple[Runtime, dict[str, Any]]:
+    from runtimes.external import ExternalConfig, ExternalRuntime
+
+    # The provider listens on loopback, which only an operator's setting allows.
+    return ExternalRuntime(ExternalConfig(data_dir=data_dir, allow_private=True)), {
+        "kind": "external",
+        "data_dir": str(data_dir),
+        "allow_private": True,
+    }
+
+
 def _docker(data_dir: Path, base_image: str) -> tuple[Runtime, dict[str, Any]]:
     import docker
     from runtimes.docker import DockerConfig, DockerRuntime
@@ -168,6 +209,12 @@ def _docker(data_dir: Path, base_image: str) -> tuple[Runtime, dict[str, Any]]:
     }
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "not_external(reason): a contract case that cannot apply to a provider's service"
+    )
+
+
 _VARIANTS: dict[str, RuntimeUnderTest] = {}
 
 
@@ -179,10 +226,16 @@ def runtime_cache() -> Iterator[dict[str, RuntimeUnderTest]]:
             try:
                 rut.runtime.cleanup(handle)
             except Exception as exc:  # report, but let the other cleanups run
-                print(f"cleanup of {handle.get('execution_id')} failed: {exc}")
+                print(f"cleanup of {handle.execution_id} failed: {exc}")
         if rut.config["kind"] == "docker":
             for build in rut.builds.values():
                 rut.runtime.remove_build(build)
+        for process, _url in rut.providers.values():
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
         shutil.rmtree(rut.config["data_dir"], ignore_errors=True)
         shutil.rmtree(rut.source_root, ignore_errors=True)
     _VARIANTS.clear()
@@ -193,16 +246,22 @@ VARIANTS = [
     pytest.param("local-nosandbox", id="local-nosandbox"),
     pytest.param("local-rlimits", id="local-rlimits"),
     pytest.param("docker", id="docker", marks=pytest.mark.docker),
+    pytest.param("external", id="external"),
 ]
 
 
 @pytest.fixture(params=VARIANTS)
 def rt(request: pytest.FixtureRequest, runtime_cache: dict[str, RuntimeUnderTest]) -> RuntimeUnderTest:
     variant = request.param
+    marker = request.node.get_closest_marker("not_external")
+    if variant == "external" and marker is not None:
+        pytest.skip(f"not for a service imported from a URL: {marker.args[0]}")
     if variant not in runtime_cache:
         data_dir = _private_dir(variant)
         if variant == "docker":
             runtime, config = _docker(data_dir, request.getfixturevalue("base_image"))
+        elif variant == "external":
+            runtime, config = _external(data_dir)
         else:
             runtime, config = _local(variant, data_dir)
         runtime_cache[variant] = RuntimeUnderTest(variant, runtime, config, _private_dir(f"{variant}-src"))
@@ -218,6 +277,10 @@ def fresh_runtime(config: dict[str, Any]) -> Runtime:
         from runtimes.docker import DockerConfig, DockerRuntime
 
         return DockerRuntime(DockerConfig(**options))
+    if kind == "external":
+        from runtimes.external import ExternalConfig, ExternalRuntime
+
+        return ExternalRuntime(ExternalConfig(**options))
     return LocalRuntime(LocalConfig(**options))
 
 

@@ -184,6 +184,7 @@ def test_interim_results_appear_in_the_output(rt: RuntimeUnderTest) -> None:
     assert state.exit_code == 0
 
 
+@pytest.mark.not_external("nothing is built: the provider installs its own requirements")
 def test_requirement_that_does_not_exist_fails_the_build_with_pips_message(rt: RuntimeUnderTest) -> None:
     name = f"planqk-no-such-package-{uuid.uuid4().hex[:8]}"
     folder = rt.user_code(requirements=f"{name}==1.0\n")
@@ -201,6 +202,7 @@ def test_requirement_that_does_not_exist_fails_the_build_with_pips_message(rt: R
     assert any(name in line for line in lines), "the build log streams pip's output"
 
 
+@pytest.mark.not_external("nothing is built: the provider installs its own requirements")
 def test_build_honours_cancel(rt: RuntimeUnderTest) -> None:
     requirements = f"six  # cancel test {uuid.uuid4().hex}\n"
     folder = rt.user_code(requirements=requirements)
@@ -219,6 +221,7 @@ def test_build_honours_cancel(rt: RuntimeUnderTest) -> None:
             rt.runtime.client.images.get(f"planqk-svc-{spec.version_id}")
 
 
+@pytest.mark.not_external("nothing is built: the provider installs its own requirements")
 def test_unchanged_rebuild_reuses_the_environment(rt: RuntimeUnderTest) -> None:
     # A unique comment makes the first build a real one, even with Docker's cache from earlier runs.
     requirements = f"six  # rebuild test {uuid.uuid4().hex}\n"
@@ -244,6 +247,7 @@ def test_unchanged_rebuild_reuses_the_environment(rt: RuntimeUnderTest) -> None:
     assert final.payload["result"] == {"sum": 3}
 
 
+@pytest.mark.not_external("the provider's machine sets its own process limits")
 def test_fork_is_refused_at_the_pid_limit(rt: RuntimeUnderTest) -> None:
     build = rt.build(FORK_UNTIL_REFUSED)
     handle = rt.start(build, max_pids=32)
@@ -259,6 +263,7 @@ def test_fork_is_refused_at_the_pid_limit(rt: RuntimeUnderTest) -> None:
     assert processes_of(handle.execution_id) == []
 
 
+@pytest.mark.not_external("the provider's machine sets its own process limits")
 def test_fork_bomb_is_contained_and_killed_at_the_timeout(rt: RuntimeUnderTest) -> None:
     build = rt.build(FORK_BOMB)
     handle = rt.start(build, max_pids=32, timeout_seconds=4)
@@ -268,6 +273,7 @@ def test_fork_bomb_is_contained_and_killed_at_the_timeout(rt: RuntimeUnderTest) 
     assert processes_of(handle.execution_id) == []
 
 
+@pytest.mark.not_external("the provider's machine sets its own memory limits")
 def test_memory_hog_is_stopped(rt: RuntimeUnderTest) -> None:
     build = rt.build(MEMORY_HOG)
     state, output, final = rt.run(build, memory_mb=128)
@@ -289,6 +295,7 @@ def test_endless_loop_is_killed_at_the_timeout(rt: RuntimeUnderTest) -> None:
     assert "looping" in rt.output(handle)
 
 
+@pytest.mark.not_external("the provider's machine decides its own network")
 def test_network_is_unreachable(rt: RuntimeUnderTest) -> None:
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(("127.0.0.1", 0))
@@ -309,6 +316,7 @@ def test_network_is_unreachable(rt: RuntimeUnderTest) -> None:
         listener.close()
 
 
+@pytest.mark.not_external("the provider's environment is the provider's")
 def test_user_code_sees_its_variables_but_not_the_workers_and_cannot_change_its_code(
     rt: RuntimeUnderTest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
