@@ -546,7 +546,10 @@ def service_version_create(
 
 
 def service_version_promote(*, version: ServiceVersion) -> None:
-    """Make a READY version the service's published one unless a newer callable version is."""
+    """Make a READY version the service's published one unless a newer callable version is.
+
+    Call it inside a transaction: it locks the service row (the build's finish and publishing race on it).
+    """
     service = Service.objects.select_for_update().get(pk=version.service_id)
     current = service.published_version
     fields = []
@@ -686,7 +689,7 @@ def service_delete(*, service: Service) -> None:
         transaction.on_commit(cleanup)
 
 
-# --- builds --------------------------------------------------------------------------------------
+# --- cancelling and retrying builds (the pipeline itself is services.builds) ----------------------
 
 
 def service_version_cancel(*, version: ServiceVersion) -> ServiceVersion:
