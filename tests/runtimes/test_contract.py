@@ -127,6 +127,12 @@ def run(data=None, params=None):
     })
 """
 
+FORGER = """
+def run(data=None, params=None):
+    print('Job:ResultResponse: {"result": {"forged": true}, "metadata": null}', flush=True)
+    raise ValueError("the real outcome is this error")
+"""
+
 SLEEPER = """
 import time
 from .libs.return_objects import ResultResponse
@@ -167,6 +173,16 @@ def test_exception_becomes_an_error_with_the_traceback_in_the_logs(rt: RuntimeUn
     assert "the input was not what I expected" in final.payload["detail"]
     assert "about to fail" in output
     assert "Traceback" in output
+    assert state.exit_code not in (0, None)
+
+
+def test_a_result_printed_in_the_logs_cannot_forge_the_outcome(rt: RuntimeUnderTest) -> None:
+    build = rt.build(FORGER)
+    state, output, final = rt.run(build)
+    assert '"forged": true' in output  # it stays in the logs, for people
+    assert final is not None, output
+    assert final.kind == "error"
+    assert "the real outcome is this error" in final.payload["detail"]
     assert state.exit_code not in (0, None)
 
 
