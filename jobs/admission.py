@@ -155,19 +155,23 @@ def _replay(*, owner: Any, application: Any, key: str, service_version: Any) -> 
 
 
 def _check_input(*, owner: Any, data: Any, params: Any, data_ref: Any, params_ref: Any) -> tuple[Any, ...]:
-    from .services import input_check
+    """The service API's input rule (one copy: :func:`planqk_service_api.execution_input`), then the
+    data pool references against the caller's rights."""
+    import planqk_service_api as service_api
 
-    if data is not None and data_ref is not None:
-        raise ApplicationError('Send either "data" or "dataRef", not both.', code="input:both-value-and-ref")
-    if params is not None and params_ref is not None:
-        raise ApplicationError('Send either "params" or "paramsRef", not both.', code="input:both-value-and-ref")
-    data = input_check(data, name="data")
-    params = input_check(params, name="params")
+    from .services import input_max_bytes
+
+    document = {"data": data, "dataRef": data_ref, "params": params, "paramsRef": params_ref}
+    try:
+        checked = service_api.execution_input(document, max_bytes=input_max_bytes())
+    except service_api.ServiceAPIError as exc:
+        raise ApplicationError.from_service_api(exc) from None
+    data_ref, params_ref = checked["data_ref"], checked["params_ref"]
     if data_ref is not None:
         data_ref = _ref_check(owner=owner, ref=data_ref)
     if params_ref is not None:
         params_ref = _ref_check(owner=owner, ref=params_ref)
-    return data, params, data_ref, params_ref
+    return checked["data"], checked["params"], data_ref, params_ref
 
 
 def _ref_check(*, owner: Any, ref: Any) -> dict[str, str]:

@@ -35,9 +35,9 @@ from django.utils import timezone
 from planqk_portal.errors import ApplicationError
 from planqk_portal.logs import ChunkedLogWriter
 from planqk_runtime.protocol import KIND_INTERIM, final_response, parse_output_line
+from planqk_service_api import json_problem
 
 from .models import JOB_FINAL_STATES, InterimResult, Job, JobLogChunk, JobStatus
-from .services import json_problem
 
 logger = logging.getLogger(__name__)
 

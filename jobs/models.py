@@ -226,8 +226,10 @@ class Job(models.Model):
     def billable(self) -> bool:
         """The billing rule: an execution that started is billable under its plan, also when it
         failed in the service's code, timed out or was cancelled later; one that never started
-        (cancelled while pending, unreadable input) or that the platform failed is not."""
-        return self.is_final and self.started_execution and not self.is_platform_error
+        (cancelled while pending, unreadable input) or that the platform (or, for a URL-imported
+        service, the connection to its provider) failed is not."""
+        # ``upstream:*``: the provider of a URL-imported service could not be reached or asked.
+        return self.is_final and self.started_execution and not self.error_code.startswith(("platform:", "upstream:"))
 
     def record_usage(self) -> None:
         """Write this final job's usage record (once); see :func:`jobs.services.job_record_usage`."""

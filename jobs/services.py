@@ -8,7 +8,6 @@ lives in :mod:`jobs.engine`.
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -16,28 +15,21 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
+import planqk_service_api as service_api
 from planqk_portal.errors import ApplicationError
 
 from .models import JOB_FINAL_STATES, Job, JobStatus
 
 logger = logging.getLogger(__name__)
 
-#: Deeper JSON than this is refused: Python's json module recurses once per level and fails
-#: near 1000, which would otherwise surface as a RecursionError in the worker or the runner.
-INPUT_MAX_DEPTH = 100
-
 
 def input_max_bytes() -> int:
     return int(settings.PLANQK_INPUT_MAX_BYTES)
 
 
-#: A request body carries data and params of at most input_max_bytes() each, plus the rest of it.
-BODY_OVERHEAD_BYTES = 64 * 1024
-
-
 def body_max_bytes() -> int:
     """The largest request body worth reading for a job's input; anything larger is a 413."""
-    return 2 * input_max_bytes() + BODY_OVERHEAD_BYTES
+    return service_api.body_max_bytes(input_max_bytes())
 
 
 def dataref_max_bytes() -> int:
@@ -45,61 +37,31 @@ def dataref_max_bytes() -> int:
     return int(settings.PLANQK_DATAREF_MAX_BYTES)
 
 
-def json_problem(value: Any, *, max_depth: int = INPUT_MAX_DEPTH) -> tuple[str, str] | None:
-    """Why a JSON value cannot be stored, as ``(code, reason)``, or None; never recurses.
-
-    Too deep (``input:too-deep``), or text PostgreSQL's jsonb refuses: a NUL character or an
-    unpaired surrogate (``input:invalid-characters``).
-    """
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict | list):
-            if depth > max_depth:
-                return "input:too-deep", f"is nested more than {max_depth} levels deep"
-            if isinstance(item, dict):
-                for key, child in item.items():
-                    stack.append((key, depth))
-                    stack.append((child, depth + 1))
-            else:
-                stack.extend((child, depth + 1) for child in item)
-        elif isinstance(item, str):
-            if "\x00" in item:
-                return "input:invalid-characters", "contains a NUL character (\\u0000)"
-            try:
-                item.encode("utf-8")
-            except UnicodeEncodeError:
-                return "input:invalid-characters", "contains an unpaired surrogate (\\ud800-\\udfff)"
-    return None
-
-
 def input_check(value: Any, *, name: str, max_bytes: int | None = None) -> Any:
-    """Check one input given by value: a JSON object (or nothing), not too deep, not too large.
+    """Check one input given by value with the service API's rule (:mod:`planqk_service_api`).
 
-    Raises ``ApplicationError``: 400 ``input:too-deep``, ``input:invalid-characters``,
-    ``input:not-an-object``, ``input:not-json`` and 413 ``input:too-large``.
+    A JSON object (or nothing), not too deep, no NUL or lone surrogates, no infinity, at most
+    ``max_bytes`` (default ``PLANQK_INPUT_MAX_BYTES``). Raises ``ApplicationError`` with the
+    contract's codes: 400 ``input:*`` or 413 ``input:too-large``.
     """
     if value is None:
         return None
-    problem = json_problem(value)
-    if problem is not None:
-        raise ApplicationError(f"{name} {problem[1]}.", code=problem[0], status=400)
-    if not isinstance(value, dict):
-        raise ApplicationError(
-            f"{name} must be a JSON object, e.g. {{}}, not {type(value).__name__}.",
-            code="input:not-an-object",
-            status=400,
-        )
-    try:
-        size = len(json.dumps(value, allow_nan=False, separators=(",", ":")).encode())
-    except (TypeError, ValueError) as exc:
-        raise ApplicationError(f"{name} is not valid JSON: {exc}", code="input:not-json", status=400) from exc
     limit = max_bytes or input_max_bytes()
+    try:
+        service_api.check_document(value, name)
+        if not isinstance(value, dict):
+            raise service_api.ServiceAPIError(
+                service_api.codes.INPUT_NOT_AN_OBJECT,
+                f"{name} must be a JSON object, e.g. {{}}, not {type(value).__name__}.",
+            )
+        size = service_api.encoded_size(value)
+    except service_api.ServiceAPIError as exc:
+        raise ApplicationError.from_service_api(exc) from None
     if size > limit:
         raise ApplicationError(
             f"{name} is {size} bytes; at most {limit} bytes may be passed by value. "
             "Put larger input in a data pool and pass a reference instead.",
-            code="input:too-large",
+            code=service_api.codes.INPUT_TOO_LARGE,
             status=413,
         )
     return value

@@ -33,6 +33,11 @@ class ApplicationError(Exception):
         # HTTP headers the answer carries on every road (e.g. Retry-After with a 429).
         self.headers = headers or {}
 
+    @classmethod
+    def from_service_api(cls, exc: Any) -> ApplicationError:
+        """The service API contract's ``ServiceAPIError`` as ours: same code, message, status, extra."""
+        return cls(exc.detail, code=exc.code, status=exc.status, extra=exc.extra or None)
+
 
 def _flatten(detail: Any) -> str:
     if isinstance(detail, dict):

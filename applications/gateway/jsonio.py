@@ -24,9 +24,7 @@ from planqk_service_api import REF_KEYS, ServiceAPIError, codes
 
 __all__ = [
     "REF_KEYS",
-    "check_document",
     "error_response",
-    "execution_input",
     "json_response",
     "read_json_body",
     "timestamp",
@@ -60,23 +58,12 @@ def timestamp(value: datetime | None) -> str | None:
     return contract.timestamp(value)
 
 
-def application_error(exc: ServiceAPIError) -> ApplicationError:
-    """The contract's error as the platform's: same code, message, status and extra keys."""
-    return ApplicationError(exc.detail, code=exc.code, status=exc.status, extra=exc.extra or None)
-
-
 @contextmanager
 def _as_application_error() -> Iterator[None]:
     try:
         yield
     except ServiceAPIError as exc:
-        raise application_error(exc) from None
-
-
-def check_document(value: Any, where: str) -> None:
-    """Depth, character and number checks (the contract's one rule for what a job's JSON may hold), as a 400."""
-    with _as_application_error():
-        contract.check_document(value, where)
+        raise ApplicationError.from_service_api(exc) from None
 
 
 def read_json_body(request: HttpRequest) -> dict[str, Any]:
@@ -106,9 +93,3 @@ def read_json_body(request: HttpRequest) -> dict[str, Any]:
         if len(raw) > body_limit:
             contract.check_body_size(len(raw), input_max_bytes=limit, exact=False)
         return contract.parse_body(raw)
-
-
-def execution_input(document: dict[str, Any]) -> dict[str, Any]:
-    """``data``/``dataRef`` and ``params``/``paramsRef`` of a POST body, checked (see the contract)."""
-    with _as_application_error():
-        return contract.execution_input(document, max_bytes=input_max_bytes())

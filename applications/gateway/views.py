@@ -18,6 +18,7 @@ from django.views.decorators.csrf import csrf_exempt
 from oauth2_provider.views import TokenView
 from oauthlib.oauth2 import BackendApplicationServer
 
+import planqk_service_api as service_api
 from accounts.models import User
 from applications.models import Application, Subscription
 from jobs.limits import check_rate, subscription_rate_key
@@ -27,7 +28,7 @@ from planqk_portal.errors import ApplicationError
 from services.models import Service, ServiceVersion
 
 from .auth import Caller, GatewayAuthError, authenticate
-from .jsonio import error_response, execution_input, json_response, read_json_body, timestamp
+from .jsonio import error_response, json_response, read_json_body
 
 logger = logging.getLogger(__name__)
 
@@ -62,14 +63,10 @@ class GatewayTokenView(TokenView):
 
 
 def job_object(job: Job) -> dict[str, Any]:
-    """The contract's job object."""
-    return {
-        "id": str(job.id),
-        "status": job.status,
-        "createdAt": timestamp(job.created_at),
-        "startedAt": timestamp(job.started_at),
-        "endedAt": timestamp(job.ended_at),
-    }
+    """The contract's job object (:func:`planqk_service_api.job_object`)."""
+    return service_api.job_object(
+        id=job.id, status=job.status, created_at=job.created_at, started_at=job.started_at, ended_at=job.ended_at
+    )
 
 
 def gateway_view(
@@ -205,17 +202,18 @@ def service_root(request: HttpRequest, caller: Caller, version: str) -> HttpResp
         callable_check(service_version=service_version, user=owner, subscription=_subscription(caller))
         return json_response({"status": "Service is up and running"})
 
-    execution = execution_input(read_json_body(request))
-    refs = execution["data_ref"] is not None or execution["params_ref"] is not None
+    document = read_json_body(request)
+    refs = document.get("dataRef") is not None or document.get("paramsRef") is not None
     if refs or caller.price_cents:
         owner = User.objects.get(pk=caller.owner_id)
+    # Admission checks the input like every other rule, the same way on every road.
     job = execution_admit(
         service_version=service_version,
         owner=owner,
-        data=execution["data"],
-        params=execution["params"],
-        data_ref=execution["data_ref"],
-        params_ref=execution["params_ref"],
+        data=document.get("data"),
+        params=document.get("params"),
+        data_ref=document.get("dataRef"),
+        params_ref=document.get("paramsRef"),
         source=JobSource.GATEWAY,
         subscription=_subscription(caller),
         idempotency_key=request.headers.get("Idempotency-Key"),
@@ -240,13 +238,13 @@ def execution_status(request: HttpRequest, caller: Caller, version: str, job_id:
     if row is None:
         raise ApplicationError("No such execution.", code="execution:not-found", status=404)
     return json_response(
-        {
-            "id": str(as_uuid(row[0])),
-            "status": row[1],
-            "createdAt": timestamp(as_datetime(row[2])),
-            "startedAt": timestamp(as_datetime(row[3])),
-            "endedAt": timestamp(as_datetime(row[4])),
-        }
+        service_api.job_object(
+            id=as_uuid(row[0]),
+            status=row[1],
+            created_at=as_datetime(row[2]),
+            started_at=as_datetime(row[3]),
+            ended_at=as_datetime(row[4]),
+        )
     )
 
 

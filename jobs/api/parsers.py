@@ -9,7 +9,7 @@ from typing import Any
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
-from jobs.services import BODY_OVERHEAD_BYTES, body_max_bytes
+from jobs.services import body_max_bytes, input_max_bytes
 from planqk_portal.errors import ApplicationError
 
 
@@ -46,7 +46,7 @@ def _reject_constant(name: str) -> None:
 def _too_large(limit: int) -> ApplicationError:
     return ApplicationError(
         f"The request body is larger than {limit} bytes; data and params may each be at most "
-        f"{(limit - BODY_OVERHEAD_BYTES) // 2} bytes. Use data pool references for larger input.",
+        f"{input_max_bytes()} bytes. Use data pool references for larger input.",
         code="input:too-large",
         status=413,
     )

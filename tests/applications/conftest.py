@@ -80,6 +80,10 @@ def make_service(
     if sample and not external_url:
         build_version(version, sample)
     else:
+        if external_url:
+            # As services.services records a URL-imported version: the URL is its build.
+            version.runtime = "external"
+            version.build_handle = {"runtime": "external", "external_url": external_url}
         version.status = BuildStatus.READY
         version.save()
     service.published_version = version

@@ -1,5 +1,5 @@
-"""Services imported from a URL: the gateway forwards every call to a real HTTP service on 127.0.0.1
-and records the execution under our own id."""
+"""Services imported from a URL: an execution runs through admission and the engine like any other,
+on the external runtime, against a real HTTP service on 127.0.0.1; callers only ever see our id."""
 
 import json
 import socket
@@ -8,9 +8,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from applications.models import ExternalExecution
-from jobs.models import Job, JobStatus
+from jobs import engine
+from jobs.models import Job
 from payments.models import UsageRecord
+from payments.testing import add_test_card
 from tests.applications.conftest import fetch_token, make_app, make_service, subscribe
 
 pytestmark = pytest.mark.django_db
@@ -63,7 +64,7 @@ class FakeService(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = json.loads(self.rfile.read(length) or b"{}")
         self.received.append(body)
-        if body.get("params", {}).get("reject"):
+        if (body.get("params") or {}).get("reject"):
             return self._send(400, {"code": "BAD_INPUT", "detail": "values must be numbers"})
         execution_id = f"ext-{len(self.executions) + 1}"
         self.executions[execution_id] = {
@@ -85,8 +86,12 @@ class FakeService(BaseHTTPRequestHandler):
 
 @pytest.fixture(autouse=True)
 def _allow_local_services(settings):
-    # The provider services of these tests listen on 127.0.0.1, a private address.
+    # The provider services of these tests listen on 127.0.0.1, a private address; the engine
+    # keeps one runtime per process, so it is made again from the settings of each test.
     settings.PLANQK_EXTERNAL_ALLOW_PRIVATE = True
+    engine._runtimes.clear()
+    yield
+    engine._runtimes.clear()
 
 
 @pytest.fixture
@@ -103,7 +108,8 @@ def fake_service():
 
 @pytest.fixture
 def external(fake_service, provider, user, client):
-    target = make_service(provider, name="remote", external_url=fake_service)
+    add_test_card(user)
+    target = make_service(provider, name="remote", external_url=fake_service, plan_kind="PER_EXECUTION", price_cents=30)
     app = make_app(user)
     subscription = subscribe(app, target)
     return target, subscription, fetch_token(client, app)
@@ -113,81 +119,74 @@ def auth(token):
     return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
 
 
-def test_external_execution_is_forwarded_recorded_and_metered(client, external):
-    target, subscription, token = external
-    response = client.post(
-        target.path,
-        json.dumps({"data": {"values": [1, 2]}, "params": {}}),
-        content_type="application/json",
-        **auth(token),
-    )
+def start(client, target, token, body) -> str:
+    response = client.post(target.path, json.dumps(body), content_type="application/json", **auth(token))
     assert response.status_code == 201, response.content
-    body = response.json()
+    assert response.json()["status"] == "PENDING"
+    return response.json()["id"]
+
+
+def test_external_execution_runs_through_the_engine_and_is_metered(client, external):
+    target, subscription, token = external
+    job_id = start(client, target, token, {"data": {"values": [1, 2]}, "params": {}})
+    assert FakeService.received == []  # admission made the job; the worker starts it
+    assert client.get(f"{target.path}{job_id}/result", **auth(token)).status_code == 409
+    assert engine.execute_job(job_id) == "SUCCEEDED", Job.objects.values("error_code", "error_detail").get(pk=job_id)
     assert FakeService.received == [{"data": {"values": [1, 2]}, "params": {}}]
-    # The caller sees our id; the provider's id is only in the mapping.
-    mapping = ExternalExecution.objects.get(job_id=body["id"])
-    assert mapping.external_id == "ext-1"
-    assert body["id"] != "ext-1"
-    assert response["Location"].endswith(f"{target.path}{body['id']}")
-    job = Job.objects.get(pk=body["id"])
-    assert job.runtime == "external"
-    assert job.subscription == subscription
 
-    url = f"{target.path}{body['id']}"
-    assert client.get(f"{url}/result", **auth(token)).status_code == 409
-    assert client.get(url, **auth(token)).json()["status"] == "RUNNING"
-    final = client.get(url, **auth(token)).json()
-    assert final["status"] == "SUCCEEDED"
-    assert final["startedAt"] == "2026-01-02 03:04:05"
-    assert final["endedAt"] == "2026-01-02 03:04:09"
-    # Final states are recorded once; later polls do not ask the provider again.
-    assert client.get(url, **auth(token)).json() == final
-    assert UsageRecord.objects.filter(job_id=job.pk, subscription=subscription, status="SUCCEEDED").count() == 1
-
-    result = client.get(f"{url}/result", **auth(token))
-    assert result.json() == {"result": {"sum": 3}, "metadata": {"host": "elsewhere"}}
-    job.refresh_from_db()
-    assert job.result == {"sum": 3}
-    FakeService.executions.clear()  # the provider forgot it: our record still answers
+    job = Job.objects.get(pk=job_id)
+    assert (job.runtime, job.subscription_id, job.runtime_starts) == ("external", subscription.pk, 1)
+    assert job.runtime_handle["external_id"] == "ext-1"
+    url = f"{target.path}{job_id}"
+    status = client.get(url, **auth(token)).json()
+    assert status["id"] == job_id != "ext-1"
+    assert status["status"] == "SUCCEEDED"
     assert client.get(f"{url}/result", **auth(token)).json() == {
         "result": {"sum": 3},
         "metadata": {"host": "elsewhere"},
     }
-    FakeService.executions["ext-1"] = final | {"id": "ext-1"}
-    assert client.get(f"{url}/logs", **auth(token)).json() == ["external line 1", "external line 2"]
+    FakeService.executions.clear()  # the provider forgot it: our record still answers everything
+    assert client.get(f"{url}/result", **auth(token)).json()["result"] == {"sum": 3}
+    logs = client.get(f"{url}/logs", **auth(token)).json()
+    assert "external line 1" in logs
+    assert "external line 2" in logs
     assert client.get(f"{url}/interim-results", **auth(token)).json() == [{"step": 1}]
-    assert client.get(target.path, **auth(token)).json() == {"status": "Service is up and running"}
+    usage = UsageRecord.objects.get(job_id=job_id)
+    assert (usage.subscription_id, usage.status, usage.price_cents) == (subscription.pk, "SUCCEEDED", 30)
 
 
-def test_external_cancel(client, external):
+def test_a_pending_external_execution_cancelled_never_reaches_the_provider(client, external):
     target, _, token = external
-    job_id = client.post(target.path, "{}", content_type="application/json", **auth(token)).json()["id"]
+    job_id = start(client, target, token, {})
     response = client.put(f"{target.path}{job_id}/cancel", **auth(token))
     assert response.status_code == 200
     assert response.json()["status"] == "CANCELLED"
-    assert Job.objects.get(pk=job_id).status == JobStatus.CANCELLED
-
-
-def test_provider_refusing_the_input_passes_its_error_on(client, external):
-    target, _, token = external
-    response = client.post(
-        target.path, json.dumps({"params": {"reject": True}}), content_type="application/json", **auth(token)
-    )
-    assert response.status_code == 400
-    assert response.json()["code"] == "BAD_INPUT"
-    assert not Job.objects.exists()
-
-
-def test_data_refs_are_refused_for_external_services(client, external):
-    target, _, token = external
-    ref = {"dataPoolId": "a", "dataSourceDescriptorId": "b", "fileId": "c"}
-    response = client.post(target.path, json.dumps({"dataRef": ref}), content_type="application/json", **auth(token))
-    assert response.status_code == 400
-    assert response.json()["code"] == "input:ref-not-supported"
+    assert engine.execute_job(job_id) == "not claimed"
     assert FakeService.received == []
+    assert UsageRecord.objects.get(job_id=job_id).price_cents == 0
 
 
-def test_unreachable_external_service_is_a_json_502(client, provider, user):
+def test_provider_refusing_the_input_fails_the_job_with_its_error(client, external):
+    target, _, token = external
+    job_id = start(client, target, token, {"params": {"reject": True}})
+    assert engine.execute_job(job_id) == "FAILED"
+    result = client.get(f"{target.path}{job_id}/result", **auth(token)).json()
+    assert result == {"code": "BAD_INPUT", "detail": "values must be numbers"}
+
+
+def test_data_pool_references_reach_external_services_by_value(client, external, user, settings, tmp_path):
+    from datapools.services import datafile_create_from_json, datapool_create
+
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    target, _, token = external
+    pool = datapool_create(user=user, name="inputs")
+    datafile = datafile_create_from_json(user=user, pool=pool, name="values.json", payload={"values": [5, 6]})
+    job_id = start(client, target, token, {"dataRef": datafile.reference})
+    assert engine.execute_job(job_id) == "SUCCEEDED", Job.objects.values("error_code", "error_detail").get(pk=job_id)
+    assert FakeService.received == [{"data": {"values": [5, 6]}, "params": None}]
+
+
+def test_unreachable_external_service_fails_the_job_and_costs_nothing(client, provider, user):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # closed again: nothing listens there
@@ -195,45 +194,42 @@ def test_unreachable_external_service_is_a_json_502(client, provider, user):
     app = make_app(user)
     subscribe(app, target)
     token = fetch_token(client, app)
-    response = client.post(target.path, "{}", content_type="application/json", **auth(token))
-    assert response.status_code == 502
-    assert response["Content-Type"] == "application/json"
-    assert response.json()["code"] == "upstream:unreachable"
-    assert not Job.objects.exists()
+    job_id = start(client, target, token, {})
+    assert engine.execute_job(job_id) == "FAILED"
+    job = Job.objects.get(pk=job_id)
+    assert job.error_code == "upstream:unreachable"
+    assert UsageRecord.objects.get(job_id=job_id).price_cents == 0
 
 
 def test_private_addresses_are_not_forwarded_to_by_default(client, external, fake_service, settings):
     settings.PLANQK_EXTERNAL_ALLOW_PRIVATE = False
+    engine._runtimes.clear()
     target, _subscription, token = external
-    response = client.post(target.path, "{}", content_type="application/json", **auth(token))
-    assert response.status_code == 502
-    assert response.json()["code"] == "upstream:private-address"
-    assert "127.0.0.1" in response.json()["detail"]
+    job_id = start(client, target, token, {"data": {"secret": "for the provider only"}})
+    assert engine.execute_job(job_id) == "FAILED"
+    result = client.get(f"{target.path}{job_id}/result", **auth(token)).json()
+    assert result["code"] == "upstream:private-address"
     assert FakeService.received == []  # nothing reached the private service
-    assert not Job.objects.exists()
+    assert UsageRecord.objects.get(job_id=job_id).price_cents == 0
 
 
-def test_reaper_follows_executions_nobody_polls(client, external, fake_service):
+def test_one_reaper_for_every_runtime(client, external):
+    from planqk_portal import reaper
+
+    assert not [name for name in reaper.registered() if "external" in name]
+    target, _, token = external
+    job_id = start(client, target, token, {})
+    # The worker died right after starting it at the provider: the engine's reaper hands it over.
     from datetime import timedelta
 
     from django.utils import timezone
 
-    from applications.gateway.external import external_executions_reap
-    from planqk_portal import reaper
-
-    assert "applications.gateway.external.external_executions_reap" in reaper.registered()
-    target, _, token = external
-    job_id = client.post(target.path, "{}", content_type="application/json", **auth(token)).json()["id"]
-    assert external_executions_reap() == {"refreshed": 0, "given_up": 0}  # too young to bother
-    Job.objects.filter(pk=job_id).update(created_at=timezone.now() - timedelta(minutes=5))
-    assert external_executions_reap()["refreshed"] == 1
-    assert Job.objects.get(pk=job_id).status == JobStatus.RUNNING
-
-    # The provider forgot it and a day has passed: given up as UNKNOWN, and metered.
-    FakeService.executions.clear()
-    Job.objects.filter(pk=job_id).update(created_at=timezone.now() - timedelta(days=2))
-    assert external_executions_reap()["given_up"] == 1
-    job = Job.objects.get(pk=job_id)
-    assert job.status == JobStatus.UNKNOWN
-    assert job.error_code == "upstream:lost"
-    assert UsageRecord.objects.filter(job_id=job_id).exists()
+    assert Job.objects.claim(job_id, worker="dead")
+    job = Job.objects.select_related("service", "service_version", "owner", "result_pool").get(pk=job_id)
+    execution = engine.Execution(job, "dead")
+    execution.handle = execution._start()
+    assert FakeService.received == [{"data": None, "params": None}]
+    Job.objects.filter(pk=job_id).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    assert engine.job_reap()["handed_over"] == 1
+    assert engine.execute_job(job_id) == "SUCCEEDED", Job.objects.values("error_code", "error_detail").get(pk=job_id)
+    assert len(FakeService.received) == 1  # not started a second time
