@@ -498,7 +498,7 @@ class ExternalRuntime(Runtime):
         else:
             detail = f"The service reported {status} but no usable {'result' if status == 'SUCCEEDED' else 'error'}."
             error = {"code": "upstream:no-result", "detail": detail}
-        return self._final(folder, handle, state, status, 1, error)
+        return self._final(folder, handle, state, status, 0 if status == "SUCCEEDED" else 1, error)
 
     def _failure(
         self, folder: Path, handle: ExternalExecutionHandle, state: dict[str, Any], code: str, detail: str
