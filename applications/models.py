@@ -73,15 +73,3 @@ class Subscription(models.Model):
     @property
     def is_active(self) -> bool:
         return self.ended_at is None
-
-
-class ExternalExecution(models.Model):
-    """Maps our Job to the execution id of a service imported from a URL, which runs elsewhere."""
-
-    job = models.OneToOneField("jobs.Job", on_delete=models.CASCADE, related_name="external_execution")
-    external_id = models.CharField(max_length=200)
-    base_url = models.URLField(max_length=500, help_text="The service's URL when the execution started.")
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    def __str__(self) -> str:
-        return f"{self.job_id} → {self.external_id}"

@@ -84,7 +84,8 @@ def gateway_view(
         def wrapper(
             request: HttpRequest, context_id: str, service_name: str, version: str, **kwargs: Any
         ) -> HttpResponse:
-            if request.method not in methods:
+            # HEAD is GET without the body (the server drops it), as HTTP says and planqk serve does.
+            if request.method not in methods and not (request.method == "HEAD" and "GET" in methods):
                 allowed = ", ".join(methods)
                 return error_response(
                     "method-not-allowed", f"Use {allowed} here.", 405, {"Allow": allowed}, {"method": request.method}
@@ -198,7 +199,7 @@ def service_root(request: HttpRequest, caller: Caller, version: str) -> HttpResp
     # The owner's account itself is read only when a rule needs more than its id (a data pool
     # reference, a paid plan's card).
     owner = partial_instance(User, id=caller.owner_id)
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):
         callable_check(service_version=service_version, user=owner, subscription=_subscription(caller))
         return json_response({"status": "Service is up and running"})
 

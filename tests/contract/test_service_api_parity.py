@@ -148,6 +148,7 @@ MALFORMED, NOT_AN_OBJECT, DEEP = "input:malformed-json", "input:not-an-object", 
 CHARACTERS, NOT_ALLOWED, NOT_FOUND = "input:invalid-characters", "method-not-allowed", "execution:not-found"
 ROWS = [
     Row("GET /", 200, None, "GET"),
+    Row("HEAD /", 200, None, "HEAD"),
     Row("POST by value", 201, None, "POST", body=GOOD),
     Row("POST strings and arrays", 201, None, "POST", body={"data": {"v": [1], "t": "x"}, "params": SLOW}),
     Row(
