@@ -199,18 +199,14 @@ class Execution:
                 outcome = self._follow()
         except _LostOwnership:
             lost = True
+        except _PlatformFailure as exc:
+            outcome = platform_outcome(self.job, exc.code, exc.message)
         except ApplicationError as exc:
-            # Input that cannot be read (a deleted data pool file...) or a platform failure
-            # we recognise (its code starts with ``platform:``).
+            # Input that cannot be read (a deleted data pool file...): the caller's to fix.
             outcome = Outcome(JobStatus.FAILED, code=exc.code, detail=exc.message)
         except Exception as exc:  # a platform failure must still end the job
             logger.exception("job %s failed in the engine", self.job.pk)
-            outcome = Outcome(
-                JobStatus.FAILED,
-                code="platform:error",
-                detail=f"The platform failed while running this job ({type(exc).__name__}: {exc}). "
-                "Running it again may help; if not, tell the platform's operators.",
-            )
+            outcome = platform_outcome(self.job, "platform:error", f"{type(exc).__name__}: {exc}")
         finally:
             # Also reached through BaseExceptions (worker shutdown...): leave a final state behind.
             if not lost and not self.finished:
@@ -534,8 +530,31 @@ class Execution:
 
 
 class _PlatformFailure(ApplicationError):
+    """Our side failed: ``message`` is for the operator's log, never for the subscriber."""
+
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message, code=code, status=500)
+
+
+#: What a subscriber reads for a platform failure; the details (paths, exceptions) go to the
+#: operator's log under the reference the subscriber is given.
+_PLATFORM_TEXT = {
+    "platform:runtime-unavailable": "The platform cannot run executions of this service right now.",
+    "platform:not-built": "This version of the service has no build to run; its provider must build it again.",
+}
+
+
+def platform_outcome(job: Job, code: str, operator_detail: str) -> Outcome:
+    """FAILED with ``code``, a public text and a reference id; the details only in the log."""
+    reference = uuid.uuid4().hex[:12]
+    logger.error("job %s: %s (reference %s): %s", job.pk, code, reference, operator_detail)
+    text = _PLATFORM_TEXT.get(code, "The platform failed while running this job.")
+    return Outcome(
+        JobStatus.FAILED,
+        code=code,
+        detail=f"{text} Running it again may help; if not, tell the platform's operators and quote the "
+        f"reference {reference}.",
+    )
 
 
 def _force_final(job_id: Any, worker: str) -> None:

@@ -225,3 +225,22 @@ def test_the_services_memory_limit_applies(user, make_version):
     assert job.result is None
     # An OOM kill where a cgroup limits memory, a MemoryError where an rlimit does.
     assert job.error_code in ("job:out-of-memory", "EXECUTION_ERROR"), job.error_detail
+
+
+def test_a_platform_failure_shows_a_reference_never_the_servers_paths(user, make_version, caplog):
+    version = make_version(user, "sum")
+    secret_place = "/srv/operator-only/envs/deadbeef"
+    version.build_handle = {**version.build_handle, "env_dir": secret_place}
+    version.save()
+    job = run(version, user, data=SUM_DATA)
+    assert job.status == JobStatus.FAILED
+    assert job.error_code.startswith("platform:")
+    assert secret_place not in job.error_detail
+    assert "reference" in job.error_detail
+    reference = job.error_detail.rsplit("reference ", 1)[1].rstrip(".")
+    shown = job.error_detail + "".join(job.log_chunks.values_list("text", flat=True))
+    assert secret_place not in shown
+    # The operator's log has the details under the same reference.
+    logged = [r.getMessage() for r in caplog.records if reference in r.getMessage()]
+    assert logged
+    assert secret_place in logged[0]
