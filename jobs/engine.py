@@ -29,7 +29,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Max, Q
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from planqk_portal.errors import ApplicationError
@@ -273,12 +273,7 @@ class Execution:
             handle = self.runtime.start(spec)
         except RuntimeUnavailable as exc:
             raise _PlatformFailure("platform:runtime-unavailable", str(exc)) from exc
-        if not self.owned().update(
-            runtime=self.runtime.name,
-            runtime_handle=handle.to_json(),
-            runtime_starts=F("runtime_starts") + 1,
-            heartbeat_at=timezone.now(),
-        ):
+        if not Job.objects.record_start(job.pk, worker=self.worker, runtime=self.runtime.name, handle=handle.to_json()):
             # Cannot happen unless the reaper took a job that was alive: do not leave it running.
             self.runtime.cancel(handle)
             self.runtime.cleanup(handle)

@@ -55,6 +55,19 @@ class JobQuerySet(models.QuerySet):
         # The reaper hands a RUNNING job to a new worker by clearing ``worker``.
         return bool(self.filter(pk=job_id, status=JobStatus.RUNNING, worker="").update(worker=worker, heartbeat_at=now))
 
+    def record_start(self, job_id: Any, *, worker: str, runtime: str, handle: dict[str, Any]) -> bool:
+        """The runtime started the service's code: from now on the execution is billable."""
+        from django.db.models import F
+
+        return bool(
+            self.filter(pk=job_id, status=JobStatus.RUNNING, worker=worker).update(
+                runtime=runtime,
+                runtime_handle=handle,
+                runtime_starts=F("runtime_starts") + 1,
+                heartbeat_at=timezone.now(),
+            )
+        )
+
     def hand_over(self, job_id: Any, *, heartbeat_at: datetime | None) -> bool:
         """A RUNNING job whose worker stopped beating: free it for another worker (not final)."""
         from django.db.models import F
