@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 from django.utils.safestring import SafeString
@@ -20,7 +22,7 @@ except ImportError:  # pragma: no cover - only while the services app has not sh
         return mark_safe(nh3.clean(html, url_schemes={"http", "https", "mailto"}))  # noqa: S308 - cleaned by nh3
 
 
-__all__ = ["load_spec", "python_snippet", "render_markdown", "spec_for_swagger"]
+__all__ = ["load_spec", "python_snippet", "render_markdown", "spec_for_swagger", "spec_make_safe"]
 
 
 class SpecError(ValueError):
@@ -40,11 +42,132 @@ def load_spec(text: str) -> dict[str, Any]:
     return spec
 
 
-def spec_for_swagger(text: str, *, endpoint_url: str) -> dict[str, Any]:
-    """The spec with our gateway address as its server, so "Try it out" calls the real endpoint."""
-    spec = load_spec(text)
-    spec["servers"] = [{"url": endpoint_url.rstrip("/"), "description": "This platform's gateway"}]
-    return spec
+def spec_for_swagger(text: str, *, endpoint_url: str, token_url: str) -> dict[str, Any]:
+    """The spec as Swagger UI may see it: parsed, then made safe by ``spec_make_safe``."""
+    return spec_make_safe(load_spec(text), endpoint_url=endpoint_url, token_url=token_url)
+
+
+# Keys whose value is a URL a reader may click (kept only when http or https, never fetched).
+_LINK_KEYS = frozenset({"termsOfService", "url"})
+# Maps whose keys are names the provider chose (a field may be called "servers" or "x-id").
+_NAMED_MAPS = frozenset({
+    "properties", "patternProperties", "schemas", "responses", "parameters", "examples", "requestBodies",
+    "headers", "securitySchemes", "securityDefinitions", "definitions", "links", "callbacks", "pathItems",
+    "paths", "webhooks", "content", "encoding", "variables", "scopes", "mapping",
+})  # fmt: skip
+# Values that are the provider's data (examples, defaults), shown as they are.
+_DATA_KEYS = frozenset({"example", "value", "default", "enum", "const"})
+_OAUTH_FLOW_URLS = ("authorizationUrl", "tokenUrl", "refreshUrl")
+
+
+# Swagger UI renders descriptions as Markdown: an image would be fetched from wherever it points.
+_MARKDOWN_IMAGE = re.compile(r"!\[")
+_HTML_IMAGE = re.compile(r"<(?=\s*(img|image|picture|source|video|audio|iframe|object|embed)\b)", re.IGNORECASE)
+
+
+def _without_images(text: str) -> str:
+    """Markdown images become plain links and HTML media tags plain text: shown, never loaded."""
+    return _HTML_IMAGE.sub("&lt;", _MARKDOWN_IMAGE.sub("[", text))
+
+
+def _is_web_link(value: Any) -> bool:
+    return isinstance(value, str) and urlsplit(value.strip()).scheme in {"http", "https"}
+
+
+def _safe_security_scheme(scheme: Any, *, token_url: str) -> Any:
+    """OAuth2 and OpenID Connect schemes become client credentials on our token endpoint.
+
+    The platform's only grant is client credentials at ``{GATEWAY_URL}/token``; any other URL in
+    a scheme would receive what a subscriber types into Swagger UI's Authorize dialog.
+    """
+    if not isinstance(scheme, dict):
+        return scheme
+    kind = scheme.get("type")
+    if kind not in {"oauth2", "openIdConnect"}:
+        return scheme
+    flows = scheme.get("flows") if isinstance(scheme.get("flows"), dict) else {}
+    scopes: dict[str, str] = {}
+    for flow in flows.values():
+        if isinstance(flow, dict) and isinstance(flow.get("scopes"), dict):
+            scopes.update({str(k): str(v) for k, v in flow["scopes"].items()})
+    safe = {k: v for k, v in scheme.items() if k not in {"flows", "openIdConnectUrl", *_OAUTH_FLOW_URLS}}
+    safe["type"] = "oauth2"
+    safe["flows"] = {"clientCredentials": {"tokenUrl": token_url, "scopes": scopes}}
+    return safe
+
+
+def _scrub(node: Any, *, servers: list[dict[str, str]], parent_key: str = "") -> Any:
+    """Walk the document: servers at every level, external references, extensions, link URLs."""
+    if parent_key in _DATA_KEYS:
+        return node
+    if isinstance(node, list):
+        return [_scrub(item, servers=servers) for item in node]
+    if not isinstance(node, dict):
+        return node
+    clean: dict[str, Any] = {}
+    for key, value in node.items():
+        if not isinstance(key, str):
+            continue
+        # Only OpenAPI's own keys go, never a name the provider chose for a field or a schema.
+        if parent_key not in _NAMED_MAPS:
+            if key.startswith("x-"):
+                continue  # extensions carry provider URLs (logos, code samples) Swagger UI may load
+            if key == "servers" and isinstance(value, list):
+                clean[key] = [dict(server) for server in servers]
+                continue
+            if key == "server" and isinstance(value, dict):  # a Link Object's server
+                clean[key] = dict(servers[0])
+                continue
+            if key == "$ref" and not (isinstance(value, str) and value.startswith("#")):
+                continue  # another document: Swagger UI would fetch it from wherever it points
+            if key in {"externalValue", "operationRef"}:
+                continue  # a URL of another document, fetched or followed by tools
+            if key in _LINK_KEYS and isinstance(value, str) and not _is_web_link(value):
+                continue
+            if key == "description" and isinstance(value, str):
+                clean[key] = _without_images(value)
+                continue
+        clean[key] = _scrub(value, servers=servers, parent_key=key)
+    return clean
+
+
+def spec_make_safe(spec: dict[str, Any], *, endpoint_url: str, token_url: str) -> dict[str, Any]:
+    """A provider's spec that cannot send a subscriber's credentials or calls anywhere but to us.
+
+    Every ``servers`` (document, path and operation level, links) becomes the version's gateway
+    endpoint, every OAuth2 or OpenID Connect scheme becomes client credentials on the platform's
+    token endpoint, and references to other documents, ``externalValue`` and ``x-`` extensions
+    are removed. Swagger 2.0 documents get our host, base path and scheme. The one function
+    every rendering of a provider's spec goes through (``openapi_json``).
+    """
+    endpoint = endpoint_url.rstrip("/")
+    servers = [{"url": endpoint, "description": "This platform's gateway"}]
+    safe = _scrub(spec, servers=servers)
+    safe["servers"] = [dict(server) for server in servers]
+    components = safe.get("components")
+    if isinstance(components, dict) and isinstance(components.get("securitySchemes"), dict):
+        components["securitySchemes"] = {
+            name: _safe_security_scheme(scheme, token_url=token_url)
+            for name, scheme in components["securitySchemes"].items()
+        }
+    if "swagger" in safe:  # Swagger 2.0: the server is host + basePath + schemes
+        parts = urlsplit(endpoint)
+        safe.pop("servers")
+        safe.update(host=parts.netloc, basePath=parts.path or "/", schemes=[parts.scheme or "https"])
+        if isinstance(safe.get("securityDefinitions"), dict):
+            safe["securityDefinitions"] = {
+                name: (
+                    {
+                        **{k: v for k, v in scheme.items() if k not in {"authorizationUrl", "tokenUrl", "flow"}},
+                        "flow": "application",
+                        "tokenUrl": token_url,
+                    }
+                    if isinstance(scheme, dict) and scheme.get("type") == "oauth2"
+                    else scheme
+                )
+                for name, scheme in safe["securityDefinitions"].items()
+            }
+    return safe
 
 
 def _example_input(text: str) -> tuple[Any, Any]:

@@ -18,7 +18,7 @@ from applications import selectors as application_selectors
 from applications.services import service_endpoint_url, subscription_create
 from planqk_portal.errors import ApplicationError
 from services.models import PlanKind, PricingPlan, Service, ServiceVersion
-from services.selectors import service_get_owned
+from services.selectors import gateway_url, service_get_owned
 
 from . import selectors, services
 from .forms import MarketplaceFilterForm, PlanForm, SubscribeForm
@@ -134,7 +134,9 @@ def openapi_json(request: HttpRequest, service_id: Any) -> HttpResponse:
     service, version = _spec_version(request, service_id)
     try:
         spec = spec_for_swagger(
-            version.api_spec, endpoint_url=service_endpoint_url(service=service, version=version, request=request)
+            version.api_spec,
+            endpoint_url=service_endpoint_url(service=service, version=version, request=request),
+            token_url=f"{gateway_url(request)}/token",
         )
     except SpecError as exc:
         return JsonResponse({"code": "spec:unreadable", "detail": str(exc)}, status=404)

@@ -20,6 +20,13 @@ from . import selectors, services
 from .forms import CardForm
 from .gateways import get_gateway
 
+# What Stripe.js needs beside the portal's own Content-Security-Policy, on the card page only.
+STRIPE_ELEMENTS_CSP = {
+    "script-src": ["https://js.stripe.com"],
+    "frame-src": ["https://js.stripe.com", "https://hooks.stripe.com"],
+    "connect-src": ["https://api.stripe.com"],
+}
+
 PAGE_SIZE = 20
 
 
@@ -77,7 +84,11 @@ def index(request: HttpRequest) -> HttpResponse:
         "next": _next_url(request),
         "currency": settings.PLANQK_CURRENCY,
     }
-    return render(request, "payments/index.html", context, status=status)
+    response = render(request, "payments/index.html", context, status=status)
+    if gateway.uses_stripe_elements:
+        # Stripe.js comes from Stripe and draws the card field in Stripe's frames (django-csp).
+        response._csp_update = STRIPE_ELEMENTS_CSP
+    return response
 
 
 @login_required

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import markdown as md
 import nh3
@@ -18,8 +19,20 @@ _TAGS = {
 _ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt", "title"}, "td": {"align"}, "th": {"align"}}
 
 
+def _own_images_only(element: str, attribute: str, value: str) -> str | None:
+    """An image from another site would tell it who reads the page: only the portal's own load."""
+    if element == "img" and attribute == "src":
+        parts = urlsplit(value.strip())
+        if parts.scheme or parts.netloc or not parts.path.startswith("/") or value.strip().startswith("//"):
+            return None
+    return value
+
+
 def render_markdown(text: str) -> SafeString:
-    """Markdown to HTML with everything active removed (scripts, event handlers, javascript: links)."""
+    """Markdown to HTML with everything active removed (scripts, event handlers, javascript: links).
+
+    Images load only from the portal itself: a remote ``src`` is dropped (the alt text stays).
+    """
     html = md.markdown(text or "", extensions=["fenced_code", "tables", "sane_lists"], output_format="html")
     clean = nh3.clean(
         html,
@@ -27,6 +40,7 @@ def render_markdown(text: str) -> SafeString:
         attributes=_ATTRIBUTES,
         url_schemes={"http", "https", "mailto"},
         link_rel="noopener noreferrer nofollow",
+        attribute_filter=_own_images_only,
     )
     return mark_safe(clean)  # noqa: S308 - nh3 has just removed everything unsafe
 

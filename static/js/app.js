@@ -1,4 +1,9 @@
 // Small progressive enhancements; every page works without them.
+// Forms with data-confirm ask first (no inline handlers: the Content-Security-Policy forbids them).
+document.addEventListener("submit", (event) => {
+  const form = event.target.closest("form[data-confirm]");
+  if (form && !window.confirm(form.dataset.confirm)) event.preventDefault();
+});
 document.addEventListener("click", (event) => {
   const button = event.target.closest("[data-copy]");
   if (!button) return;

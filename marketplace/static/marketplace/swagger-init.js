@@ -9,5 +9,6 @@
     presets: [window.SwaggerUIBundle.presets.apis],
     layout: "BaseLayout",
     defaultModelsExpandDepth: 0,
+    validatorUrl: null, // no badge from an online validator: nothing is fetched from elsewhere
   });
 })();
