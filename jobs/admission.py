@@ -18,8 +18,10 @@ It decides, in one transaction, and with the same answer codes on every road:
 5. **The plan's limits**: requests per minute and concurrent executions (429 with
    ``Retry-After``), per subscription; an owner's own runs have the owner quota
    (``PLANQK_OWNER_REQUESTS_PER_MINUTE``, ``PLANQK_OWNER_MAX_CONCURRENT``).
-6. **Input**: by value (JSON objects, size, depth, characters) or by data pool reference
-   (checked against the caller's rights now), and the result pool's write access.
+6. **Input**: by value (JSON objects, size, depth, characters, then the ``data``/``params``
+   schemas of the version's API spec: 422 ``input:invalid`` listing every error) or by data
+   pool reference (checked against the caller's rights now, against the schemas when the
+   engine reads the file), and the result pool's write access.
 
 Then the PENDING job is created and its execution enqueued once the transaction commits.
 """
@@ -154,7 +156,9 @@ def _replay(*, owner: Any, application: Any, key: str, service_version: Any) -> 
 # --- input --------------------------------------------------------------------------------------
 
 
-def _check_input(*, owner: Any, data: Any, params: Any, data_ref: Any, params_ref: Any) -> tuple[Any, ...]:
+def _check_input(
+    *, owner: Any, service_version: Any, data: Any, params: Any, data_ref: Any, params_ref: Any
+) -> tuple[Any, ...]:
     """The service API's input rule (one copy: :func:`planqk_service_api.execution_input`), then the
     data pool references against the caller's rights."""
     import planqk_service_api as service_api
@@ -167,11 +171,54 @@ def _check_input(*, owner: Any, data: Any, params: Any, data_ref: Any, params_re
     except service_api.ServiceAPIError as exc:
         raise ApplicationError.from_service_api(exc) from None
     data_ref, params_ref = checked["data_ref"], checked["params_ref"]
+    # The spec's schemas; input given by reference is checked the same way when it is read.
+    by_value = {name: checked[name] for name in ("data", "params") if checked[f"{name}_ref"] is None}
+    schema_check(service_version=service_version, **by_value)
     if data_ref is not None:
         data_ref = _ref_check(owner=owner, ref=data_ref)
     if params_ref is not None:
         params_ref = _ref_check(owner=owner, ref=params_ref)
     return checked["data"], checked["params"], data_ref, params_ref
+
+
+# A version's spec never changes once uploaded, so its compiled schemas are kept per process.
+_SCHEMAS: dict[Any, Any] = {}
+_SCHEMAS_MAX = 1024
+
+
+def version_input_schemas(*, service_version: Any) -> Any:
+    """The ``data``/``params`` schemas of the version's API spec (:mod:`planqk_service_api.schema`)."""
+    from planqk_service_api.schema import InputSchemas, SchemaError, input_schemas_of
+    from services.models import ServiceVersion
+
+    schemas = _SCHEMAS.get(service_version.pk)
+    if schemas is None:
+        text = ServiceVersion.objects.filter(pk=service_version.pk).values_list("api_spec", flat=True).first()
+        try:
+            schemas = input_schemas_of(text or "")
+        except SchemaError as exc:
+            # Uploads refuse such specs now; a version stored before that takes any object.
+            logger.warning(
+                "version %s: its input schemas cannot be used (%s); input is not checked", service_version.pk, exc
+            )
+            schemas = InputSchemas(None, None)
+        if len(_SCHEMAS) >= _SCHEMAS_MAX:
+            _SCHEMAS.clear()
+        _SCHEMAS[service_version.pk] = schemas
+    return schemas
+
+
+def schema_check(*, service_version: Any, **inputs: Any) -> None:
+    """422 ``input:invalid`` with every error of ``data=``/``params=`` against the version's spec."""
+    import planqk_service_api as service_api
+    from planqk_service_api.schema import check_input
+
+    if not inputs:
+        return
+    try:
+        check_input(version_input_schemas(service_version=service_version), **inputs)
+    except service_api.ServiceAPIError as exc:
+        raise ApplicationError.from_service_api(exc) from None
 
 
 def _ref_check(*, owner: Any, ref: Any) -> dict[str, str]:
@@ -259,7 +306,7 @@ def execution_admit(
     if subscription is not None:
         _check_payment_standing(subscription=subscription, payer=owner)
     data, params, data_ref, params_ref = _check_input(
-        owner=owner, data=data, params=params, data_ref=data_ref, params_ref=params_ref
+        owner=owner, service_version=service_version, data=data, params=params, data_ref=data_ref, params_ref=params_ref
     )
     if result_pool is not None:
         _check_result_pool(owner=owner, result_pool=result_pool)

@@ -290,7 +290,11 @@ class Execution:
         limit = dataref_max_bytes()
         loaded = datafile_read_json(user=self.job.owner, ref=ref, max_bytes=limit)
         self.platform_line(f"{name} read from data pool file {ref.get('fileId')}")
-        return input_check(loaded, name=f"The {name} file", max_bytes=limit)
+        checked = input_check(loaded, name=f"The {name} file", max_bytes=limit)
+        from .admission import schema_check
+
+        schema_check(service_version=self.job.service_version, **{name: checked})
+        return checked
 
     # --- follow --------------------------------------------------------------------------------
 

@@ -50,6 +50,8 @@ from planqk_cli.errors import CliError, ExitCode
 from planqk_cli.project import require_template
 from planqk_runtime.protocol import KIND_INTERIM, final_response, parse_output_line
 from planqk_service_api import CANCELLED, FAILED, FINAL_STATES, PENDING, RUNNING, SUCCEEDED, ServiceAPIError, codes
+from planqk_service_api.schema import InputSchemas, SchemaError, input_schemas_of
+from planqk_service_api.schema import check_input as schema_check
 
 #: ``data`` and ``params`` by value are at most 1 MB each (ARCHITECTURE.md section 3).
 MAX_INPUT_BYTES = contract.DEFAULT_INPUT_MAX_BYTES
@@ -385,7 +387,22 @@ class ServiceAPIServer(ThreadingHTTPServer):
         self.executor = executor
         self.folder = folder
         self.swagger_dir = swagger_ui_dir()
+        self._schema_warned = ""
         super().__init__(address, ServiceAPIHandler)
+
+    def input_schemas(self) -> InputSchemas:
+        """The folder's ``openapi-spec.yml`` input schemas, read again when the file changes."""
+        try:
+            text = (self.folder / "openapi-spec.yml").read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return InputSchemas(None, None)
+        try:
+            return input_schemas_of(text)
+        except SchemaError as exc:
+            if self._schema_warned != text:  # once per version of the file
+                self._schema_warned = text
+                _log(f"openapi-spec.yml: input is not checked, its schemas cannot be used: {exc}")
+            return InputSchemas(None, None)
 
 
 class ServiceAPIHandler(BaseHTTPRequestHandler):
@@ -572,6 +589,8 @@ class ServiceAPIHandler(BaseHTTPRequestHandler):
                 f"{' and '.join(refs)} cannot be used with planqk serve: there are no data pools locally. "
                 'Pass the input by value as "data" and "params".',
             )
+        # The spec's data/params schemas, checked exactly as the platform's admission does.
+        schema_check(self.server.input_schemas(), data=execution["data"], params=execution["params"])
         inputs = {name: execution[name] for name in ("data", "params") if execution[name] is not None}
         try:
             created = self.server.executor.submit(inputs)

@@ -36,6 +36,9 @@ INPUT_INVALID_CHARACTERS = "input:invalid-characters"
 INPUT_NOT_JSON = "input:not-json"
 #: 400: both ``data`` and ``dataRef`` (or ``params`` and ``paramsRef``).
 INPUT_BOTH_VALUE_AND_REF = "input:both-value-and-ref"
+#: 422: the input does not match the ``data``/``params`` schemas of the service's API spec; the
+#: body's ``errors`` lists every problem as ``{"path": "data.values[2]", "message": ...}``.
+INPUT_INVALID = "input:invalid"
 #: 400: an ``Idempotency-Key`` header that is empty, too long or not printable.
 INPUT_BAD_IDEMPOTENCY_KEY = "input:bad-idempotency-key"
 #: 409: an ``Idempotency-Key`` already used for another service or version.

@@ -66,6 +66,7 @@ def make_service(
     max_concurrent: int = 5,
 ) -> Callable_:
     """A service owned by ``owner`` with version 1.0.0 (built when ``sample`` is given) and one plan."""
+    from planqk_samples import sample_files
     from services.models import BuildStatus, PricingPlan, Service, ServiceVersion, SourceType
 
     service = Service.objects.create(
@@ -76,7 +77,8 @@ def make_service(
         source=SourceType.URL if external_url else SourceType.FILE,
         external_url=external_url,
     )
-    version = ServiceVersion.objects.create(service=service, version="1.0.0", created_by=owner)
+    spec = sample_files(sample).get("openapi-spec.yml", b"").decode() if sample and not external_url else ""
+    version = ServiceVersion.objects.create(service=service, version="1.0.0", created_by=owner, api_spec=spec)
     if sample and not external_url:
         build_version(version, sample)
     else:

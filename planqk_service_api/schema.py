@@ -1,0 +1,175 @@
+"""The input schemas of a service's API spec, and the one check of input against them.
+
+A service's ``openapi-spec.yml`` describes ``POST /``: its request body's ``data`` and
+``params`` properties are the schemas every road checks input against before an execution
+exists (the gateway, the REST API, the Jobs page through admission; ``planqk serve`` itself).
+A spec that declares no schema for one accepts any JSON object. Only internal ``$ref``s
+(``#/...``) are followed; anything else makes the spec unusable (:class:`SchemaError`).
+
+The validator is a well-kept one, ``openapi-schema-validator`` (on ``jsonschema``), so OpenAPI
+3.0's dialect (``nullable``, ``example``...) means what OpenAPI says. It is imported lazily: the
+rest of this package stays standard-library only.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from . import codes
+from .errors import ServiceAPIError
+
+#: How many errors one answer lists at most (a huge bad input must not make a huge answer).
+MAX_ERRORS = 50
+_MAX_REF_DEPTH = 50
+
+
+class SchemaError(ValueError):
+    """The spec's input schemas cannot be used (a broken schema, an external or looping ``$ref``)."""
+
+
+def _resolve(spec: dict[str, Any], node: Any, depth: int = 0) -> Any:
+    """``node`` with every internal ``$ref`` replaced by what it points at (recursively)."""
+    if depth > _MAX_REF_DEPTH:
+        raise SchemaError("the schema's $refs nest too deeply (or loop)")
+    if isinstance(node, list):
+        return [_resolve(spec, item, depth + 1) for item in node]
+    if not isinstance(node, dict):
+        return node
+    ref = node.get("$ref")
+    if ref is not None:
+        if not isinstance(ref, str) or not ref.startswith("#/"):
+            raise SchemaError(f"only internal $refs (#/...) are allowed, not {ref!r}")
+        target: Any = spec
+        for part in ref[2:].split("/"):
+            part = part.replace("~1", "/").replace("~0", "~")
+            if not isinstance(target, dict) or part not in target:
+                raise SchemaError(f"the $ref {ref!r} points at nothing")
+            target = target[part]
+        return _resolve(spec, target, depth + 1)
+    return {key: _resolve(spec, value, depth + 1) for key, value in node.items()}
+
+
+def _dig(value: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+@dataclass(frozen=True)
+class InputSchemas:
+    """The ``data`` and ``params`` schemas of one spec (None: any JSON object), ready to check."""
+
+    data: dict[str, Any] | None
+    params: dict[str, Any] | None
+    openapi: str = "3.0.3"
+
+    def validator(self, name: str) -> Any:
+        schema = self.data if name == "data" else self.params
+        return None if schema is None else _validator(self.openapi, json.dumps(schema, sort_keys=True))
+
+    def errors(self, name: str, value: Any) -> list[dict[str, str]]:
+        """``[{"path": "data.values[2]", "message": ...}]`` for ``value`` as the input ``name``."""
+        validator = self.validator(name)
+        if validator is None:
+            return []
+        found = []
+        for error in sorted(validator.iter_errors({} if value is None else value), key=_error_key):
+            found.append({"path": _path(name, error.absolute_path), "message": _message(error)})
+            if len(found) >= MAX_ERRORS:
+                break
+        return found
+
+
+def _error_key(error: Any) -> tuple[str, str]:
+    return (".".join(str(part) for part in error.absolute_path), error.message)
+
+
+def _path(name: str, parts: Any) -> str:
+    path = name
+    for part in parts:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return path
+
+
+def _message(error: Any) -> str:
+    # jsonschema quotes the whole offending value; a long one is cut so answers stay small.
+    message = str(error.message)
+    return message if len(message) <= 300 else message[:297] + "..."
+
+
+@functools.lru_cache(maxsize=256)
+def _validator(openapi: str, schema_json: str) -> Any:
+    """A compiled validator per distinct schema (compiling costs far more than checking)."""
+    import openapi_schema_validator as oas
+    from jsonschema import FormatChecker
+    from jsonschema.exceptions import SchemaError as JsonSchemaError
+
+    cls = oas.OAS31Validator if openapi.startswith("3.1") else oas.OAS30Validator
+    schema = json.loads(schema_json)
+    try:
+        cls.check_schema(schema)
+    except JsonSchemaError as exc:
+        raise SchemaError(f"the schema is not valid: {exc.message}") from None
+    return cls(schema, format_checker=FormatChecker())
+
+
+def input_schemas(spec: dict[str, Any] | None) -> InputSchemas:
+    """The input schemas of a parsed spec; raises :class:`SchemaError` when they cannot be used."""
+    if not isinstance(spec, dict):
+        return InputSchemas(None, None)
+    openapi = str(spec.get("openapi") or "3.0.3")
+    media = _dig(spec, "paths", "/", "post", "requestBody", "content", "application/json", "schema")
+    if media is None:
+        return InputSchemas(None, None, openapi)
+    body = _resolve(spec, media)
+    properties = body.get("properties") if isinstance(body, dict) else None
+    if not isinstance(properties, dict):
+        return InputSchemas(None, None, openapi)
+    found = InputSchemas(
+        data=properties.get("data") if isinstance(properties.get("data"), dict) else None,
+        params=properties.get("params") if isinstance(properties.get("params"), dict) else None,
+        openapi=openapi,
+    )
+    for name in ("data", "params"):
+        found.validator(name)  # compile now: an unusable schema is the provider's error, at upload
+    return found
+
+
+@functools.lru_cache(maxsize=256)
+def _schemas_of_text(digest: str, text: str) -> InputSchemas:
+    import yaml
+
+    try:
+        spec = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise SchemaError(f"the spec is not YAML: {exc}") from None
+    return input_schemas(spec)
+
+
+def input_schemas_of(text: str) -> InputSchemas:
+    """:func:`input_schemas` of a spec's YAML/JSON text, parsed and compiled once per text."""
+    if not text or not text.strip():
+        return InputSchemas(None, None)
+    return _schemas_of_text(hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(), text)
+
+
+def check_input(schemas: InputSchemas, **inputs: Any) -> None:
+    """Raise the 422 ``input:invalid`` listing every error of the given inputs (``data=``, ``params=``)."""
+    errors: list[dict[str, str]] = []
+    for name, value in inputs.items():
+        errors += schemas.errors(name, value)
+    if errors:
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise ServiceAPIError(
+            codes.INPUT_INVALID,
+            f"The input does not match the service's API spec: {first['path']}: {first['message']}{more}.",
+            422,
+            {"errors": errors[:MAX_ERRORS]},
+        )
