@@ -432,37 +432,30 @@ def _fill_requirements(summary: ArchiveSummary, kept: dict[str, bytes]) -> None:
 
 
 def check_requirements(raw: bytes, *, source: str = REQUIREMENTS_PATH) -> str:
-    """The requirements text, refused when it is not plain package specifiers.
+    """The canonical requirements text (one plain requirement per line), refused when it is anything else.
 
-    Options (``-r``, ``-e``, ``--index-url``...) and local paths would let a build read other
-    files of the worker or fetch from anywhere, so only lines like ``numpy==1.26.4`` (with
-    markers, extras and ``--hash``) are accepted.
+    The file is read by pip's own rules (:mod:`runtimes.requirements`: ``str.splitlines()``, so
+    form feeds and the other Unicode line separators start lines too, continuations, comments),
+    and only named requirements with version specifiers and markers are accepted: no options, no
+    ``-r``/``-c`` includes, no paths, URLs or VCS links. What is stored and later handed to the
+    installer is the canonical list written by the platform, never the provider's bytes.
     """
+    from runtimes.requirements import RequirementsError, canonical_requirements, canonical_text
+
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise _reject(f"{source} is not UTF-8 text.", "upload:bad-requirements") from exc
-    lines = text.replace("\r\n", "\n").split("\n")
-    if len(lines) > MAX_REQUIREMENT_LINES:
-        raise _reject(f"{source} has more than {MAX_REQUIREMENT_LINES} lines.", "upload:bad-requirements")
-    for number, line in enumerate(lines, start=1):
-        stripped = line.split(" #", 1)[0].strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        if stripped.startswith("-"):
-            raise _reject(
-                f"{source} line {number}: pip options such as {stripped.split()[0]!r} are not accepted; list "
-                "packages only (e.g. numpy==1.26.4).",
-                "upload:bad-requirements",
+        return canonical_text(canonical_requirements(raw))
+    except RequirementsError as exc:
+        message = f"{source} {exc.message}."
+        if exc.line is not None and any(ch in _LINE_BREAKS for ch in raw.decode("utf-8", "replace")):
+            message += (
+                " Lines are counted as the installer counts them: form feeds, vertical tabs and the other "
+                "Unicode line separators start a new line."
             )
-        lowered = stripped.lower()
-        if lowered.startswith((".", "/", "~", "file:")) or "file:" in lowered or _DRIVE_RE.match(stripped):
-            raise _reject(
-                f"{source} line {number}: local paths and file: URLs cannot be installed on the platform; publish "
-                "the package or copy its code into src/libs/.",
-                "upload:bad-requirements",
-            )
-    return text
+        raise _reject(message, "upload:bad-requirements") from exc
+
+
+#: Characters ``str.splitlines()`` breaks at besides ``\n``.
+_LINE_BREAKS = "\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"
 
 
 def requirements_from_environment(raw: bytes, *, source: str = "environment.yml") -> tuple[str, list[str]]:
