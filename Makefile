@@ -18,7 +18,11 @@ install: $(STAMP)
 migrate: install
 	$(BIN)/python manage.py migrate --noinput
 
+# The production server with DEBUG off (DJANGO_DEBUG=true for development mode), static files
+# collected into the data directory, provider tokens re-encrypted with this install's key.
 run: migrate
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	$(BIN)/python manage.py rotate_provider_tokens
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/python scripts/run.py
 

@@ -18,6 +18,14 @@ import dj_database_url
 from django.conf import global_settings
 from django.core.exceptions import ImproperlyConfigured
 
+from planqk_portal.install_keys import (
+    FIELD_ENCRYPTION_KEY_FILE,
+    SECRET_KEY_FILE,
+    install_secret,
+    new_fernet_key,
+    new_secret_key,
+)
+
 
 def env_bool(name: str, default: bool) -> bool:
     """Read a boolean environment variable (1/true/yes/on)."""
@@ -52,16 +60,9 @@ def env_list(name: str, default: list[str]) -> list[str]:
 BASE_DIR = Path(__file__).resolve().parent.parent
 TESTING = "pytest" in sys.modules or (len(sys.argv) > 1 and sys.argv[1] == "test")
 
-# Development is the default so that `make run` needs nothing; production sets DJANGO_DEBUG=false.
-DEBUG = env_bool("DJANGO_DEBUG", True)
-
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
-if not SECRET_KEY:
-    if DEBUG or TESTING:
-        # An insecure key is acceptable only where nothing is exposed: development and tests.
-        SECRET_KEY = "django-insecure-development-only-key-change-me-in-production-0123456789"
-    else:
-        raise ImproperlyConfigured("DJANGO_SECRET_KEY is required when DJANGO_DEBUG is false.")
+# Production is the default, also for `make run`; contributors set DJANGO_DEBUG=true for
+# development mode (tracebacks, unhashed static files). Tests run with DEBUG off (pytest-django).
+DEBUG = env_bool("DJANGO_DEBUG", False)
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
@@ -69,6 +70,12 @@ CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 # Everything the platform writes (SQLite file, uploads, environments, broker folders) lives here.
 PLANQK_DATA_DIR = Path(os.environ.get("PLANQK_DATA_DIR", BASE_DIR / "var")).resolve()
 PLANQK_DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+# The signing key: DJANGO_SECRET_KEY, or one made for this install the first time it starts and
+# kept in the data directory (mode 0600); never a key from the repository.
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "") or install_secret(
+    PLANQK_DATA_DIR / SECRET_KEY_FILE, new_secret_key
+)
 
 INSTALLED_APPS = [
     # Django
@@ -197,8 +204,14 @@ EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "platform@localhost")
 
-# Provider tokens are encrypted with this key (Fernet); derived from SECRET_KEY when unset.
+# Provider tokens are encrypted with Fernet. PLANQK_FIELD_ENCRYPTION_KEY may list several keys
+# (comma-separated): the first encrypts, all decrypt (key rotation). Unset: derived from
+# DJANGO_SECRET_KEY when that is set (as before, so hosts sharing it share the key), else a key
+# made for this install and kept in the data directory. accounts/crypto.py also reads tokens an
+# older install encrypted with the key derived from the signing key or the old development key.
 PLANQK_FIELD_ENCRYPTION_KEY = os.environ.get("PLANQK_FIELD_ENCRYPTION_KEY", "")
+if not PLANQK_FIELD_ENCRYPTION_KEY and not os.environ.get("DJANGO_SECRET_KEY"):
+    PLANQK_FIELD_ENCRYPTION_KEY = install_secret(PLANQK_DATA_DIR / FIELD_ENCRYPTION_KEY_FILE, new_fernet_key)
 
 # --- Internationalisation ---------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -211,6 +224,11 @@ STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT", PLANQK_DATA_DIR / "staticfiles"))
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+# Files at the site's root (favicon.ico), served by WhiteNoise like the static files.
+WHITENOISE_ROOT = BASE_DIR / "static" / "root"
+# Stored files (uploads, data pool files) are never served from here: every download goes
+# through a view with the permission check (planqk_portal/downloads.py). The URL only exists
+# because storages need one.
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(os.environ.get("DJANGO_MEDIA_ROOT", PLANQK_DATA_DIR / "media"))
 STORAGES = {
@@ -363,7 +381,14 @@ PLANQK_BUILD_CA_BUNDLE = os.environ.get(
 PLANQK_PIP_INDEX_URL = os.environ.get("PLANQK_PIP_INDEX_URL", "")
 PLANQK_PIP_EXTRA_INDEX_URL = os.environ.get("PLANQK_PIP_EXTRA_INDEX_URL", "")
 PLANQK_DEBIAN_MIRROR = os.environ.get("PLANQK_DEBIAN_MIRROR", "")
-PLANQK_SANDBOX = os.environ.get("PLANQK_SANDBOX", "auto")
+# bubblewrap (the default: a worker where it does not work runs nothing) or "none": user code
+# without a sandbox, the operator's explicit choice (every page then tells staff what is missing).
+PLANQK_SANDBOX = os.environ.get("PLANQK_SANDBOX", "bwrap")
+if PLANQK_SANDBOX not in ("bwrap", "none"):
+    raise ImproperlyConfigured(f"PLANQK_SANDBOX must be bwrap or none, not {PLANQK_SANDBOX!r}")
+# A root worker runs each execution as a uid (and gid) of its own from this range (local and
+# Docker runtimes); pick one no user or subordinate-uid range (/etc/subuid) of the host uses.
+PLANQK_EXECUTION_UIDS = os.environ.get("PLANQK_EXECUTION_UIDS", "200000-265535")
 # Interpreter for local runtime environments; empty means the one running the platform.
 PLANQK_LOCAL_PYTHON = os.environ.get("PLANQK_LOCAL_PYTHON", "")
 # Local runtime environments no current build uses are removed after this many idle days.
@@ -419,9 +444,13 @@ PLANQK_PAYMENT_GATEWAY = os.environ.get("PLANQK_PAYMENT_GATEWAY", "stripe" if ST
 PLANQK_CURRENCY = os.environ.get("PLANQK_CURRENCY", "eur")
 
 # --- Security (production) --------------------------------------------------------------------
-if not DEBUG:
+if not DEBUG and not TESTING:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
+    if not SECURE_SSL_REDIRECT and os.environ.get("PLANQK_WEB_HOST", "") in {"127.0.0.1", "::1", "localhost"}:
+        # `make run` serves plain HTTP on loopback only: there is no network to protect and no
+        # TLS to redirect to. Browsers keep Secure cookies for loopback origins, so the rest holds.
+        SILENCED_SYSTEM_CHECKS = ["security.W008"]
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 60 * 60 * 24 * 30)

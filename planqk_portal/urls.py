@@ -1,7 +1,5 @@
 """URL map. Each app owns its HTML urls (``<app>/urls.py``) and API urls (``<app>/api/urls.py``)."""
 
-from django.conf import settings
-from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import include, path
 
@@ -37,8 +35,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
 ]
 
-if settings.DEBUG:
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+# Nothing under MEDIA_URL is served, in any mode: stored files are reachable only through the
+# download views, which apply the same permission checks as the API.
 
 handler404 = "planqk_portal.views.not_found"
 handler500 = "planqk_portal.views.server_error"

@@ -52,10 +52,21 @@ def test_check_deploy_is_clean_with_production_settings(tmp_path):
     assert "no issues" in result.stdout
 
 
-def test_production_refuses_to_start_without_a_secret_key(tmp_path):
-    result = _manage("check", env={"DJANGO_DEBUG": "false", "PLANQK_DATA_DIR": str(tmp_path)})
-    assert result.returncode != 0
-    assert "DJANGO_SECRET_KEY is required" in result.stderr
+def test_without_a_secret_key_an_install_makes_its_own_once(tmp_path):
+    """Not the repository's development key: one made for this data directory, 0600, kept."""
+    code = "from django.conf import settings as s; print(s.SECRET_KEY); print(s.PLANQK_FIELD_ENCRYPTION_KEY)"
+    first = _manage("shell", "-v", "0", "-c", code, env={"PLANQK_DATA_DIR": str(tmp_path)})
+    assert first.returncode == 0, first.stderr
+    again = _manage("shell", "-v", "0", "-c", code, env={"DJANGO_DEBUG": "true", "PLANQK_DATA_DIR": str(tmp_path)})
+    assert again.stdout == first.stdout
+    secret_key, field_key = first.stdout.split()
+    assert "insecure" not in secret_key
+    assert len(secret_key) >= 50
+    assert (tmp_path / "secret-key").read_text().strip() == secret_key
+    assert (tmp_path / "field-encryption-key").read_text().strip() == field_key
+    assert (tmp_path / "secret-key").stat().st_mode & 0o777 == 0o600
+    other = _manage("shell", "-v", "0", "-c", code, env={"PLANQK_DATA_DIR": str(tmp_path / "other")})
+    assert set(other.stdout.split()).isdisjoint(first.stdout.split())
 
 
 def test_celery_is_configured_for_reliability():
