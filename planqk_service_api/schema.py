@@ -31,26 +31,39 @@ class SchemaError(ValueError):
     """The spec's input schemas cannot be used (a broken schema, an external or looping ``$ref``)."""
 
 
-def _resolve(spec: dict[str, Any], node: Any, depth: int = 0) -> Any:
-    """``node`` with every internal ``$ref`` replaced by what it points at (recursively)."""
-    if depth > _MAX_REF_DEPTH:
-        raise SchemaError("the schema's $refs nest too deeply (or loop)")
-    if isinstance(node, list):
-        return [_resolve(spec, item, depth + 1) for item in node]
-    if not isinstance(node, dict):
-        return node
-    ref = node.get("$ref")
-    if ref is not None:
-        if not isinstance(ref, str) or not ref.startswith("#/"):
-            raise SchemaError(f"only internal $refs (#/...) are allowed, not {ref!r}")
-        target: Any = spec
-        for part in ref[2:].split("/"):
-            part = part.replace("~1", "/").replace("~0", "~")
-            if not isinstance(target, dict) or part not in target:
-                raise SchemaError(f"the $ref {ref!r} points at nothing")
-            target = target[part]
-        return _resolve(spec, target, depth + 1)
-    return {key: _resolve(spec, value, depth + 1) for key, value in node.items()}
+def _follow(spec: dict[str, Any], node: Any) -> Any:
+    """``node``, or what its internal ``$ref`` points at (a chain of them, followed)."""
+    for _ in range(_MAX_REF_DEPTH):
+        ref = node.get("$ref") if isinstance(node, dict) else None
+        if ref is None:
+            return node
+        node = _pointer(spec, ref)
+    raise SchemaError("the schema's $refs loop")
+
+
+def _pointer(spec: dict[str, Any], ref: Any) -> Any:
+    if not isinstance(ref, str) or not ref.startswith("#/"):
+        raise SchemaError(f"only internal $refs (#/...) are allowed, not {ref!r}")
+    target: Any = spec
+    for part in ref[2:].split("/"):
+        part = part.replace("~1", "/").replace("~0", "~")
+        if not isinstance(target, dict) or part not in target:
+            raise SchemaError(f"the $ref {ref!r} points at nothing")
+        target = target[part]
+    return target
+
+
+def _check_refs(spec: dict[str, Any], node: Any) -> None:
+    """Every ``$ref`` below ``node`` is internal and points at something (never recurses)."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if "$ref" in item:
+                _pointer(spec, item["$ref"])
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
 
 
 def _dig(value: Any, *keys: str) -> Any:
@@ -127,15 +140,23 @@ def input_schemas(spec: dict[str, Any] | None) -> InputSchemas:
     media = _dig(spec, "paths", "/", "post", "requestBody", "content", "application/json", "schema")
     if media is None:
         return InputSchemas(None, None, openapi)
-    body = _resolve(spec, media)
+    body = _follow(spec, media)
     properties = body.get("properties") if isinstance(body, dict) else None
     if not isinstance(properties, dict):
         return InputSchemas(None, None, openapi)
-    found = InputSchemas(
-        data=properties.get("data") if isinstance(properties.get("data"), dict) else None,
-        params=properties.get("params") if isinstance(properties.get("params"), dict) else None,
-        openapi=openapi,
-    )
+    components = spec.get("components")
+    if isinstance(components, dict):
+        _check_refs(spec, components)
+    schemas: dict[str, dict[str, Any] | None] = {}
+    for name in ("data", "params"):
+        schema = _follow(spec, properties.get(name))
+        if not isinstance(schema, dict):
+            schemas[name] = None
+            continue
+        _check_refs(spec, schema)
+        # The spec's components go along, so $refs inside (recursive ones too) resolve as written.
+        schemas[name] = {**schema, "components": components} if isinstance(components, dict) else schema
+    found = InputSchemas(data=schemas["data"], params=schemas["params"], openapi=openapi)
     for name in ("data", "params"):
         found.validator(name)  # compile now: an unusable schema is the provider's error, at upload
     return found

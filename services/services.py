@@ -231,10 +231,25 @@ def _read_spec(api_spec: Any) -> bytes | None:
 def _choose_spec(*, api_spec: Any, summary: uploads.ArchiveSummary | None, title: str) -> str:
     raw = _read_spec(api_spec)
     if raw is not None:
-        return uploads.validate_api_spec(raw, source="The API spec")
+        return _check_input_schemas(uploads.validate_api_spec(raw, source="The API spec"), "The API spec")
     if summary is not None and summary.api_spec is not None:
-        return uploads.validate_api_spec(summary.api_spec, source=f"{summary.api_spec_name} in the archive")
+        source = f"{summary.api_spec_name} in the archive"
+        return _check_input_schemas(uploads.validate_api_spec(summary.api_spec, source=source), source)
     return uploads.default_api_spec(title=title)
+
+
+def _check_input_schemas(spec: str, source: str) -> str:
+    """Compile the spec's data/params schemas now: every execution is checked against them, so an
+    unusable one is the provider's error at upload, not a surprise at the first call."""
+    from planqk_service_api.schema import SchemaError, input_schemas_of
+
+    try:
+        input_schemas_of(spec)
+    except SchemaError as exc:
+        raise ApplicationError(
+            f"{source}: the input schemas of POST / cannot be used: {exc}.", code="spec:bad-schema", status=400
+        ) from None
+    return spec
 
 
 def _as_file(archive: Any) -> IO[bytes]:

@@ -27,12 +27,13 @@ SUM_CASES = [
     ({"data": {"values": [1, "x", 3]}}, [("data.values[1]", "not of type 'number'")]),
     ({"data": {"values": {"a": 1}}}, [("data.values", "not of type 'array'")]),
     ({"data": {"values": [True]}}, [("data.values[0]", "not of type 'number'")]),
-    ({"data": {"values": [None]}}, [("data.values[0]", "not of type 'number'")]),
+    # OpenAPI 3.0: null is refused twice, as not nullable and as not a number.
+    ({"data": {"values": [None]}}, [("data.values[0]", "not nullable"), ("data.values[0]", "not of type 'number'")]),
     ({"data": {"values": 5}}, [("data.values", "not of type 'array'")]),
     ({"data": {"values": [[1]]}}, [("data.values[0]", "not of type 'number'")]),
     ({"params": {"round_off": "yes"}}, [("params.round_off", "not of type 'boolean'")]),
     ({"params": {"round_off": 1}}, [("params.round_off", "not of type 'boolean'")]),
-    ({"params": {"round_off": None}}, [("params.round_off", "not of type 'boolean'")]),
+    ({"params": {"round_off": None}}, [("params.round_off", "not nullable"), ("params.round_off", "not of type")]),
     (
         {"data": {"values": "abc"}, "params": {"round_off": "no"}},
         [("data.values", "not of type 'array'"), ("params.round_off", "not of type 'boolean'")],
@@ -49,7 +50,7 @@ BELL_CASES = [
     ({"params": {"shots": 1.5}}, [("params.shots", "not of type 'integer'")]),
     ({"params": {"shots": 2_000_000}}, [("params.shots", "greater than the maximum")]),
     ({"params": {"shots": True}}, [("params.shots", "not of type 'integer'")]),
-    ({"params": {"shots": None}}, [("params.shots", "not of type 'integer'")]),
+    ({"params": {"shots": None}}, [("params.shots", "not nullable"), ("params.shots", "not of type 'integer'")]),
     ({"params": {"seed": "x"}}, [("params.seed", "not of type 'integer'")]),
     ({"params": {"seed": 1.5}}, [("params.seed", "not of type 'integer'")]),
     ({"params": {"backend": 5}}, [("params.backend", "not of type 'string'")]),
@@ -165,3 +166,47 @@ def test_input_from_a_data_pool_file_is_checked_when_it_is_read(roads, settings,
     assert (job.status, job.error_code, job.runtime_starts) == (JobStatus.FAILED, "input:invalid", 0)
     assert "data.values[0]" in job.error_detail
     assert UsageRecord.objects.get(job=job).price_cents == 0
+
+
+def _spec(data_schema: dict, components: dict | None = None) -> dict:
+    body = {"type": "object", "properties": {"data": data_schema}}
+    spec = {
+        "openapi": "3.0.3",
+        "paths": {"/": {"post": {"requestBody": {"content": {"application/json": {"schema": body}}}}}},
+    }
+    if components is not None:
+        spec["components"] = {"schemas": components}
+    return spec
+
+
+def test_recursive_schemas_are_checked_all_the_way_down():
+    from planqk_service_api.schema import input_schemas
+
+    tree = {
+        "type": "object",
+        "properties": {
+            "v": {"type": "number"},
+            "kids": {"type": "array", "items": {"$ref": "#/components/schemas/Tree"}},
+        },
+    }
+    schemas = input_schemas(_spec({"$ref": "#/components/schemas/Tree"}, {"Tree": tree}))
+    assert schemas.errors("data", {"v": 1, "kids": [{"v": 2, "kids": [{"v": "deep"}]}]}) == [
+        {"path": "data.kids[0].kids[0].v", "message": "'deep' is not of type 'number'"}
+    ]
+    assert schemas.errors("data", {"v": 1, "kids": []}) == []
+    assert schemas.errors("params", {"anything": True}) == []  # no params schema: any object
+
+
+@pytest.mark.parametrize(
+    "data_schema",
+    [
+        {"$ref": "https://elsewhere.invalid/schema.json"},
+        {"type": "object", "properties": {"x": {"$ref": "other.yml#/X"}}},
+        {"$ref": "#/components/schemas/Missing"},
+    ],
+)
+def test_external_or_dangling_refs_make_the_schemas_unusable(data_schema):
+    from planqk_service_api.schema import SchemaError, input_schemas
+
+    with pytest.raises(SchemaError):
+        input_schemas(_spec(data_schema, {}))

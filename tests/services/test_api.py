@@ -402,3 +402,4 @@ def test_reaper_fails_builds_whose_worker_died(api_client, settings):
     log = api_client.get(f"/api/v1/services/{body['id']}/versions/{version.pk}/logs").json()
     assert log["final"] is True
     assert "Retry the build" in log["chunks"][-1]["text"]
+
