@@ -278,6 +278,10 @@ class Execution:
             self.runtime.cancel(handle)
             self.runtime.cleanup(handle)
             raise _LostOwnership
+        # Without a sandbox (the operator's choice) every job log says what isolation is missing.
+        notice = getattr(self.runtime, "isolation_notice", None)
+        if notice is not None and (text := notice()):
+            self.platform_line(text)
         return handle
 
     def _input(self, value: Any, ref: Any, name: str) -> Any:
