@@ -334,6 +334,23 @@ class _LineTrackingStream:
         return getattr(self._stream, name)
 
 
+#: Library loggers held at WARNING unless LOG_LEVEL=DEBUG.
+NOISY_LOGGERS = (
+    "qiskit",
+    "qiskit_aer",
+    "qiskit_ibm_runtime",
+    "numba",
+    "stevedore",
+    "dwave",
+    "dimod",
+    "neal",
+    "urllib3",
+    "matplotlib",
+    "PIL",
+    "asyncio",
+)
+
+
 def _configure_logging(environ: Mapping[str, str]) -> None:
     raw = (environ.get("LOG_LEVEL") or "INFO").strip().upper()
     level: int | None = None
@@ -349,6 +366,11 @@ def _configure_logging(environ: Mapping[str, str]) -> None:
     )
     if level is None:
         logger.warning("unknown LOG_LEVEL %r, using INFO", raw)
+    if level is None or level > logging.DEBUG:
+        # Libraries' chatter (Qiskit's transpiler logs every pass at INFO) buries the service's
+        # own lines: only their warnings show, unless LOG_LEVEL=DEBUG asks for everything.
+        for name in NOISY_LOGGERS:
+            logging.getLogger(name).setLevel(max(logging.WARNING, level or logging.INFO))
 
 
 def _write_all(fd: int, data: bytes) -> None:
