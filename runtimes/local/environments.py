@@ -28,14 +28,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from runtimes._common import READABLE_DIR, has_requirements, pip_error, rmtree
+from runtimes._common import READABLE_DIR, pip_error, rmtree
 from runtimes.base import BuildError, BuildSpec, CancelFunc, LogFunc, RuntimeUnavailable
+from runtimes.local import fetch
 from runtimes.local import supervisor as sup
 from runtimes.local.handles import LocalConfig
 from runtimes.local.sandbox import SANDBOX_TMP, Sandbox
+from runtimes.requirements import RequirementsError, canonical_requirements, canonical_text
 
 # Bump when the layout of an environment changes, so old ones are rebuilt instead of reused.
-ENV_FORMAT = "1"
+ENV_FORMAT = "2"
 READY_MARKER = ".planqk-ready"
 
 # Environment variables a build's pip may see: its configuration, proxies and CA settings.
@@ -107,7 +109,11 @@ def python_info_of(python: str) -> dict[str, str]:
 
 
 def normalized_requirements(requirements: str) -> str:
-    return "\n".join(line.rstrip() for line in requirements.replace("\r\n", "\n").split("\n")).strip() + "\n"
+    """The canonical requirements (what is installed) as the environment's key; refused text keys as itself."""
+    try:
+        return canonical_text(canonical_requirements(requirements))
+    except RequirementsError:
+        return "\n".join(line.rstrip() for line in requirements.replace("\r\n", "\n").split("\n")).strip() + "\n"
 
 
 def copy_tree(source: Path, target: Path) -> list[str]:
@@ -268,62 +274,93 @@ class Environments:
             env["PIP_CERT"] = self.config.ca_bundle
         return env
 
+    @property
+    def wheelhouse(self) -> Path:
+        """The platform-wide cache of fetched files: filled by the fetch only, read-only to builds."""
+        return self.data_dir / fetch.WHEELHOUSE
+
+    def installer(self) -> str:
+        if self.config.installer not in ("uv", "pip"):
+            raise RuntimeUnavailable(f"PLANQK_INSTALLER must be uv or pip, not {self.config.installer!r}")
+        return self.config.installer
+
+    def uv_binary(self) -> str:
+        if self.config.uv:
+            return self.config.uv
+        try:
+            from uv import find_uv_bin
+        except ImportError as exc:
+            raise RuntimeUnavailable("the uv package is not installed; install it or set PLANQK_INSTALLER=pip") from exc
+        return os.path.realpath(find_uv_bin())
+
     def create(self, env_dir: Path, requirements: str, *, log: LogFunc, should_cancel: CancelFunc) -> None:
+        """Build the environment for ``requirements`` in two halves: fetch (network, no package code), install.
+
+        Installing and building source archives run in the build sandbox without network, from
+        the fetched files only. Without a sandbox only wheels are installed (installing a wheel
+        runs none of its code); a package that must be built from source is refused.
+        """
         deadline = time.monotonic() + self.config.build_timeout_seconds
+        try:
+            wanted = canonical_requirements(requirements)
+        except RequirementsError as exc:
+            raise BuildError(
+                f"requirements.txt {exc.message}", user_error=True, code="build:user:requirements"
+            ) from None
+        installer = self.installer()
         rmtree(env_dir)  # a half-built leftover of a crashed build
-        tmp_dir = env_dir.with_name(f".{env_dir.name}.tmp")
-        rmtree(tmp_dir)
+        work = env_dir.with_name(f".{env_dir.name}.work")
+        rmtree(work)
+        run = _Steps(self, env_dir, work, log=log, should_cancel=should_cancel, deadline=deadline)
         try:
             env_dir.mkdir(mode=0o755)
-            tmp_dir.mkdir(mode=0o700)
-            sandbox = self.sandbox.build_argv(env_dir, tmp_dir)
-            env = self.pip_env(env_dir, sandboxed=bool(sandbox))
-            if sandbox:
-                log("build sandbox: bubblewrap (network for the package index; only the environment is writable)")
+            for sub in ("tmp", "fetch", "built"):
+                (work / sub).mkdir(parents=True, mode=0o755)
+            os.chmod(work, 0o700)
+            if run.sandboxed:
+                log("build sandbox: bubblewrap (no network; writable only the environment and a private /tmp)")
             else:
-                log(f"build sandbox: none ({self.sandbox.mode()[1]}): pip runs with the worker's rights")
-            log(f"$ python -m venv {env_dir.name}")
-            code, tail = self.stream(
-                [*sandbox, self.config.python, "-m", "venv", str(env_dir)],
-                env=env,
-                log=log,
-                should_cancel=should_cancel,
-                deadline=deadline,
-            )
-            if code != 0:
-                raise BuildError(
-                    f"creating the virtual environment failed:\n{pip_error(tail)}",
-                    user_error=False,
-                    code="build:platform:venv",
-                )
-            (env_dir / "requirements.txt").write_text(requirements)
-            if has_requirements(requirements):
-                log("$ pip install -r requirements.txt")
-                code, tail = self.stream(
-                    [*sandbox, str(env_dir / "bin" / "python"), "-m", "pip", "install", "-r", "requirements.txt"],
-                    env=env,
-                    log=log,
-                    should_cancel=should_cancel,
-                    deadline=deadline,
-                    cwd=env_dir,
-                )
+                log(f"build sandbox: none ({self.sandbox.mode()[1]}): only wheels are installed, nothing is built")
+            (work / "requirements.txt").write_text(canonical_text(wanted))
+            with run.phase("environment"):
+                if installer == "uv":
+                    argv = [self.uv_binary(), "venv", "--no-config", "--offline", "--python", self.config.python]
+                    code, tail = run.sandboxed_step([*argv, str(env_dir)], log_as=f"$ uv venv {env_dir.name}")
+                else:
+                    argv = [self.config.python, "-m", "venv", str(env_dir)]
+                    code, tail = run.sandboxed_step(argv, log_as=f"$ python -m venv {env_dir.name}")
                 if code != 0:
                     raise BuildError(
-                        f"pip install failed:\n{pip_error(tail)}",
-                        user_error=True,
-                        code="build:user:requirements",
+                        f"creating the virtual environment failed:\n{pip_error(tail)}",
+                        user_error=False,
+                        code="build:platform:venv",
                     )
+            (env_dir / "requirements.txt").write_text(canonical_text(wanted))
+            if wanted:
+                with run.phase("install from the platform's cache"):
+                    cached = run.install(offline_cache_only=True, quiet=True)
+                    log("every package was in the cache" if cached else "not every package is in the cache yet")
+                if not cached:
+                    with run.phase("fetch"):
+                        run.fetch(wanted)
+                    with run.phase("install"):
+                        if not run.install():
+                            raise BuildError(
+                                f"installing the requirements failed:\n{pip_error(run.tail)}",
+                                user_error=True,
+                                code="build:user:requirements",
+                            )
             else:
                 log("requirements.txt lists no packages")
             sup.write_json_atomic(
                 env_dir / READY_MARKER,
-                {"created_at": time.time(), "python": self.python_info()["version"]},
+                {"created_at": time.time(), "python": self.python_info()["version"], "installer": installer},
             )
         except BaseException:
             rmtree(env_dir)
             raise
         finally:
-            rmtree(tmp_dir)
+            rmtree(work)
 
     def install_code(self, spec: BuildSpec, log: LogFunc) -> Path:
         """Copy the user code and the runner to ``builds/<version_id>``, replacing an older copy."""
@@ -402,3 +439,238 @@ def _last_used(env_dir: Path) -> float:
         with contextlib.suppress(OSError):
             return path.stat().st_mtime
     return 0.0
+
+
+class _Steps:
+    """The steps of one environment's creation, sharing its folders, deadline and log."""
+
+    def __init__(
+        self,
+        environments: Environments,
+        env_dir: Path,
+        work: Path,
+        *,
+        log: LogFunc,
+        should_cancel: CancelFunc,
+        deadline: float,
+    ) -> None:
+        self.environments = environments
+        self.env_dir = env_dir
+        self.work = work
+        self.log = log
+        self.should_cancel = should_cancel
+        self.deadline = deadline
+        self.sandboxed = environments.sandbox.mode()[0] == "bwrap"
+        self.tail: list[str] = []
+        self.built_names: set[str] = set()
+
+    @property
+    def fetched(self) -> Path:
+        return self.work / "fetch"
+
+    @property
+    def built(self) -> Path:
+        return self.work / "built"
+
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        started = time.monotonic()
+        self.log(f"==> {name}")
+        yield
+        self.log(f"<== {name} done in {time.monotonic() - started:.1f}s")
+
+    def _env(self) -> dict[str, str]:
+        env = self.environments.pip_env(self.env_dir, sandboxed=self.sandboxed)
+        tmp = SANDBOX_TMP if self.sandboxed else str(self.work / "tmp")
+        env.update(UV_CACHE_DIR=f"{tmp}/uv-cache", UV_NO_CONFIG="1", UV_PYTHON_DOWNLOADS="never", TMPDIR=tmp)
+        if not self.sandboxed:
+            env["HOME"] = tmp
+        return env
+
+    def _readable(self) -> list[str]:
+        readable = [str(self.environments.wheelhouse), str(self.fetched), str(self.built)]
+        if self.environments.installer() == "uv":
+            readable.append(self.environments.uv_binary())
+        return readable
+
+    def sandboxed_step(
+        self,
+        argv: list[str],
+        *,
+        log_as: str,
+        writable: tuple[Path, ...] = (),
+        env_writable: bool = True,
+        quiet: bool = False,
+    ) -> tuple[int, list[str]]:
+        """Run an installer step in the build sandbox (no network), or plainly where there is none."""
+        self.environments.wheelhouse.mkdir(parents=True, exist_ok=True)
+        readable = [path for path in self._readable() if Path(path) not in writable]
+        sandbox = self.environments.sandbox.build_argv(
+            self.env_dir, self.work / "tmp", readable=readable, writable=writable, env_writable=env_writable
+        )
+        if not quiet:
+            self.log(log_as)
+        code, self.tail = self.environments.stream(
+            [*sandbox, *argv],
+            env=self._env(),
+            log=(lambda _line: None) if quiet else self.log,
+            should_cancel=self.should_cancel,
+            deadline=self.deadline,
+            cwd=self.work / "tmp",
+        )
+        return code, self.tail
+
+    def platform_step(self, argv: list[str], *, log_as: str) -> tuple[int, list[str]]:
+        """A fetch step: the platform's own code with the worker's network; no package code runs."""
+        env = self.environments.pip_env(self.env_dir)
+        env["PYTHONPATH"] = str(Path(fetch.__file__).resolve().parents[2])
+        env["HOME"] = str(self.work / "tmp")
+        self.log(log_as)
+        code, self.tail = self.environments.stream(
+            argv,
+            env=env,
+            log=self.log,
+            should_cancel=self.should_cancel,
+            deadline=self.deadline,
+            cwd=self.work / "tmp",
+        )
+        return code, self.tail
+
+    def install(self, *, offline_cache_only: bool = False, quiet: bool = False) -> bool:
+        """Install the requirements from fetched wheels only (never building), without network."""
+        links = [self.environments.wheelhouse]
+        if not offline_cache_only:
+            links += [self.fetched, self.built]
+        python = str(self.env_dir / "bin" / "python")
+        requirements = str(self.env_dir / "requirements.txt")
+        if self.environments.installer() == "uv":
+            argv = [self.environments.uv_binary(), "pip", "install", "--no-config", "--offline", "--no-index"]
+            argv += ["--no-build", "--python", python, "--link-mode", "copy"]
+            for link in links:
+                argv += ["--find-links", str(link)]
+            argv += ["-r", requirements]
+            log_as = "$ uv pip install --offline --no-build -r requirements.txt"
+        else:
+            argv = [python, "-m", "pip", "install", "--isolated", "--no-index", "--only-binary", ":all:"]
+            argv += ["--disable-pip-version-check", "--progress-bar", "off"]
+            for link in links:
+                argv += ["--find-links", str(link)]
+            argv += ["-r", requirements]
+            log_as = "$ pip install --no-index --only-binary :all: -r requirements.txt"
+        code, _ = self.sandboxed_step(argv, log_as=log_as, quiet=quiet)
+        return code == 0
+
+    def _download(self, requirements: list[str]) -> tuple[int, list[str]]:
+        argv = [sys.executable, "-m", "pip", "download", "--only-binary", ":all:", "--progress-bar", "off"]
+        argv += ["--disable-pip-version-check", "--dest", str(self.fetched)]
+        argv += ["--find-links", str(self.environments.wheelhouse), "--find-links", str(self.built)]
+        version = self.environments.python_info()["version"]
+        if ".".join(version.split(".")[:2]) != f"{sys.version_info[0]}.{sys.version_info[1]}":
+            argv += ["--python-version", version]
+        code, tail = self.platform_step([*argv, *requirements], log_as="$ pip download --only-binary :all: ...")
+        if code == 0:
+            # Only files the index served go to the shared cache; wheels package code built stay here.
+            built = {path.name for path in self.built.iterdir()}
+            for name in built:
+                (self.fetched / name).unlink(missing_ok=True)
+            added = fetch.publish(self.fetched, self.environments.wheelhouse)
+            if added:
+                self.log(f"{len(added)} new files in the platform's cache")
+        return code, tail
+
+    def fetch(self, wanted: list[str]) -> None:
+        """Download every wheel (and, in the sandbox only, build what has none) until the set resolves."""
+        from packaging.requirements import Requirement
+        from packaging.utils import canonicalize_name
+
+        for _round in range(20):
+            code, tail = self._download(wanted)
+            if code == 0:
+                return
+            missing = fetch.missing_requirement(tail)
+            if missing is None:
+                raise BuildError(
+                    f"fetching the requirements failed:\n{pip_error(tail)}",
+                    user_error=True,
+                    code="build:user:requirements",
+                )
+            try:
+                name = canonicalize_name(Requirement(missing).name)
+            except ValueError:
+                raise BuildError(f"no wheel for {missing}", user_error=True, code="build:user:requirements") from None
+            if not self.sandboxed:
+                raise BuildError(
+                    f"{missing} has no wheel for this platform. Building it from source runs its setup code, which the "
+                    "platform does only inside the build sandbox (bubblewrap, without network), and there is none "
+                    "here: the build refuses. Pin a version that has a wheel, or ask the operator to install "
+                    "bubblewrap.",
+                    user_error=True,
+                    code="build:user:needs-sandbox",
+                )
+            if name in self.built_names:
+                raise BuildError(
+                    f"fetching the requirements failed:\n{pip_error(tail)}",
+                    user_error=True,
+                    code="build:user:requirements",
+                )
+            self.built_names.add(name)
+            self._build_from_source(missing, name)
+        raise BuildError("too many packages must be built from source", user_error=True, code="build:user:requirements")
+
+    def _build_from_source(self, requirement: str, name: str) -> None:
+        sdists = self.fetched / "sdist"
+        sdists.mkdir(exist_ok=True)
+        code, tail = self.platform_step(
+            [sys.executable, "-m", "runtimes.local.fetch", str(sdists), requirement],
+            log_as=f"{requirement} has no wheel: fetching its source archive",
+        )
+        if code != 0:
+            raise BuildError(
+                f"fetching the source of {requirement} failed:\n{pip_error(tail)}",
+                user_error=True,
+                code="build:user:requirements",
+            )
+        sdist = Path(tail[-1].strip())
+        if sdist.parent != sdists or not sdist.is_file():
+            raise BuildError(f"fetching the source of {requirement} failed", user_error=False)
+        try:
+            build_requires = fetch.build_requirements(sdist)
+        except RequirementsError as exc:
+            raise BuildError(exc.message, user_error=True, code="build:user:requirements") from None
+        if build_requires:
+            code, tail = self._download(build_requires)
+            if code != 0:
+                raise BuildError(
+                    f"fetching the build requirements of {sdist.name} failed:\n{pip_error(tail)}",
+                    user_error=True,
+                    code="build:user:requirements",
+                )
+        before = set(self.built.iterdir())
+        python = str(self.env_dir / "bin" / "python")
+        links = [str(self.environments.wheelhouse), str(self.fetched)]
+        if self.environments.installer() == "uv":
+            argv = [self.environments.uv_binary(), "build", "--no-config", "--offline", "--no-index", "--wheel"]
+            argv += ["--python", python, "--out-dir", str(self.built)]
+            for link in links:
+                argv += ["--find-links", link]
+        else:
+            argv = [python, "-m", "pip", "wheel", "--isolated", "--no-index", "--no-deps", "-w", str(self.built)]
+            for link in links:
+                argv += ["--find-links", link]
+        code, tail = self.sandboxed_step(
+            [*argv, str(sdist)],
+            log_as=f"$ building {sdist.name} (in the sandbox, without network)",
+            writable=(self.built,),
+            env_writable=False,
+        )
+        wheels = [path for path in set(self.built.iterdir()) - before if path.name.endswith(".whl")]
+        if code != 0 or len(wheels) != 1:
+            raise BuildError(
+                f"building {sdist.name} from source failed:\n{pip_error(tail)}",
+                user_error=True,
+                code="build:user:requirements",
+            )
+        try:
+            fetch.check_built_wheel(wheels[0], name)
+        except (RequirementsError, ValueError) as exc:
+            raise BuildError(str(exc), user_error=True, code="build:user:requirements") from None

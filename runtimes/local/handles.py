@@ -38,6 +38,9 @@ class LocalConfig:
     use_cgroups: bool = True
     cgroup_name: str = "planqk"
     build_timeout_seconds: int = 1800
+    #: ``uv`` (fast; the binary of the ``uv`` package unless ``uv`` names another) or ``pip``.
+    installer: str = "uv"
+    uv: str = ""
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import os
 import shutil
 import stat
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -41,8 +41,8 @@ _ETC_FILES = (
     "nsswitch.conf",
 )
 
-# What a build's pip needs of /etc besides _ETC_FILES: name resolution and pip's own configuration.
-_BUILD_ETC_FILES = ("resolv.conf", "hosts", "host.conf", "gai.conf", "pip.conf", "xdg/pip")
+# What a build's installer needs of /etc besides _ETC_FILES (no name resolution: builds have no network).
+_BUILD_ETC_FILES = ("pip.conf", "xdg/pip")
 
 # Runs inside the sandbox as root without other capabilities: drops to the unprivileged uid,
 # then becomes the runner. A fixed string: nothing of the user reaches it but argv values.
@@ -250,30 +250,40 @@ class Sandbox:
             return "sandbox: bubblewrap (no network, read-only system, private /tmp)"
         return f"sandbox: none ({why}): only resource limits apply"
 
-    def build_argv(self, env_dir: Path, tmp_dir: Path) -> list[str]:
+    def build_argv(
+        self,
+        env_dir: Path,
+        tmp_dir: Path,
+        *,
+        readable: Sequence[str | Path] = (),
+        writable: Sequence[str | Path] = (),
+        env_writable: bool = True,
+    ) -> list[str]:
         """The bubblewrap command line a build step runs under, or ``[]`` without a sandbox.
 
-        pip runs the setup scripts and build backends of whatever requirements.txt names, which
-        on the worker's host would run with the worker's rights. Inside: the network (pip needs
-        the package index), the system, the interpreter and the pip configuration read-only, and
-        writable only the environment being built and a private /tmp (on disk: wheels can be
-        large). The platform's data, settings and the other environments are not there at all.
+        Installing and building run the setup scripts and build backends of what
+        requirements.txt names. Inside: no network at all (everything was fetched before, see
+        :mod:`runtimes.local.fetch`), the system, the interpreter and ``readable`` (the fetched
+        files, the platform's wheel cache, the installer) read-only, and writable only the
+        environment being built, ``writable`` and a private /tmp (on disk: wheels can be large).
+        The platform's data, settings and the other environments are not there at all.
         """
         if self.mode()[0] != "bwrap":
             return []
         bwrap = shutil.which(self.config.bwrap) or self.config.bwrap
-        args = [bwrap, "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"]
+        args = [bwrap, "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
         # As root: no capabilities, so the read-only mounts stay read-only; else a user namespace.
         args += ["--cap-drop", "ALL"] if os.geteuid() == 0 else ["--unshare-user"]
         args += ["--die-with-parent", "--new-session", "--hostname", "planqk-build"]
         mounts = Bwrap(args)
         mounts.bind("--bind", str(tmp_dir), SANDBOX_TMP)
         mounts.system(_ETC_FILES + _BUILD_ETC_FILES, self.python_prefix())
-        for extra in (self.config.ca_bundle, os.environ.get("PIP_CONFIG_FILE", "")):
-            if extra and os.path.isabs(extra):
-                mounts.bind("--ro-bind-try", extra, extra)
-        mounts.bind("--bind", str(env_dir), str(env_dir))
-        return [*args, "--proc", "/proc", "--dev", "/dev", "--chdir", str(env_dir), "--"]
+        for path in readable:
+            mounts.bind("--ro-bind", str(path), str(path))
+        for path in writable:
+            mounts.bind("--bind", str(path), str(path))
+        mounts.bind("--bind" if env_writable else "--ro-bind", str(env_dir), str(env_dir))
+        return [*args, "--proc", "/proc", "--dev", "/dev", "--chdir", SANDBOX_TMP, "--"]
 
     def execution_argv(
         self,
