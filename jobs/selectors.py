@@ -6,6 +6,7 @@ import json
 import logging
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import Http404
 
@@ -33,7 +34,8 @@ def job_get(*, user: Any, job_id: Any) -> Job:
         return Job.objects.select_related("service", "service_version", "result_file", "result_pool").get(
             pk=job_id, owner=user
         )
-    except (Job.DoesNotExist, ValueError, TypeError):
+    except (Job.DoesNotExist, ValueError, TypeError, ValidationError):
+        # A malformed id (``?from=not-a-uuid``) is a ValidationError from the UUID field: no such job.
         raise Http404("No such job.") from None
 
 
