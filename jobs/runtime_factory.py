@@ -19,14 +19,18 @@ logger = logging.getLogger(__name__)
 
 
 def local_config() -> Any:
-    """:class:`runtimes.local.LocalConfig` from ``PLANQK_DATA_DIR``, ``PLANQK_SANDBOX``, pip and build settings."""
+    """:class:`runtimes.local.LocalConfig` from ``PLANQK_DATA_DIR``, ``PLANQK_SANDBOX``, ``PLANQK_EXECUTION_UIDS``...
+
+    Pip and build settings too.
+    """
     from runtimes.local import LocalConfig
     from runtimes.local.handles import default_python
 
     return LocalConfig(
         data_dir=Path(settings.PLANQK_DATA_DIR),
         python=settings.PLANQK_LOCAL_PYTHON or default_python(),
-        sandbox=settings.PLANQK_SANDBOX or "auto",
+        sandbox=settings.PLANQK_SANDBOX or "bwrap",
+        execution_uids=settings.PLANQK_EXECUTION_UIDS,
         pip_index_url=settings.PLANQK_PIP_INDEX_URL,
         pip_extra_index_url=settings.PLANQK_PIP_EXTRA_INDEX_URL,
         ca_bundle=settings.PLANQK_BUILD_CA_BUNDLE,
@@ -42,6 +46,7 @@ def docker_config() -> Any:
         data_dir=Path(settings.PLANQK_DATA_DIR),
         base_image=settings.PLANQK_BASE_IMAGE or "planqk/python-base:3.11",
         build_network=settings.PLANQK_BUILD_NETWORK or "host",
+        execution_uids=settings.PLANQK_EXECUTION_UIDS,
         ca_bundle=settings.PLANQK_BUILD_CA_BUNDLE,
         pip_index_url=settings.PLANQK_PIP_INDEX_URL,
         pip_extra_index_url=settings.PLANQK_PIP_EXTRA_INDEX_URL,

@@ -8,9 +8,12 @@ Builds
 
 Executions
     Container ``planqk-job-<execution_id>`` (a retried start removes a leftover of that name)
-    with no network, a read-only root and a size-limited ``/tmp``, all capabilities dropped,
-    ``no-new-privileges``, memory (no swap), CPU and pid limits, uid 1000, the input folder
-    bound read-only at ``/var/input`` and a ``planqk.execution`` label for the reaper.
+    with no network, a read-only root, size-limited private ``/tmp``, ``/var/tmp`` and
+    ``/dev/shm`` (tmpfs, gone with the container), all capabilities dropped,
+    ``no-new-privileges``, memory (no swap), CPU and pid limits, a uid of its own from
+    ``PLANQK_EXECUTION_UIDS`` (the local runtime's claims, so no two running executions of
+    the host share one), the input folder bound read-only at ``/var/input`` and a
+    ``planqk.execution`` label for the reaper.
     Everything :meth:`poll` needs is in the handle, the container and its labels, plus a
     ``stop`` file beside the input that records why the platform killed it.
 """
@@ -54,6 +57,7 @@ from runtimes.base import (
     check_id,
 )
 from runtimes.local import supervisor as sup
+from runtimes.local.sandbox import DEFAULT_UID_CLAIMS_DIR, ExecutionUids
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +98,10 @@ class DockerConfig:
     ca_bundle: str = ""
     pip_index_url: str = ""
     pip_extra_index_url: str = ""
-    run_user: str = "1000:1000"
+    # Each execution runs as a uid (and gid) of its own from this range.
+    execution_uids: str = "200000-265535"
+    # Where the claims of that range live: shared with the local runtime's workers of the host.
+    uid_claims_dir: Path | None = None
     init: bool = True
     alarm_grace_seconds: int = ALARM_GRACE_SECONDS
     build_timeout_seconds: int = 1800
@@ -123,6 +130,7 @@ class DockerExecutionHandle(ExecutionHandle):
     container_id: str = ""
     timeout: int = 0
     max_output_bytes: int = 0
+    uid: int | None = None
     runtime: str = "docker"
 
 
@@ -253,11 +261,22 @@ class DockerRuntime(Runtime):
     def executions_dir(self) -> Path:
         return self.data_dir / "containers"
 
+    def uids(self) -> ExecutionUids:
+        """The execution uids (claims in /run for a root worker, else in the data directory)."""
+        try:
+            first, last = ExecutionUids.parse(self.config.execution_uids)
+        except ValueError as exc:
+            raise RuntimeUnavailable(f"PLANQK_EXECUTION_UIDS: {exc}") from None
+        claims = self.config.uid_claims_dir or (
+            DEFAULT_UID_CLAIMS_DIR if os.geteuid() == 0 else self.data_dir / "execution-uids"
+        )
+        return ExecutionUids(first, last, Path(claims))
+
     def describe(self) -> dict[str, str]:
         return {
             "runtime": self.name,
             "sandbox": "container: no network, read-only root, all capabilities dropped, no-new-privileges",
-            "user": f"uid {self.config.run_user}",
+            "user": f"a uid of its own per execution ({self.config.execution_uids})",
             "pids": "pids_limit (cgroup)",
             "memory": "mem_limit without swap (cgroup; OOM kill)",
             "cpu": "nano_cpus (cgroup CPU quota)",
@@ -463,6 +482,10 @@ class DockerRuntime(Runtime):
             env[key] = str(value)
         env["INPUT_DIR"] = "/var/input"
         memory = f"{int(spec.memory_mb)}m"
+        # In memory and counted against the container's memory limit, gone with the container.
+        tmpfs = f"rw,nosuid,nodev,size={int(spec.memory_mb)}m,mode=1777"
+        uids = self.uids()
+        uid = uids.claim(execution_id, exec_dir)
         try:
             container = client.containers.create(
                 build.image_id or build.image,
@@ -474,14 +497,14 @@ class DockerRuntime(Runtime):
                 detach=True,
                 network_mode="none",
                 read_only=True,
-                tmpfs={"/tmp": f"rw,nosuid,nodev,size={int(spec.memory_mb)}m,mode=1777"},  # noqa: S108
+                tmpfs={"/tmp": tmpfs, "/var/tmp": tmpfs, "/dev/shm": tmpfs},  # noqa: S108
                 cap_drop=["ALL"],
                 security_opt=["no-new-privileges"],
                 mem_limit=memory,
                 memswap_limit=memory,
                 nano_cpus=int(spec.cpus * 1e9),
                 pids_limit=int(spec.max_pids),
-                user=self.config.run_user,
+                user=f"{uid}:{uid}",
                 volumes={str(exec_dir / "input"): {"bind": "/var/input", "mode": "ro"}},
                 labels={
                     LABEL_EXECUTION: execution_id,
@@ -495,7 +518,11 @@ class DockerRuntime(Runtime):
             )
             container.start()
         except docker.errors.ImageNotFound as exc:
+            uids.release(execution_id)
             raise RuntimeUnavailable(f"the image {build.image} is gone; build the version again") from exc
+        except BaseException:
+            uids.release(execution_id)
+            raise
         return DockerExecutionHandle(
             execution_id=execution_id,
             container=name,
@@ -504,6 +531,7 @@ class DockerRuntime(Runtime):
             started_at=time.time(),
             timeout=spec.timeout_seconds,
             max_output_bytes=spec.max_output_bytes,
+            uid=uid,
         )
 
     def _logs(self, container: Any) -> bytes:
@@ -602,6 +630,7 @@ class DockerRuntime(Runtime):
         exec_dir = Path(self._own(handle).dir)
         if exec_dir.exists() and exec_dir.parent.resolve() != self.executions_dir:
             raise ValueError(f"not an execution folder of this runtime: {exec_dir}")
+        self.uids().release(self._own(handle).execution_id)
         rmtree(exec_dir)
 
     def orphans(self, known_execution_ids: set[str]) -> list[ExecutionHandle]:

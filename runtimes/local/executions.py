@@ -11,12 +11,19 @@ worker. Limits, strongest available first:
   there is no cgroup, ``RLIMIT_AS`` bounds each process's memory (``MemoryError``) and
   ``RLIMIT_NPROC`` the tasks of the uid (what it runs already plus ``max_pids``: the kernel
   counts per uid, not per execution, so concurrent executions share that budget);
-- when the worker runs as root, user code runs as an unprivileged uid (65534), because
-  ``RLIMIT_NPROC`` does not apply to root and root can undo every other limit;
-- bubblewrap (``PLANQK_SANDBOX=auto`` uses it when it works): new pid, network, IPC and UTS
-  namespaces, a read-only view of the system, the environment and the code, a private
-  ``/tmp``. Without it, a root worker still gives user code a private network namespace,
-  but executions share uid 65534 and see each other's processes.
+- when the worker runs as root, each running execution has a uid (and gid) of its own from
+  ``PLANQK_EXECUTION_UIDS`` (:class:`~runtimes.local.sandbox.ExecutionUids`), because
+  ``RLIMIT_NPROC`` does not apply to root and root can undo every other limit, and so that no
+  execution can read, signal or trace another. Its folder is ``root:<its gid> 0750``, its
+  environment and code folders are opened to its uid alone (an ACL entry), the rest of the data
+  directory is closed to other users (:func:`~runtimes.local.sandbox.harden_data_dir`); at
+  cleanup whatever still runs as the uid is killed and what it left in ``/tmp``, ``/var/tmp``
+  and ``/dev/shm`` is removed;
+- bubblewrap (``PLANQK_SANDBOX=bwrap``, the default; nothing runs where it does not work): new
+  pid, network, IPC and UTS namespaces, a read-only view of the system, the environment and
+  the code, private ``/tmp``, ``/var/tmp`` and ``/dev/shm``. Without it (``PLANQK_SANDBOX=none``,
+  the operator's choice) a root worker still gives user code a private network namespace and
+  its own uid, but it sees the host's file system and process list.
 
 The supervisor is a child subreaper, enforces the timeout and the output cap itself, and kills
 the whole tree (cgroup, process group, pid namespace, or the ``PLANQK_EXECUTION_ID`` marker in
@@ -40,7 +47,7 @@ from runtimes._common import READABLE_DIR, decode_prefix, rmtree
 from runtimes.base import ExecutionSpec, ExecutionState, RuntimeUnavailable, check_id
 from runtimes.local import supervisor as sup
 from runtimes.local.handles import LocalBuildHandle, LocalConfig, LocalExecutionHandle
-from runtimes.local.sandbox import SANDBOX_TMP, Sandbox, accessible_to, tasks_of
+from runtimes.local.sandbox import SANDBOX_TMP, Sandbox, accessible_to, harden_data_dir, tasks_of
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +62,8 @@ TIMEOUT_GRACE_SECONDS = 10.0
 STOP_WAIT_SECONDS = 3.0
 READ_CHUNK_BYTES = 1024 * 1024
 TRAVERSE_ONLY = 0o711
+# An execution's folder: the worker's, entered by the execution's own gid and nobody else.
+EXECUTION_DIR_MODE = 0o750
 
 
 class Executions:
@@ -79,7 +88,14 @@ class Executions:
             old = LocalExecutionHandle.from_json(json.loads((exec_dir / HANDLE_FILE).read_text()))
             self._stop(old, "retry")
             self._forget(old)
+        self._release_uid(exec_dir.name)
         rmtree(exec_dir)
+
+    def _release_uid(self, execution_id: str) -> None:
+        """Give the execution's uid back: its processes killed, its temporary files and rights gone."""
+        uids = self.sandbox.uids()
+        if uids is not None:
+            uids.release(execution_id)
 
     def start(self, spec: ExecutionSpec, build: LocalBuildHandle) -> LocalExecutionHandle:
         """Start the supervisor of one execution of ``build`` (the typed ``spec.build``)."""
@@ -92,26 +108,49 @@ class Executions:
             logger.warning("%s", self.sandbox.line())
             self._warned = True
         as_root = os.geteuid() == 0
-        uid = self.config.run_as_uid if as_root else None
-        gid = self.config.run_as_gid if as_root else None
+        uids = self.sandbox.uids()
         python = str(Path(build.env_dir) / "bin" / "python")
-        if mode == "none" and uid is not None:
+        if mode == "none" and uids is not None:
             for path in (python, os.path.join(self.sandbox.python_prefix(), "lib")):
-                if not accessible_to(path, uid, gid or uid):
+                if not accessible_to(path, uids.first, uids.first):
                     raise RuntimeUnavailable(
-                        f"{path} is not readable by uid {uid}, which runs user code without a sandbox: "
-                        "build environments from a Python installed where every user can read it "
-                        "(PLANQK_LOCAL_PYTHON), or install bubblewrap"
+                        f"{path} is not readable by other users, and without a sandbox user code runs as "
+                        "one: build environments from a Python installed where every user can read it "
+                        "(PLANQK_LOCAL_PYTHON), or use bubblewrap (PLANQK_SANDBOX=bwrap)"
                     )
 
         self._reap_finished()
+        if as_root:
+            harden_data_dir(self.data_dir)
         self.executions_dir.mkdir(parents=True, exist_ok=True)
-        # Searchable, not listable: without a sandbox, executions share a uid and must not find
-        # each other's input by listing folders.
+        # Searchable, not listable: an execution must not find the others by listing folders.
         os.chmod(self.executions_dir, TRAVERSE_ONLY)
         exec_dir = self.executions_dir / execution_id
         if exec_dir.exists():
             self._discard(exec_dir)
+        uid = gid = None
+        if uids is not None:
+            uid = gid = uids.claim(execution_id, exec_dir, readable=(build.env_dir, build.build_dir))
+        try:
+            return self._launch(spec, build, exec_dir, mode=mode, uid=uid, gid=gid, python=python)
+        except BaseException:
+            if uids is not None:
+                uids.release(execution_id)
+            raise
+
+    def _launch(
+        self,
+        spec: ExecutionSpec,
+        build: LocalBuildHandle,
+        exec_dir: Path,
+        *,
+        mode: str,
+        uid: int | None,
+        gid: int | None,
+        python: str,
+    ) -> LocalExecutionHandle:
+        execution_id = exec_dir.name
+        as_root = os.geteuid() == 0
         for sub in ("input/data", "input/params", "output", "home", "tmp", "etc"):
             (exec_dir / sub).mkdir(parents=True, exist_ok=True)
         (exec_dir / "input" / "data" / "data.json").write_text(json.dumps(spec.data or {}))
@@ -125,10 +164,14 @@ class Executions:
         (exec_dir / "etc" / "group").write_text(f"root:x:0:\nplanqk:x:{run_gid}:\n")
         for path in exec_dir.rglob("*"):
             os.chmod(path, READABLE_DIR if path.is_dir() else 0o644)
-        os.chmod(exec_dir, TRAVERSE_ONLY)
-        if uid is not None:
+        if uid is not None and gid is not None:
+            os.chown(exec_dir, 0, gid)
+            os.chmod(exec_dir, EXECUTION_DIR_MODE)
             for sub in ("output", "home", "tmp"):
-                os.chown(exec_dir / sub, uid, gid if gid is not None else uid)
+                os.chown(exec_dir / sub, uid, gid)
+                os.chmod(exec_dir / sub, 0o700)
+        else:
+            os.chmod(exec_dir, 0o700)
 
         sandboxed = mode == "bwrap"
         env = {
@@ -193,6 +236,8 @@ class Executions:
             "pid_namespace": sandboxed,
         }
         sup.write_json_atomic(exec_dir / LAUNCH_FILE, launch)
+        # It holds the execution's variables (provider tokens): the supervisor's alone.
+        os.chmod(exec_dir / LAUNCH_FILE, 0o600)
         with open(exec_dir / "supervisor.log", "ab") as sup_log:
             proc = subprocess.Popen(
                 [sys.executable, "-I", str(SUPERVISOR_SCRIPT), str(exec_dir / LAUNCH_FILE)],
@@ -216,6 +261,7 @@ class Executions:
             max_output_bytes=spec.max_output_bytes,
             sandbox=mode,
             cgroup=cgroup,
+            uid=uid,
         )
         sup.write_json_atomic(exec_dir / HANDLE_FILE, handle.to_json())
         return handle
@@ -345,6 +391,7 @@ class Executions:
             self._stop(handle, "cleanup")
         sup.cgroup_remove(handle.cgroup)
         self._forget(handle)
+        self._release_uid(handle.execution_id)
         rmtree(exec_dir)
 
     def orphans(self, known_execution_ids: set[str]) -> list[LocalExecutionHandle]:

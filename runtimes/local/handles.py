@@ -27,9 +27,12 @@ class LocalConfig:
 
     data_dir: Path
     python: str = field(default_factory=default_python)
-    sandbox: str = "auto"
-    run_as_uid: int = 65534
-    run_as_gid: int = 65534
+    # "bwrap" (the default: nothing runs where it does not work) or "none" (the operator's choice).
+    sandbox: str = "bwrap"
+    # A root worker runs each execution as a uid of its own from this range (its gid is the same
+    # number); claims live in uid_claims_dir, shared by the host's workers (default under /run).
+    execution_uids: str = "200000-265535"
+    uid_claims_dir: Path | None = None
     pip_index_url: str = ""
     pip_extra_index_url: str = ""
     ca_bundle: str = field(default_factory=default_ca_bundle)
@@ -71,4 +74,6 @@ class LocalExecutionHandle(ExecutionHandle):
     start_time: int | None = None
     sandbox: str = ""
     cgroup: dict[str, Any] | None = None
+    # The execution's own uid (root workers only; released at cleanup).
+    uid: int | None = None
     runtime: str = "local"

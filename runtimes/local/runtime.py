@@ -32,7 +32,7 @@ from runtimes.base import (
 from runtimes.local.environments import Environments
 from runtimes.local.executions import Executions
 from runtimes.local.handles import LocalBuildHandle, LocalConfig, LocalExecutionHandle
-from runtimes.local.sandbox import Cgroups
+from runtimes.local.sandbox import Cgroups, isolation_gaps
 
 
 class LocalRuntime(Runtime):
@@ -83,11 +83,21 @@ class LocalRuntime(Runtime):
         """One line for logs and the settings page saying how user code is isolated."""
         return self.sandbox.line()
 
+    def isolation_notice(self) -> str:
+        """What every job log says first when executions lack isolation (empty with bubblewrap)."""
+        mode, _ = self.sandbox_mode()
+        gaps = isolation_gaps(mode, os.geteuid() == 0)
+        return f"sandbox: none: {gaps}" if gaps else ""
+
     def describe(self) -> dict[str, str]:
         mode, _ = self.sandbox_mode()
         cg = self.cgroups()
         as_root = os.geteuid() == 0
-        user = f"uid {self.config.run_as_uid}" if as_root else f"the worker's uid {os.geteuid()}"
+        user = (
+            f"a uid of its own per execution ({self.config.execution_uids})"
+            if as_root
+            else f"the worker's uid {os.geteuid()}"
+        )
         if cg:
             pids = f"cgroup v{cg.version} pids.max"
             memory = f"cgroup v{cg.version} memory limit (OOM kill)"

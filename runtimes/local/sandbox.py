@@ -1,20 +1,26 @@
-"""Running a command in an environment: bubblewrap command lines, cgroups and uid checks.
+"""Running a command in an environment: bubblewrap command lines, cgroups, uids and file rights.
 
 What isolates user code (and the pip of a build) on the worker's machine, strongest available
 first: bubblewrap's namespaces and read-only binds; a cgroup per execution where
-``/sys/fs/cgroup`` is writable; an unprivileged uid when the worker is root. Nothing here starts
-a process of the user: :mod:`runtimes.local.executions` and :mod:`runtimes.local.environments`
-ask for the command lines and run them.
+``/sys/fs/cgroup`` is writable; when the worker is root, a uid of its own per running execution
+(:class:`ExecutionUids`), file rights that keep the platform's data from it
+(:func:`harden_data_dir`, :func:`grant_read`) and the removal of what it left in the shared
+temporary folders (:func:`remove_files_of`). Nothing here starts a process of the user:
+:mod:`runtimes.local.executions` and :mod:`runtimes.local.environments` ask for the command lines
+and run them.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import os
 import shutil
 import stat
+import struct
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -26,6 +32,14 @@ logger = logging.getLogger(__name__)
 
 # Inside the sandbox /tmp is a private tmpfs, so the usual shared-/tmp worries do not apply.
 SANDBOX_TMP = "/tmp"  # noqa: S108
+# The folders every user may write to: private tmpfs in the sandbox, cleaned of an execution's
+# files at its cleanup without one.
+SHARED_TMP_DIRS = ("/tmp", "/var/tmp", "/dev/shm")  # noqa: S108
+SANDBOX_MODES = ("bwrap", "none")
+# The folders of the data directory that executions must be able to reach (never list); the
+# rest (database, media, broker, secrets) is closed to other users.
+EXECUTION_DIRS = ("envs", "builds", "executions")
+TRAVERSE_ONLY = 0o711
 
 _SYSTEM_DIRS = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32")
 _ETC_FILES = (
@@ -66,12 +80,21 @@ class Bwrap:
         self.args = args
         self.made: set[str] = {"/", SANDBOX_TMP}
 
-    def bind(self, option: str, source: str, target: str) -> None:
+    def parents(self, target: str) -> None:
         for parent in reversed(Path(target).parents):
             if str(parent) not in self.made:
                 self.made.add(str(parent))
                 self.args.extend(["--perms", "0755", "--dir", str(parent)])
+
+    def bind(self, option: str, source: str, target: str) -> None:
+        self.parents(target)
         self.args.extend([option, source, target])
+
+    def tmpfs(self, target: str, size: int) -> None:
+        """A private, world-writable (sticky) tmpfs of at most ``size`` bytes."""
+        self.parents(target)
+        self.made.add(target)
+        self.args.extend(["--perms", "1777", "--size", str(size), "--tmpfs", target])
 
     def system(self, etc_files: tuple[str, ...], python_prefix: str) -> None:
         """The system folders, the given files of /etc and the interpreter, all read-only."""
@@ -190,6 +213,278 @@ def tasks_of(uid: int) -> int:
     return count
 
 
+def isolation_gaps(mode: str, as_root: bool) -> str:
+    """What isolation executions lack in ``mode``, in words for operators (empty: nothing)."""
+    if mode == "bwrap":
+        return ""
+    if not as_root:
+        return (
+            "PLANQK_SANDBOX=none and the worker is not root: user code runs as the worker's own "
+            "user with all its rights. It can read and change the database, the data directory, "
+            "the platform's secrets and every other execution (its input, output and provider "
+            "tokens), signal the worker and other executions, and use the network. Only resource "
+            "limits apply."
+        )
+    return (
+        "PLANQK_SANDBOX=none: executions run without bubblewrap. Each still has a uid of its own, "
+        "no network, a private TMPDIR and resource limits, and cannot read the platform's data, "
+        "but it sees the host's file system (whatever every user may read) and the host's process "
+        "list, and shares /tmp, /dev/shm and /var/tmp with the host until its cleanup."
+    )
+
+
+def harden_data_dir(data_dir: Path) -> None:
+    """Close the data directory to other users, except the way to what executions may read.
+
+    The database, uploads, the broker's messages and the install's keys are the worker's alone
+    (the "other" bits go); ``envs``, ``builds`` and ``executions`` and the directory itself can
+    be passed through but not listed. Only what this process owns is changed.
+    """
+    me = os.geteuid()
+    with contextlib.suppress(OSError):
+        st = data_dir.stat()
+        if st.st_uid == me:
+            os.chmod(data_dir, (stat.S_IMODE(st.st_mode) & ~0o007) | 0o001)
+    try:
+        entries = list(os.scandir(data_dir))
+    except OSError:
+        return
+    for entry in entries:
+        with contextlib.suppress(OSError):
+            st = entry.stat(follow_symlinks=False)
+            if stat.S_ISLNK(st.st_mode) or st.st_uid != me:
+                continue
+            if entry.name in EXECUTION_DIRS and stat.S_ISDIR(st.st_mode):
+                mode = TRAVERSE_ONLY
+            else:
+                mode = stat.S_IMODE(st.st_mode) & ~0o007
+            if mode != stat.S_IMODE(st.st_mode):
+                os.chmod(entry.path, mode)
+
+
+# --- read access for one uid (POSIX ACLs) ---------------------------------------------------
+
+_ACL_XATTR = "system.posix_acl_access"
+_ACL_USER_OBJ, _ACL_USER, _ACL_GROUP_OBJ, _ACL_GROUP, _ACL_MASK, _ACL_OTHER = 1, 2, 4, 8, 16, 32
+_ACL_UNDEFINED_ID = 0xFFFFFFFF
+
+
+def _acl_entries(path: str) -> list[tuple[int, int, int]]:
+    """The access ACL of ``path`` as (tag, perm, id), or the one its mode bits stand for."""
+    try:
+        raw = os.getxattr(path, _ACL_XATTR, follow_symlinks=False)
+    except OSError:
+        raw = b""
+    if len(raw) >= 4:
+        return [struct.unpack_from("<HHI", raw, 4 + 8 * i) for i in range((len(raw) - 4) // 8)]
+    mode = stat.S_IMODE(os.lstat(path).st_mode)
+    return [
+        (_ACL_USER_OBJ, (mode >> 6) & 7, _ACL_UNDEFINED_ID),
+        (_ACL_GROUP_OBJ, (mode >> 3) & 7, _ACL_UNDEFINED_ID),
+        (_ACL_OTHER, mode & 7, _ACL_UNDEFINED_ID),
+    ]
+
+
+def _acl_write(path: str, entries: list[tuple[int, int, int]]) -> None:
+    named = [e for e in entries if e[0] in (_ACL_USER, _ACL_GROUP)]
+    plain = [e for e in entries if e[0] not in (_ACL_USER, _ACL_GROUP, _ACL_MASK)]
+    if named:
+        plain.append((_ACL_MASK, 5, _ACL_UNDEFINED_ID))
+    ordered = sorted(plain + named, key=lambda e: (e[0], e[2]))
+    os.setxattr(path, _ACL_XATTR, struct.pack("<I", 2) + b"".join(struct.pack("<HHI", *e) for e in ordered))
+
+
+def grant_read(path: str, uid: int) -> bool:
+    """Let ``uid`` (alone among other users) read and enter the folder ``path``: mode 0750 + an ACL entry.
+
+    Only the top folder is closed; what is inside stays readable, so one entry is enough for
+    the whole tree. False where the file system has no ACLs (the folder then stays open to all).
+    """
+    entries = [e for e in _acl_entries(path) if not (e[0] == _ACL_USER and e[2] == uid)]
+    entries = [(t, 0 if t == _ACL_OTHER else p, i) for t, p, i in entries]
+    entries.append((_ACL_USER, 5, uid))
+    try:
+        _acl_write(path, entries)
+    except OSError as exc:
+        logger.warning("no ACLs on %s (%s): it stays readable by every user", path, exc)
+        os.chmod(path, 0o755)  # noqa: S103 - the code and environment of a service, read-only
+        return False
+    return True
+
+
+def revoke_read(path: str, uid: int) -> None:
+    """Take back what :func:`grant_read` gave ``uid``."""
+    with contextlib.suppress(OSError):
+        entries = [e for e in _acl_entries(path) if not (e[0] == _ACL_USER and e[2] == uid)]
+        _acl_write(path, entries)
+
+
+# --- one uid per running execution -----------------------------------------------------------
+
+
+def uids_running() -> set[int]:
+    """Every real, effective, saved or file-system uid of a process on this host."""
+    found: set[int] = set()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            for line in Path(f"/proc/{entry.name}/status").read_text().splitlines():
+                if line.startswith("Uid:"):
+                    found.update(int(v) for v in line.split()[1:])
+                    break
+    return found
+
+
+def remove_files_of(uid: int, roots: tuple[str, ...] = SHARED_TMP_DIRS) -> list[str]:
+    """Remove what ``uid`` owns in the world-writable folders ``roots`` (its processes must be gone).
+
+    Only folders that every user may write to are searched: ``uid`` can have files nowhere
+    else in them. Links are removed, never followed.
+    """
+    removed: list[str] = []
+
+    def visit(folder: str) -> None:
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            return
+        for entry in entries:
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if st.st_uid == uid:
+                removed.append(entry.path)
+                with contextlib.suppress(OSError):
+                    if stat.S_ISDIR(st.st_mode):
+                        shutil.rmtree(entry.path)
+                    else:
+                        os.unlink(entry.path)
+            elif stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_IWOTH:
+                visit(entry.path)
+
+    for root in roots:
+        with contextlib.suppress(OSError):
+            if os.lstat(root).st_mode & stat.S_IWOTH:
+                visit(root)
+    return removed
+
+
+DEFAULT_UID_CLAIMS_DIR = Path("/run/planqk/execution-uids")
+
+
+@dataclass(frozen=True)
+class _Claim:
+    execution_id: str
+    exec_dir: str
+    granted: tuple[str, ...]
+
+    @classmethod
+    def read(cls, path: Path) -> _Claim:
+        execution_id, exec_dir, *granted = path.read_text().splitlines()
+        return cls(execution_id, exec_dir, tuple(g for g in granted if g))
+
+    def text(self) -> str:
+        return "\n".join([self.execution_id, self.exec_dir, *self.granted]) + "\n"
+
+
+@dataclass(frozen=True)
+class ExecutionUids:
+    """Hands each running execution a uid of its own from ``first``..``last``.
+
+    A claim is a file ``<claims_dir>/<uid>`` naming the execution, its folder and the folders
+    it was let read (:func:`grant_read`), made under a lock shared by every worker of the host
+    (the default folder is in ``/run``), so two concurrent executions never share a uid. Claims
+    rotate through the range, so a released uid is reused as late as possible. A claim whose
+    execution folder is gone and whose uid runs nothing is stale (a worker died): it is taken
+    over after its processes, files and rights are gone. Releasing kills whatever still runs
+    as the uid, removes its files from the shared temporary folders and takes back its rights.
+    """
+
+    first: int
+    last: int
+    claims_dir: Path = DEFAULT_UID_CLAIMS_DIR
+
+    @staticmethod
+    def parse(spec: str) -> tuple[int, int]:
+        """``"200000-265535"`` as ``(200000, 265535)``; ValueError for anything else."""
+        first, sep, last = spec.partition("-")
+        if not sep or not first.strip().isdigit() or not last.strip().isdigit():
+            raise ValueError(f"a uid range is FIRST-LAST, not {spec!r}")
+        low, high = int(first), int(last)
+        if not 1000 <= low <= high < 2**32 - 1:
+            raise ValueError(f"uid range {spec!r} must be ascending, above 999 and below 4294967295")
+        return low, high
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.claims_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(self.claims_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def _claims(self) -> dict[int, _Claim]:
+        claims: dict[int, _Claim] = {}
+        for entry in os.scandir(self.claims_dir):
+            if entry.name.isdigit():
+                with contextlib.suppress(OSError, ValueError):
+                    claims[int(entry.name)] = _Claim.read(Path(entry.path))
+        return claims
+
+    def _free(self, uid: int, claim: _Claim | None) -> None:
+        from runtimes.local.supervisor import kill_uid
+
+        kill_uid(uid)
+        remove_files_of(uid)
+        if claim is not None:
+            for path in claim.granted:
+                revoke_read(path, uid)
+        (self.claims_dir / str(uid)).unlink(missing_ok=True)
+
+    def claim(self, execution_id: str, exec_dir: Path, readable: tuple[str, ...] = ()) -> int:
+        """A free uid for ``execution_id``, which may read the folders ``readable`` until released."""
+        with self._locked():
+            claims = self._claims()
+            for uid, old in list(claims.items()):
+                if old.execution_id == execution_id:  # a retried start
+                    self._free(uid, old)
+                    del claims[uid]
+            running = uids_running()
+            size = self.last - self.first + 1
+            try:
+                start = int((self.claims_dir / ".next").read_text())
+            except (OSError, ValueError):
+                start = self.first
+            for step in range(size):
+                uid = self.first + (start - self.first + step) % size
+                old = claims.get(uid)
+                if uid in running or (old is not None and os.path.isdir(old.exec_dir)):
+                    continue
+                if old is not None:
+                    logger.info("uid %d: taking over the stale claim of %s", uid, old.execution_id)
+                self._free(uid, old)
+                granted = tuple(path for path in readable if grant_read(path, uid))
+                (self.claims_dir / str(uid)).write_text(_Claim(execution_id, str(exec_dir), granted).text())
+                (self.claims_dir / ".next").write_text(str(uid + 1))
+                return uid
+        raise RuntimeUnavailable(f"all {size} execution uids ({self.first}-{self.last}) are in use")
+
+    def release(self, execution_id: str) -> int | None:
+        """Free the uid of ``execution_id`` (idempotent): the uid it had, or None."""
+        if not self.claims_dir.is_dir():
+            return None
+        with self._locked():
+            for uid, claim in self._claims().items():
+                if claim.execution_id == execution_id:
+                    self._free(uid, claim)
+                    return uid
+        return None
+
+
 class Sandbox:
     """How this host isolates user code, probed once: bubblewrap, cgroups, the uid to run as."""
 
@@ -199,6 +494,16 @@ class Sandbox:
         self.config = config
         self.python_prefix = python_prefix
         self._cgroups: Cgroups | bool | None = False  # False: not detected yet
+
+    def uids(self) -> ExecutionUids | None:
+        """Where a root worker gets each execution's uid; None for other workers (they cannot switch)."""
+        if os.geteuid() != 0:
+            return None
+        try:
+            first, last = ExecutionUids.parse(self.config.execution_uids)
+        except ValueError as exc:
+            raise RuntimeUnavailable(f"PLANQK_EXECUTION_UIDS: {exc}") from None
+        return ExecutionUids(first, last, Path(self.config.uid_claims_dir or DEFAULT_UID_CLAIMS_DIR))
 
     def cgroups(self) -> Cgroups | None:
         """The cgroup layout executions get, or None where cgroups cannot be written."""
@@ -230,25 +535,30 @@ class Sandbox:
         return self._bwrap_checked[key]
 
     def mode(self) -> tuple[str, str]:
-        """``("bwrap", "")`` or ``("none", why)`` according to ``PLANQK_SANDBOX``."""
+        """``("bwrap", "")`` or ``("none", "PLANQK_SANDBOX=none")`` according to ``PLANQK_SANDBOX``.
+
+        Without a sandbox only by the operator's choice: where bubblewrap is wanted (the
+        default) but does not work, this raises, and nothing runs unsandboxed.
+        """
         wanted = self.config.sandbox
-        if wanted not in ("auto", "bwrap", "none"):
-            raise RuntimeUnavailable(f"PLANQK_SANDBOX must be auto, bwrap or none, not {wanted!r}")
+        if wanted not in SANDBOX_MODES:
+            raise RuntimeUnavailable(f"PLANQK_SANDBOX must be bwrap or none, not {wanted!r}")
         if wanted == "none":
             return "none", "PLANQK_SANDBOX=none"
         problem = self.problem()
         if problem is None:
             return "bwrap", ""
-        if wanted == "bwrap":
-            raise RuntimeUnavailable(f"PLANQK_SANDBOX=bwrap but {problem}")
-        return "none", problem
+        raise RuntimeUnavailable(
+            f"PLANQK_SANDBOX=bwrap but {problem}: install bubblewrap (scripts/ensure-sandbox.py "
+            "says how), or set PLANQK_SANDBOX=none to run user code without a sandbox"
+        )
 
     def line(self) -> str:
         """One line for logs and the settings page saying how user code is isolated."""
         mode, why = self.mode()
         if mode == "bwrap":
-            return "sandbox: bubblewrap (no network, read-only system, private /tmp)"
-        return f"sandbox: none ({why}): only resource limits apply"
+            return "sandbox: bubblewrap (no network, read-only system, private /tmp, /var/tmp and /dev/shm)"
+        return f"sandbox: none ({why}): {isolation_gaps(mode, os.geteuid() == 0)}"
 
     def build_argv(
         self,
@@ -308,10 +618,12 @@ class Sandbox:
         # restarted worker finds the execution still running and a killed supervisor leaves
         # nothing behind. --new-session keeps user code away from any terminal.
         args += ["--die-with-parent", "--new-session", "--hostname", "planqk"]
-        # /tmp lives in memory: bound it like memory, or it is a way around the memory limit.
-        # Mounted first, so the binds below stay visible when the data folder is under /tmp.
+        # /tmp and /var/tmp live in memory: bound them like memory, or they are a way around the
+        # memory limit. Mounted first, so the binds below stay visible when the data folder is
+        # under one of them.
         args += ["--perms", "1777", "--size", str(tmp_bytes), "--tmpfs", SANDBOX_TMP]
         mounts = Bwrap(args)
+        mounts.tmpfs("/var/tmp", tmp_bytes)  # noqa: S108
         mounts.system(_ETC_FILES, self.python_prefix())
         bind = mounts.bind
         bind("--ro-bind", str(exec_dir / "etc" / "passwd"), "/etc/passwd")
@@ -321,6 +633,8 @@ class Sandbox:
         bind("--ro-bind", str(exec_dir / "input"), str(exec_dir / "input"))
         bind("--bind", str(exec_dir / "output"), str(exec_dir / "output"))
         args += ["--proc", "/proc", "--dev", "/dev"]
+        # bubblewrap's /dev has a plain /dev/shm folder: a tmpfs of its own bounds it too.
+        args += ["--perms", "1777", "--size", str(tmp_bytes), "--tmpfs", "/dev/shm"]  # noqa: S108
         args += ["--chdir", build.build_dir, "--"]
         runner = [python, "-m", "planqk_runtime"]
         if uid is not None:

@@ -102,6 +102,43 @@ def kill_by_marker(execution_id: str, wait_seconds: float = 2.0) -> None:
         time.sleep(0.02)
 
 
+def _uid_pids(uid: int) -> list[int]:
+    pids = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = Path(f"/proc/{entry.name}/status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        # Zombies are dead already (the supervisor reaps its own): killing them again is moot.
+        if fields.get("State", "").split()[:1] in (["Z"], ["X"]):
+            continue
+        if uid in (int(v) for v in fields.get("Uid", "").split()):
+            pids.append(int(entry.name))
+    return pids
+
+
+def kill_uid(uid: int, wait_seconds: float = 2.0) -> None:
+    """SIGKILL every process of ``uid`` until none is left (the uid is one execution's alone).
+
+    Unlike the marker, a uid cannot be shed by the user code (no capabilities): whatever a
+    process of the execution became (``setsid``, a cleared environment), this finds it.
+    """
+    if uid <= 0:
+        return
+    give_up = time.monotonic() + wait_seconds
+    while True:
+        pids = [pid for pid in _uid_pids(uid) if pid != os.getpid()]
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        if not pids or time.monotonic() > give_up:
+            return
+        time.sleep(0.02)
+
+
 def _kill_marked(execution_id: str) -> int:
     needle = f"{MARKER_ENV}={execution_id}".encode()
     me = os.getpid()
@@ -339,6 +376,9 @@ class _Supervisor:
             # The child leads its own session; its pid is its process group's id.
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.child.pid, signal.SIGKILL)
+        if self.launch.get("uid") is not None and not self.launch.get("pid_namespace"):
+            # The execution's own uid: whatever left the process group goes with it.
+            kill_uid(int(self.launch["uid"]))
         if not self.cgroup and not self.launch.get("pid_namespace"):
             kill_by_marker(self.launch["execution_id"])
             # Orphans that left the process group were re-parented to us (the subreaper).
