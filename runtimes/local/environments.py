@@ -654,7 +654,7 @@ class _Steps:
             for link in links:
                 argv += ["--find-links", link]
         else:
-            argv = [python, "-m", "pip", "wheel", "--isolated", "--no-index", "--no-deps", "-w", str(self.built)]
+            argv = [python, "-m", "pip", "wheel", "-v", "--isolated", "--no-index", "--no-deps", "-w", str(self.built)]
             for link in links:
                 argv += ["--find-links", link]
         code, tail = self.sandboxed_step(

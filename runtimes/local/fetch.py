@@ -126,8 +126,10 @@ def check_built_wheel(wheel: Path, expected_name: str) -> list[str]:
 
 def main(argv: list[str]) -> int:
     """Download the newest source archive of ``argv[1]`` into ``argv[0]`` (pip options follow)."""
-    from packaging.requirements import Requirement
     from pip._internal.commands.download import DownloadCommand
+
+    # pip's own copy of packaging: its finder compares its own Version objects.
+    from pip._vendor.packaging.requirements import Requirement
 
     dest, requirement, *pip_args = argv
     req = Requirement(requirement)
