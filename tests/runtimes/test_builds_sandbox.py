@@ -57,7 +57,7 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
     files = {{
         "evilpkg/__init__.py": b"VALUE = 1\\n",
         "evilpkg-1.0.dist-info/METADATA": b"Metadata-Version: 2.1\\nName: evilpkg\\nVersion: 1.0\\n",
-        "evilpkg-1.0.dist-info/WHEEL": b"Wheel-Version: 1.0\\nGenerator: evil\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n",
+        "evilpkg-1.0.dist-info/WHEEL": b"Wheel-Version: 1.0\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n",
     }}
     record = []
     for name, data in files.items():
@@ -207,7 +207,7 @@ def test_a_requirement_set_fetched_once_builds_again_without_the_network(tmp_pat
     files = {
         "cachedpkg/__init__.py": b"",
         "cachedpkg-2.0.dist-info/METADATA": b"Metadata-Version: 2.1\nName: cachedpkg\nVersion: 2.0\n",
-        "cachedpkg-2.0.dist-info/WHEEL": b"Wheel-Version: 1.0\nGenerator: t\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        "cachedpkg-2.0.dist-info/WHEEL": b"Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
     }
     record = [
         f"{n},sha256={base64.urlsafe_b64encode(hashlib.sha256(d).digest()).rstrip(b'=').decode()},{len(d)}"
