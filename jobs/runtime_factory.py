@@ -35,6 +35,7 @@ def local_config() -> Any:
         pip_extra_index_url=settings.PLANQK_PIP_EXTRA_INDEX_URL,
         ca_bundle=settings.PLANQK_BUILD_CA_BUNDLE,
         build_timeout_seconds=int(settings.PLANQK_BUILD_TIMEOUT),
+        installer=settings.PLANQK_INSTALLER,
     )
 
 

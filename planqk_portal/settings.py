@@ -391,6 +391,12 @@ if PLANQK_SANDBOX not in ("bwrap", "none"):
 PLANQK_EXECUTION_UIDS = os.environ.get("PLANQK_EXECUTION_UIDS", "200000-265535")
 # Interpreter for local runtime environments; empty means the one running the platform.
 PLANQK_LOCAL_PYTHON = os.environ.get("PLANQK_LOCAL_PYTHON", "")
+# Builds install with uv (fast; the binary of the uv package) or pip (the fallback).
+PLANQK_INSTALLER = os.environ.get("PLANQK_INSTALLER", "uv")
+if PLANQK_INSTALLER not in ("uv", "pip"):
+    raise ImproperlyConfigured(f"PLANQK_INSTALLER must be uv or pip, not {PLANQK_INSTALLER!r}")
+# A build's smoke test (src.program imports; the API spec's example input runs) stops after this long.
+PLANQK_BUILD_SMOKE_TIMEOUT = env_int("PLANQK_BUILD_SMOKE_TIMEOUT", 120, minimum=5)
 # Local runtime environments no current build uses are removed after this many idle days.
 PLANQK_ENV_IDLE_DAYS = float(os.environ.get("PLANQK_ENV_IDLE_DAYS", "14"))
 PLANQK_MAX_UPLOAD_MB = env_int("PLANQK_MAX_UPLOAD_MB", 50, minimum=1)
