@@ -125,6 +125,11 @@ def service_version_build(*, version_id: str | uuid.UUID) -> ServiceVersion | No
         runtime = get_runtime(runtime_name)
         spec = BuildSpec(version_id=str(version.id), source_dir=source, requirements=version.requirements)
         result = runtime.build(spec, log=writer.line, should_cancel=watch)
+        try:
+            _smoke_test(runtime, version, result.build, writer, watch)
+        except BaseException:
+            _discard_build(runtime, result.handle)
+            raise
         writer.line(f"Version {version.version} is READY.")
         writer.flush()
         if not _finish_ready(version, result.handle):
@@ -189,6 +194,113 @@ def _unpack(version: ServiceVersion, workdir: Path, source: Path, writer: Chunke
             "Conda packages are not installed (list them in requirements.txt if pip can install them): "
             + ", ".join(summary.ignored_conda_packages)
         )
+
+
+#: The runner's entry point that imports ``src.program`` and finds ``run`` without calling it.
+SMOKE_IMPORT_ENTRY_POINT = "planqk_runtime.smoke:check"
+
+
+def _smoke_test(
+    runtime: Any, version: ServiceVersion, build: Any, writer: ChunkedLogWriter, watch: _BuildWatch
+) -> None:
+    """Run the built version before it is READY: its code imports and has ``run``; its example input runs.
+
+    Each run is an ordinary execution in the runtime's sandbox (no network, the service's memory
+    and CPU limits, ``PLANQK_BUILD_SMOKE_TIMEOUT``). The example is the ``POST /`` request
+    example of the version's API spec; the provider can skip it (services that need hardware
+    tokens).
+    """
+    from jobs.selectors import service_version_example
+
+    if runtime.name == "external":
+        return
+    service = version.service
+    started = time.monotonic()
+    writer.line("==> smoke test")
+    _smoke_run(runtime, version, build, writer, watch, kind="import", env={"ENTRY_POINT": SMOKE_IMPORT_ENTRY_POINT})
+    writer.line("src.program imports and defines run")
+    data, params = service_version_example(version=version)
+    if data is None and params is None:
+        writer.line("the API spec has no example input: run() is not called")
+    elif service.skip_example_run:
+        writer.line("the example run is skipped (the provider's choice for this service)")
+    else:
+        _smoke_run(runtime, version, build, writer, watch, kind="example", data=data, params=params)
+        writer.line("the API spec's example input runs")
+    writer.line(f"<== smoke test done in {time.monotonic() - started:.1f}s")
+
+
+def _smoke_run(
+    runtime: Any,
+    version: ServiceVersion,
+    build: Any,
+    writer: ChunkedLogWriter,
+    watch: _BuildWatch,
+    *,
+    kind: str,
+    env: dict[str, str] | None = None,
+    data: Any = None,
+    params: Any = None,
+) -> None:
+    from planqk_runtime.protocol import KIND_RESULT, final_response
+    from runtimes import BuildError, ExecutionSpec
+
+    service = version.service
+    timeout = int(settings.PLANQK_BUILD_SMOKE_TIMEOUT)
+    spec = ExecutionSpec(
+        execution_id=f"smoke-{version.id.hex}-{kind}",
+        build=build,
+        data=data if isinstance(data, dict) else None,
+        params=params if isinstance(params, dict) else None,
+        env=env or {},
+        memory_mb=int(service.memory_mb),
+        cpus=float(service.cpus),
+        timeout_seconds=timeout,
+        max_output_bytes=256 * 1024,
+    )
+    handle = runtime.start(spec)
+    output, offset = "", 0
+    try:
+        while True:
+            state = runtime.poll(handle)
+            text, offset = runtime.read_output(handle, offset)
+            output += text
+            if not state.running:
+                break
+            if watch():
+                runtime.cancel(handle)
+                raise BuildError("build cancelled", user_error=False, code="build:cancelled")
+            time.sleep(0.1)
+        text, offset = runtime.read_output(handle, offset)
+        output += text
+        channel = getattr(runtime, "final_response", None)
+        final = channel(handle) if callable(channel) else final_response(output)
+    finally:
+        try:
+            runtime.cleanup(handle)
+        except Exception:  # the build's outcome does not depend on removing a finished execution
+            logger.warning("could not remove the smoke execution %s", spec.execution_id, exc_info=True)
+    lines = [line for line in output.splitlines() if line.strip()]
+    for line in lines[-40:]:
+        writer.line(f"  | {line}")
+    if final is not None and final.kind == KIND_RESULT and state.exit_code == 0:
+        return
+    if state.timed_out:
+        why = f"did not finish within {timeout} seconds"
+    elif final is not None:
+        why = f"failed: {final.payload.get('code')}: {final.payload.get('detail')}"
+    else:
+        why = f"ended without an answer (exit code {state.exit_code})"
+    if kind == "import":
+        message = f"Smoke test: src.program cannot be imported or has no run() ({why})."
+        code = "build:user:smoke-import"
+    else:
+        message = (
+            f"Smoke test: the API spec's example input {why}. Fix the code or the example, or mark the example "
+            "run as skipped for services that need hardware tokens."
+        )
+        code = "build:user:smoke-example"
+    raise BuildError(message, user_error=True, code=code)
 
 
 def _finish_ready(version: ServiceVersion, handle: dict[str, Any]) -> bool:

@@ -70,6 +70,11 @@ class Service(models.Model):
     deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
     # A lifecycle to reach as soon as a version is READY (e.g. demo services published once built).
     publish_on_ready = models.CharField(max_length=12, choices=Lifecycle.choices, blank=True)
+    skip_example_run = models.BooleanField(
+        default=False,
+        help_text="Builds check that the code imports but do not run the API spec's example input "
+        "(for services that need hardware tokens).",
+    )
 
     class Meta:
         ordering = ("-created_at",)
