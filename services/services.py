@@ -349,6 +349,7 @@ def service_create(
     cpus: Any = None,
     timeout_seconds: Any = None,
     version: str | None = None,
+    skip_example_run: bool = False,
 ) -> Service:
     """Create a service with a Free plan and its first version (a build, or an external URL).
 
@@ -408,6 +409,7 @@ def service_create(
                 memory_mb=resources.memory_mb,
                 cpus=resources.cpus,
                 timeout_seconds=resources.timeout_seconds,
+                skip_example_run=bool(skip_example_run),
             ),
             label=label,
             version_id=version_id,

@@ -614,10 +614,10 @@ class _Steps:
                     code="build:user:requirements",
                 )
             self.built_names.add(name)
-            self._build_from_source(missing, name)
+            self._build_from_source(missing, name, no_wheel=pip_error(tail))
         raise BuildError("too many packages must be built from source", user_error=True, code="build:user:requirements")
 
-    def _build_from_source(self, requirement: str, name: str) -> None:
+    def _build_from_source(self, requirement: str, name: str, *, no_wheel: str = "") -> None:
         sdists = self.fetched / "sdist"
         sdists.mkdir(exist_ok=True)
         code, tail = self.platform_step(
@@ -626,7 +626,8 @@ class _Steps:
         )
         if code != 0:
             raise BuildError(
-                f"fetching the source of {requirement} failed:\n{pip_error(tail)}",
+                f"fetching the requirements failed:\n{no_wheel}\nand there is no source archive either:\n"
+                f"{pip_error(tail)}",
                 user_error=True,
                 code="build:user:requirements",
             )
