@@ -5,6 +5,7 @@ Commands (``planqk help COMMAND`` or ``planqk COMMAND --help`` for the options):
     planqk login -t TOKEN [--endpoint URL]   check a personal access token and store it
     planqk logout                            forget the stored token
     planqk init [NAME]                       write the user code template into ./NAME
+    planqk openapi [--force] [-o FILE]       write openapi-spec.yml from input/data.json and params.json
     planqk up [--file ZIP] [--api-spec YML] [-n NAME] [-d DESCRIPTION] [-q NONE|IBM|DWAVE] [--silent]
                                              create the service (or a new version) and wait for its build
     planqk run [SERVICE] [-d JSON] [-p JSON] [--data-file F] [--params-file F] [--detached]

@@ -16,7 +16,7 @@ from pathlib import Path
 from planqk_cli.errors import ExitCode
 
 # Options whose value is a path: completed with file names.
-_FILE_OPTIONS = {"--file", "--api-spec", "--data-file", "--params-file", "--python"}
+_FILE_OPTIONS = {"--file", "--api-spec", "--data-file", "--params-file", "--python", "--output", "--result-file"}
 
 
 @dataclass

@@ -110,6 +110,25 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("name", nargs="?", default="planqk-service", metavar="NAME",
                       help="the folder, also the title of the API spec (default: planqk-service)")  # fmt: skip
 
+    openapi = command(
+        "openapi", _lazy("openapi", "openapi"), "write openapi-spec.yml from the examples in input/",
+        description="Write the service's API spec (openapi-spec.yml) with the data and params schemas inferred "
+        "from input/data.json and input/params.json: types, arrays' item types, nested objects and the "
+        "examples. An existing file is only replaced with --force.",
+        epilog="Examples:\n  planqk openapi\n  planqk openapi --force\n"
+        "  python -m src > result.json && planqk openapi --force --result-file result.json",
+    )  # fmt: skip
+    openapi.add_argument("-o", "--output", default="openapi-spec.yml", metavar="FILE",
+                         help="where to write it (default: openapi-spec.yml)")  # fmt: skip
+    openapi.add_argument("--force", action="store_true", help="replace an existing file")
+    openapi.add_argument("--data-file", default="input/data.json", metavar="FILE",
+                         help="the example input data (default: input/data.json)")  # fmt: skip
+    openapi.add_argument("--params-file", default="input/params.json", metavar="FILE",
+                         help="the example parameters (default: input/params.json)")  # fmt: skip
+    openapi.add_argument("--result-file", metavar="FILE",
+                         help="an example result, e.g. the output of `python -m src` (optional)")  # fmt: skip
+    openapi.add_argument("--title", help="the API's title (default: the folder's name)")
+
     up = command(
         "up", _lazy("up", "up"), "create or update a service and wait for its build",
         parents=[portal],

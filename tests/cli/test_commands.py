@@ -18,7 +18,7 @@ from planqk_template import TEMPLATE_PATHS
 
 from .conftest import closed_port
 
-COMMANDS = ["login", "logout", "init", "up", "run", "serve", "services", "jobs", "help", "autocomplete"]
+COMMANDS = ["login", "logout", "init", "openapi", "up", "run", "serve", "services", "jobs", "help", "autocomplete"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
