@@ -81,6 +81,12 @@ class ServiceCreateForm(_ResourcesMixin):
     version = forms.CharField(
         max_length=32, required=False, widget=forms.TextInput(attrs={"placeholder": "1.0.0"}), help_text="Default 1.0.0"
     )
+    skip_example_run = forms.BooleanField(
+        label="Skip the example run in builds",
+        required=False,
+        help_text="Each build checks that the code imports and runs the API spec's example input once; skip the "
+        "example for services that need hardware tokens.",
+    )
 
     @property
     def max_upload_mb(self) -> int:

@@ -114,6 +114,7 @@ def _service_create(request: HttpRequest, handler: upload_handlers.LimitedUpload
                 cpus=values["cpus"],
                 timeout_seconds=values["timeout_seconds"],
                 version=values["version"] or None,
+                skip_example_run=bool(values.get("skip_example_run")),
             )
         except ApplicationError as exc:
             _show_error(form, exc)

@@ -114,6 +114,11 @@ class ServiceCreateSerializer(serializers.Serializer):
     cpus = serializers.FloatField(required=False, allow_null=True)
     timeout_seconds = serializers.IntegerField(required=False, allow_null=True)
     version = serializers.CharField(required=False, allow_blank=True, help_text="Default 1.0.0")
+    skip_example_run = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Builds check that the code imports but skip the API spec's example run (hardware tokens)",
+    )
 
 
 class ServiceVersionCreateSerializer(serializers.Serializer):

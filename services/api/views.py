@@ -103,6 +103,7 @@ class ServiceListCreateView(_UploadView):
             cpus=_blank_to_none(values.get("cpus")),
             timeout_seconds=_blank_to_none(values.get("timeout_seconds")),
             version=values.get("version") or None,
+            skip_example_run=bool(values.get("skip_example_run")),
         )
         service = selectors.service_get_owned(user=request.user, service_id=service.pk)
         return Response(self.get_serializer(service).data, status=status.HTTP_201_CREATED)

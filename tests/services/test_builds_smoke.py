@@ -8,7 +8,7 @@ from planqk_portal.errors import ApplicationError
 from services import builds, services
 from services.models import BuildStatus
 
-from .helpers import build_log, make_zip
+from .helpers import build_log, make_zip, upload
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_media")]
 
@@ -68,6 +68,19 @@ def test_a_version_whose_example_fails_is_failed_with_the_reason(user):
 
 
 def test_the_provider_can_skip_the_example_run(user):
-    service, version = build(user, "skipped", {"src/program.py": FAILS_ON_EXAMPLE}, skip_example_run=True)
+    _, version = build(user, "skipped", {"src/program.py": FAILS_ON_EXAMPLE}, skip_example_run=True)
     assert version.status == BuildStatus.READY, build_log(version)
     assert "the example run is skipped" in build_log(version)
+
+
+def test_the_api_takes_the_skip_example_run_field(api_client):
+    data = make_zip({"openapi-spec.yml": SPEC_WITH_EXAMPLE, "src/program.py": FAILS_ON_EXAMPLE})
+    response = api_client.post(
+        "/api/v1/services/",
+        {"name": "hw", "file": upload(data), "skip_example_run": "true"},
+        format="multipart",
+    )
+    assert response.status_code == 201, response.json()
+    from services.models import Service
+
+    assert Service.objects.get(pk=response.json()["id"]).skip_example_run is True
