@@ -36,16 +36,37 @@ class DataPool(models.Model):
 
 
 class DataPoolShare(models.Model):
+    """Access for one person. Without ``user`` it is an invitation to ``email``, not yet registered.
+
+    Sharing with an address nobody has registered looks to the owner exactly like sharing with
+    a user (so nobody learns who has an account); the invitation becomes a share when someone
+    confirms that address (``datapool_invitations_accept``).
+    """
+
     pool = models.ForeignKey(DataPool, on_delete=models.CASCADE, related_name="shares")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="datapool_shares")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="datapool_shares", null=True, blank=True
+    )
+    # The address the owner shared with (lower case), kept for invitations and shown for both.
+    email = models.EmailField(max_length=254, blank=True, default="")
     permission = models.CharField(max_length=5, choices=Permission.choices, default=Permission.READ)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=("pool", "user"), name="one_share_per_user")]
+        constraints = [
+            models.UniqueConstraint(fields=("pool", "user"), name="one_share_per_user"),
+            models.UniqueConstraint(
+                fields=("pool", "email"), condition=models.Q(user__isnull=True), name="one_invitation_per_email"
+            ),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.pool} shared with {self.user} ({self.permission})"
+        return f"{self.pool} shared with {self.address} ({self.permission})"
+
+    @property
+    def address(self) -> str:
+        """The e-mail address shown for this share (the user's, or the invited one)."""
+        return self.user.email if self.user_id else self.email
 
 
 class DataSourceDescriptor(models.Model):

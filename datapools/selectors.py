@@ -92,22 +92,38 @@ def _parse_uuid(value: Any) -> uuid.UUID | None:
 
 
 def datapool_get(*, user: Any, pool_id: Any, need: Access = Access.READ) -> DataPool:
-    """The pool with ``access`` annotated; 404 ``datapool:not-found``, 403 ``datapool:forbidden``."""
+    """The pool with ``access`` annotated.
+
+    404 ``datapool:not-found`` for a missing pool and for one the user cannot read (the same
+    answer, so nobody learns which pools exist); 403 ``datapool:forbidden`` only for a pool the
+    user can read but not change as ``need`` asks.
+    """
     parsed = _parse_uuid(pool_id)
     pool = (
         datapool_queryset_with_access(user=user).select_related("owner").filter(pk=parsed).first() if parsed else None
     )
-    if pool is None:
+    if pool is None or pool.access == Access.NONE:
         raise ApplicationError(f"Data pool {pool_id} does not exist.", code="datapool:not-found", status=404)
     if pool.access < need:
-        if pool.access == Access.NONE:
-            message = f"You have no access to data pool {pool.pk}. Ask its owner to share it with you."
-        elif need == Access.OWNER:
+        if need == Access.OWNER:
             message = f"Only the owner of data pool “{pool.name}” can do this."
         else:
             message = f"You can read data pool “{pool.name}” but not change it. Ask its owner for write access."
         raise ApplicationError(message, code="datapool:forbidden", status=403)
     return pool
+
+
+def datapool_invitations_waiting(*, user: Any) -> int:
+    """Invitations to the user's own address that wait for it to be confirmed (no pool named yet)."""
+    from allauth.account.models import EmailAddress
+
+    if _user_id(user) is None:
+        return 0
+    unconfirmed = EmailAddress.objects.filter(user=user, verified=False).values_list("email", flat=True)
+    addresses = {address.lower() for address in unconfirmed}
+    if not EmailAddress.objects.filter(user=user, email__iexact=user.email, verified=True).exists():
+        addresses.add(user.email.lower())
+    return DataPoolShare.objects.filter(user__isnull=True, email__in=addresses).count() if addresses else 0
 
 
 def datapool_access(*, user: Any, pool: DataPool) -> Access:
@@ -189,8 +205,8 @@ def _bad_reference(detail: str) -> ApplicationError:
 def datafile_check_access(*, user: Any, ref: dict) -> DataFile:
     """The referenced file if ``user`` may read it.
 
-    400 ``datapool:bad-reference`` (not an object with the three ids), 404 ``datapool:not-found``,
-    403 ``datapool:forbidden``.
+    400 ``datapool:bad-reference`` (not an object with the three ids), 404 ``datapool:not-found``
+    (also for a pool the user cannot read: the same answer as a missing one).
     """
     if not isinstance(ref, dict):
         raise _bad_reference(f"The reference must be a JSON object, not {type(ref).__name__}.")

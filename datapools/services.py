@@ -20,8 +20,10 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile, File
 from django.core.files.storage import FileSystemStorage, default_storage
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 
 from accounts.models import User
@@ -167,7 +169,11 @@ def datapool_delete(*, user: User, pool: DataPool) -> None:
 
 
 def datapool_share(*, user: User, pool: DataPool, email: str, permission: str = Permission.READ) -> DataPoolShare:
-    """Share a pool with a registered user by e-mail (owner only); sharing again changes the permission."""
+    """Share a pool by e-mail (owner only); sharing again changes the permission.
+
+    An address nobody has registered gets an invitation (a share without user) that is answered
+    exactly like a share, so the owner cannot find out who has an account here.
+    """
     pool = _require(user=user, pool=pool, need=Access.OWNER)
     if permission not in Permission.values:
         raise ApplicationError(
@@ -176,23 +182,49 @@ def datapool_share(*, user: User, pool: DataPool, email: str, permission: str = 
     email = (email or "").strip().lower()
     if not email:
         raise ApplicationError("Enter the e-mail address of the user to share with.", code="datapool:bad-email")
+    try:
+        validate_email(email)
+    except ValidationError as exc:
+        raise ApplicationError(f"“{email}” is not an e-mail address.", code="datapool:bad-email") from exc
     target = User.objects.filter(email__iexact=email, is_active=True).first()
-    if target is None:
-        raise ApplicationError(
-            f"No user with the e-mail address {email} is registered here. They need to sign up first.",
-            code="datapool:unknown-user",
-            status=404,
-        )
-    if target.pk == pool.owner_id:
+    if target is not None and target.pk == pool.owner_id:
         raise ApplicationError("You own this data pool already; share it with someone else.", code="datapool:self")
     with transaction.atomic():
+        # Nobody registered with the address: an invitation, answered exactly like a share.
+        lookup = {"user": target} if target is not None else {"user": None, "email": email}
         share, created = DataPoolShare.objects.select_for_update().get_or_create(
-            pool=pool, user=target, defaults={"permission": permission}
+            pool=pool, **lookup, defaults={"permission": permission, "email": email}
         )
         if not created and share.permission != permission:
             share.permission = permission
             share.save(update_fields=["permission"])
     return share
+
+
+def datapool_invitations_accept(*, user: User, email: str) -> int:
+    """Turn the invitations to ``email`` into shares of ``user``; call it once the address is confirmed.
+
+    A pool already shared with the user keeps the higher of the two permissions. Returns how
+    many pools the user got access to.
+    """
+    email = (email or "").strip().lower()
+    accepted = 0
+    with transaction.atomic():
+        for invitation in DataPoolShare.objects.select_for_update().filter(user__isnull=True, email=email):
+            if invitation.pool.owner_id == user.pk:
+                invitation.delete()
+                continue
+            existing = DataPoolShare.objects.filter(pool_id=invitation.pool_id, user=user).first()
+            if existing is None:
+                invitation.user = user
+                invitation.save(update_fields=["user"])
+                accepted += 1
+                continue
+            if invitation.permission == Permission.WRITE and existing.permission != Permission.WRITE:
+                existing.permission = Permission.WRITE
+                existing.save(update_fields=["permission"])
+            invitation.delete()
+    return accepted
 
 
 def datapool_unshare(*, user: User, pool: DataPool, share_id: int) -> None:
@@ -383,7 +415,8 @@ def datafile_create_from_json(*, user: User, pool: DataPool | None, name: str, p
     """Save ``payload`` as a JSON file named after ``name`` (``.json`` added) into ``pool``.
 
     With ``pool=None`` a new private pool named ``name`` is created for ``user``. Needs write
-    access to an existing pool (403 ``datapool:forbidden``); a payload that is not JSON-serialisable
+    access to an existing pool (404 ``datapool:not-found`` when it cannot even read it, 403
+    ``datapool:forbidden`` when it only reads); a payload that is not JSON-serialisable
     is 422 ``datapool:not-json``, one over the upload limit 413 ``datapool:too-large``.
     """
     base = clean_file_name(name)

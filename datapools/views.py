@@ -10,6 +10,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Exists, OuterRef
+from django.db.models.functions import Coalesce
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -92,6 +93,7 @@ def datapool_list(request: HttpRequest) -> HttpResponse:
         "filters": LIST_FILTERS,
         "query": f"show={show}" if show else "",
         "max_upload_mb": selectors.max_upload_bytes() // (1024 * 1024),
+        "waiting_invitations": selectors.datapool_invitations_waiting(user=request.user),
     }
     return render(request, "datapools/list.html", context)
 
@@ -318,11 +320,11 @@ def datapool_sharing(request: HttpRequest, pool_id: str) -> HttpResponse:
                     email=share_form.cleaned_data["email"],
                     permission=share_form.cleaned_data["permission"],
                 )
-                messages.success(request, f"Shared with {share.user.email} ({share.get_permission_display().lower()}).")
+                messages.success(request, f"Shared with {share.address} ({share.get_permission_display().lower()}).")
                 return redirect("datapools:sharing", pool.pk)
             except ApplicationError as exc:
                 share_form.add_error("email", exc.message)
-    shares = DataPoolShare.objects.filter(pool=pool).select_related("user").order_by("user__email")
+    shares = DataPoolShare.objects.filter(pool=pool).select_related("user").order_by(Coalesce("user__email", "email"))
     context = {"pool": pool, "shares": shares, "share_form": share_form, "visibility_form": visibility_form}
     return render(request, "datapools/sharing.html", context)
 
@@ -338,5 +340,5 @@ def share_remove(request: HttpRequest, pool_id: str, share_id: int) -> HttpRespo
     if share is not None and share.user_id == request.user.pk:
         messages.success(request, f"You left “{pool.name}”.")
         return redirect("datapools:list")
-    messages.success(request, f"{share.user.email if share else 'The user'} no longer has access.")
+    messages.success(request, f"{share.address if share else 'The user'} no longer has access.")
     return redirect("datapools:sharing", pool.pk)

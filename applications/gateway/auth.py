@@ -211,7 +211,9 @@ def authenticate(
             # Whether the service may run now is admission's rule (jobs.admission), checked when
             # an execution starts; reading one's own executions stays possible afterwards.
             return caller
-    # Cold path: say precisely what is wrong.
+    # Cold path: say what is wrong with the token precisely; about the service, only that this
+    # application has no subscription here. A missing service and someone else's answer alike
+    # (403, as the contract says for "not subscribed"), so nobody can probe which services exist.
     access_token = (
         get_access_token_model().objects.filter(token_checksum=checksum).values("expires", "application_id").first()
     )
@@ -222,10 +224,9 @@ def authenticate(
     )
     if access_token is None or access_token["expires"] <= now or application is None or application["deleted_at"]:
         raise _invalid_token()
-    if owner_uuid is None or not Service.objects.filter(owner__uuid=owner_uuid, name=service_name).exists():
-        raise GatewayAuthError(404, "service:not-found", "No such service at this address.")
     raise GatewayAuthError(
         403,
         "subscription:required",
-        "This application is not subscribed to this service: subscribe it on the Applications page first.",
+        "This application is not subscribed to a service at this address: subscribe it on the Applications page "
+        "first, and check the address (it is shown on the subscription).",
     )

@@ -129,7 +129,7 @@ class DataFileUploadSerializer(serializers.Serializer):
 
 
 class ShareSerializer(serializers.ModelSerializer):
-    email = serializers.EmailField(source="user.email", read_only=True)
+    email = serializers.EmailField(source="address", read_only=True)
 
     class Meta:
         model = DataPoolShare

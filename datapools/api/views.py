@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Exists, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.http import FileResponse, HttpRequest
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -279,7 +280,9 @@ class ShareListView(GenericAPIView):
     )
     def get(self, request: Request, pool_id: str) -> Response:
         pool = selectors.datapool_get(user=request.user, pool_id=pool_id, need=Access.OWNER)
-        shares = DataPoolShare.objects.filter(pool=pool).select_related("user").order_by("user__email")
+        shares = (
+            DataPoolShare.objects.filter(pool=pool).select_related("user").order_by(Coalesce("user__email", "email"))
+        )
         return Response(ShareSerializer(shares, many=True).data)
 
     @extend_schema(

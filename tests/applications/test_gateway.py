@@ -130,15 +130,17 @@ def test_deleted_application_token_stops_working(client, subscribed):
     assert client.get(service.path, **bearer(token)).status_code == 401
 
 
-def test_unknown_service_or_version_is_a_json_404(client, subscribed, provider):
+def test_unknown_service_is_answered_as_not_subscribed_and_unknown_version_is_a_json_404(client, subscribed, provider):
     _, _service, token = subscribed
     for path in (
         f"/gateway/{provider.uuid}/no-such-service/1.0.0/",
         f"/gateway/{uuid.uuid4()}/sum/1.0.0/",
         "/gateway/not-a-uuid/sum/1.0.0/",
     ):
+        # No subscription to that address: the same answer whether a service is there or not
+        # (tests/applications/test_gateway_enumeration.py).
         response = client.get(path, **bearer(token))
-        assert response.status_code == 404, path
+        assert (response.status_code, response.json()["code"]) == (403, "subscription:required"), path
         assert response["Content-Type"] == "application/json"
     response = client.get(f"/gateway/{provider.uuid}/sum/9.9.9/", **bearer(token))
     assert response.status_code == 404

@@ -88,8 +88,8 @@ def test_shared_pool_references_work_in_the_gateway_and_in_jobs(live_server, cel
     refused = requests.post(
         endpoint, json={"dataRef": refs["data.json"]}, headers={"Authorization": f"Bearer {other_token}"}
     )
-    assert refused.status_code == 403
-    assert refused.json()["code"] == "datapool:forbidden"
+    assert refused.status_code == 404
+    assert refused.json()["code"] == "datapool:not-found"
 
     # A job from the REST API with the same references saves its result into a pool the caller can write.
     results = services.datapool_create(user=caller, name="My results")

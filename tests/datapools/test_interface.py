@@ -74,8 +74,9 @@ def test_pool_shared_with_one_user_is_readable_by_them_and_not_by_a_third(
     assert pool in selectors.datapool_list_readable(user=other_user)
     assert pool not in selectors.datapool_list_writable(user=other_user)
 
-    assert error_of(selectors.datafile_check_access, user=third_user, ref=ref).code == "datapool:forbidden"
-    assert error_of(selectors.datafile_read_json, user=third_user, ref=ref, max_bytes=1024).status == 403
+    # A pool one cannot read is answered as a missing one: nobody learns that it exists.
+    assert error_of(selectors.datafile_check_access, user=third_user, ref=ref).code == "datapool:not-found"
+    assert error_of(selectors.datafile_read_json, user=third_user, ref=ref, max_bytes=1024).status == 404
     assert pool not in selectors.datapool_list_readable(user=third_user)
     assert data_file not in selectors.datafile_list_json_readable(user=third_user)
     assert data_file in selectors.datafile_list_json_readable(user=other_user)
@@ -107,7 +108,7 @@ def test_read_share_cannot_write_but_write_share_can(user, other_user, pool, dat
 
 
 def test_public_pool_is_readable_by_everyone_but_writable_by_its_owner_only(user, other_user, pool, data_file):
-    assert error_of(selectors.datafile_check_access, user=other_user, ref=data_file.reference).status == 403
+    assert error_of(selectors.datafile_check_access, user=other_user, ref=data_file.reference).status == 404
     services.datapool_update(user=user, pool=pool, visibility=Visibility.PUBLIC)
 
     assert selectors.datafile_read_json(user=other_user, ref=data_file.reference, max_bytes=1024)
@@ -121,13 +122,13 @@ def test_unsharing_takes_access_away(user, other_user, pool, data_file):
     share = services.datapool_share(user=user, pool=pool, email=other_user.email)
     assert selectors.datafile_check_access(user=other_user, ref=data_file.reference)
     services.datapool_unshare(user=user, pool=pool, share_id=share.pk)
-    assert error_of(selectors.datafile_check_access, user=other_user, ref=data_file.reference).status == 403
+    assert error_of(selectors.datafile_check_access, user=other_user, ref=data_file.reference).status == 404
 
 
-def test_sharing_with_an_unknown_address_or_yourself_is_refused(user, pool):
-    assert error_of(services.datapool_share, user=user, pool=pool, email="nobody@example.com").code == (
-        "datapool:unknown-user"
-    )
+def test_sharing_with_yourself_or_a_bad_permission_is_refused_an_unknown_address_invited(user, pool):
+    invitation = services.datapool_share(user=user, pool=pool, email="nobody@example.com")
+    assert (invitation.user, invitation.address) == (None, "nobody@example.com")
+    assert error_of(services.datapool_share, user=user, pool=pool, email="not an address").code == "datapool:bad-email"
     assert error_of(services.datapool_share, user=user, pool=pool, email=user.email).code == "datapool:self"
     assert (
         error_of(services.datapool_share, user=user, pool=pool, email=user.email, permission="ADMIN").code
@@ -172,7 +173,7 @@ def test_unknown_pool_file_or_mismatched_source_is_404(user, pool, data_file):
 def test_anonymous_callers_read_public_pools_only(user, pool, data_file):
     from django.contrib.auth.models import AnonymousUser
 
-    assert error_of(selectors.datafile_check_access, user=AnonymousUser(), ref=data_file.reference).status == 403
+    assert error_of(selectors.datafile_check_access, user=AnonymousUser(), ref=data_file.reference).status == 404
     services.datapool_update(user=user, pool=pool, visibility=Visibility.PUBLIC)
     assert selectors.datafile_check_access(user=AnonymousUser(), ref=data_file.reference) == data_file
 
@@ -261,9 +262,9 @@ def test_create_from_json_refuses_what_is_not_json_and_leaves_no_pool(user):
     assert not DataPool.objects.exists()
 
 
-def test_create_from_json_into_someone_elses_private_pool_is_forbidden(other_user, pool):
+def test_create_from_json_into_someone_elses_private_pool_is_not_found(other_user, pool):
     error = error_of(services.datafile_create_from_json, user=other_user, pool=pool, name="r", payload={})
-    assert (error.code, error.status) == ("datapool:forbidden", 403)
+    assert (error.code, error.status) == ("datapool:not-found", 404)
 
 
 def test_json_picker_lists_only_json_files_the_user_can_read(user, other_user, pool, data_file):
