@@ -186,6 +186,17 @@ if TESTING:
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
+# Failed logins slow down with growing delays and never lock the owner out: "key" counts one
+# account *from one address* (accounts/adapter.py), "ip" one address across accounts, sized so
+# that an office behind one NAT is not blocked by a few typos. Counted in Django's cache (Redis
+# when REDIS_URL is set). /admin/login/ goes through the same login (urls.py).
+ACCOUNT_RATE_LIMITS = {
+    "login_failed": "5/m/key,10/15m/key,20/h/key,40/d/key,30/m/ip,200/h/ip",
+}
+# Behind a proxy, allauth takes the client address from X-Forwarded-For when told how many
+# proxies to trust (ALLAUTH_TRUSTED_PROXY_COUNT), else REMOTE_ADDR.
+ALLAUTH_TRUSTED_PROXY_COUNT = env_int("ALLAUTH_TRUSTED_PROXY_COUNT", 0, minimum=0)
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_EMAIL_VERIFICATION = os.environ.get("ACCOUNT_EMAIL_VERIFICATION", "optional")
@@ -249,6 +260,14 @@ if os.environ.get("AWS_STORAGE_BUCKET_NAME"):
     AWS_S3_REGION_NAME = os.environ.get("AWS_S3_REGION_NAME") or None
     AWS_DEFAULT_ACL = None
     AWS_QUERYSTRING_AUTH = True
+# Downloads (planqk_portal/downloads.py): presigned S3 links live this long; behind a proxy,
+# PLANQK_SENDFILE=x-accel-redirect (nginx, internal location PLANQK_SENDFILE_PREFIX aliasing
+# MEDIA_ROOT) or x-sendfile (Apache, lighttpd) lets the proxy send the checked file.
+PLANQK_DOWNLOAD_URL_SECONDS = env_int("PLANQK_DOWNLOAD_URL_SECONDS", 60, minimum=1)
+PLANQK_SENDFILE = os.environ.get("PLANQK_SENDFILE", "").strip().lower()
+if PLANQK_SENDFILE not in {"", "none", "x-accel-redirect", "x-sendfile"}:
+    raise ImproperlyConfigured(f"PLANQK_SENDFILE must be x-accel-redirect, x-sendfile or none, got {PLANQK_SENDFILE!r}")
+PLANQK_SENDFILE_PREFIX = os.environ.get("PLANQK_SENDFILE_PREFIX", "/protected-media/")
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024  # larger uploads stream to a temporary file
 DATA_UPLOAD_MAX_MEMORY_SIZE = 12 * 1024 * 1024  # gateway bodies carry up to 1 MB data + 1 MB params
 

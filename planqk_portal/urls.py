@@ -1,5 +1,6 @@
 """URL map. Each app owns its HTML urls (``<app>/urls.py``) and API urls (``<app>/api/urls.py``)."""
 
+from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
 from django.urls import include, path
 
@@ -15,6 +16,9 @@ api_v1 = [
     path("", include("payments.api.urls")),
     path("", include("planqk_portal.api_urls")),
 ]
+
+# The admin has no login form of its own: it sends people to the portal's (throttled) login.
+admin.site.login = secure_admin_login(admin.site.login)
 
 urlpatterns = [
     # First: the service API is the hot path, and Django tries the patterns in order.

@@ -216,6 +216,19 @@ class ServerProcess(WorkerProcess):
     url: str = ""
 
 
+_static_collected: list[bool] = []
+
+
+def _collect_static(env: dict[str, str]) -> None:
+    """DEBUG off serves the collected, hashed static files (as `make run` does): collect them once."""
+    if not _static_collected:
+        subprocess.run(
+            [sys.executable, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"],
+            cwd=ROOT, env=env, check=True, timeout=300,
+        )  # fmt: skip
+        _static_collected.append(True)
+
+
 def start_production_server(extra_env: dict[str, str] | None = None) -> ServerProcess:
     """The portal under its production server (``python -m planqk_portal.server``: granian) with
     ``DJANGO_DEBUG=false``, against the test database, on this run's queue unless ``extra_env``
@@ -236,6 +249,7 @@ def start_production_server(extra_env: dict[str, str] | None = None) -> ServerPr
             **(extra_env or {}),
         }
     )
+    _collect_static(env)
     log_dir = ROOT / "var" / "test-workers"
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"server-{uuid.uuid4().hex[:8]}.log"
