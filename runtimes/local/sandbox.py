@@ -73,7 +73,7 @@ class Bwrap:
     """A bubblewrap command line under construction.
 
     bubblewrap creates a bind target's missing parents as 0700 when run as root: they are made
-    0755 here first, so an unprivileged uid can reach the mount.
+    0711 here first, so an unprivileged uid can reach the mount (but not list its neighbours).
     """
 
     def __init__(self, args: list[str]) -> None:
@@ -84,7 +84,8 @@ class Bwrap:
         for parent in reversed(Path(target).parents):
             if str(parent) not in self.made:
                 self.made.add(str(parent))
-                self.args.extend(["--perms", "0755", "--dir", str(parent)])
+                # Passable, not listable: what else is bound there is none of the user's business.
+                self.args.extend(["--perms", "0711", "--dir", str(parent)])
 
     def bind(self, option: str, source: str, target: str) -> None:
         self.parents(target)

@@ -1,0 +1,333 @@
+"""Isolation: what a hostile execution can reach of the platform and of another execution.
+
+Every case runs a hostile program on every runtime variant that runs code on this machine (see
+conftest.py: bubblewrap, no sandbox as root, rlimits only, Docker) next to an honest execution
+of another user that holds a provider token, and asserts on what the other user and the
+platform look like afterwards: the victim still SUCCEEDED with its own result, its token was
+never read, the platform's files were neither read nor changed, and nothing the hostile program
+left in the shared temporary folders survives its cleanup.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from planqk_runtime.protocol import FinalResponse, final_response
+from runtimes.base import RuntimeUnavailable
+from runtimes.local import LocalConfig, LocalRuntime
+from runtimes.local.sandbox import ExecutionUids, uids_running
+
+from .conftest import RuntimeUnderTest, processes_of
+
+pytestmark = [pytest.mark.slow, pytest.mark.not_external("a provider's service runs on the provider's machine")]
+
+VICTIM = """
+import os, time
+from .libs.return_objects import ResultResponse
+
+def run(data=None, params=None):
+    token = os.environ.get("QISKIT_IBM_TOKEN", "")
+    print("ready", flush=True)
+    for i in range(params["seconds"]):
+        time.sleep(1)
+        print(f"tick {i}", flush=True)
+    return ResultResponse(result={"sum": sum(data["values"]), "token_length": len(token)})
+"""
+
+ATTACKER = """
+import os, signal
+from .libs.return_objects import ResultResponse
+
+def read(path):
+    try:
+        with open(path, "rb") as fh:
+            return "read: " + fh.read(200).decode(errors="replace")
+    except OSError as exc:
+        return "error: " + type(exc).__name__
+
+def listing(path):
+    try:
+        return "listed: " + ",".join(sorted(os.listdir(path)))
+    except OSError as exc:
+        return "error: " + type(exc).__name__
+
+def write(path):
+    try:
+        with open(path, "a") as fh:
+            fh.write("written by another execution\\n")
+        return "written"
+    except OSError as exc:
+        return "error: " + type(exc).__name__
+
+def run(data=None, params=None):
+    victim, data_dir = params["victim_dir"], params["data_dir"]
+    report = {
+        "database": read(os.path.join(data_dir, "db.sqlite3")),
+        "secret_key": read(os.path.join(data_dir, "secret-key")),
+        "media": read(os.path.join(data_dir, "media", "upload.zip")),
+        "data_dir": listing(data_dir),
+        "executions": listing(os.path.join(data_dir, "executions")),
+        "victim_input": read(os.path.join(victim, "input", "data", "data.json")),
+        "victim_launch": read(os.path.join(victim, "launch.json")),
+        "victim_env": read(os.path.join(params["victim_env"], "pyvenv.cfg")),
+        "victim_code": read(os.path.join(params["victim_code"], "src", "program.py")),
+        "write_victim_output": write(os.path.join(victim, "output", "planted.txt")),
+        "write_victim_log": write(os.path.join(victim, "output.log")),
+        "write_data_dir": write(os.path.join(data_dir, "planted.txt")),
+        "write_database": write(os.path.join(data_dir, "db.sqlite3")),
+    }
+    # Every process this program can see: whose environment it can read (the victim's token
+    # would be there), which it may signal, and the victim's, which it tries to kill.
+    needle = ("PLANQK_EXECUTION_ID=" + params["victim_id"]).encode()
+    mine = {os.getpid(), os.getppid()}
+    environ_read, signalled, killed = [], [], []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) in mine:
+            continue
+        pid = int(name)
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as fh:
+                environ = fh.read()
+        except OSError:
+            environ = b""
+        if params["token"].encode() in environ:
+            report["token_seen"] = True
+        if needle in environ.split(b"\\0"):
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+            except OSError:
+                pass
+            continue
+        try:
+            if os.stat(f"/proc/{pid}").st_uid == os.getuid():
+                continue  # the execution's own processes (its uid is its alone), e.g. an init
+        except OSError:
+            continue
+        if environ:
+            environ_read.append(pid)
+        try:
+            os.kill(pid, 0)
+            signalled.append(pid)
+        except OSError:
+            pass
+    report.update(environ_read=environ_read, signalled=signalled, killed=killed)
+    return ResultResponse(result=report)
+"""
+
+FILLER = """
+import os, subprocess
+from .libs.return_objects import ResultResponse
+
+def fill(path, megabytes):
+    try:
+        with open(path, "wb") as fh:
+            for _ in range(megabytes):
+                fh.write(os.urandom(1024 * 1024))
+        return "filled"
+    except OSError as exc:
+        return "error: " + type(exc).__name__
+
+def run(data=None, params=None):
+    name = params["name"]
+    report = {folder: fill(os.path.join(folder, name), 8) for folder in ("/tmp", "/var/tmp", "/dev/shm")}
+    # A helper that leaves the process group and sheds the execution's environment (its marker).
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            os.execve("/bin/sleep", ["sleep", params["sleep"]], {})
+        os._exit(0)
+    return ResultResponse(result=report)
+"""
+
+
+def _platform_files(data_dir: Path, secret: str) -> dict[Path, bytes]:
+    """What an operator's data directory holds, with the rights a default umask gives."""
+    files = {
+        data_dir / "db.sqlite3": f"SQLite format 3\0 session {secret}".encode(),
+        data_dir / "secret-key": f"django-secret {secret}".encode(),
+        data_dir / "media" / "upload.zip": f"PK another user's code {secret}".encode(),
+    }
+    for path, content in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+        path.chmod(0o644)
+        path.parent.chmod(0o755)
+    return files
+
+
+def _build_paths(build: object) -> tuple[str, str]:
+    # A container's environment and code are in its own image: no path leads to another's.
+    return getattr(build, "env_dir", "/nonexistent/env"), getattr(build, "build_dir", "/nonexistent/code")
+
+
+def _final(rt: RuntimeUnderTest, handle: object, output: str) -> FinalResponse | None:
+    if hasattr(rt.runtime, "final_response"):
+        return rt.runtime.final_response(handle)
+    return final_response(output)
+
+
+def test_a_hostile_execution_reads_and_signals_nothing_of_the_platform_or_another_execution(
+    rt: RuntimeUnderTest,
+) -> None:
+    data_dir = Path(rt.config["data_dir"])
+    secret = secrets.token_hex(16)
+    token = f"ibm-token-{secrets.token_hex(16)}"
+    files = _platform_files(data_dir, secret)
+
+    # Other requirements than the attacker's: another environment, which it must not read.
+    victim_build = rt.build(VICTIM, requirements="six\n")
+    victim = rt.start(
+        victim_build, data={"values": [100, 50, 200, 70, 0.69]}, params={"seconds": 6}, env={"QISKIT_IBM_TOKEN": token}
+    )
+    give_up = time.monotonic() + 120
+    while "ready" not in rt.output(victim):
+        assert rt.runtime.poll(victim).running, rt.output(victim)
+        assert time.monotonic() < give_up
+        time.sleep(0.1)
+
+    victim_env, victim_code = _build_paths(victim_build)
+    attacker_build = rt.build(ATTACKER)
+    _state, output, final = rt.run(
+        attacker_build,
+        params={
+            "victim_dir": victim.dir,  # type: ignore[attr-defined]
+            "victim_id": victim.execution_id,
+            "victim_env": victim_env,
+            "victim_code": victim_code,
+            "data_dir": str(data_dir),
+            "token": token,
+        },
+    )
+    assert final is not None, output
+    assert final.succeeded, output
+    report = final.payload["result"]
+    assert token not in output
+    assert "token_seen" not in report, report
+    assert secret not in output
+
+    # The platform: nothing read, nothing listed, nothing written, nothing changed.
+    for key in ("database", "secret_key", "media", "victim_input", "victim_launch", "victim_env", "victim_code"):
+        assert report[key].startswith("error"), (key, report[key])
+    for key in ("data_dir", "executions"):
+        assert report[key].startswith("error"), (key, report[key])
+    for key in ("write_victim_output", "write_victim_log", "write_data_dir", "write_database"):
+        assert report[key].startswith("error"), (key, report[key])
+    for path, content in files.items():
+        assert path.read_bytes() == content
+    assert not (data_dir / "planted.txt").exists()
+
+    # The other execution: no process of it (or of anybody else) could be read or signalled.
+    assert report["killed"] == [], report
+    assert report["signalled"] == [], report
+    assert report["environ_read"] == [], report
+
+    # ... and it ends as it would have alone, with its own result.
+    victim_state = rt.wait(victim)
+    victim_output = rt.output(victim)
+    assert victim_state.exit_code == 0, victim_output
+    victim_final = _final(rt, victim, victim_output)
+    assert victim_final is not None, victim_output
+    assert victim_final.payload == {"result": {"sum": 420.69, "token_length": len(token)}, "metadata": None}
+    assert "written by another execution" not in victim_output
+    assert not (Path(victim.dir) / "output" / "planted.txt").exists()  # type: ignore[attr-defined]
+
+
+def _sleepers(marker: str) -> list[int]:
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                cmdline = Path(f"/proc/{entry.name}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if marker.encode() in cmdline:
+                found.append(int(entry.name))
+    return found
+
+
+def test_what_an_execution_leaves_in_tmp_var_tmp_and_dev_shm_is_gone_after_its_cleanup(
+    rt: RuntimeUnderTest,
+) -> None:
+    name = f"planqk-fill-{uuid.uuid4().hex[:12]}"
+    sleep = f"{3000 + secrets.randbelow(1000)}.{secrets.randbelow(10**6)}"
+    build = rt.build(FILLER)
+    # RLIMIT_FSIZE is the output cap: large enough for the files it leaves.
+    handle = rt.start(build, params={"name": name, "sleep": sleep}, memory_mb=256, max_output_bytes=64 << 20)
+    state = rt.wait(handle)
+    final = _final(rt, handle, rt.output(handle))
+    assert final is not None, rt.output(handle)
+    assert state.exit_code == 0, rt.output(handle)
+    assert final.payload["result"]["/tmp"] == "filled"  # its own /tmp works
+    rt.runtime.cleanup(handle)
+    for folder in ("/tmp", "/var/tmp", "/dev/shm"):
+        assert not os.path.exists(os.path.join(folder, name)), f"{folder}/{name} survived the cleanup"
+    # The helper that left the process group and cleared its environment went too.
+    assert _sleepers(sleep) == []
+    assert processes_of(handle.execution_id) == []
+
+
+# --- the uids of executions ------------------------------------------------------------------
+
+
+def test_concurrent_claims_never_share_a_uid_and_a_full_range_refuses(tmp_path: Path) -> None:
+    running = uids_running()
+    first = next(uid for uid in range(300_000, 400_000) if not running & set(range(uid, uid + 8)))
+    uids = ExecutionUids(first, first + 7, tmp_path / "claims")
+    got: list[int] = []
+    lock = threading.Lock()
+
+    def claim(n: int) -> None:
+        uid = uids.claim(f"e{n}", tmp_path / f"e{n}")
+        with lock:
+            got.append(uid)
+
+    for n in range(8):
+        (tmp_path / f"e{n}").mkdir()
+    threads = [threading.Thread(target=claim, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(got) == list(range(first, first + 8))
+    with pytest.raises(RuntimeUnavailable, match="in use"):
+        uids.claim("e8", tmp_path / "e8")
+    released = uids.release("e3")
+    assert released in got
+    # A claim whose execution folder is gone (its worker died) is stale and taken over.
+    (tmp_path / "e5").rmdir()
+    again = {uids.claim("e9", tmp_path / "e9"), uids.claim("e10", tmp_path / "e10")}
+    assert len(again) == 2
+    assert released in again
+
+
+def test_running_executions_have_uids_of_their_own_given_back_at_cleanup(rt: RuntimeUnderTest) -> None:
+    if rt.config["kind"] == "docker" or os.geteuid() != 0:
+        pytest.skip("the local runtime switches uids when the worker is root")
+    from .test_contract import SLEEPER
+
+    build = rt.build(SLEEPER)
+    handles = [rt.start(build, params={"seconds": 30}) for _ in range(3)]
+    uids = [h.uid for h in handles]  # type: ignore[attr-defined]
+    assert None not in uids
+    assert len(set(uids)) == 3
+    for handle in handles:
+        rt.runtime.cancel(handle)
+        rt.runtime.cleanup(handle)
+    claims = rt.runtime.sandbox.uids().claims_dir  # type: ignore[attr-defined]
+    assert not any((claims / str(uid)).exists() for uid in uids)
+
+
+def test_without_bubblewrap_the_default_sandbox_refuses_to_run_rather_than_run_unsandboxed(tmp_path: Path) -> None:
+    runtime = LocalRuntime(LocalConfig(data_dir=tmp_path, bwrap="planqk-no-such-bwrap"))
+    with pytest.raises(RuntimeUnavailable, match=r"bubblewrap not installed.*PLANQK_SANDBOX=none"):
+        runtime.sandbox_mode()
+    with pytest.raises(RuntimeUnavailable, match="must be bwrap or none"):
+        LocalRuntime(LocalConfig(data_dir=tmp_path, sandbox="auto")).sandbox_mode()
