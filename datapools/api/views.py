@@ -9,7 +9,7 @@ from django.db.models.functions import Coalesce
 from django.http import FileResponse, HttpRequest
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.parsers import MultiPartParser
@@ -187,8 +187,13 @@ class DataFileListView(GenericAPIView):
     )
     def get(self, request: Request, pool_id: str) -> Response:
         pool = selectors.datapool_get(user=request.user, pool_id=pool_id)
-        source_id = request.query_params.get("data_source")
-        source = selectors.datasource_get(pool=pool, source_id=source_id) if source_id else None
+        if "data_source" in request.query_params:
+            # A filter that is not a UUID (or empty) is the caller's mistake, not "no filter".
+            query = FileFilterSerializer(data=request.query_params)
+            query.is_valid(raise_exception=True)
+            source = selectors.datasource_get(pool=pool, source_id=query.validated_data["data_source"])
+        else:
+            source = None
         page = self.paginate_queryset(selectors.datafile_list(pool=pool, source=source))
         return self.get_paginated_response(DataFileSerializer(page, many=True, context={"request": request}).data)
 
@@ -269,6 +274,10 @@ class DataFileDownloadView(GenericAPIView):
 
         pool = selectors.datapool_get(user=request.user, pool_id=pool_id)
         return datafile_response(selectors.datafile_get(pool=pool, file_id=file_id))
+
+
+class FileFilterSerializer(serializers.Serializer):
+    data_source = serializers.UUIDField()
 
 
 class ShareListView(GenericAPIView):
