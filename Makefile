@@ -21,6 +21,7 @@ migrate: install
 # The production server with DEBUG off (DJANGO_DEBUG=true for development mode), static files
 # collected into the data directory, provider tokens re-encrypted with this install's key.
 run: migrate
+	$(BIN)/python scripts/ensure-sandbox.py
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/python manage.py rotate_provider_tokens
 	$(BIN)/python manage.py seed_demo
