@@ -14,6 +14,7 @@ api_v1 = [
     path("", include("datapools.api.urls")),
     path("", include("marketplace.api.urls")),
     path("", include("payments.api.urls")),
+    path("", include("algorithms.api.urls")),
     path("", include("planqk_portal.api_urls")),
 ]
 
@@ -35,6 +36,7 @@ urlpatterns = [
     path("applications/", include("applications.urls")),
     path("jobs/", include("jobs.urls")),
     path("datapools/", include("datapools.urls")),
+    path("algorithms/", include("algorithms.urls")),
     path("api/v1/", include(api_v1)),
     path("admin/", admin.site.urls),
 ]

@@ -15,7 +15,7 @@ DEMO_EMAIL = os.environ.get("PLANQK_DEMO_EMAIL", "demo@example.com")
 DEMO_PASSWORD = os.environ.get("PLANQK_DEMO_PASSWORD", "quantum-demo-2026")
 
 # Each capability may contribute demo content with a `seed_demo(user, stdout)` function.
-SEED_HOOKS = ("payments.demo", "services.demo", "applications.demo", "datapools.demo")
+SEED_HOOKS = ("payments.demo", "services.demo", "applications.demo", "datapools.demo", "algorithms.demo")
 
 
 class Command(BaseCommand):
