@@ -104,6 +104,7 @@ INSTALLED_APPS = [
     "jobs",
     "datapools",
     "payments",
+    "algorithms",
 ]
 
 MIDDLEWARE = [
