@@ -9,6 +9,7 @@ from django import forms
 
 from planqk_portal.errors import ApplicationError
 
+from . import schema_form
 from .models import JobStatus
 from .services import input_check
 
@@ -89,9 +90,19 @@ class JobCreateForm(forms.Form):
         services: list[tuple[Any, Any]],
         files: list[Any],
         pools: list[Any],
+        data_tree: schema_form.SchemaField | None = None,
+        params_tree: schema_form.SchemaField | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        # The chosen service's schemas as form fields (None: its spec describes no fields).
+        self.trees = {"data": data_tree, "params": params_tree}
+        self.unplaced_errors: dict[str, list[str]] = {"data": [], "params": []}
+        for name, tree in self.trees.items():
+            mode = self.fields[f"{name}_mode"]
+            if tree is not None:
+                mode.choices = [("form", "Form"), *mode.choices]
+                mode.initial = "form"
         self.versions = {str(service.pk): version for service, version in services}
         self.fields["service"].choices = [("", "Choose a service…")] + [
             (str(service.pk), f"{service.display_name} ({service.name} {version.version})")
@@ -118,14 +129,42 @@ class JobCreateForm(forms.Form):
                 rows.append((key, value))
         return rows + [("", "")] * max(KV_ROWS - len(rows), 1)
 
+    def _clean_schema_fields(self, name: str, label: str) -> dict[str, Any] | None:
+        tree = self.trees[name]
+        if tree is None:
+            raise forms.ValidationError(f"This service's API spec describes no fields: enter the {label} as JSON.")
+        value, ok = schema_form.parse(tree, self.data)
+        if not ok:
+            raise forms.ValidationError("Some fields need a fix (see below).")
+        try:
+            return input_check(value, name=label.capitalize()) if value else None
+        except ApplicationError as exc:
+            raise forms.ValidationError(exc.message) from None
+
+    def place_input_errors(self, errors: list[dict[str, str]]) -> None:
+        """The 422's ``errors`` on the fields they name (form mode) or under the JSON box."""
+        for name in ("data", "params"):
+            mine = [e for e in errors if str(e.get("path", "")).split(".")[0].split("[")[0] == name]
+            if not mine:
+                continue
+            if self.data.get(f"{name}_mode") == "form" and self.trees[name] is not None:
+                self.unplaced_errors[name] += schema_form.place_errors(self.trees[name], mine)
+                self.add_error(name, "The service's API spec does not accept this input (see the fields below).")
+            else:
+                self.add_error(name, [f"{e['path']}: {e['message']}" for e in mine])
+
     def clean_data(self) -> dict[str, Any] | None:
         if self.data.get("data_mode") == "datapool":
             return None
+        if self.data.get("data_mode") == "form":
+            return self._clean_schema_fields("data", "input data")
         return parse_json_object(self.cleaned_data.get("data", ""), label="Input data")
 
     def clean_params(self) -> dict[str, Any] | None:
         if self.data.get("params_mode") == "datapool":
             return None
+        if self.data.get("params_mode") == "form":
+            return self._clean_schema_fields("params", "parameters")
         if self.data.get("params_mode") == "kv":
             params: dict[str, Any] = {}
             for key, value in self.kv_rows:

@@ -17,8 +17,8 @@ from django.views.decorators.http import require_GET, require_http_methods
 from planqk_portal.errors import ApplicationError
 from planqk_portal.logs import HTMX_STOP_POLLING, render_log_poll
 
-from . import selectors, services
-from .admission import execution_admit
+from . import schema_form, selectors, services
+from .admission import execution_admit, version_input_schemas
 from .forms import ERROR_FIELDS, JobCreateForm, JobFilterForm
 from .models import Job, JobSource
 
@@ -79,18 +79,79 @@ def _example_initial(version: Any) -> dict[str, str]:
     return initial
 
 
-@login_required
-@require_http_methods(["GET", "POST"])
-def job_create(request: HttpRequest) -> HttpResponse:
-    """Create Job: a service, input data (JSON or a data pool file), params, advanced settings."""
-    pairs = selectors.services_with_callable_version(user=request.user)
-    kwargs = {
+def _trees(version: Any) -> dict[str, schema_form.SchemaField | None]:
+    """The version's ``data``/``params`` schemas as form fields (None where there are none)."""
+    if version is None:
+        return {"data": None, "params": None}
+    schemas = version_input_schemas(service_version=version)
+    return {
+        "data": schema_form.build_fields(schemas.data, root="data"),
+        "params": schema_form.build_fields(schemas.params, root="params"),
+    }
+
+
+def _fill_trees(trees: dict[str, Any], initial: dict[str, Any]) -> None:
+    """Show the initial JSON (an example, or the job run again) in the fields; where some of it
+    has no field, the JSON mode is chosen so nothing is lost."""
+    for name, tree in trees.items():
+        if tree is None:
+            continue
+        text = initial.get(name)
+        fits = True
+        if text:
+            fits = schema_form.fill(tree, json.loads(text))
+        if initial.get(f"{name}_mode", "json") == "json" and fits:
+            initial[f"{name}_mode"] = "form"
+        elif not fits and initial.get(f"{name}_mode") == "form":
+            initial[f"{name}_mode"] = "json"
+
+
+def _create_form(request: HttpRequest, *, pairs: Any, initial: dict[str, Any] | None = None) -> JobCreateForm:
+    """Create Job's form for the chosen service: bound to a POST, or prefilled."""
+    kwargs: dict[str, Any] = {
         "services": pairs,
         "files": selectors.datapool_files_readable_json(user=request.user),
         "pools": selectors.datapool_list_writable(user=request.user),
     }
-    if request.method == "POST":
-        form = JobCreateForm(request.POST, **kwargs)
+    versions = {str(service.pk): version for service, version in pairs}
+    if initial is None:
+        trees = _trees(versions.get(request.POST.get("service", "")))
+        for name, tree in trees.items():
+            if tree is not None and request.POST.get(f"{name}_mode") != "form":
+                schema_form.fill_from_post(tree, request.POST)
+        return JobCreateForm(request.POST, data_tree=trees["data"], params_tree=trees["params"], **kwargs)
+    trees = _trees(versions.get(str(initial.get("service") or "")))
+    _fill_trees(trees, initial)
+    return JobCreateForm(initial=initial, data_tree=trees["data"], params_tree=trees["params"], **kwargs)
+
+
+def _admission_error(form: JobCreateForm, exc: ApplicationError) -> None:
+    """Show admission's refusal on the field it is about."""
+    if exc.code == "input:invalid" and exc.extra.get("errors"):
+        form.place_input_errors(exc.extra["errors"])
+        return
+    field = ERROR_FIELDS.get(exc.code.split(":", 1)[0])
+    if field == "data_file" and form.cleaned_data.get("data_mode") != "datapool":
+        field = "params_file"  # the only file given was the parameters'
+    if exc.code.startswith("input:"):
+        field = "data" if "data" in exc.message.lower() else "params"
+    form.add_error(field if field in form.fields else None, exc.message)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def job_create(request: HttpRequest) -> HttpResponse:
+    """Create Job: a service, input data (a form from its spec, JSON or a data pool file), params,
+    advanced settings."""
+    pairs = selectors.services_with_callable_version(user=request.user)
+    versions = {str(service.pk): version for service, version in pairs}
+    if request.method == "POST" and request.POST.get("reload"):
+        # Without JavaScript, choosing another service shows its form after this round trip.
+        chosen = request.POST.get("service", "")
+        initial = {"service": chosen, **_example_initial(versions[chosen])} if chosen in versions else {}
+        form = _create_form(request, pairs=pairs, initial=initial)
+    elif request.method == "POST":
+        form = _create_form(request, pairs=pairs)
         if form.is_valid():
             version = form.selected_version()
             try:
@@ -106,12 +167,7 @@ def job_create(request: HttpRequest) -> HttpResponse:
                     result_pool=form.result_pool_object() if form.cleaned_data["save_result"] else None,
                 )
             except ApplicationError as exc:
-                field = ERROR_FIELDS.get(exc.code.split(":", 1)[0])
-                if field == "data_file" and form.cleaned_data.get("data_mode") != "datapool":
-                    field = "params_file"  # the only file given was the parameters'
-                if exc.code.startswith("input:"):
-                    field = "data" if "data" in exc.message.lower() else "params"
-                form.add_error(field if field in form.fields else None, exc.message)
+                _admission_error(form, exc)
             else:
                 return redirect("jobs:detail", job_id=job.pk)
     else:
@@ -123,23 +179,24 @@ def job_create(request: HttpRequest) -> HttpResponse:
             except Http404:
                 messages.error(request, "That job does not exist; start a new one.")
         chosen = initial.get("service") or request.GET.get("service", "")
-        versions = {str(service.pk): version for service, version in pairs}
         if not again and chosen in versions:
             initial.update(service=chosen, **_example_initial(versions[chosen]))
-        form = JobCreateForm(initial=initial, **kwargs)
+        form = _create_form(request, pairs=pairs, initial=initial)
     return render(request, "jobs/create.html", {"form": form, "has_services": bool(pairs)})
 
 
 @login_required
 @require_GET
 def job_example(request: HttpRequest) -> HttpResponse:
-    """htmx: the input fields prefilled with the chosen service's example (204 when it has none)."""
-    pairs = {str(s.pk): v for s, v in selectors.services_with_callable_version(user=request.user)}
-    version = pairs.get(request.GET.get("service", ""))
-    example = _example_initial(version) if version is not None else {}
-    if not example:
+    """htmx: the input sections for the chosen service (its form fields, prefilled with its
+    example), swapped in out of band; 204 for an unknown service."""
+    pairs = selectors.services_with_callable_version(user=request.user)
+    chosen = request.GET.get("service", "")
+    versions = {str(s.pk): v for s, v in pairs}
+    if chosen not in versions:
         return HttpResponse(status=204)
-    return render(request, "jobs/includes/example.html", {"example": example})
+    form = _create_form(request, pairs=pairs, initial={"service": chosen, **_example_initial(versions[chosen])})
+    return render(request, "jobs/create.html#inputs", {"form": form, "oob": True})
 
 
 def _job_or_404(request: HttpRequest, job_id: Any) -> Job:
