@@ -78,60 +78,61 @@ def _build_once(runtime, archive: bytes, requirements: str, work: Path) -> tuple
     return elapsed, result.handle
 
 
+def _local_cases(sample: str, tmp_path: Path, rebuilds: int) -> list[dict[str, str]]:
+    """uv and pip side by side on the local runtime: empty platform cache, warm cache, unchanged rebuild."""
+    from jobs.runtime_factory import local_config
+    from planqk_samples import sample_files
+    from planqk_template import zip_bytes
+    from runtimes.local import LocalRuntime
+
+    files = sample_files(sample)
+    requirements = files.get("requirements.txt", b"").decode()
+    archive = zip_bytes({p: c for p, c in files.items() if p.startswith("src/") or p == "requirements.txt"})
+    rows = []
+    for installer in ("uv", "pip"):
+        data_dir = tmp_path / f"data-{installer}"
+        runtime = LocalRuntime(replace(local_config(), data_dir=data_dir, installer=installer))
+        print(f"local {installer} {sample}: empty cache…", flush=True)
+        cold, _ = _build_once(runtime, archive, requirements, tmp_path / "work")
+        # Warm: the platform's wheel cache holds everything, the environment itself is new.
+        shutil.rmtree(data_dir / "envs")
+        print(f"local {installer} {sample}: warm cache…", flush=True)
+        warm, _ = _build_once(runtime, archive, requirements, tmp_path / "work")
+        again = [_build_once(runtime, archive, requirements, tmp_path / "work")[0] for _ in range(rebuilds)]
+        rows.append(
+            {
+                "runtime": "local",
+                "installer": installer,
+                "sample": sample,
+                "first build, empty cache s": f"{cold:.1f}",
+                "first build, warm cache s": f"{warm:.1f}",
+                "rebuild n": str(len(again)),
+                "rebuild median s": f"{statistics.median(again):.2f}" if again else "",
+                "rebuild max s": f"{max(again):.2f}" if again else "",
+            }
+        )
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench build")
     parser.add_argument("--samples", default="sum,qiskit_bell")
-    parser.add_argument("--runtimes", default="local,docker")
-    parser.add_argument("--rebuilds", type=int, default=3, help="unchanged rebuilds per sample and runtime")
+    parser.add_argument("--rebuilds", type=int, default=3, help="unchanged rebuilds per sample and installer")
     args = parser.parse_args(argv or [])
     _setup_django()
-
-    from planqk_samples import sample_files
-    from planqk_template import zip_bytes
-
     rows: list[dict[str, str]] = []
     with tempfile.TemporaryDirectory(prefix="bench-build-") as tmp:
-        tmp_path = Path(tmp)
-        for runtime_name in args.runtimes.split(","):
-            runtime, why = _runtime(runtime_name, tmp_path / "data")
-            for sample in args.samples.split(","):
-                if runtime is None:
-                    rows.append({"runtime": runtime_name, "sample": sample, "first build s": why})
-                    continue
-                files = sample_files(sample)
-                requirements = files.get("requirements.txt", b"").decode()
-                # A comment nobody used before: a new environment / a pip layer cache miss.
-                requirements += f"\n# bench {uuid.uuid4().hex}\n"
-                files = {**files, "requirements.txt": requirements.encode()}
-                archive = zip_bytes(
-                    {p: c for p, c in files.items() if p.startswith("src/") or p in ("requirements.txt",)}
-                )
-                handles = []
-                print(f"{runtime_name} {sample}: first build…", flush=True)
-                first, handle = _build_once(runtime, archive, requirements, tmp_path / "work")
-                handles.append(handle)
-                rebuilds = []
-                for _ in range(args.rebuilds):
-                    elapsed, handle = _build_once(runtime, archive, requirements, tmp_path / "work")
-                    rebuilds.append(elapsed)
-                    handles.append(handle)
-                for handle in handles:
-                    runtime.remove_build(handle)
-                rows.append(
-                    {
-                        "runtime": runtime_name,
-                        "sample": sample,
-                        "first build s": f"{first:.1f}",
-                        "rebuild n": str(len(rebuilds)),
-                        "rebuild median s": f"{statistics.median(rebuilds):.2f}" if rebuilds else "",
-                        "rebuild max s": f"{max(rebuilds):.2f}" if rebuilds else "",
-                    }
-                )
+        for sample in args.samples.split(","):
+            rows += _local_cases(sample, Path(tmp) / sample, args.rebuilds)
     notes = (
-        "First build: requirements never built here before (pip's download cache warm). Rebuild: a new "
-        "version with unchanged requirements. Both include unpacking the archive with every upload check. "
-        "The sum sample needs no packages (the local runtime still creates a virtual environment; Docker adds "
-        "only the code layer to the base image); qiskit_bell installs qiskit and qiskit-aer."
+        "Local runtime, uv and pip measured side by side in one run, each with its own data folder. Every build "
+        "fetches outside the sandbox (pip download --only-binary, no package code) and installs inside bubblewrap "
+        "without network, then runs the smoke test's import check only where services.builds calls it (not "
+        "here: this measures Runtime.build). Empty cache: the platform's wheel cache (data/wheelhouse) is empty, so "
+        "every wheel is downloaded (pip's own HTTP cache of the worker may be warm). Warm cache: the same "
+        "requirements in a new environment, every wheel in the platform cache, no network used. Rebuild: a new "
+        "version with unchanged requirements (the environment is reused, only the code is copied). All include "
+        "unpacking the archive with every upload check."
     )
-    write_table("build", "Service builds: first build and unchanged rebuild", rows, notes)
+    write_table("build", "Service builds: empty and warm platform cache, unchanged rebuild (uv and pip)", rows, notes)
     return 0
