@@ -8,6 +8,26 @@ class ApplicationForm(forms.Form):
     description = forms.CharField(max_length=DESCRIPTION_MAX, required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
 
+class BudgetForm(forms.Form):
+    """A monthly spending cap in the platform's currency; empty removes it."""
+
+    budget = forms.DecimalField(
+        label="Monthly budget",
+        required=False,
+        min_value=0,
+        max_value=1_000_000,
+        decimal_places=2,
+        help_text="Executions that would pass it are refused (402); you get a notice at 80 %. Empty: no cap.",
+        widget=forms.NumberInput(attrs={"step": "0.01", "inputmode": "decimal", "placeholder": "no cap"}),
+    )
+    subscription = forms.UUIDField(required=False, widget=forms.HiddenInput)
+
+    @property
+    def budget_cents(self) -> int | None:
+        value = self.cleaned_data.get("budget")
+        return None if value is None else round(value * 100)
+
+
 class SubscribeForm(forms.Form):
     plan = forms.TypedChoiceField(coerce=int, label="Service and pricing plan")
 

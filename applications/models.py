@@ -19,6 +19,11 @@ class Application(models.Model):
         settings.OAUTH2_PROVIDER_APPLICATION_MODEL, on_delete=models.PROTECT, related_name="platform_app"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    monthly_budget_cents = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Spending cap per calendar month (UTC) over all of the application's subscriptions; empty: none.",
+    )
     # Deleting keeps the row (and so its subscriptions' usage records for billing): the credentials
     # stop working at once and the application disappears from every list.
     deleted_at = models.DateTimeField(null=True, blank=True)
@@ -53,6 +58,9 @@ class Subscription(models.Model):
     currency = models.CharField(max_length=3, default="eur")
     requests_per_minute = models.PositiveIntegerField(default=120)
     max_concurrent = models.PositiveIntegerField(default=5)
+    monthly_budget_cents = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Spending cap per calendar month (UTC) of this subscription; empty: none."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     ended_at = models.DateTimeField(null=True, blank=True)
 

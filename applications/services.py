@@ -28,6 +28,7 @@ __all__ = [
     "application_create",
     "application_delete",
     "application_regenerate_secret",
+    "budget_set",
     "gateway_url",
     "service_endpoint_url",
     "subscription_create",
@@ -264,3 +265,24 @@ def subscription_end(*, subscription: Subscription) -> Subscription:
         subscription.ended_at = timezone.now()
         Subscription.objects.filter(pk=subscription.pk, ended_at__isnull=True).update(ended_at=subscription.ended_at)
     return subscription
+
+
+# --- budgets -------------------------------------------------------------------------------------
+
+
+def budget_set(*, application: Application, budget_cents: int | None, subscription: Subscription | None = None) -> None:
+    """Set (or with None remove) the monthly spending cap of an application or one of its subscriptions.
+
+    Admission enforces it (``payments.budgets.budget_check``); lowering it below what is spent
+    refuses further billable executions this month but never touches executions already admitted.
+    """
+    if budget_cents is not None and budget_cents < 0:
+        raise ApplicationError("A budget cannot be negative.", code="budget:negative")
+    if subscription is not None:
+        if subscription.application_id != application.pk:
+            raise ApplicationError("No such subscription.", code="subscription:not-found", status=404)
+        Subscription.objects.filter(pk=subscription.pk).update(monthly_budget_cents=budget_cents)
+        subscription.monthly_budget_cents = budget_cents
+        return
+    Application.objects.filter(pk=application.pk).update(monthly_budget_cents=budget_cents)
+    application.monthly_budget_cents = budget_cents

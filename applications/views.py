@@ -16,7 +16,7 @@ from planqk_portal.errors import ApplicationError
 from services.selectors import service_version_latest_callable
 
 from . import selectors, services
-from .forms import ApplicationForm, SubscribeForm, price_label
+from .forms import ApplicationForm, BudgetForm, SubscribeForm, price_label
 from .models import Application
 
 PAGE_SIZE = 20
@@ -29,13 +29,24 @@ def _application(request: HttpRequest, pk: object) -> Application:
         raise Http404("No such application.") from None
 
 
+def _budget_initial(cents: int | None) -> dict[str, Any]:
+    return {"budget": None if cents is None else f"{cents / 100:.2f}"}
+
+
 def _subscription_rows(request: HttpRequest, application: Application) -> list[dict[str, Any]]:
+    from payments.budgets import subscription_budget
+
     rows = []
     for subscription in selectors.subscription_list(application=application):
         version = service_version_latest_callable(service=subscription.service)
         rows.append(
             {
                 "subscription": subscription,
+                "budget": subscription_budget(subscription=subscription),
+                "budget_form": BudgetForm(
+                    initial={**_budget_initial(subscription.monthly_budget_cents), "subscription": subscription.pk},
+                    prefix=f"s{str(subscription.pk)[:8]}",
+                ),
                 "price": price_label(
                     price_cents=subscription.price_cents, currency=subscription.currency, kind=subscription.plan_kind
                 ),
@@ -52,9 +63,14 @@ def _subscription_rows(request: HttpRequest, application: Application) -> list[d
 def _detail_context(
     request: HttpRequest, application: Application, issued: services.IssuedCredentials | None = None
 ) -> dict[str, Any]:
+    from payments.budgets import application_budget, budget_notice_list
+
     subscribable = list(selectors.service_list_subscribable(user=request.user))
     return {
         "application": application,
+        "budget": application_budget(application=application),
+        "budget_form": BudgetForm(initial=_budget_initial(application.monthly_budget_cents)),
+        "budget_notices": [n for n in budget_notice_list(user=request.user) if n.application_id == application.pk],
         "issued": issued,
         "curl": services.token_curl_command(basic_auth=issued.basic_auth, request=request) if issued else None,
         "curl_template": (
@@ -140,6 +156,33 @@ def application_delete(request: HttpRequest, pk: object) -> HttpResponse:
             "cancel_href": reverse("applications:detail", args=[application.pk]),
         },
     )
+
+
+@login_required
+@require_POST
+def budget(request: HttpRequest, pk: object) -> HttpResponse:
+    """Set or remove the monthly budget of the application or (``subscription`` given) one subscription."""
+    application = _application(request, pk)
+    prefix = request.POST.get("prefix") or None
+    form = BudgetForm(request.POST, prefix=prefix)
+    if not form.is_valid():
+        messages.error(request, "Enter a budget of 0 or more, with at most two decimals, or leave it empty.")
+        return redirect("applications:detail", pk=application.pk)
+    subscription = None
+    if form.cleaned_data.get("subscription"):
+        try:
+            subscription = selectors.subscription_get(
+                application=application, subscription_id=form.cleaned_data["subscription"]
+            )
+        except ApplicationError:
+            raise Http404("No such subscription.") from None
+    services.budget_set(application=application, subscription=subscription, budget_cents=form.budget_cents)
+    what = f"“{subscription.service.display_name}”" if subscription else f"“{application.name}”"
+    if form.budget_cents is None:
+        messages.success(request, f"{what} has no monthly budget now.")
+    else:
+        messages.success(request, f"The monthly budget of {what} is {form.budget_cents / 100:.2f} now.")
+    return redirect("applications:detail", pk=application.pk)
 
 
 @login_required

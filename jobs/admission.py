@@ -14,7 +14,9 @@ It decides, in one transaction, and with the same answer codes on every road:
    PUBLISHED, or ACCESSIBLE when the application belongs to the service's owner (403
    ``service:not-published``); the version built and not retired (409 ``service:not-callable``).
 4. **Payment standing**: a paid plan needs a valid card and no failed invoice (402
-   ``payments:card-required`` / ``payments:invoice-unpaid``, with ``add_card_url``).
+   ``payments:card-required`` / ``payments:invoice-unpaid``, with ``add_card_url``), and a
+   billable execution must fit the subscription's and the application's monthly budget (402
+   ``payments:budget-exceeded``, checked with the concurrency lock held).
 5. **The plan's limits**: requests per minute and concurrent executions (429 with
    ``Retry-After``), per subscription; an owner's own runs have the owner quota
    (``PLANQK_OWNER_REQUESTS_PER_MINUTE``, ``PLANQK_OWNER_MAX_CONCURRENT``).
@@ -117,6 +119,17 @@ def _check_payment_standing(*, subscription: Any, payer: Any) -> None:
             status=402,
             extra={"add_card_url": url},
         )
+
+
+def _check_budget(*, subscription: Any) -> None:
+    """A billable execution must not take its subscription or application past a monthly cap (402
+    ``payments:budget-exceeded``). Runs in the transaction that creates the job, after the
+    concurrency lock, so a burst is counted one request after the other."""
+    if subscription.plan_kind != "PER_EXECUTION" or not subscription.price_cents:
+        return
+    from payments.budgets import budget_check
+
+    budget_check(subscription=subscription, price_cents=subscription.price_cents)
 
 
 # --- idempotency --------------------------------------------------------------------------------
@@ -356,6 +369,7 @@ def execution_admit(
         with transaction.atomic():
             if subscription is not None:
                 limits.check_concurrency(subscription_id=subscription.pk, limit=subscription.max_concurrent)
+                _check_budget(subscription=subscription)
             else:
                 limits.check_owner_concurrency(user_id=owner.pk, limit=int(settings.PLANQK_OWNER_MAX_CONCURRENT))
             job.save(force_insert=True)

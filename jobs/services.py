@@ -114,7 +114,7 @@ def job_record_usage(*, job: Job) -> None:
     duration = job.duration_seconds or 0.0
     try:
         with transaction.atomic():
-            UsageRecord.objects.get_or_create(
+            _, created = UsageRecord.objects.get_or_create(
                 job=job,
                 defaults={
                     "subscription": subscription,
@@ -124,7 +124,19 @@ def job_record_usage(*, job: Job) -> None:
                 },
             )
     except IntegrityError:
-        pass  # recorded by a concurrent finisher
+        return  # recorded by a concurrent finisher
+    if created and price:
+        # Budget notices (80 %, 100 %) once the record is committed; they never fail the transition.
+        transaction.on_commit(lambda: _budget_notices(subscription_id=subscription.pk))
+
+
+def _budget_notices(*, subscription_id: Any) -> None:
+    from payments.budgets import budget_notices_check
+
+    try:
+        budget_notices_check(subscription_id=subscription_id)
+    except Exception:
+        logger.exception("budget notices for subscription %s failed", subscription_id)
 
 
 def job_save_result(*, job: Job) -> Any:

@@ -156,6 +156,45 @@ class UsageRecord(models.Model):
         return f"Usage of {self.subscription_id} at {self.recorded_at:%Y-%m-%d %H:%M:%S}"
 
 
+class BudgetNotice(models.Model):
+    """A subscriber was told that an application or subscription reached a share of its monthly cap.
+
+    One row per budget, period and threshold: the unique constraint makes the notice (and its
+    e-mail) happen once, however many executions finish at the same time.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="budget_notices")
+    application = models.ForeignKey("applications.Application", on_delete=models.CASCADE, related_name="budget_notices")
+    # Empty: the application's own cap; else the subscription's.
+    subscription = models.ForeignKey(
+        "applications.Subscription", on_delete=models.CASCADE, null=True, blank=True, related_name="budget_notices"
+    )
+    period_start = models.DateTimeField()
+    percent = models.PositiveSmallIntegerField()
+    total_cents = models.PositiveBigIntegerField()
+    cap_cents = models.PositiveBigIntegerField()
+    currency = models.CharField(max_length=3)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+        constraints = [
+            models.UniqueConstraint(
+                fields=("application", "period_start", "percent"),
+                condition=models.Q(subscription__isnull=True),
+                name="budget_notice_once_per_application",
+            ),
+            models.UniqueConstraint(
+                fields=("subscription", "period_start", "percent"),
+                condition=models.Q(subscription__isnull=False),
+                name="budget_notice_once_per_subscription",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.percent} % of {self.cap_cents} at {self.period_start:%Y-%m}"
+
+
 class WebhookEvent(models.Model):
     """A gateway event already handled; its id makes a replayed delivery a no-op."""
 

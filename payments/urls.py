@@ -12,5 +12,8 @@ urlpatterns = [
     path("invoices/<uuid:invoice_id>/", views.invoice_detail, name="invoice"),
     path("invoices/<uuid:invoice_id>/pay/", views.invoice_pay, name="invoice-pay"),
     path("earnings/", views.earnings, name="earnings"),
+    path("earnings/usage.csv", views.earnings_csv, name="earnings-csv"),
+    path("usage/", views.usage, name="usage"),
+    path("usage/usage.csv", views.usage_csv, name="usage-csv"),
     path("webhooks/stripe/", views.stripe_webhook, name="stripe-webhook"),
 ]

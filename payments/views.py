@@ -11,12 +11,14 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from planqk_portal.errors import ApplicationError
 
 from . import selectors, services
+from . import usage as usage_reports
 from .forms import CardForm
 from .gateways import get_gateway
 
@@ -189,19 +191,112 @@ def invoice_pay(request: HttpRequest, invoice_id: Any) -> HttpResponse:
     return redirect("payments:invoice", invoice_id=invoice.pk)
 
 
+def _period_links(start: Any) -> dict[str, str]:
+    from datetime import timedelta
+
+    previous = services.billing_period(start - timedelta(days=1))[0]
+    following = services.billing_period(start + timedelta(days=32))[0]
+    return {
+        "period": f"{start:%Y-%m}",
+        "previous_period": f"{previous:%Y-%m}",
+        "next_period": f"{following:%Y-%m}" if following <= services.billing_period(timezone.now())[0] else "",
+    }
+
+
+def _day_chart(report: usage_reports.UsageReport) -> dict[str, Any]:
+    from .templatetags.money import money
+
+    return usage_reports.bar_chart(
+        [
+            (
+                f"{day.day:%d}",
+                day.cents,
+                f"{day.day:%Y-%m-%d}: {day.executions} executions, {money(day.cents, report.currency)}",
+            )
+            for day in report.days
+        ]
+    )
+
+
+@login_required
+def usage(request: HttpRequest) -> HttpResponse:
+    """The subscriber's usage and cost this period: per application, subscription and day."""
+    from .budgets import application_budget, budget_notice_list
+
+    start = usage_reports.period_parse(request.GET.get("period"))
+    report = usage_reports.usage_report(user=request.user, role=usage_reports.SUBSCRIBER, period_start=start)
+    groups = report.groups("application")
+    from applications.models import Application
+
+    applications = Application.objects.in_bulk([group["id"] for group in groups])
+    for group in groups:
+        application = applications.get(group["id"])
+        group["budget"] = application_budget(application=application) if application and report.is_open else None
+    context = {
+        "section": "payments",
+        "report": report,
+        "groups": groups,
+        "chart": _day_chart(report),
+        "notices": budget_notice_list(user=request.user) if report.is_open else [],
+        **_period_links(report.period_start),
+    }
+    return render(request, "payments/usage.html", context)
+
+
+def _csv_response(text: str, filename: str) -> HttpResponse:
+    response = HttpResponse(text, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@login_required
+def usage_csv(request: HttpRequest) -> HttpResponse:
+    start = usage_reports.period_parse(request.GET.get("period"))
+    text = usage_reports.usage_csv(user=request.user, role=usage_reports.SUBSCRIBER, period_start=start)
+    return _csv_response(text, f"usage-{start:%Y-%m}.csv")
+
+
+@login_required
+def earnings_csv(request: HttpRequest) -> HttpResponse:
+    start = usage_reports.period_parse(request.GET.get("period"))
+    text = usage_reports.usage_csv(user=request.user, role=usage_reports.PROVIDER, period_start=start)
+    return _csv_response(text, f"earnings-{start:%Y-%m}.csv")
+
+
 @login_required
 def earnings(request: HttpRequest) -> HttpResponse:
-    """What subscribers owe and paid for the user's services."""
+    """What the user's services earn: this period per service and plan (from the usage records),
+    the last months, and the invoices subscribers owe and paid."""
+    from .templatetags.money import money
+
+    start = usage_reports.period_parse(request.GET.get("period"))
+    report = usage_reports.usage_report(user=request.user, role=usage_reports.PROVIDER, period_start=start)
+    history = usage_reports.earnings_history(user=request.user, now=start)
     page = Paginator(selectors.earnings_list(user=request.user), PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
         "payments/earnings.html",
         {
             "section": "payments",
+            "report": report,
+            "groups": report.groups("service"),
+            "chart": _day_chart(report),
+            "history_chart": usage_reports.bar_chart(
+                [
+                    (
+                        f"{row['period_start']:%b}",
+                        row["total_cents"],
+                        f"{row['period_start']:%B %Y}: {money(row['total_cents'], report.currency)}",
+                    )
+                    for row in history
+                ]
+            ),
+            "history": history,
             "page_obj": page,
             "invoices": page,
             "totals": selectors.earnings_totals(user=request.user),
             "currency": settings.PLANQK_CURRENCY,
+            **_period_links(report.period_start),
         },
     )
 

@@ -23,6 +23,12 @@ class DataRefSerializer(serializers.Serializer):
     fileId = serializers.UUIDField()
 
 
+class JobCostSerializer(serializers.Serializer):
+    amount_cents = serializers.IntegerField(help_text="What this execution costs its subscriber (0 for own runs).")
+    currency = serializers.CharField()
+    billable = serializers.BooleanField(help_text="Whether the billing rule counts it (it started).")
+
+
 class JobSerializer(serializers.ModelSerializer):
     """The job object."""
 
@@ -34,6 +40,7 @@ class JobSerializer(serializers.ModelSerializer):
     error = serializers.SerializerMethodField()
     duration_seconds = serializers.FloatField(read_only=True, allow_null=True)
     result_file = serializers.SerializerMethodField()
+    cost = serializers.SerializerMethodField()
 
     class Meta:
         model = Job
@@ -53,6 +60,7 @@ class JobSerializer(serializers.ModelSerializer):
             "peak_memory_kb",
             "source",
             "result_file",
+            "cost",
         )
         read_only_fields = fields
 
@@ -63,6 +71,27 @@ class JobSerializer(serializers.ModelSerializer):
         ):
             return {"code": job.error_code or job.status, "detail": job.error_detail}
         return None
+
+    @extend_schema_field(JobCostSerializer(allow_null=True))
+    def get_cost(self, job: Job) -> dict[str, Any] | None:
+        """Once final: the price its usage record holds (null while it is not final)."""
+        from django.conf import settings
+
+        from jobs.models import JOB_FINAL_STATES
+
+        if job.status not in JOB_FINAL_STATES:
+            return None
+        record = None
+        if job.subscription_id:
+            from payments.models import UsageRecord
+
+            record = UsageRecord.objects.filter(job_id=job.pk).only("price_cents").first()
+        currency = job.subscription.currency if job.subscription_id else settings.PLANQK_CURRENCY
+        return {
+            "amount_cents": record.price_cents if record else 0,
+            "currency": currency,
+            "billable": bool(job.billable),
+        }
 
     @extend_schema_field(DataRefSerializer(allow_null=True))
     def get_result_file(self, job: Job) -> dict[str, str] | None:

@@ -76,3 +76,43 @@ class InvoiceSerializer(serializers.ModelSerializer):
             "paid_at",
             "lines",
         )
+
+
+class UsageLineSerializer(serializers.Serializer):
+    """One subscription in the period."""
+
+    subscription_id = serializers.UUIDField()
+    application_id = serializers.UUIDField()
+    application_name = serializers.CharField()
+    service_id = serializers.UUIDField()
+    service_name = serializers.CharField()
+    plan_name = serializers.CharField()
+    plan_kind = serializers.ChoiceField(choices=["FREE", "PER_EXECUTION", "MONTHLY"])
+    unit_price_cents = serializers.IntegerField(help_text="Per execution or per month, by plan_kind.")
+    executions = serializers.IntegerField()
+    billable_executions = serializers.IntegerField(help_text="Executions recorded with a price.")
+    run_seconds = serializers.FloatField()
+    usage_cents = serializers.IntegerField(help_text="The prices of the period's usage records.")
+    flat_cents = serializers.IntegerField(help_text="A monthly plan's flat price for the period, else 0.")
+    total_cents = serializers.IntegerField()
+
+
+class UsageDaySerializer(serializers.Serializer):
+    day = serializers.DateField(help_text="UTC.")
+    executions = serializers.IntegerField()
+    run_seconds = serializers.FloatField()
+    cents = serializers.IntegerField(help_text="What the day's executions cost (flat prices are not per day).")
+
+
+class UsageReportSerializer(serializers.Serializer):
+    """A billing period (calendar month, UTC) from the usage records, as the usage and earnings pages show it."""
+
+    role = serializers.ChoiceField(choices=["subscriber", "provider"])
+    period_start = serializers.DateTimeField()
+    period_end = serializers.DateTimeField(help_text="Exclusive.")
+    currency = serializers.CharField()
+    executions = serializers.IntegerField()
+    run_seconds = serializers.FloatField()
+    total_cents = serializers.IntegerField()
+    subscriptions = UsageLineSerializer(many=True)
+    days = UsageDaySerializer(many=True)

@@ -9,4 +9,6 @@ urlpatterns = [
     path("payments/invoices/", views.InvoiceListView.as_view(), name="api-payments-invoices"),
     path("payments/invoices/<uuid:invoice_id>/", views.InvoiceDetailView.as_view(), name="api-payments-invoice"),
     path("payments/earnings/", views.EarningsListView.as_view(), name="api-payments-earnings"),
+    path("payments/earnings/summary/", views.EarningsSummaryView.as_view(), name="api-payments-earnings-summary"),
+    path("payments/usage/", views.UsageView.as_view(), name="api-payments-usage"),
 ]

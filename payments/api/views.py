@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound
 from rest_framework.generics import ListAPIView
@@ -12,8 +12,15 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .. import selectors, services
+from .. import usage as usage_reports
 from ..models import Invoice
-from .serializers import CardAddSerializer, CardSerializer, InvoiceSerializer, SetupIntentSerializer
+from .serializers import (
+    CardAddSerializer,
+    CardSerializer,
+    InvoiceSerializer,
+    SetupIntentSerializer,
+    UsageReportSerializer,
+)
 
 ERROR = OpenApiResponse(description='`{"code": ..., "detail": ...}`; a declined card is 402 with Stripe\'s message.')
 
@@ -102,3 +109,36 @@ class EarningsListView(ListAPIView):
     @extend_schema(summary="Invoices of subscriptions to your services (as a provider)")
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
+
+
+PERIOD = OpenApiParameter(
+    "period", str, description="The billing period as YYYY-MM (UTC); the current month when left out.", required=False
+)
+
+
+def _report(request: Request, role: str) -> Response:
+    start = usage_reports.period_parse(request.query_params.get("period"))
+    report = usage_reports.usage_report(user=request.user, role=role, period_start=start)
+    return Response(report.as_dict())
+
+
+@extend_schema(tags=["payments"])
+class UsageView(APIView):
+    @extend_schema(
+        summary="Usage and cost of your applications in a period (as a subscriber)",
+        parameters=[PERIOD],
+        responses=UsageReportSerializer,
+    )
+    def get(self, request: Request) -> Response:
+        return _report(request, usage_reports.SUBSCRIBER)
+
+
+@extend_schema(tags=["payments"])
+class EarningsSummaryView(APIView):
+    @extend_schema(
+        summary="Executions of your services and what they earn in a period (as a provider)",
+        parameters=[PERIOD],
+        responses=UsageReportSerializer,
+    )
+    def get(self, request: Request) -> Response:
+        return _report(request, usage_reports.PROVIDER)
