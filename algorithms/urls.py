@@ -17,4 +17,5 @@ urlpatterns = [
     path("implementations/<uuid:implementation_id>/files/table/", views.implementation_files_table, name="files-table"),
     path("files/<uuid:file_id>/create-service/", views.file_create_service, name="file-create-service"),
     path("services/<uuid:service_id>/build/", views.service_build, name="service-build"),
+    path("job-api-spec/", views.job_api_spec, name="job-api-spec"),
 ]

@@ -344,3 +344,24 @@ def service_build(request: HttpRequest, service_id: Any) -> HttpResponse:
         **log_context(version),
     }
     return render(request, "algorithms/service_build.html", context)
+
+
+def chosen_service_spec(*, user: Any, service_id: str) -> dict[str, Any]:
+    """The API spec summary of a service ``user`` may run (what Create Job shows at its bottom)."""
+    from jobs.admission import runnable_services
+    from services.rendering import summarize_api_spec
+    from services.selectors import service_version_latest_callable
+
+    service = runnable_services(user=user).filter(pk=selectors._uuid(service_id)).first() if service_id else None
+    version = service_version_latest_callable(service=service) if service is not None else None
+    if version is None:
+        return {"service": None, "spec": None}
+    return {"service": service, "version": version, "spec": summarize_api_spec(version.api_spec)}
+
+
+@login_required
+@require_GET
+def job_api_spec(request: HttpRequest) -> HttpResponse:
+    """htmx: the API spec block of Create Job for the service now selected."""
+    context = chosen_service_spec(user=request.user, service_id=request.GET.get("service", ""))
+    return render(request, "algorithms/includes/job_api_spec.html", context)

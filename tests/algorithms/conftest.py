@@ -1,0 +1,42 @@
+"""Algorithms fixtures: an algorithm, implementations of every visibility, their files."""
+
+from __future__ import annotations
+
+import pytest
+
+from planqk_samples import sample_zip
+
+
+def make_algorithm(author, name: str = "Sum of numbers", **kwargs):
+    from algorithms import services
+
+    defaults = {"summary": "Adds numbers up.", "problem_class": "OTHER", "tags": ["classical"]}
+    return services.algorithm_create(author=author, name=name, **{**defaults, **kwargs})
+
+
+def make_implementation(
+    owner, algorithm, *, name: str = "sum", visibility: str = "PRIVATE", shared_with=(), archive=None
+):
+    """An implementation with one file (the sum sample unless ``archive`` is given)."""
+    from algorithms import services
+
+    implementation = services.implementation_create(
+        algorithm=algorithm,
+        owner=owner,
+        name=name,
+        description="The **sum** sample.",
+        sdk="PYTHON",
+        visibility=visibility,
+        shared_with=list(shared_with),
+    )
+    services.implementation_file_add(
+        implementation=implementation, user=owner, archive=archive or sample_zip("sum"), filename="user_code.zip"
+    )
+    return implementation
+
+
+@pytest.fixture
+def media(settings, tmp_path):
+    """Stored files under tmp_path (tests without a worker process)."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
