@@ -109,6 +109,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "planqk_portal.middleware.InvalidContentLengthMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -303,6 +304,9 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- OAuth2 (token endpoint of the gateway) ---------------------------------------------------
+# Token requests per client and minute (a token lives an hour; more is a misbehaving client or
+# someone guessing its secret): the next one is 429 with Retry-After. 0: no limit.
+PLANQK_TOKEN_REQUESTS_PER_MINUTE = env_int("PLANQK_TOKEN_REQUESTS_PER_MINUTE", 10, minimum=0)
 OAUTH2_PROVIDER = {
     "ACCESS_TOKEN_EXPIRE_SECONDS": 3600,
     "SCOPES": {"default": "Call subscribed services"},

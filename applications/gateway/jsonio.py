@@ -72,10 +72,10 @@ def read_json_body(request: HttpRequest) -> dict[str, Any]:
     # data and params may each be up to the limit; anything far beyond both is refused unread.
     body_limit = body_max_bytes()
     with _as_application_error():
-        try:
-            length = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
+        declared = (request.META.get("CONTENT_LENGTH") or "0").strip()
+        if not declared.isdigit():  # "-5", "abc", "1e3": not a length (Django would read no body)
+            raise ServiceAPIError(codes.INPUT_BAD_CONTENT_LENGTH, "Content-Length is not a number.")
+        length = int(declared)
         if length > body_limit:
             contract.check_body_size(length, input_max_bytes=limit)
         chunked = "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()

@@ -46,7 +46,42 @@ class GatewayTokenView(TokenView):
 
     server_class = BackendApplicationServer
 
+    @staticmethod
+    def _client_key(request: HttpRequest) -> str:
+        """Who is asking: the client id of the Basic credentials (RFC 6749 section 2.3.1) or the
+        ``client_id`` field, whether or not the secret is right; without one, the address."""
+        import base64
+        import binascii
+        from urllib.parse import unquote
+
+        scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+        client_id = ""
+        if scheme.lower() == "basic" and credentials:
+            try:
+                client_id = unquote(base64.b64decode(credentials, validate=True).decode().partition(":")[0])
+            except (binascii.Error, UnicodeDecodeError):
+                client_id = ""
+        client_id = client_id or request.POST.get("client_id", "")
+        return f"token:client:{client_id[:200]}" if client_id else f"token:addr:{request.META.get('REMOTE_ADDR', '')}"
+
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        from django.conf import settings
+        from django.http import JsonResponse
+
+        from jobs.limits import LimitExceeded
+
+        # Per client, before any secret is checked: slows guessing a client's secret as well as a
+        # client that asks for a token per call. 429 in RFC 6749's error shape.
+        try:
+            check_rate(
+                key=self._client_key(request), limit=settings.PLANQK_TOKEN_REQUESTS_PER_MINUTE, who="The token endpoint"
+            )
+        except LimitExceeded as exc:
+            return JsonResponse(
+                {"error": "temporarily_unavailable", "error_description": exc.detail},
+                status=429,
+                headers={"Retry-After": str(exc.retry_after), "Cache-Control": "no-store", "Pragma": "no-cache"},
+            )
         response = super().post(request, *args, **kwargs)
         response["Cache-Control"] = "no-store"
         response["Pragma"] = "no-cache"

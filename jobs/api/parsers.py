@@ -20,10 +20,10 @@ class JobInputJSONParser(JSONParser):
     def parse(self, stream: Any, media_type: str | None = None, parser_context: dict | None = None) -> Any:
         limit = body_max_bytes()
         request = (parser_context or {}).get("request")
-        try:
-            declared = int(request.META.get("CONTENT_LENGTH") or 0) if request is not None else 0
-        except ValueError:
-            declared = 0
+        raw_length = (request.META.get("CONTENT_LENGTH") or "0").strip() if request is not None else "0"
+        if not raw_length.isdigit():  # "-5", "abc": not a length (also refused by the middleware)
+            raise ApplicationError("Content-Length is not a number.", code="input:bad-content-length", status=400)
+        declared = int(raw_length)
         if declared > limit:
             raise _too_large(limit)
         raw = stream.read(limit + 1) if stream is not None else b""
