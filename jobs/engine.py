@@ -3,8 +3,9 @@
 A worker claims a PENDING job with a conditional update (a redelivered task finds nothing to
 claim), starts the execution on the runtime that built the version, and follows it: output is
 read incrementally, stored as log chunks and interim results in one transaction together with
-the read offset and the heartbeat, and the outcome is taken from the runner's own final line
-only (``planqk_runtime.protocol.final_response``), never from a marker user code printed.
+the read offset and the heartbeat, and the outcome is taken from the runtime's result channel
+only (``Runtime.final_response``), never from the output: user code and its children can print
+anything, also after the runner finished.
 
 Every write of a running job is conditional on ``worker`` still being this execution's id, so
 a worker that was presumed dead and handed over by the reaper can never write over the one that
@@ -34,7 +35,7 @@ from django.utils import timezone
 
 from planqk_portal.errors import ApplicationError
 from planqk_portal.logs import ChunkedLogWriter
-from planqk_runtime.protocol import KIND_INTERIM, final_response, parse_output_line
+from planqk_runtime.protocol import KIND_INTERIM, parse_output_line
 from planqk_service_api import json_problem
 
 from .models import JOB_FINAL_STATES, InterimResult, Job, JobLogChunk, JobStatus
@@ -110,8 +111,7 @@ class _Follow:
 
     offset: int
     partial: str = ""
-    # The last non-blank line and blank lines after it: held back because it may be the
-    # runner's final line, which is the result and not a log line.
+    # Lines read but not yet routed (kept for saved_offset; the outcome is never among them).
     held: list[str] = field(default_factory=list)
     pending_interims: list[Any] = field(default_factory=list)
     new_output: bool = False
@@ -365,16 +365,11 @@ class Execution:
                 break  # at most one read (1 MB) per poll while it runs
 
     def _line(self, line: str) -> None:
-        held = self.follow.held
-        if not line.strip():
-            if held:
-                held.append(line)
-            else:
-                self._emit(line)
-            return
-        for earlier in held:
+        # Nothing is held back any more: no output line can be the outcome.
+        for earlier in self.follow.held:
             self._emit(earlier)
-        held[:] = [line]
+        self.follow.held.clear()
+        self._emit(line)
 
     def _emit(self, line: str) -> None:
         kind, payload = parse_output_line(line)
@@ -404,12 +399,11 @@ class Execution:
 
     def _outcome(self, state: Any, *, cancel_sent: bool, engine_timeout: bool) -> Outcome:
         job, follow = self.job, self.follow
-        tail = [line for line in [*follow.held, follow.partial] if line]
-        last = max((i for i, line in enumerate(tail) if line.strip()), default=None)
-        final = final_response([tail[last]]) if last is not None else None
-        # The runner's final line stays out of the logs: it is shown as the result or the error.
-        for i, line in enumerate(tail):
-            if final is None or i != last:
+        # The outcome comes from the runtime's result channel only; every line printed, the
+        # runner's own final line too (it stays for people), is a log line.
+        final = self.runtime.final_response(self.handle)
+        for line in [*follow.held, follow.partial]:
+            if line:
                 self._emit(line if line.endswith("\n") else line + "\n")
         follow.held, follow.partial = [], ""
         service = job.service

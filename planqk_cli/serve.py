@@ -3,8 +3,9 @@
 No portal, no database and no authentication: a ``ThreadingHTTPServer`` from the standard
 library keeps the jobs in memory, and every execution is its own ``python -m planqk_runtime``
 process (cwd = the folder, input files in a temporary ``INPUT_DIR``), exactly as the platform
-runs it. The outcome is read from the runner's final stdout line only
-(:func:`planqk_runtime.protocol.final_response`), as the platform does.
+runs it. The outcome comes from the runner's result channel only (:mod:`planqk_runtime.channel`),
+as on the platform: what the program or its children print, also after the runner finished,
+is log output.
 
 Routes: ``GET /``, ``POST /`` (``data`` / ``params`` by value; ``dataRef`` / ``paramsRef`` are
 a 400, there are no data pools locally), ``GET /{id}``, ``GET /{id}/result`` (409 while not
@@ -23,7 +24,6 @@ Ctrl-C (or SIGTERM) stops the server and kills the executions still running.
 from __future__ import annotations
 
 import argparse
-import collections
 import contextlib
 import functools
 import importlib.util
@@ -48,7 +48,8 @@ import planqk_service_api as contract
 from planqk_cli import term
 from planqk_cli.errors import CliError, ExitCode
 from planqk_cli.project import require_template
-from planqk_runtime.protocol import KIND_INTERIM, final_response, parse_output_line
+from planqk_runtime import channel
+from planqk_runtime.protocol import KIND_INTERIM, parse_output_line
 from planqk_service_api import CANCELLED, FAILED, FINAL_STATES, PENDING, RUNNING, SUCCEEDED, ServiceAPIError, codes
 from planqk_service_api.schema import InputSchemas, SchemaError, input_schemas_of
 from planqk_service_api.schema import check_input as schema_check
@@ -57,6 +58,8 @@ from planqk_service_api.schema import check_input as schema_check
 MAX_INPUT_BYTES = contract.DEFAULT_INPUT_MAX_BYTES
 #: The whole request body: both inputs plus the JSON around them.
 MAX_BODY_BYTES = contract.body_max_bytes(MAX_INPUT_BYTES)
+#: The runner's response (result or error) is at most this large.
+MAX_RESPONSE_BYTES = channel.DEFAULT_MAX_RESPONSE_BYTES
 #: Log lines kept per execution; beyond that a line says the output was cut.
 MAX_LOG_LINES = 20_000
 #: How long stopped executions get to end after SIGTERM before SIGKILL.
@@ -196,40 +199,51 @@ class Executor:
         with self.lock:
             if job.status != PENDING:
                 return  # cancelled while waiting for a slot
+            # The runner's result channel, as the platform gives it: stdout and stderr are logs.
+            read_fd, write_fd, channel_env = channel.pipe_for_runner(env)
             try:
                 # A session of its own: Ctrl-C in the terminal reaches only us, and a whole process
                 # group (the program's children too) can be stopped.
                 job.process = subprocess.Popen(
                     [self.python, "-m", "planqk_runtime"],
                     cwd=self.folder,
-                    env=env,
+                    env=channel_env,
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,
                     start_new_session=True,
+                    pass_fds=(write_fd,),
                 )
             except OSError as exc:
+                os.close(read_fd)
                 job.status, job.ended_at = FAILED, _now()
                 job.response = {"code": codes.PLATFORM_ERROR, "detail": f"cannot start {self.python}: {exc}"}
                 return
+            finally:
+                os.close(write_fd)
             job.status = RUNNING
             job.started_at = _now()
             process = job.process
         _log(f"job {job.id} RUNNING")
-        tail: collections.deque[str] = collections.deque(maxlen=5)
         readers = [
-            threading.Thread(target=self._read_stdout, args=(job, process.stdout, tail), daemon=True),
+            threading.Thread(target=self._read_stdout, args=(job, process.stdout), daemon=True),
             threading.Thread(target=self._read_stderr, args=(job, process.stderr), daemon=True),
         ]
         for reader in readers:
             reader.start()
+        collector = channel.ResponseCollector(max_bytes=MAX_RESPONSE_BYTES)
+        try:
+            # The first response on the channel, taken once the runner has exited; later writes do not count.
+            channel.collect(read_fd, collector, done=lambda: process.poll() is not None)
+        finally:
+            os.close(read_fd)
         returncode = process.wait()
         # Children the program left behind would keep the pipes open (and run on): end them.
         with contextlib.suppress(ProcessLookupError, PermissionError, AttributeError):
             os.killpg(process.pid, signal.SIGKILL)
         for reader in readers:
             reader.join(timeout=10)
-        final = final_response(list(tail))
+        final = collector.response()
         if final is not None:
             self._finish(job, SUCCEEDED if final.succeeded else FAILED, final.payload)
         else:
@@ -242,11 +256,9 @@ class Executor:
                 },
             )
 
-    def _read_stdout(self, job: LocalJob, stream: Any, tail: collections.deque[str]) -> None:
+    def _read_stdout(self, job: LocalJob, stream: Any) -> None:
         for raw in stream:
             line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-            if line.strip():
-                tail.append(line)
             kind, payload = parse_output_line(line)
             with self.lock:
                 if kind == KIND_INTERIM:

@@ -30,8 +30,11 @@ Output
     - ``Job:ErrorResponse: {"code": ..., "detail": ...}`` and exit code 1 when ``run`` returned
       an ErrorResponse, 2 when the runner detected the failure, 3 for a bug in the runner.
 
-    The final line is strict, ASCII-only JSON (no NaN or Infinity). The platform must read the
-    outcome from that last line only (:func:`planqk_runtime.protocol.final_response`).
+    The final line is strict, ASCII-only JSON (no NaN or Infinity). Run by hand, that last line
+    is the answer (:func:`planqk_runtime.protocol.final_response`). The platform and ``planqk
+    serve`` start the runner with a result channel of its own (``PLANQK_RESULT_FD``, see
+    :mod:`planqk_runtime.channel`) and take the answer from there only: the runner writes the
+    same line on it once ``run`` has returned, and output printed later, by anyone, is a log.
 
 Return values of ``run`` (duck-typed; the user's classes are never imported)
     - an object with a ``result`` attribute (the template's ``ResultResponse``): a result with

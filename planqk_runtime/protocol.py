@@ -6,9 +6,11 @@ The runner (``python -m planqk_runtime``) ends every execution with exactly one 
 - ``Job:ErrorResponse: {"code": ..., "detail": ...}`` (non-zero exit code, see :class:`ExitCode`).
 
 User code may print ``PlanQK:Job:InterimResult: <json>`` lines while it runs; everything else is
-log output. User code can print anything, including a fake ``Job:ResultResponse:`` line, so the
-platform must decide the outcome from the runner's own final line only: :func:`final_response`
-looks at the last non-blank line and nothing else, never at the first marker seen.
+log output. User code can print anything, including a fake ``Job:ResultResponse:`` line, and
+its child processes can print after the runner has finished. So the platform never reads the
+outcome from stdout: it gives the runner a result channel of its own
+(:mod:`planqk_runtime.channel`), on which the runner writes the same line. :func:`final_response`
+is for a runner run by hand (no channel): there only the last non-blank line counts.
 
 This module has no dependencies beyond the standard library so the platform (runtimes, gateway,
 CLI) and the runner share one definition of the protocol.

@@ -1,8 +1,8 @@
 """The runner behind ``python -m planqk_runtime``; the contract is documented in the package.
 
 :func:`execute` does the work and returns the outcome without touching the process;
-:func:`main` adds the process-level parts: logging, line-buffered stdout, the final line on a
-private copy of stdout and ``os._exit``.
+:func:`main` adds the process-level parts: the result channel (:mod:`planqk_runtime.channel`),
+logging, line-buffered stdout, the final line on a private copy of stdout and ``os._exit``.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
+from planqk_runtime.channel import ResultChannel, take_over
 from planqk_runtime.protocol import (
     KIND_ERROR,
     KIND_RESULT,
@@ -380,7 +381,7 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
-def _finish(outcome: Outcome, tracker: _LineTrackingStream | None) -> NoReturn:
+def _finish(outcome: Outcome, tracker: _LineTrackingStream | None, channel: ResultChannel | None = None) -> NoReturn:
     line = outcome.line()
     exit_code = outcome.exit_code
     streams = (sys.stdout, tracker, sys.__stdout__, sys.stderr)
@@ -390,6 +391,9 @@ def _finish(outcome: Outcome, tracker: _LineTrackingStream | None) -> NoReturn:
             stream.flush()
     with contextlib.suppress(Exception):
         logging.shutdown()
+    if channel is not None:
+        # The answer itself; the stdout line below is only for people reading the log.
+        channel.send(line)
     try:
         # Keep a private copy of stdout for the final line, then point fd 1 at stderr: threads
         # still running can no longer write after (or into) the answer.
@@ -410,6 +414,8 @@ def _finish(outcome: Outcome, tracker: _LineTrackingStream | None) -> NoReturn:
 def main() -> NoReturn:
     """Run the user code under the contract and leave the process with the contract's exit code."""
     tracker: _LineTrackingStream | None = None
+    # Before any user code is imported: its children must never inherit the channel.
+    channel = take_over()
     try:
         # Line buffering: logs and interim results reach the platform while the job runs.
         if hasattr(sys.stdout, "reconfigure"):
@@ -425,4 +431,4 @@ def main() -> NoReturn:
             f"the runner failed: {_describe_exception(exc)}",
             ExitCode.INTERNAL_ERROR,
         )
-    _finish(outcome, tracker)
+    _finish(outcome, tracker, channel)

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
+from planqk_runtime.protocol import FinalResponse
+
 #: Execution ids and version ids become file and container names; nothing else is allowed.
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
@@ -220,7 +222,17 @@ class Runtime(abc.ABC):
     def read_output(self, handle: ExecutionHandle, offset: int) -> tuple[str, int]:
         """Combined stdout and stderr from byte ``offset``: ``(text, next_offset)``.
 
-        Never returns bytes past the execution's output cap, and never half a UTF-8 character.
+        Only logs, never the outcome (:meth:`final_response`). Never returns bytes past the
+        execution's output cap, and never half a UTF-8 character.
+        """
+
+    @abc.abstractmethod
+    def final_response(self, handle: ExecutionHandle) -> FinalResponse | None:
+        """The runner's final response, from its result channel; call it after :meth:`poll` said it ended.
+
+        Never from the output: user code and the processes it starts can print anything, also
+        after the runner has finished (see :mod:`planqk_runtime.channel`). None when the
+        execution ended without an answer (killed, out of memory, timed out, cancelled).
         """
 
     @abc.abstractmethod

@@ -40,6 +40,9 @@ import docker.errors
 from docker.types import LogConfig, Ulimit
 
 import docker
+from planqk_runtime.channel import response_from_json
+from planqk_runtime.container import RESPONSE_FILE
+from planqk_runtime.protocol import FinalResponse
 from runtimes._common import READABLE_DIR, decode_prefix, has_requirements, pip_error, rmtree
 from runtimes.base import (
     BuildError,
@@ -71,21 +74,26 @@ CA_FILE = "planqk-build-ca.crt"
 BUILD_DIR = "/opt/planqk-build"
 TIMEOUT_GRACE_SECONDS = 2.0
 _STEP_RE = re.compile(r"^Step \d+/\d+ : (.*)$")
-# The engine copies stdout and stderr through separate pipes, so their lines interleave in no
-# reliable order and the runner's final line could end up before a log line. Pointing stderr
-# at stdout first gives one stream in write order, as the local runtime's single log file has.
-# It also arms an alarm that survives the exec: the deadline holds even when no worker polls
-# (poll() normally kills earlier, at the timeout itself). No shell: a fixed Python line.
-_WRAPPER = "import os, signal, sys; os.dup2(1, 2); signal.alarm(int(sys.argv[1])); os.execvp(sys.argv[2], sys.argv[2:])"
+# The container's main process is the runner's supervisor (planqk_runtime.container): it
+# points stderr at stdout (one stream in write order, as the local runtime's log file), arms
+# an alarm so the deadline holds even when no worker polls (poll() normally kills earlier),
+# gives the runner a result pipe and, once the runner exited and every other process of the
+# container is gone, writes the response to a mount of its own. No shell.
+SUPERVISOR = ["python", "-m", "planqk_runtime.container"]
 RUNNER = ["python", "-m", "planqk_runtime"]
+#: Where the container's supervisor writes the runner's response (a host folder per execution).
+RESULT_MOUNT = "/var/run/planqk-result"
 # How long after the timeout the container's own alarm ends it, when nobody polled.
 ALARM_GRACE_SECONDS = 30
 ALARM_EXIT_CODE = 128 + 14  # SIGALRM, as the init process reports it
 
 
-def runner_command(timeout_seconds: int, grace_seconds: int = ALARM_GRACE_SECONDS) -> list[str]:
-    """The container's command: the runner, one output stream, a deadline of its own."""
-    return ["python", "-c", _WRAPPER, str(int(timeout_seconds) + int(grace_seconds)), *RUNNER]
+def runner_command(
+    timeout_seconds: int, grace_seconds: int = ALARM_GRACE_SECONDS, max_response_bytes: int = 64 << 20
+) -> list[str]:
+    """The container's command: the runner under its supervisor, with a deadline of its own."""
+    alarm = str(int(timeout_seconds) + int(grace_seconds))
+    return [*SUPERVISOR, alarm, str(int(max_response_bytes)), RESULT_MOUNT, "--", *RUNNER]
 
 
 @dataclass(frozen=True)
@@ -469,7 +477,7 @@ class DockerRuntime(Runtime):
             client.containers.get(name).remove(force=True)
         exec_dir = self.executions_dir / execution_id
         rmtree(exec_dir)
-        for sub in ("input/data", "input/params"):
+        for sub in ("input/data", "input/params", "result"):
             (exec_dir / sub).mkdir(parents=True, exist_ok=True)
         (exec_dir / "input" / "data" / "data.json").write_text(json.dumps(spec.data or {}))
         (exec_dir / "input" / "params" / "params.json").write_text(json.dumps(spec.params or {}))
@@ -489,7 +497,9 @@ class DockerRuntime(Runtime):
         try:
             container = client.containers.create(
                 build.image_id or build.image,
-                command=runner_command(spec.timeout_seconds, self.config.alarm_grace_seconds),
+                command=runner_command(
+                    spec.timeout_seconds, self.config.alarm_grace_seconds, max_response_bytes=spec.max_output_bytes
+                ),
                 # An init process (tini) reaps orphans, whose zombies would count against the
                 # pids limit, and lets the runner's alarm fire (PID 1 ignores it).
                 init=self.config.init,
@@ -505,7 +515,10 @@ class DockerRuntime(Runtime):
                 nano_cpus=int(spec.cpus * 1e9),
                 pids_limit=int(spec.max_pids),
                 user=f"{uid}:{uid}",
-                volumes={str(exec_dir / "input"): {"bind": "/var/input", "mode": "ro"}},
+                volumes={
+                    str(exec_dir / "input"): {"bind": "/var/input", "mode": "ro"},
+                    str(exec_dir / "result"): {"bind": RESULT_MOUNT, "mode": "rw"},
+                },
                 labels={
                     LABEL_EXECUTION: execution_id,
                     LABEL_TIMEOUT: str(spec.timeout_seconds),
@@ -516,6 +529,10 @@ class DockerRuntime(Runtime):
                 ulimits=[Ulimit(name="core", soft=0, hard=0)],
                 log_config=LogConfig(type="json-file", config={}),
             )
+            # The container's supervisor (the container's user) writes the response there.
+            user, _, group = str(container.attrs["Config"].get("User") or "").partition(":")
+            if user.isdigit():
+                os.chown(exec_dir / "result", int(user), int(group) if group.isdigit() else int(user))
             container.start()
         except docker.errors.ImageNotFound as exc:
             uids.release(execution_id)
@@ -606,6 +623,29 @@ class DockerRuntime(Runtime):
             peak_memory_kb=self._read_peak(exec_dir),
             cancelled=reason == "cancel",
         )
+
+    def final_response(self, handle: ExecutionHandle) -> FinalResponse | None:
+        """The response the container's supervisor wrote after the runner and everything else ended.
+
+        Read only once the container has stopped: while it runs, user code can write there too.
+        """
+        own = self._own(handle)
+        container = self._container(own)
+        if container is not None:
+            container.reload()
+            if container.attrs["State"]["Status"] in ("created", "running", "restarting", "paused"):
+                return None
+        path = Path(own.dir) / "result" / RESPONSE_FILE
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            return None
+        with os.fdopen(fd, "rb") as fh:
+            data = fh.read(2 * max(int(own.max_output_bytes), 1 << 20) + 4096)
+        try:
+            return response_from_json(json.loads(data))
+        except (ValueError, RecursionError):
+            return None
 
     def read_output(self, handle: ExecutionHandle, offset: int) -> tuple[str, int]:
         container = self._container(handle)

@@ -4,13 +4,13 @@ The provider's service speaks the service API (ARCHITECTURE section 3) at the ve
 ``external_url``. ``start`` POSTs the input (already resolved by value); the handle keeps the
 base URL, the provider's execution id (never shown to callers) and when it started.
 
-The engine reads an execution's output as an append-only text stream and takes the outcome
-from its last line, as the runner writes it. So this runtime keeps a spool per execution
-(``{DATA_DIR}/external/<execution_id>/output.log``) and appends to it what the provider says:
-new log lines (``GET /{id}/logs``), new interim results (``GET /{id}/interim-results``) as
-``PlanQK:Job:InterimResult:`` lines and, once the provider's state is final, exactly one final
-line made from ``GET /{id}/result``. Nothing is appended after that line, so a provider log line
-that looks like ``Job:ResultResponse:`` can never be the last one, and offsets stay consistent.
+The engine reads an execution's output as an append-only text stream of logs. So this runtime
+keeps a spool per execution (``{DATA_DIR}/external/<execution_id>/output.log``) and appends to
+it what the provider says: new log lines (``GET /{id}/logs``) and new interim results (``GET
+/{id}/interim-results``) as ``PlanQK:Job:InterimResult:`` lines. The outcome never goes into
+the spool: once the provider's state is final, the response made from ``GET /{id}/result``
+(or the platform's own error) is recorded in the spool's state, and :meth:`final_response`
+answers from there only, so no provider log line, whatever it says, can be taken as the result.
 
 Forwarding is hostile by default: see :class:`SafeHTTP`.
 """
@@ -34,7 +34,15 @@ from urllib.parse import urlsplit
 import urllib3
 from urllib3.util import parse_url
 
-from planqk_runtime.protocol import ERROR_PREFIX, INTERIM_PREFIX, RESULT_PREFIX
+from planqk_runtime.channel import response_from_json
+from planqk_runtime.protocol import (
+    ERROR_PREFIX,
+    INTERIM_PREFIX,
+    KIND_ERROR,
+    KIND_RESULT,
+    RESULT_PREFIX,
+    FinalResponse,
+)
 from runtimes._common import decode_prefix, rmtree
 from runtimes.base import (
     BuildError,
@@ -377,8 +385,7 @@ class ExternalRuntime(Runtime):
         _write_json(folder / HANDLE_FILE, handle.to_json())
         state: dict[str, Any] = {"logs": 0, "interims": 0, "final": None, "failures": 0, "first_failure": None}
         if error is not None:
-            self._append(folder, handle, _line(ERROR_PREFIX, error), final=True)
-            state["final"] = {"status": "FAILED", "exit_code": 1}
+            state["final"] = {"status": "FAILED", "exit_code": 1, "response": {"kind": KIND_ERROR, "payload": error}}
         _write_json(folder / STATE_FILE, state)
         return handle
 
@@ -401,15 +408,12 @@ class ExternalRuntime(Runtime):
             with contextlib.suppress(OSError):
                 _write_json(folder / STATE_FILE, state)
 
-    def _append(self, folder: Path, handle: ExternalExecutionHandle, text: str, *, final: bool = False) -> bool:
-        """Append to the spool within the output cap; False (nothing written) when it would not fit.
-
-        The final line has room of its own: the engine cuts the logs long before the cap anyway.
-        """
+    def _append(self, folder: Path, handle: ExternalExecutionHandle, text: str) -> bool:
+        """Append to the spool within the output cap; False (nothing written) when it would not fit."""
         data = text.encode()
         path = folder / OUTPUT_FILE
         size = path.stat().st_size if path.exists() else 0
-        if not final and handle.max_output_bytes and size + len(data) > handle.max_output_bytes:
+        if handle.max_output_bytes and size + len(data) > handle.max_output_bytes:
             return False
         with open(path, "ab") as fh:
             fh.write(data)
@@ -525,10 +529,17 @@ class ExternalRuntime(Runtime):
         *,
         prefix: str = ERROR_PREFIX,
     ) -> dict[str, Any]:
-        """Append the one final line and record the outcome: nothing is appended after it."""
-        self._append(folder, handle, _line(prefix, response), final=True)
-        state["final"] = {"status": status, "exit_code": exit_code}
+        """Record the outcome and the response in the spool's state (never in the spool itself)."""
+        kind = KIND_RESULT if prefix == RESULT_PREFIX else KIND_ERROR
+        state["final"] = {"status": status, "exit_code": exit_code, "response": {"kind": kind, "payload": response}}
         return state["final"]
+
+    def final_response(self, handle: ExecutionHandle) -> FinalResponse | None:
+        """The response recorded when the provider's execution ended (see the module docstring)."""
+        folder = self._dir(self._own(handle).execution_id)
+        with self._locked(folder) as state:
+            final = (state or {}).get("final") or {}
+            return response_from_json(final.get("response"))
 
     def poll(self, handle: ExecutionHandle) -> ExecutionState:
         handle = self._own(handle)

@@ -43,6 +43,8 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar
 
+from planqk_runtime.channel import response_from_json
+from planqk_runtime.protocol import FinalResponse
 from runtimes._common import READABLE_DIR, decode_prefix, rmtree
 from runtimes.base import ExecutionSpec, ExecutionState, RuntimeUnavailable, check_id
 from runtimes.local import supervisor as sup
@@ -360,6 +362,15 @@ class Executions:
             peak_memory_kb=outcome.get("peak_memory_kb"),
             cancelled=reason == "cancel",
         )
+
+    def final_response(self, handle: LocalExecutionHandle) -> FinalResponse | None:
+        """The runner's response as its supervisor took it from the result pipe (``exit.json``).
+
+        Written by the supervisor alone (user code never gets the folder for writing), after the
+        runner exited; None while it runs, and when the runner died without answering.
+        """
+        outcome = self._read_exit(Path(handle.dir))
+        return response_from_json(outcome.get("response")) if outcome else None
 
     @staticmethod
     def _read_exit(exec_dir: Path) -> dict[str, Any] | None:

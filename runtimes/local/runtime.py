@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
+from planqk_runtime.protocol import FinalResponse
 from runtimes._common import rmtree
 from runtimes.base import (
     BuildError,
@@ -164,6 +165,9 @@ class LocalRuntime(Runtime):
 
     def read_output(self, handle: ExecutionHandle, offset: int) -> tuple[str, int]:
         return self.executions.read_output(self._own(handle), offset)
+
+    def final_response(self, handle: ExecutionHandle) -> FinalResponse | None:
+        return self.executions.final_response(self._own(handle))
 
     def cancel(self, handle: ExecutionHandle) -> None:
         self.executions.cancel(self._own(handle))

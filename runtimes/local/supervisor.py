@@ -24,6 +24,7 @@ import ctypes
 import json
 import os
 import resource
+import select
 import signal
 import subprocess
 import sys
@@ -31,6 +32,12 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+try:
+    from planqk_runtime import channel
+except ImportError:  # started as a script with -I from a checkout: the package is beside us
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from planqk_runtime import channel
 
 # The stop file names why an execution was stopped; the first writer wins, so a cancel that
 # races a timeout is reported as whichever happened first.
@@ -422,18 +429,25 @@ class _Supervisor:
         started = time.time()
         deadline = started + float(launch["timeout"])
         max_output = int(launch["max_output_bytes"])
+        # The runner's result channel: a pipe only the runner gets (it moves the write end to a
+        # close-on-exec fd before importing user code); stdout and stderr are only logs.
+        result_fd, result_write_fd, env = channel.pipe_for_runner(launch["env"])
+        os.set_blocking(result_fd, False)
+        response = channel.ResponseCollector(max_bytes=max_output)
         self.child = subprocess.Popen(
             launch["argv"],
             stdin=subprocess.DEVNULL,
             stdout=out_fd,
             stderr=out_fd,
             cwd=launch["cwd"],
-            env=launch["env"],
+            env=env,
+            pass_fds=(result_write_fd,),
             start_new_session=True,
             # Safe here: the supervisor is single-threaded, so no lock is held across the fork.
             preexec_fn=self._preexec,
             close_fds=True,
         )
+        os.close(result_write_fd)
         self.child_start = proc_start_time(self.child.pid)
         write_json_atomic(self.dir / CHILD_FILE, {"pid": self.child.pid, "start_time": self.child_start})
         reason: str | None = None
@@ -453,7 +467,14 @@ class _Supervisor:
                     reason = write_stop(self.dir, "output")
                 if reason is not None:
                     self.kill_tree()
-            time.sleep(0.05)
+            # Read as it comes, so a response larger than the pipe's buffer never blocks the runner.
+            readable, _, _ = select.select([result_fd], [], [], 0.05)
+            if readable and channel.drain(result_fd, response):
+                time.sleep(0.05)  # end of file: nobody holds the write end any more
+        # The runner has exited: its response is in the pipe now. Whatever anyone writes from
+        # here on does not count (the collector keeps only the first line anyway).
+        channel.drain(result_fd, response)
+        os.close(result_fd)
         # The main program has ended; whatever it left running in the background ends too.
         self.kill_tree()
         _, status, rusage = os.wait4(self.child.pid, 0)
@@ -473,6 +494,7 @@ class _Supervisor:
             "peak_memory_kb": peak,
             "pids_peak": stats.get("pids_peak"),
             "output_bytes": output_size,
+            "response": channel.response_to_json(response.response()),
             "started_at": started,
             "finished_at": time.time(),
         }

@@ -33,8 +33,8 @@ def test_sum_job_succeeds_with_the_documented_result_and_logs(user, make_version
     assert job.runtime_starts == 1
     logs = log_text(job)
     assert "summing 5 values" in logs
-    # The runner's final line is the result, shown as such, not a log line.
-    assert "Job:ResultResponse" not in logs
+    # The runner's final line stays in the logs for people; the result came on its own channel.
+    assert 'Job:ResultResponse: {"result": {"sum": 420.69}' in logs
 
 
 def test_round_off_floors_the_sum(user, make_version):
@@ -68,6 +68,66 @@ def run(data=None, params=None):
         raise RuntimeError("after printing a fake result")
     return ResultResponse(result={"sum": 3})
 """
+
+
+LATE_FORGER = """
+import os, subprocess, sys
+from .libs.return_objects import ResultResponse
+
+FORGED = 'Job:ResultResponse: {"result": {"sum": -1}, "metadata": null}'
+# Waits for the runner to be gone, then prints the forged line again and again.
+FORGE = f'''
+import sys, time
+pid = int(sys.argv[1])
+def gone():
+    try:
+        with open(f"/proc/{{pid}}/stat") as fh:
+            stat = fh.read()
+    except OSError:
+        return True
+    return stat[stat.rindex(")") + 2] in "ZX"
+give_up = time.monotonic() + 10
+while not gone() and time.monotonic() < give_up:
+    pass
+for _ in range(200):
+    print({FORGED!r}, flush=True)
+'''
+# An honest helper that keeps logging for a second after run() returned.
+HELPER = '''
+import time
+give_up = time.monotonic() + 1
+while time.monotonic() < give_up:
+    print("helper: still flushing", flush=True)
+    time.sleep(0.005)
+'''
+
+def run(data=None, params=None):
+    print(FORGED, flush=True)
+    subprocess.Popen([sys.executable, "-c", FORGE, str(os.getpid())])
+    subprocess.Popen([sys.executable, "-c", HELPER])
+    if os.fork() == 0:  # a forked child writes the forged line to every fd once the runner is gone
+        runner = os.getppid()
+        while os.getppid() == runner:
+            pass
+        for fd in range(1024):
+            try:
+                os.write(fd, (FORGED + "\\n").encode())
+            except OSError:
+                pass
+        os._exit(0)
+    return ResultResponse(result={"sum": 3})
+"""
+
+
+def test_output_after_the_runner_finished_is_only_a_log(user, make_version):
+    version = make_version(user, "sum", program=LATE_FORGER)
+    for _attempt in range(3):
+        job = run(version, user)
+        assert job.status == JobStatus.SUCCEEDED, (job.error_code, job.error_detail)
+        assert job.result == {"sum": 3}
+        logs = log_text(job)
+        assert '{"sum": -1}' in logs  # the forged line is there, as a log line
+        assert 'Job:ResultResponse: {"result": {"sum": 3}' in logs
 
 
 def test_a_result_line_printed_by_user_code_is_not_taken_as_the_result(user, make_version):

@@ -31,7 +31,7 @@ from typing import Any
 
 import pytest
 
-from planqk_runtime.protocol import FinalResponse, final_response
+from planqk_runtime.protocol import FinalResponse
 from planqk_samples import sample_files
 from runtimes.base import BuildHandle, BuildSpec, ExecutionHandle, ExecutionSpec, ExecutionState, Runtime
 from runtimes.local import LocalConfig, LocalRuntime, accessible_to
@@ -143,11 +143,11 @@ class RuntimeUnderTest:
             text += chunk
 
     def run(self, build: BuildHandle, **limits: Any) -> tuple[ExecutionState, str, FinalResponse | None]:
-        """Start, wait, read: the state, the output and the runner's final response."""
+        """Start, wait, read: the state, the output and the runner's response (from its channel)."""
         handle = self.start(build, **limits)
         state = self.wait(handle)
         text = self.output(handle)
-        return state, text, final_response(text)
+        return state, text, self.runtime.final_response(handle)
 
 
 def _private_dir(name: str) -> Path:

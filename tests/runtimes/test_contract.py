@@ -16,7 +16,6 @@ import uuid
 
 import pytest
 
-from planqk_runtime.protocol import final_response
 from runtimes.base import BuildError, BuildSpec
 
 from .conftest import ROOT, RuntimeUnderTest, fresh_runtime, processes_of
@@ -269,7 +268,7 @@ def test_fork_is_refused_at_the_pid_limit(rt: RuntimeUnderTest) -> None:
     handle = rt.start(build, max_pids=32)
     state = rt.wait(handle)
     final_text = rt.output(handle)
-    final = final_response(final_text)
+    final = rt.runtime.final_response(handle)
     assert final is not None, final_text
     assert final.payload["code"] == "FORK_REFUSED"
     forked = int(final.payload["detail"].split()[0])
@@ -417,7 +416,9 @@ def test_restarted_worker_reattaches_with_the_json_handle(rt: RuntimeUnderTest) 
     assert state.exit_code == 0, output
     assert "tick 0" in output
     assert "tick 1" in output
-    assert output.rstrip().endswith('Job:ResultResponse: {"result": {"slept": 2}, "metadata": null}')
+    final = worker.final_response(handle)
+    assert final is not None, output
+    assert final.payload == {"result": {"slept": 2}, "metadata": None}
 
 
 def test_orphans_lists_executions_the_database_does_not_know(rt: RuntimeUnderTest) -> None:
@@ -440,3 +441,137 @@ def test_retried_start_replaces_the_leftover(rt: RuntimeUnderTest) -> None:
     state = rt.wait(second)
     assert state.exit_code == 0, rt.output(second)
     assert "tick" not in rt.output(second)
+
+
+# --- the result channel: output after the runner cannot change the result -------------------
+
+FORGED_LINE = 'Job:ResultResponse: {"result": {"forged": true}, "metadata": null}'
+REAL_RESULT = {"result": {"real": True}, "metadata": None}
+
+# Spins (no sleep: the window after the runner's exit is short) until process argv[1] is gone
+# or a zombie, then prints the forged line again and again.
+_FORGE_WHEN_GONE = f"""
+import sys, time
+pid = int(sys.argv[1])
+def gone():
+    try:
+        with open(f"/proc/{{pid}}/stat") as fh:
+            stat = fh.read()
+    except OSError:
+        return True
+    return stat[stat.rindex(")") + 2] in "ZX"
+give_up = time.monotonic() + 10
+while not gone() and time.monotonic() < give_up:
+    pass
+for _ in range(200):
+    print({FORGED_LINE!r}, flush=True)
+"""
+
+CHILD_FORGES = f"""
+import os, subprocess, sys
+from .libs.return_objects import ResultResponse
+
+def run(data=None, params=None):
+    subprocess.Popen([sys.executable, "-c", {_FORGE_WHEN_GONE!r}, str(os.getpid())])
+    return ResultResponse(result={{"real": True}})
+"""
+
+DETACHED_FORGES = f"""
+import os, sys
+from .libs.return_objects import ResultResponse
+
+def run(data=None, params=None):
+    runner = os.getpid()
+    pid = os.fork()
+    if pid == 0:
+        os.setsid()
+        if os.fork() == 0:
+            os.execv(sys.executable, [sys.executable, "-c", {_FORGE_WHEN_GONE!r}, str(runner)])
+        os._exit(0)
+    os.waitpid(pid, 0)
+    return ResultResponse(result={{"real": True}})
+"""
+
+ITSELF_FORGES = f"""
+import atexit, threading
+from .libs.return_objects import ResultResponse
+
+returned = threading.Event()
+
+def forge():
+    print({FORGED_LINE!r}, flush=True)
+
+def keep_forging():
+    returned.wait()
+    while True:
+        print({FORGED_LINE!r}, flush=True)
+
+def run(data=None, params=None):
+    atexit.register(forge)
+    threading.Thread(target=keep_forging, daemon=True).start()
+    try:
+        return ResultResponse(result={{"real": True}})
+    finally:
+        returned.set()
+"""
+
+FORK_WRITES_EVERY_FD = f"""
+import os, time
+from .libs.return_objects import ResultResponse
+
+def run(data=None, params=None):
+    runner = os.getpid()
+    if os.fork() == 0:
+        give_up = time.monotonic() + 10
+        while os.getppid() == runner and time.monotonic() < give_up:
+            pass
+        line = ({FORGED_LINE!r} + "\\n").encode()
+        for _ in range(50):
+            for fd in range(1024):
+                try:
+                    os.write(fd, line)
+                except OSError:
+                    pass
+        os._exit(0)
+    return ResultResponse(result={{"real": True}})
+"""
+
+HONEST_HELPER = """
+import subprocess, sys
+from .libs.return_objects import ResultResponse
+
+HELPER = '''
+import time
+give_up = time.monotonic() + 1
+i = 0
+while time.monotonic() < give_up:
+    print(f"helper: still flushing {i}", flush=True)
+    i += 1
+    time.sleep(0.005)
+'''
+
+def run(data=None, params=None):
+    subprocess.Popen([sys.executable, "-c", HELPER])
+    return ResultResponse(result={"real": True})
+"""
+
+LATE_WRITERS = {
+    "child": CHILD_FORGES,
+    "detached": DETACHED_FORGES,
+    "itself": ITSELF_FORGES,
+    "fork-every-fd": FORK_WRITES_EVERY_FD,
+    "honest-helper": HONEST_HELPER,
+}
+ATTEMPTS = 4
+
+
+@pytest.mark.parametrize("case", list(LATE_WRITERS))
+def test_output_after_the_runner_cannot_change_the_result(rt: RuntimeUnderTest, case: str) -> None:
+    build = rt.build(LATE_WRITERS[case])
+    for attempt in range(ATTEMPTS):
+        state, output, final = rt.run(build)
+        assert final is not None, (attempt, output[-2000:])
+        assert final.payload == REAL_RESULT, (attempt, output[-2000:])
+        assert state.exit_code == 0, (attempt, output[-2000:])
+        assert not state.output_truncated
+        assert processes_of(rt.started[-1].execution_id) == []

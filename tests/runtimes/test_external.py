@@ -18,7 +18,6 @@ from typing import Any
 
 import pytest
 
-from planqk_runtime.protocol import final_response
 from runtimes.base import ExecutionSpec
 from runtimes.external import (
     ExternalBuildHandle,
@@ -132,7 +131,7 @@ def _output(runtime: ExternalRuntime, handle: Any) -> str:
         text += chunk
 
 
-def test_a_provider_cannot_forge_the_outcome_and_nothing_follows_the_final_line(provider: Provider) -> None:
+def test_a_provider_cannot_forge_the_outcome_and_its_result_is_not_a_log_line(provider: Provider) -> None:
     runtime = _runtime(allow_private=True, sync_every_seconds=0)
     handle = runtime.start(_spec(provider.url))
     assert runtime.poll(handle).running is True
@@ -143,7 +142,7 @@ def test_a_provider_cannot_forge_the_outcome_and_nothing_follows_the_final_line(
     assert state.running is False
     assert state.exit_code == 0
     before = _output(runtime, handle)
-    # The provider keeps adding (forged) lines; asking again appends nothing after the final line.
+    # The provider keeps adding (forged) lines; asking again after the end appends nothing.
     runtime.poll(handle)
     runtime.read_output(handle, len(before.encode()))
     after = _output(runtime, handle)
@@ -151,8 +150,9 @@ def test_a_provider_cannot_forge_the_outcome_and_nothing_follows_the_final_line(
     lines = after.splitlines()
     assert lines[0] == "starting"
     assert 'PlanQK:Job:InterimResult: {"step": 1}' in lines
-    assert lines[-1] == 'Job:ResultResponse: {"result": {"real": true}, "metadata": {"by": "provider"}}'
-    assert final_response(after).payload == {"result": {"real": True}, "metadata": {"by": "provider"}}
+    assert FORGED in lines  # only a log line
+    assert not any(line.startswith("Job:ResultResponse") and "real" in line for line in lines)
+    assert runtime.final_response(handle).payload == {"result": {"real": True}, "metadata": {"by": "provider"}}
     runtime.cleanup(handle)
 
 
@@ -163,7 +163,7 @@ def test_a_provider_answering_garbage_ends_the_execution_without_an_exit_code(pr
     states = [runtime.poll(handle) for _ in range(3)]
     assert [s.running for s in states] == [True, True, False]
     assert states[-1].exit_code is None
-    final = final_response(_output(runtime, handle))
+    final = runtime.final_response(handle)
     assert final is not None
     assert final.kind == "error"
     assert final.payload["code"] == "upstream:bad-gateway"
@@ -176,7 +176,7 @@ def test_a_provider_refusing_the_input_fails_the_execution_with_its_own_code(pro
     state = runtime.poll(handle)
     assert state.running is False
     assert state.exit_code == 1
-    final = final_response(_output(runtime, handle))
+    final = runtime.final_response(handle)
     assert final is not None
     assert final.payload == {"code": "input:invalid", "detail": "values must be numbers"}
 
@@ -257,7 +257,7 @@ def test_hostile_urls_never_reach_a_loopback_listener(
     handle = runtime.start(_spec(url))
     state = runtime.poll(handle)
     assert state.running is False
-    final = final_response(_output(runtime, handle))
+    final = runtime.final_response(handle)
     assert final is not None
     assert final.kind == "error"
     assert final.payload["code"] in ("upstream:private-address", "upstream:bad-url"), final.payload

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from planqk_runtime.protocol import final_response
+from planqk_runtime.channel import response_from_json
 from runtimes.base import BuildSpec, RuntimeUnavailable
 from runtimes.local import LocalConfig, LocalRuntime
 
@@ -135,6 +135,7 @@ UNPRIVILEGED_WORKER = """
 import json, sys, time
 from pathlib import Path
 sys.path.insert(0, {root!r})
+from planqk_runtime.channel import response_to_json
 from runtimes.base import BuildSpec, ExecutionSpec
 from runtimes.local import LocalConfig, LocalRuntime
 
@@ -148,7 +149,11 @@ for name, limits in (("sum", {{}}), ("fork", {{"max_pids": 16}})):
         max_output_bytes=1 << 20))
     while (state := runtime.poll(handle)).running:
         time.sleep(0.1)
-    report[name] = {{"exit_code": state.exit_code, "output": runtime.read_output(handle, 0)[0]}}
+    report[name] = {{
+        "exit_code": state.exit_code,
+        "output": runtime.read_output(handle, 0)[0],
+        "response": response_to_json(runtime.final_response(handle)),
+    }}
     runtime.cleanup(handle)
 print(json.dumps(report))
 """
@@ -189,7 +194,8 @@ def test_unprivileged_worker_runs_user_code_in_bubblewrap() -> None:
     assert report["describe"]["user"] == "the worker's uid 65534"
     assert report["sum"]["exit_code"] == 0, report["sum"]["output"]
     assert 'Job:ResultResponse: {"result": {"sum": 6}' in report["sum"]["output"]
-    refused = final_response(report["fork"]["output"])
+    assert report["sum"]["response"]["payload"]["result"] == {"sum": 6}
+    refused = response_from_json(report["fork"]["response"])
     assert refused is not None, report["fork"]["output"]
     assert refused.payload["code"] == "FORK_REFUSED"
     # RLIMIT_NPROC: what uid 65534 ran already plus max_pids, minus bubblewrap's own processes.
