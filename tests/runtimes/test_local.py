@@ -84,15 +84,18 @@ def test_garbage_collection_keeps_only_the_environments_in_use(local: RuntimeUnd
     assert final.payload["result"] == {"sum": 5}
 
 
-def test_without_bubblewrap_the_build_log_says_only_limits_apply(tmp_path: Path) -> None:
-    runtime = LocalRuntime(LocalConfig(data_dir=tmp_path, bwrap="planqk-no-such-bwrap"))
-    assert runtime.sandbox_line() == "sandbox: none (bubblewrap not installed): only resource limits apply"
+def test_without_bubblewrap_nothing_is_built_unless_the_operator_chose_no_sandbox(tmp_path: Path) -> None:
     lines: list[str] = []
     source = tmp_path / "code"
     (source / "src").mkdir(parents=True)
     (source / "src" / "program.py").write_text("def run(data=None, params=None):\n    return {}\n")
-    runtime.build(BuildSpec("v-no-bwrap", source, ""), log=lines.append)
-    assert lines[0] == "sandbox: none (bubblewrap not installed): only resource limits apply"
+    missing = LocalRuntime(LocalConfig(data_dir=tmp_path / "default", bwrap="planqk-no-such-bwrap"))
+    with pytest.raises(RuntimeUnavailable, match="bubblewrap not installed"):
+        missing.build(BuildSpec("v-no-bwrap", source, ""), log=lines.append)
+    chosen = LocalRuntime(LocalConfig(data_dir=tmp_path / "none", bwrap="planqk-no-such-bwrap", sandbox="none"))
+    assert chosen.sandbox_line().startswith("sandbox: none (PLANQK_SANDBOX=none): ")
+    chosen.build(BuildSpec("v-no-bwrap", source, ""), log=lines.append)
+    assert lines[0] == chosen.sandbox_line()
 
 
 def test_sandbox_bwrap_refuses_to_run_without_bubblewrap(tmp_path: Path) -> None:
