@@ -17,13 +17,14 @@ from django.views.decorators.http import require_GET, require_http_methods
 from planqk_portal.errors import ApplicationError
 from planqk_portal.logs import HTMX_STOP_POLLING, render_log_poll
 
-from . import schema_form, selectors, services
+from . import result_views, schema_form, selectors, services
 from .admission import execution_admit, version_input_schemas
 from .forms import ERROR_FIELDS, JobCreateForm, JobFilterForm
 from .models import Job, JobSource
 
 PAGE_SIZE = 20
 INTERIM_SHOWN = 20
+INTERIM_CHARTED = 500
 RESULT_PREVIEW_CHARS = 200_000
 
 
@@ -204,18 +205,43 @@ def _job_or_404(request: HttpRequest, job_id: Any) -> Job:
 
 
 def _status_context(job: Job) -> dict[str, Any]:
-    interim = list(selectors.job_interim_results(job=job).order_by("-seq")[:INTERIM_SHOWN])
+    interim = list(selectors.job_interim_results(job=job).order_by("-seq")[:INTERIM_CHARTED])
+    interim.reverse()
+    shown = interim[-INTERIM_SHOWN:]
     return {
         "job": job,
-        "interim_results": [
-            {"seq": item.seq, "json": json.dumps(item.payload, ensure_ascii=False)} for item in reversed(interim)
-        ],
-        "interim_total": interim[0].seq if interim else 0,
+        "interim_results": [{"seq": item.seq, "json": json.dumps(item.payload, ensure_ascii=False)} for item in shown],
+        "interim_total": interim[-1].seq if interim else 0,
+        "interim_chart": result_views.interim_chart(
+            [((item.created_at - interim[0].created_at).total_seconds(), item.payload) for item in interim]
+        )
+        if len(interim) > 1
+        else None,
         **_result_preview(job),
+        **_result_view(job),
         "metadata_json": json.dumps(job.result_metadata, indent=2, ensure_ascii=False)
         if job.result_metadata is not None
         else "",
     }
+
+
+def _result_view(job: Job) -> dict[str, Any]:
+    """How the result is drawn (histogram, table, line or a JSON tree), as its spec may say."""
+    if job.status != "SUCCEEDED" or job.result is None:
+        return {}
+    hint = result_views.view_hint(_spec_of(job.service_version))
+    view = result_views.choose_view(job.result, hint=hint)
+    return {"result_view": view, "result_tree": result_views.json_tree(job.result) if view.kind == "json" else []}
+
+
+def _spec_of(version: Any) -> Any:
+    import yaml
+
+    text = getattr(version, "api_spec", "") or ""
+    try:
+        return yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError:
+        return None
 
 
 def _result_preview(job: Job) -> dict[str, Any]:

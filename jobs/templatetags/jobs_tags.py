@@ -43,3 +43,9 @@ def kilobytes(value: int | None) -> str:
     if not value:
         return "-"
     return f"{value / 1024:.1f} MB"
+
+
+@register.filter
+def get_item(row: dict, key: str) -> object:
+    """``row[key]`` in a template (a result table's cell), None when missing."""
+    return row.get(key) if isinstance(row, dict) else None
