@@ -147,7 +147,11 @@ class RuntimeUnderTest:
         handle = self.start(build, **limits)
         state = self.wait(handle)
         text = self.output(handle)
-        return state, text, self.runtime.final_response(handle)
+        final = self.runtime.final_response(handle)
+        # As the engine does: an ended execution is cleaned up, its uid and what it left in the
+        # shared temporary folders go (a later execution has another uid and would not own them).
+        self.runtime.cleanup(handle)
+        return state, text, final
 
 
 def _private_dir(name: str) -> Path:
