@@ -58,3 +58,33 @@ class SubscribeForm(forms.Form):
         self.fields["plan"].choices = [(str(plan.pk), plan.name) for plan in plans]
         if len(self.fields["plan"].choices) == 1:
             self.fields["plan"].initial = self.fields["plan"].choices[0][0]
+
+
+class SubscribeFlowForm(forms.Form):
+    """Subscribe from a service page: an application (or a new one, named here) and a plan."""
+
+    application = forms.ChoiceField(label="Application", required=False)
+    new_application = forms.CharField(
+        label="Name of the new application",
+        required=False,
+        max_length=100,
+        help_text="It holds the consumer key and secret you call the service with.",
+    )
+    plan = forms.ChoiceField(label="Pricing plan", widget=forms.RadioSelect)
+
+    def __init__(self, *args: Any, applications: Any, plans: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["application"].choices = [(str(app.pk), app.name) for app in applications] + [
+            ("", "A new application…")
+        ]
+        self.fields["plan"].choices = [(str(plan.pk), plan.name) for plan in plans]
+        if applications:
+            self.fields["application"].initial = str(applications[0].pk)
+        if len(self.fields["plan"].choices) == 1:
+            self.fields["plan"].initial = self.fields["plan"].choices[0][0]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if not data.get("application") and not (data.get("new_application") or "").strip():
+            self.add_error("new_application", "Name the new application, or choose one of yours.")
+        return data

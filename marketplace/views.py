@@ -8,11 +8,13 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.html import strip_tags
 from django.utils.http import urlencode
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 
 from applications import selectors as application_selectors
 from applications.services import service_endpoint_url, subscription_create
@@ -21,8 +23,8 @@ from services.models import PlanKind, PricingPlan, Service, ServiceVersion
 from services.selectors import gateway_url, service_get_owned
 
 from . import selectors, services
-from .forms import MarketplaceFilterForm, PlanForm, SubscribeForm
-from .rendering import SpecError, load_spec, python_snippet, render_markdown, spec_for_swagger
+from .forms import MarketplaceFilterForm, PlanForm, SubscribeFlowForm, SubscribeForm
+from .rendering import SpecError, _example_input, load_spec, python_snippet, render_markdown, spec_for_swagger
 
 PAGE_SIZE = 12
 
@@ -94,6 +96,7 @@ def _detail_context(request: HttpRequest, service: Service, form: SubscribeForm 
             spec_error = str(exc)
     if form is None and request.user.is_authenticated:
         form = SubscribeForm(applications=applications, plans=plans)
+    flow_form = SubscribeFlowForm(applications=applications, plans=plans) if request.user.is_authenticated else None
     is_owner = request.user.is_authenticated and service.owner_id == request.user.pk
     return {
         "service": service,
@@ -107,6 +110,7 @@ def _detail_context(request: HttpRequest, service: Service, form: SubscribeForm 
         "spec_error": spec_error,
         "snippet": python_snippet(endpoint_url=endpoint, api_spec=version.api_spec) if version else "",
         "form": form,
+        "subscribe_flow_form": flow_form,
         "is_owner": is_owner,
         "is_listed": service.lifecycle == "PUBLISHED" and bool(versions),
         "has_paid_plan": any(plan.is_paid for plan in plans),
@@ -157,13 +161,98 @@ def openapi_download(request: HttpRequest, service_id: Any) -> HttpResponse:
     return response
 
 
+def _call_examples(request: HttpRequest, service: Service, version: ServiceVersion | None) -> dict[str, str]:
+    """curl for the service's first call, with the example body of its spec (or empty input)."""
+    import json
+
+    if version is None:
+        return {"call_curl": "", "snippet": ""}
+    endpoint = service_endpoint_url(service=service, version=version, request=request)
+    data, params = _example_input(version.api_spec)
+    body = json.dumps({"data": data, "params": params}, ensure_ascii=False).replace("'", "'\\''")
+    call = (
+        f"curl -X POST '{endpoint}' -H 'Content-Type: application/json' "
+        f"-H \"Authorization: Bearer $ACCESS_TOKEN\" \\\n     -d '{body}'"
+    )
+    return {
+        "endpoint_url": endpoint,
+        "call_curl": call,
+        "status_curl": f"curl '{endpoint}<id>' -H \"Authorization: Bearer $ACCESS_TOKEN\"",
+        "snippet": python_snippet(endpoint_url=endpoint, api_spec=version.api_spec),
+    }
+
+
+def _subscribe_flow(request: HttpRequest, service: Service, plans: list, applications: list) -> HttpResponse:
+    """Subscribe in one flow: application (or a new one), plan, a card when the plan needs one
+    (Settings → Payments brings you back here), the price to confirm, then how to call it."""
+    from applications.services import application_create, token_curl_command, token_endpoint_url
+    from payments.selectors import user_has_valid_card
+
+    data = request.POST if request.method == "POST" else request.GET
+    step = request.POST.get("step", "") if request.method == "POST" else ""
+    bound = bool(data.get("plan"))
+    form = SubscribeFlowForm(data if bound else None, applications=applications, plans=plans)
+    _, version = _chosen_version(request, service)
+    context: dict[str, Any] = {"service": service, "plans": plans, "form": form, "step": "choose", "version": version}
+    status = 200
+    if bound and form.is_valid():
+        plan = next(p for p in plans if str(p.pk) == form.cleaned_data["plan"])
+        application = next((a for a in applications if str(a.pk) == form.cleaned_data["application"]), None)
+        new_name = "" if application else form.cleaned_data["new_application"].strip()
+        choice = {
+            "plan": plan.pk,
+            **({"application": application.pk} if application else {"new_application": new_name}),
+        }
+        back = f"{reverse('marketplace:subscribe', args=[service.pk])}?{urlencode(choice)}"
+        context.update(plan=plan, application=application, new_name=new_name, choice=choice)
+        if plan.is_paid and not user_has_valid_card(user=request.user):
+            context.update(step="card", add_card_url=f"{reverse('payments:index')}?{urlencode({'next': back})}")
+        elif step == "confirm":
+            try:
+                issued = None
+                with transaction.atomic():
+                    if application is None:
+                        issued = application_create(owner=request.user, name=new_name)
+                        application = issued.application
+                    subscription = subscription_create(application=application, service=service, plan=plan)
+            except ApplicationError as exc:
+                form.add_error("new_application" if exc.code.startswith("application:") else None, exc.message)
+                context["step"] = "review"
+                status = exc.status
+            else:
+                basic = issued.basic_auth if issued else None
+                context.update(
+                    step="done",
+                    subscription=subscription,
+                    application=application,
+                    issued=issued,
+                    token_curl=token_curl_command(basic_auth=basic, request=request)
+                    if basic
+                    else f'curl -X POST {token_endpoint_url(request)} -d "grant_type=client_credentials" '
+                    f'-u "{application.consumer_key}:$CONSUMER_SECRET"',
+                    **_call_examples(request, service, version),
+                )
+                messages.success(
+                    request,
+                    f"“{application.name}” is subscribed to “{service.display_name}” on the “{plan.name}” plan.",
+                )
+        else:
+            context["step"] = "review"
+    elif bound:
+        status = 400
+    return render(request, "marketplace/subscribe.html", context, status=status)
+
+
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def subscribe(request: HttpRequest, service_id: Any) -> HttpResponse:
-    """Subscribe one of the user's applications to this service on a chosen plan."""
+    """Subscribe to this service: the flow (GET, or POST with ``step``), or in one POST with an
+    existing application and a plan (what older pages and scripts send)."""
     service = _service_or_404(request, service_id)
     plans = [*selectors.marketplace_plans(service=service)]
     applications = [*application_selectors.application_list(user=request.user)]
+    if request.method == "GET" or request.POST.get("step"):
+        return _subscribe_flow(request, service, plans, applications)
     form = SubscribeForm(request.POST, applications=applications, plans=plans)
     if form.is_valid():
         try:
@@ -176,6 +265,7 @@ def subscribe(request: HttpRequest, service_id: Any) -> HttpResponse:
             form.add_error(None, exc.message)
             context = _detail_context(request, service, form)
             context["needs_card"] = exc.code == "subscription:card-required"
+            context["subscribe_error"] = exc.message
             return render(request, "marketplace/detail.html", context, status=exc.status)
         messages.success(
             request,
