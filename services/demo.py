@@ -13,8 +13,13 @@ from .models import BuildStatus, Lifecycle, QuantumBackend, Service
 
 #: Sample name → service name (service names cannot hold underscores).
 DEMO_SERVICES = {name: name.replace("_", "-") for name in ("sum", "qiskit_bell", "dwave_qubo", "failing", "slow")}
-#: Published for internal use as soon as their build is READY.
-PUBLISH_INTERNAL = {"sum"}
+#: Published in the marketplace as soon as their build is READY, with these plans beside Free:
+#: (name, kind, price in cents, requests per minute, concurrent executions).
+PUBLISH_MARKETPLACE = {
+    "sum": [("Pay as you go", "PER_EXECUTION", 5, 120, 5)],
+    "qiskit_bell": [("Per shot batch", "PER_EXECUTION", 20, 60, 3)],
+    "dwave_qubo": [("Research", "MONTHLY", 900, 120, 5)],
+}
 
 
 def _backend(user: Any, wanted: str) -> str:
@@ -49,7 +54,24 @@ def seed_demo(user: Any, stdout: TextIO) -> None:
             if latest is not None and latest.status in (BuildStatus.FAILED, BuildStatus.CANCELLED):
                 services.service_version_retry(version=latest)
                 stdout.write(f"Demo service {service_name}: building again (last build {latest.status})\n")
-        if sample_name in PUBLISH_INTERNAL and service.lifecycle == Lifecycle.CREATED:
-            service = services.service_publish_when_ready(service=service, lifecycle=Lifecycle.ACCESSIBLE)
-            state = "published for internal use" if service.lifecycle != Lifecycle.CREATED else "published once READY"
-            stdout.write(f"Demo service {service_name}: {state}\n")
+        if sample_name in PUBLISH_MARKETPLACE:
+            _add_plans(service, user, PUBLISH_MARKETPLACE[sample_name])
+            if service.lifecycle == Lifecycle.CREATED:
+                service = services.service_publish_when_ready(service=service, lifecycle=Lifecycle.PUBLISHED)
+                state = (
+                    "in the marketplace" if service.lifecycle != Lifecycle.CREATED else "in the marketplace once READY"
+                )
+                stdout.write(f"Demo service {service_name}: {state}\n")
+
+
+def _add_plans(service: Service, user: Any, plans: list[tuple[str, str, int, int, int]]) -> None:
+    """The demo's paid plans, once (a plan of that name already there is left as it is)."""
+    from marketplace.services import plan_terms_check, pricing_plan_create
+
+    for name, kind, price, per_minute, concurrent in plans:
+        if service.plans.filter(name=name).exists():
+            continue
+        terms = plan_terms_check(
+            name=name, kind=kind, price_cents=price, requests_per_minute=per_minute, max_concurrent=concurrent
+        )
+        pricing_plan_create(service=service, actor=user, terms=terms)

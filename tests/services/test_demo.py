@@ -13,7 +13,7 @@ from services.models import BuildStatus, Lifecycle, Service
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_media")]
 
 
-def test_seed_demo_is_idempotent_and_publishes_sum_once_ready(user):
+def test_seed_demo_is_idempotent_and_publishes_its_samples_with_plans_once_ready(user):
     out = io.StringIO()
     seed_demo(user, out)
     names = set(Service.objects.filter(owner=user).values_list("name", flat=True))
@@ -24,7 +24,13 @@ def test_seed_demo_is_idempotent_and_publishes_sum_once_ready(user):
 
     total = Service.objects.get(owner=user, name="sum")
     assert total.lifecycle == Lifecycle.CREATED
-    assert total.publish_on_ready == Lifecycle.ACCESSIBLE
+    assert total.publish_on_ready == Lifecycle.PUBLISHED
+    for name in ("sum", "qiskit-bell", "dwave-qubo"):
+        assert Service.objects.get(owner=user, name=name).publish_on_ready == Lifecycle.PUBLISHED
+    assert sorted(total.plans.values_list("name", "kind", "price_cents")) == [
+        ("Free", "FREE", 0),
+        ("Pay as you go", "PER_EXECUTION", 5),
+    ]
     # Without provider tokens the quantum samples run on their local simulators.
     assert Service.objects.get(owner=user, name="qiskit-bell").quantum_backend == "NONE"
 
@@ -32,7 +38,7 @@ def test_seed_demo_is_idempotent_and_publishes_sum_once_ready(user):
     version = builds.service_version_build(version_id=total.versions.get().pk)
     assert version.status == BuildStatus.READY
     total.refresh_from_db()
-    assert total.lifecycle == Lifecycle.ACCESSIBLE
+    assert total.lifecycle == Lifecycle.PUBLISHED
     assert total.publish_on_ready == ""
     assert total.published_version == version
     assert "sum: created" in out.getvalue()
