@@ -40,3 +40,30 @@ def media(settings, tmp_path):
     """Stored files under tmp_path (tests without a worker process)."""
     settings.MEDIA_ROOT = tmp_path / "media"
     return settings.MEDIA_ROOT
+
+
+@pytest.fixture
+def shared_media(settings):
+    """Stored files go where worker processes read them (var/media); what the test adds is removed."""
+    import shutil
+
+    roots = [settings.MEDIA_ROOT / "service-archives", settings.MEDIA_ROOT / "implementation-files"]
+    before = {root: set(root.iterdir()) if root.exists() else set() for root in roots}
+    yield settings.MEDIA_ROOT
+    for root in roots:
+        if root.exists():
+            for path in set(root.iterdir()) - before[root]:
+                shutil.rmtree(path, ignore_errors=True)
+
+
+def wait_for(predicate, timeout: float = 600.0, interval: float = 0.3):
+    """Poll ``predicate`` until it returns something truthy (a deadline, not a timed assertion)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout} s")
