@@ -204,18 +204,24 @@ def _period_links(start: Any) -> dict[str, str]:
 
 
 def _day_chart(report: usage_reports.UsageReport) -> dict[str, Any]:
+    from datetime import timedelta
+
     from .templatetags.money import money
 
-    return usage_reports.bar_chart(
-        [
-            (
-                f"{day.day:%d}",
-                day.cents,
-                f"{day.day:%Y-%m-%d}: {day.executions} executions, {money(day.cents, report.currency)}",
-            )
-            for day in report.days
-        ]
-    )
+    values = [
+        (
+            f"{day.day:%d}",
+            day.cents,
+            f"{day.day:%Y-%m-%d}: {day.executions} executions, {money(day.cents, report.currency)}",
+        )
+        for day in report.days
+    ]
+    # Every day of the month has its slot, so a bar's width does not depend on the date.
+    current = report.days[-1].day + timedelta(days=1) if report.days else report.period_start.date()
+    while current < report.period_end.date():
+        values.append((f"{current:%d}", 0, f"{current:%Y-%m-%d}"))
+        current += timedelta(days=1)
+    return usage_reports.bar_chart(values)
 
 
 @login_required
