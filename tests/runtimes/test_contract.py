@@ -565,6 +565,20 @@ LATE_WRITERS = {
 ATTEMPTS = 4
 
 
+BIG_RESULT = """
+def run(data=None, params=None):
+    return {"big": "x" * (2 * 1024 * 1024)}
+"""
+
+
+def test_a_result_larger_than_a_pipe_buffer_arrives_whole(rt: RuntimeUnderTest) -> None:
+    build = rt.build(BIG_RESULT)
+    state, output, final = rt.run(build, max_output_bytes=16 * 1024 * 1024)
+    assert final is not None, output[-2000:]
+    assert final.payload["result"] == {"big": "x" * (2 * 1024 * 1024)}
+    assert state.exit_code == 0
+
+
 @pytest.mark.parametrize("case", list(LATE_WRITERS))
 def test_output_after_the_runner_cannot_change_the_result(rt: RuntimeUnderTest, case: str) -> None:
     build = rt.build(LATE_WRITERS[case])
