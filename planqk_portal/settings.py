@@ -301,6 +301,11 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Implementations and data pools both have a "visibility" with different choices.
+    "ENUM_NAME_OVERRIDES": {
+        "ImplementationVisibilityEnum": "algorithms.models.Visibility",
+        "DataPoolVisibilityEnum": "datapools.models.Visibility",
+    },
 }
 
 # --- OAuth2 (token endpoint of the gateway) ---------------------------------------------------
