@@ -85,7 +85,8 @@ OLD_DOCKER_EXECUTION = {
 )
 def test_handles_of_the_old_untyped_shape_still_load_and_round_trip(cls: type, stored: dict) -> None:
     handle = cls.from_json(json.loads(json.dumps(stored)))
-    assert handle.to_json() == stored
+    # Fields added since (such as an execution's uid) come back with their defaults.
+    assert {key: value for key, value in handle.to_json().items() if key in stored} == stored
     assert cls.from_json(handle.to_json()) == handle
 
 
