@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ def make_run() -> Iterator[MakeRunPortal]:
     portal = start_make_run()
     yield portal
     portal.stop()
+    shutil.rmtree(portal.data_dir, ignore_errors=True)
 
 
 def test_serves_with_granian_and_debug_off(make_run):
@@ -144,3 +146,17 @@ def test_fifty_simultaneous_submissions_all_get_an_answer(make_run):
     statuses = sorted(int(answer.split()[1]) for answer in answers)
     assert set(statuses) <= {201, 429}, statuses
     assert statuses.count(201) >= 1
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_a_browser_logs_in_over_loopback_http(make_run, browser_page, host):
+    """Session and CSRF cookies are Secure (check --deploy); browsers keep them for loopback origins."""
+    page = browser_page
+    url = make_run.url.replace("127.0.0.1", host)
+    page.goto(f"{url}/accounts/login/")
+    page.fill("input[name=login]", "demo@example.com")
+    page.fill("input[name=password]", "quantum-demo-2026")
+    page.click("form button[type=submit]")
+    page.wait_for_selector("[data-testid=logout]")
+    page.goto(f"{url}/jobs/new/?from=not-a-uuid")
+    assert page.locator("h1").first.inner_text() != "Server error"
