@@ -104,7 +104,7 @@ def run(data=None, params=None):
 """
 
 NOSY = """
-import os
+import os, time
 from .libs.return_objects import ResultResponse
 
 def attempt_write(path):
@@ -122,7 +122,8 @@ def run(data=None, params=None):
         "service_setting": os.environ.get("SERVICE_SETTING"),
         "code": attempt_write("src/program.py"),
         "environment": attempt_write(os.path.join(env_dir, "pyvenv.cfg")),
-        "tmp": attempt_write("/tmp/scratch.txt"),
+        # A name of its own: without a sandbox /tmp is the host's, and another uid may own a file there.
+        "tmp": attempt_write(f"/tmp/scratch-{os.getpid()}-{time.time_ns()}.txt"),
     })
 """
 
