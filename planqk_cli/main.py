@@ -165,6 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
     params.add_argument("-p", "--params", metavar="JSON", help="the parameters as JSON")
     params.add_argument("--params-file", metavar="FILE", help="a file with the parameters")
     run.add_argument("--detached", action="store_true", help="print the job's id and do not wait")
+    run.add_argument("--implementation", metavar="ID", help="run an implementation of an algorithm: your "
+                     "service made from its latest file (created and built first when needed)")  # fmt: skip
+    run.add_argument("--file-version", type=int, metavar="N", help="with --implementation: that file version")
 
     serve = command(
         "serve", _lazy("serve", "serve"), "serve the service API locally on the code in this folder",
@@ -187,6 +190,16 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[portal], epilog="Examples:\n  planqk services\n  planqk services --json",
     )  # fmt: skip
     services.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    implementations = command(
+        "implementations", _lazy("implementations", "implementations"), "list the implementations you may use",
+        parents=[portal],
+        description="The implementations of algorithms you may use (your own, those shared with you, public "
+        "ones), each with its latest runnable file. `planqk run --implementation ID` runs one.",
+        epilog="Examples:\n  planqk implementations\n  planqk run --implementation <id> -d '{}'",
+    )  # fmt: skip
+    implementations.add_argument("--algorithm", metavar="ID", help="only this algorithm's implementations")
+    implementations.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     jobs = command(
         "jobs", _lazy("commands", "jobs"), "list your jobs",

@@ -41,6 +41,15 @@ def run(args: argparse.Namespace) -> int:
     folder = Path.cwd()
     body: dict[str, Any] = {}
     service = args.service
+    implementation = getattr(args, "implementation", None)
+    if implementation is not None:
+        if service is not None:
+            raise UsageError("give SERVICE or --implementation, not both")
+        from planqk_cli.implementations import service_for_implementation
+
+        service = service_for_implementation(
+            connect(args), implementation, file_version=getattr(args, "file_version", None)
+        )
     if service is None:
         project = read_project(folder)
         if project is None:
