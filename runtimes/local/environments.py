@@ -598,15 +598,6 @@ class _Steps:
                 name = canonicalize_name(Requirement(missing).name)
             except ValueError:
                 raise BuildError(f"no wheel for {missing}", user_error=True, code="build:user:requirements") from None
-            if not self.sandboxed:
-                raise BuildError(
-                    f"{missing} has no wheel for this platform. Building it from source runs its setup code, which the "
-                    "platform does only inside the build sandbox (bubblewrap, without network), and there is none "
-                    "here: the build refuses. Pin a version that has a wheel, or ask the operator to install "
-                    "bubblewrap.",
-                    user_error=True,
-                    code="build:user:needs-sandbox",
-                )
             if name in self.built_names:
                 raise BuildError(
                     f"fetching the requirements failed:\n{pip_error(tail)}",
@@ -634,6 +625,14 @@ class _Steps:
         sdist = Path(tail[-1].strip())
         if sdist.parent != sdists or not sdist.is_file():
             raise BuildError(f"fetching the source of {requirement} failed", user_error=False)
+        if not self.sandboxed:
+            raise BuildError(
+                f"{requirement} has no wheel for this platform. Building it from source runs its setup code, which "
+                "the platform does only inside the build sandbox (bubblewrap, without network), and there is none "
+                "here: the build refuses. Pin a version that has a wheel, or ask the operator to install bubblewrap.",
+                user_error=True,
+                code="build:user:needs-sandbox",
+            )
         try:
             build_requires = fetch.build_requirements(sdist)
         except RequirementsError as exc:
