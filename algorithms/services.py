@@ -484,15 +484,24 @@ def _fail(row: ImplementationFile, message: str, code: str) -> ImplementationFil
 
 
 def implementation_git_reap() -> int:
-    """Fail git imports a dead worker left FETCHING for over an hour (registered with the reaper)."""
+    """Fail git imports a dead worker left FETCHING for an hour; send stale PENDING ones again (the reaper)."""
     from datetime import timedelta
 
     from django.utils import timezone
 
-    cutoff = timezone.now() - timedelta(hours=1)
-    return ImplementationFile.objects.filter(status=FileStatus.FETCHING, created_at__lt=cutoff).update(
+    from .tasks import fetch_implementation_git
+
+    now = timezone.now()
+    failed = ImplementationFile.objects.filter(
+        status=FileStatus.FETCHING, created_at__lt=now - timedelta(hours=1)
+    ).update(
         status=FileStatus.FAILED, error="The import was interrupted; import again.", error_code="platform:interrupted"
     )
+    # A lost broker message leaves an import PENDING: send it again (the task claims it once).
+    stale = ImplementationFile.objects.filter(status=FileStatus.PENDING, created_at__lt=now - timedelta(minutes=5))
+    for file_id in stale.values_list("pk", flat=True):
+        fetch_implementation_git.delay(str(file_id))
+    return failed
 
 
 # --- Create Service from a file ------------------------------------------------------------------
