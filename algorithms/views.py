@@ -12,10 +12,12 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from planqk_portal.errors import ApplicationError
 from planqk_portal.logs import HTMX_STOP_POLLING
+from services import upload_handlers
 
 from . import selectors, services
 from .forms import AlgorithmFilterForm, AlgorithmForm, GitImportForm, ImplementationFileForm, ImplementationForm
@@ -137,14 +139,24 @@ def algorithm_detail(request: HttpRequest, algorithm_id: Any) -> HttpResponse:
     return render(request, "algorithms/detail.html", context)
 
 
+@csrf_exempt
 @login_required
 @require_http_methods(["GET", "POST"])
 def implementation_create(request: HttpRequest, algorithm_id: Any) -> HttpResponse:
     """Add an implementation of an algorithm; its first file can be uploaded right away."""
+    handler = upload_handlers.install(request) if request.method == "POST" else None
+    return _implementation_create(request, algorithm_id, handler)
+
+
+@csrf_protect
+def _implementation_create(request: HttpRequest, algorithm_id: Any, handler: Any) -> HttpResponse:
     algorithm = _or_http(selectors.algorithm_get, algorithm_id=algorithm_id)
     form = ImplementationForm(request.POST or None)
     file_form = ImplementationFileForm(request.POST or None, request.FILES or None)
-    if request.method == "POST" and form.is_valid():
+    if handler is not None and handler.refused:
+        form.is_valid()
+        form.add_error(None, upload_handlers.too_large_error().message)
+    elif request.method == "POST" and form.is_valid():
         try:
             implementation = services.implementation_create(
                 algorithm=algorithm, owner=request.user, **form.cleaned_data
@@ -253,18 +265,24 @@ def implementation_delete(request: HttpRequest, implementation_id: Any) -> HttpR
     return redirect("algorithms:detail", algorithm_id=algorithm_id)
 
 
+@csrf_exempt
 @login_required
 @require_POST
 def implementation_file_upload(request: HttpRequest, implementation_id: Any) -> HttpResponse:
     """A new file (version) from an uploaded archive, checked like a service upload."""
-    from services import upload_handlers
+    # The size-limited upload handler must be in place before the CSRF check reads the body.
+    return _implementation_file_upload(request, implementation_id, upload_handlers.install(request))
 
-    upload_handlers.install(request)
+
+@csrf_protect
+def _implementation_file_upload(request: HttpRequest, implementation_id: Any, handler: Any) -> HttpResponse:
     implementation = _or_http(
         selectors.implementation_get_owned, user=request.user, implementation_id=implementation_id
     )
     form = ImplementationFileForm(request.POST, request.FILES)
-    if form.is_valid():
+    if handler.refused:
+        messages.error(request, upload_handlers.too_large_error().message)
+    elif form.is_valid():
         try:
             row = services.implementation_file_add(
                 implementation=implementation, user=request.user, archive=form.cleaned_data["file"]

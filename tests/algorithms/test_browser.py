@@ -91,3 +91,60 @@ def test_create_the_service_and_run_from_create_job(celery_worker, browser_page,
     page.wait_for_selector("[data-testid=job-status-area][data-status=SUCCEEDED]", timeout=120_000)
     page.locator("[data-testid=show-raw-result]").click()
     assert '"sum": 420.69' in page.inner_text("[data-testid=job-result]")
+
+
+def test_an_author_proposes_an_algorithm_and_uploads_an_implementation(
+    celery_worker, browser_page, live_server, tmp_path
+):
+    from algorithms.models import Algorithm
+    from planqk_samples import sample_zip
+    from tests.services.test_uploads import HOSTILE
+
+    author = make_user("author@example.com")
+    good, hostile = tmp_path / "user_code.zip", tmp_path / "evil.zip"
+    good.write_bytes(sample_zip("sum"))
+    hostile.write_bytes(HOSTILE["zip slip"][0]())
+    page = browser_page
+    violations: list[str] = []
+    page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
+    login(page, live_server, author)
+
+    page.goto(f"{live_server.url}/algorithms/")
+    page.click("[data-testid=propose-algorithm]")
+    page.fill("input[name=name]", "Deutsch-Jozsa")
+    page.fill("input[name=summary]", "Constant or balanced in one query.")
+    page.select_option("select[name=problem_class]", "FUNDAMENTALS")
+    page.fill("input[name=tags]", "oracle, beginner")
+    page.fill(
+        "textarea[name=description]", "One query of $f: \\{0,1\\}^n \\to \\{0,1\\}$.\n\n<script>window.pwned=1</script>"
+    )
+    page.click("[data-testid=submit]")
+    page.wait_for_selector("[data-testid=description] .katex")
+    assert page.evaluate("window.pwned") is None
+    algorithm = Algorithm.objects.get(name="Deutsch-Jozsa")
+
+    page.click("[data-testid=add-implementation]")
+    page.fill("input[name=name]", "dj-python")
+    page.select_option("select[name=visibility]", "PUBLIC")
+    page.set_input_files("input[name=file]", str(good))
+    page.click("[data-testid=submit]")
+    page.wait_for_selector("[data-testid=file-row][data-version='1'][data-status=READY]")
+
+    # A hostile archive is refused with the services' message; nothing is added.
+    page.set_input_files("[data-testid=upload-form] input[name=file]", str(hostile))
+    page.click("[data-testid=upload-file]")
+    page.wait_for_selector(".flash-error")
+    assert page.locator("[data-testid=file-row]").count() == 1
+
+    page.set_input_files("[data-testid=upload-form] input[name=file]", str(good))
+    page.click("[data-testid=upload-file]")
+    page.wait_for_selector("[data-testid=file-row][data-version='2']")
+
+    # A git import is fetched by the worker; loopback is refused by the default outbound rules,
+    # and the files table follows the import until it ends.
+    page.fill("[data-testid=git-form] input[name=url]", "http://127.0.0.1:9/repo.git")
+    page.click("[data-testid=git-import]")
+    page.wait_for_selector("[data-testid=file-row][data-version='3'][data-status=FAILED]", timeout=120_000)
+    assert "private or local network" in page.inner_text("[data-testid=file-error]")
+    assert algorithm.implementations.get().files.count() == 3
+    assert violations == []
