@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import preview, views
 
 app_name = "datapools"
 urlpatterns = [
@@ -14,5 +14,6 @@ urlpatterns = [
     path("<uuid:pool_id>/sources/", views.source_create, name="source-create"),
     path("<uuid:pool_id>/sources/<uuid:source_id>/delete/", views.source_delete, name="source-delete"),
     path("<uuid:pool_id>/files/<uuid:file_id>/download/", views.file_download, name="file-download"),
+    path("<uuid:pool_id>/files/<uuid:file_id>/", preview.file_preview, name="file-preview"),
     path("<uuid:pool_id>/files/<uuid:file_id>/delete/", views.file_delete, name="file-delete"),
 ]

@@ -158,10 +158,12 @@ def choose_view(result: Any, *, hint: str | None = None) -> ResultView:
         return _line(*found_numbers)
     if hint == "histogram" and found_counts:
         return _histogram(*found_counts)
+    if found_counts and found_counts[0] in ("", "counts"):
+        return _histogram(*found_counts)
+    if found_samples:  # before counts under other keys: a sample {"0": 1, "1": 0} looks like counts
+        return _table(found_samples[0], _sample_rows(found_samples[1]) or [])
     if found_counts:
         return _histogram(*found_counts)
-    if found_samples:
-        return _table(found_samples[0], _sample_rows(found_samples[1]) or [])
     if found_numbers:
         return _line(*found_numbers)
     return ResultView(kind="json")

@@ -34,6 +34,8 @@ def test_samples_with_energies_are_a_table_best_first():
     single = choose_view({"sample": {"0": 1, "1": 0, "2": 1}, "energy": -2.0})
     assert single.kind == "table"
     assert single.rows == [{"energy": -2.0, "x0": 1, "x1": 0, "x2": 1}]
+    # Two binary variables look like counts; the energy says it is a sample.
+    assert choose_view({"sample": {"0": 1, "1": 0}, "energy": -1.0}).kind == "table"
 
 
 def test_a_list_of_numbers_is_a_line_and_anything_else_a_json_tree():
