@@ -15,6 +15,7 @@ urlpatterns = [
     path("<uuid:service_id>/versions/new/", views.version_create, name="version-new"),
     path("<uuid:service_id>/versions/<uuid:version_id>/", views.version_detail, name="version"),
     path("<uuid:service_id>/versions/<uuid:version_id>/status/", views.version_status, name="version-status"),
+    path("<uuid:service_id>/versions/<uuid:version_id>/archive.zip", views.version_archive, name="version-archive"),
     path("<uuid:service_id>/versions/<uuid:version_id>/logs/", views.version_logs, name="version-logs"),
     path("<uuid:service_id>/versions/<uuid:version_id>/cancel/", views.version_cancel, name="version-cancel"),
     path("<uuid:service_id>/versions/<uuid:version_id>/retry/", views.version_retry, name="version-retry"),

@@ -361,3 +361,25 @@ def version_unpublish(request: HttpRequest, service_id: Any, version_id: Any) ->
         version=version,
     )
     return redirect("services:detail", service_id=version.service_id)
+
+
+@login_required
+@require_GET
+def version_archive(request: HttpRequest, service_id: Any, version_id: Any) -> HttpResponse:
+    """The uploaded code of a version, for its owner only (another user's is a 404, like the page).
+
+    Checked on every request and handed over by planqk_portal.downloads (never from /media/)."""
+    from django.core.files.storage import default_storage
+
+    from planqk_portal.downloads import stored_file_response
+
+    version = _version_or_404(request, service_id, version_id)
+    name = version.archive.name if version.archive else ""
+    if not name or not default_storage.exists(name):
+        raise Http404("This version has no uploaded archive.")
+    return stored_file_response(
+        name=name,
+        filename=f"{version.service.name}-{version.version}.zip",
+        content_type="application/zip",
+        headers={"X-Content-Type-Options": "nosniff"},
+    )

@@ -4,6 +4,7 @@ revoked share; the victim's bytes never appear where they must not."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
@@ -13,7 +14,7 @@ import requests
 from django.core.files.base import ContentFile
 from django.utils.functional import empty
 
-from tests.conftest import ServerProcess, make_user, start_production_server, token_for
+from tests.conftest import PASSWORD, ServerProcess, make_user, start_production_server, token_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -158,3 +159,53 @@ def test_s3_downloads_are_short_lived_presigned_links(settings):
     assert "X-Amz-Signature" in query
     assert query["response-content-disposition"] == ['attachment; filename="notes.txt"']
     assert response["Cache-Control"] == "private, no-store"
+
+
+def test_a_service_archive_is_downloadable_by_its_owner_only(production_server):
+    from services.models import Service, ServiceVersion
+
+    owner, other = make_user(f"prov-{uuid.uuid4().hex[:6]}@example.com"), make_user()
+    service = Service.objects.create(owner=owner, name=f"src{uuid.uuid4().hex[:6]}", title="Src", lifecycle="PUBLISHED")
+    version = ServiceVersion.objects.create(service=service, version="1.0.0", created_by=owner)
+    version.archive.save("1.0.0.zip", ContentFile(b"PK\x03\x04" + SECRET), save=True)
+    page = f"/services/{service.pk}/versions/{version.pk}/archive.zip"
+    # The marketplace shows both ids to everyone: neither the old /media/ path nor the view helps.
+    _refused(_get(production_server, f"/media/{version.archive.name}"), 404)
+    _refused(_get(production_server, f"/media/{version.archive.name}", other), 404)
+    _refused(_get(production_server, page), 302)
+    client = requests.Session()
+    assert _session_login(production_server, client, other)
+    _refused(client.get(f"{production_server.url}{page}", timeout=15, allow_redirects=False), 404)
+    owner_client = requests.Session()
+    assert _session_login(production_server, owner_client, owner)
+    download = owner_client.get(f"{production_server.url}{page}", timeout=15)
+    assert download.status_code == 200
+    assert SECRET in download.content
+    assert download.headers["Content-Type"] == "application/zip"
+    # Deleted: gone on the next request.
+    version.archive.delete(save=True)
+    _refused(owner_client.get(f"{production_server.url}{page}", timeout=15, allow_redirects=False), 404)
+
+
+def _session_login(server: ServerProcess, session: requests.Session, user) -> bool:
+    """Log in through the real form. The cookies are Secure, which a browser keeps for a loopback
+    origin and requests' cookie jar does not send over plain HTTP: send them by hand."""
+    from django.contrib.auth.hashers import PBKDF2PasswordHasher
+
+    # Tests hash with MD5 for speed; the production server knows only the production hashers.
+    user.password = PBKDF2PasswordHasher().encode(PASSWORD, uuid.uuid4().hex)
+    user.save(update_fields=["password"])
+    page = session.get(f"{server.url}/accounts/login/", timeout=15)
+    token = page.text.split('name="csrfmiddlewaretoken" value="', 1)[1].split('"', 1)[0]
+    cookies = {"csrftoken": page.cookies["csrftoken"]}
+    response = session.post(
+        f"{server.url}/accounts/login/",
+        data={"login": user.email, "password": PASSWORD, "csrfmiddlewaretoken": token},
+        headers={"Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())},
+        timeout=15,
+        allow_redirects=False,
+    )
+    assert response.status_code == 302, re.findall(r"errorlist[^<]*<li>([^<]*)", response.text) or response.text[-1500:]
+    cookies["sessionid"] = response.cookies["sessionid"]
+    session.headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
+    return True
