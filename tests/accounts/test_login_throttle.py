@@ -78,3 +78,46 @@ def test_admin_login_is_the_throttled_portal_login():
         Client(REMOTE_ADDR=attacker).post("/admin/login/", {"username": staff.email, "password": "wrong-123"})
     assert _logged_in(_login(_address(), staff.email, PASSWORD))
     assert Client(REMOTE_ADDR=attacker).get("/admin/").status_code == 302
+
+
+@pytest.fixture
+def proxied_server(django_db_blocker):
+    """The production server behind one (pretend) proxy: the client address is X-Forwarded-For."""
+    from tests.conftest import start_production_server
+
+    with django_db_blocker.unblock():
+        server = start_production_server({"ALLAUTH_TRUSTED_PROXY_COUNT": "1"})
+    yield server
+    server.stop()
+
+
+def _form_login(server, address: str, email: str, password: str) -> bool:
+    import requests
+
+    session = requests.Session()
+    session.headers["X-Forwarded-For"] = address
+    page = session.get(f"{server.url}/accounts/login/", timeout=15)
+    token = page.text.split('name="csrfmiddlewaretoken" value="', 1)[1].split('"', 1)[0]
+    response = session.post(
+        f"{server.url}/accounts/login/",
+        data={"login": email, "password": password, "csrfmiddlewaretoken": token},
+        # The cookie is Secure; requests keeps it from plain HTTP, a browser on loopback does not.
+        headers={"Cookie": f"csrftoken={page.cookies['csrftoken']}"},
+        timeout=15,
+        allow_redirects=False,
+    )
+    return response.status_code == 302 and "sessionid" in response.cookies
+
+
+@pytest.mark.django_db(transaction=True)
+def test_on_the_production_server_the_owner_logs_in_during_an_attack(proxied_server):
+    from django.contrib.auth.hashers import PBKDF2PasswordHasher
+
+    owner = make_user(f"attacked-{uuid.uuid4().hex[:8]}@example.com")
+    # Tests hash with MD5; the production server knows only the production hashers.
+    owner.password = PBKDF2PasswordHasher().encode(PASSWORD, uuid.uuid4().hex)
+    owner.save(update_fields=["password"])
+    attacker = _address()
+    assert not any(_form_login(proxied_server, attacker, owner.email, f"wrong-{n}") for n in range(10))
+    assert not _form_login(proxied_server, attacker, owner.email, PASSWORD)  # slowed down
+    assert _form_login(proxied_server, _address(), owner.email, PASSWORD)
