@@ -554,7 +554,10 @@ def validate_api_spec(raw: bytes | str, *, source: str = "the API spec") -> str:
         validate(document)
     except OpenAPIValidationError as exc:
         where = "/".join(str(part) for part in exc.absolute_path) or "(top level)"
-        message = exc.message if len(exc.message) <= 300 else exc.message[:300] + "…"
+        # Newer validators append "Failed validating ... On instance: <the whole document>":
+        # the provider needs the reason only (the first paragraph), not their spec echoed back.
+        message = exc.message.split("\n\n", 1)[0].strip()
+        message = message if len(message) <= 300 else message[:300] + "…"
         raise _reject(f"{source} is not valid OpenAPI: at {where}: {message}", "spec:invalid") from exc
     except Exception as exc:  # the validator can fail in other ways on odd input; never a 500
         raise _reject(f"{source} is not valid OpenAPI: {str(exc)[:300]}", "spec:invalid") from exc

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
+import yaml
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -81,15 +83,21 @@ def test_api_spec_file_overrides_and_invalid_spec_is_refused(api_client):
     bad = create(api_client, name="bad-spec", api_spec=upload(b"openapi: 3.0.3\ninfo: {}\n", "openapi-spec.yml"))
     assert bad.status_code == 400
     assert bad.json()["code"] == "spec:invalid"
-    assert "'paths' is a required property" in bad.json()["detail"]
+    detail = bad.json()["detail"]
+    # The reason and where, in the validator's words (its quote style varies between versions),
+    # without the validator's dump of the schema and of the whole document.
+    assert re.fullmatch(
+        r"""The API spec is not valid OpenAPI: at \(top level\): ["']paths["'] is a required property""", detail
+    )
     assert not Service.objects.filter(name="bad-spec").exists()
 
 
 def test_without_any_spec_the_template_default_is_used(api_client):
     response = create_url_service(api_client, name="no-spec")
     spec = ServiceVersion.objects.get(service_id=response["id"]).api_spec
-    assert spec.startswith("openapi: 3")
-    assert "no-spec" in spec  # titled for the service
+    document = yaml.safe_load(spec)  # the template's spec starts with comments for the provider
+    assert str(document["openapi"]).startswith("3.")
+    assert document["info"]["title"] == "no-spec"  # titled for the service
 
 
 def test_hostile_zip_via_api_names_the_problem(api_client):
@@ -402,4 +410,3 @@ def test_reaper_fails_builds_whose_worker_died(api_client, settings):
     log = api_client.get(f"/api/v1/services/{body['id']}/versions/{version.pk}/logs").json()
     assert log["final"] is True
     assert "Retry the build" in log["chunks"][-1]["text"]
-
