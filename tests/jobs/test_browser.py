@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from jobs.admission import execution_admit
 from jobs.models import Job, JobStatus
@@ -25,7 +26,7 @@ def test_sum_job_from_create_job_to_its_result_and_logs(browser_page, live_serve
     page.wait_for_load_state()  # htmx (a deferred script) listens for the change only once loaded
     page.select_option("[data-testid=service-select]", str(version.service_id))
     # Choosing the service fills in the example of its API spec: the documented input.
-    page.wait_for_function("document.querySelector('#id_data').value.includes('0.69')")
+    expect(page.locator("#id_data")).to_have_value(re.compile(r"0\.69"))
     assert '"round_off": false' in page.input_value("#id_params")
     # Each way of giving the parameters shows its own panel; JSON is the one used here.
     params_pool = page.locator(".mode-panel[data-mode='params_mode:datapool']")
@@ -38,8 +39,9 @@ def test_sum_job_from_create_job_to_its_result_and_logs(browser_page, live_serve
     page.click("[data-testid=run-job]")
 
     page.wait_for_selector("[data-testid=job-status-area][data-status=SUCCEEDED]", timeout=60_000)
-    assert '"sum": 420.69' in page.inner_text("[data-testid=job-result]")
-    page.wait_for_function("document.querySelector('[data-testid=job-log]').innerText.includes('summing 5 values')")
+    assert '"sum": 420.69' in page.text_content("[data-testid=job-result]")
+    assert "420.69" in page.inner_text("[data-testid=result-tree]")  # drawn as a JSON tree
+    expect(page.locator("[data-testid=job-log]")).to_contain_text("summing 5 values")
     assert "0.69" in page.inner_text("[data-testid=job-data]")
     # The README's picture of the portal is this page, as a user sees it.
     page.screenshot(path=str(DOCS / "screenshot-job.png"), full_page=True)
@@ -62,9 +64,7 @@ def test_cancel_a_slow_job_while_it_runs(browser_page, live_server, celery_worke
     login(page, live_server, user)
     page.goto(f"{live_server.url}/jobs/{job.pk}/")
     page.wait_for_selector("[data-testid=job-status-area][data-status=RUNNING]", timeout=60_000)
-    page.wait_for_function(
-        "document.querySelector('[data-testid=job-log]').innerText.includes('step 1 of 120 done')", timeout=30_000
-    )
+    expect(page.locator("[data-testid=job-log]")).to_contain_text("step 1 of 120 done", timeout=30_000)
     page.click("[data-testid=cancel-job]")
     page.click("[data-testid=confirm]")
     page.wait_for_selector("[data-testid=job-status-area][data-status=CANCELLED]", timeout=30_000)
@@ -89,7 +89,7 @@ def test_failing_job_shows_its_code_and_detail(browser_page, live_server, celery
     page.wait_for_selector("[data-testid=job-status-area][data-status=FAILED]", timeout=60_000)
     assert page.inner_text("[data-testid=job-error-code]") == "SAMPLE_FAILURE"
     assert "always fails" in page.inner_text("[data-testid=job-error-detail]")
-    page.wait_for_function("document.querySelector('[data-testid=job-log]').innerText.includes('on purpose')")
+    expect(page.locator("[data-testid=job-log]")).to_contain_text("on purpose")
 
 
 def test_run_again_and_the_jobs_pages_on_a_phone(browser_page, live_server, celery_worker, user, make_version):
@@ -101,12 +101,12 @@ def test_run_again_and_the_jobs_pages_on_a_phone(browser_page, live_server, cele
     for path in ("/jobs/", f"/jobs/{job.pk}/", "/jobs/new/"):
         page.goto(f"{live_server.url}{path}")
         # Nothing wider than the screen: tables scroll inside their wrapper.
-        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), path
+        assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth + 1"), path
     page.goto(f"{live_server.url}/jobs/{job.pk}/")
     page.click("[data-testid=run-again]")
     page.wait_for_url(re.compile(r"/jobs/new/\?from="))
     assert '"values"' in page.input_value("#id_data")
     page.click("[data-testid=run-job]")
     page.wait_for_selector("[data-testid=job-status-area][data-status=SUCCEEDED]", timeout=60_000)
-    assert '"sum": 3' in page.inner_text("[data-testid=job-result]")
+    assert '"sum": 3' in page.text_content("[data-testid=job-result]")
     wait_for(lambda: Job.objects.count() == 2)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from jobs.admission import execution_admit
 from jobs.models import Job
@@ -88,7 +89,7 @@ def test_bell_form_refuses_a_bad_value_then_the_job_shows_a_histogram(
     page.locator("[data-testid=job-status-area]").screenshot(path=str(DOCS / "screenshot-histogram.png"))
 
     # The log: its own line, no transpiler passes; the level filter and search work on it.
-    page.wait_for_function("document.querySelector('[data-testid=job-log]').innerText.includes('running a Bell pair')")
+    expect(page.locator("[data-testid=job-log]")).to_contain_text("running a Bell pair")
     assert "qiskit.passmanager" not in page.inner_text("[data-testid=job-log]")
     page.select_option("[data-testid=log-level]", "WARNING")
     assert page.locator("[data-testid=job-log]").is_hidden()
