@@ -138,6 +138,9 @@ UNPRIVILEGED_WORKER = """
 import json, sys, time
 from pathlib import Path
 sys.path.insert(0, {root!r})
+# The platform's dependencies (packaging, uv), as a real worker has them in its environment;
+# after the system's own packages, so this interpreter's standard library stays its own.
+sys.path.append({site_packages!r})
 from planqk_runtime.channel import response_to_json
 from runtimes.base import BuildSpec, ExecutionSpec
 from runtimes.local import LocalConfig, LocalRuntime
@@ -162,6 +165,13 @@ print(json.dumps(report))
 """
 
 
+def _site_packages() -> str:
+    """Where this test's interpreter finds the platform's third-party packages."""
+    import sysconfig
+
+    return sysconfig.get_paths()["purelib"]
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="switching to an unprivileged worker needs root")
 def test_unprivileged_worker_runs_user_code_in_bubblewrap() -> None:
     from .test_contract import FORK_UNTIL_REFUSED
@@ -179,7 +189,9 @@ def test_unprivileged_worker_runs_user_code_in_bubblewrap() -> None:
         shutil.copytree(helper.user_code(FORK_UNTIL_REFUSED), source / "fork")
         for path in [data, source, *data.rglob("*"), *source.rglob("*")]:
             os.chown(path, 65534, 65534)
-        script = UNPRIVILEGED_WORKER.format(root=str(ROOT), data=str(data), source=str(source), python=python)
+        script = UNPRIVILEGED_WORKER.format(
+            root=str(ROOT), data=str(data), source=str(source), python=python, site_packages=_site_packages()
+        )
         done = subprocess.run(
             ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", python, "-c", textwrap.dedent(script)],
             capture_output=True,
