@@ -119,6 +119,12 @@ class ServiceCreateSerializer(serializers.Serializer):
         default=False,
         help_text="Builds check that the code imports but skip the API spec's example run (hardware tokens)",
     )
+    plans = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        help_text='Pricing plans, a JSON list: [{"name": "Basic", "kind": "FREE" | "PER_EXECUTION" | "MONTHLY", '
+        '"price_cents": 5, "requests_per_minute": 120, "max_concurrent": 5}]; default one Free plan',
+    )
 
 
 class ServiceVersionCreateSerializer(serializers.Serializer):

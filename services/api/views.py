@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
@@ -12,6 +13,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from marketplace.services import plan_terms_list_check
 from planqk_portal.errors import ApplicationError
 from planqk_portal.logs import log_poll_payload
 from services import selectors, services, upload_handlers
@@ -91,6 +93,7 @@ class ServiceListCreateView(_UploadView):
         data.is_valid(raise_exception=True)
         values = data.validated_data
         service = services.service_create(
+            plans=_plans(values.get("plans")),
             owner=request.user,
             name=values["name"],
             title=values.get("title", ""),
@@ -107,6 +110,17 @@ class ServiceListCreateView(_UploadView):
         )
         service = selectors.service_get_owned(user=request.user, service_id=service.pk)
         return Response(self.get_serializer(service).data, status=status.HTTP_201_CREATED)
+
+
+def _plans(raw: str | None) -> list[Any] | None:
+    """The ``plans`` field (a JSON list of plan terms) checked by the marketplace; None: one Free plan."""
+    if raw in (None, ""):
+        return None
+    try:
+        items = json.loads(raw)
+    except ValueError:
+        raise ApplicationError("plans must be a JSON list of plan objects.", code="plan:invalid") from None
+    return plan_terms_list_check(items)
 
 
 class ServiceDetailView(GenericAPIView):
