@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from planqk_samples import sample_zip
+from tests.jobs.conftest import make_version  # noqa: F401 - READY versions built for real, as in the jobs tests
 
 
 def make_algorithm(author, name: str = "Sum of numbers", **kwargs):

@@ -202,3 +202,21 @@ def test_pages_need_a_login(world):
     from rest_framework.test import APIClient
 
     assert APIClient().get("/api/v1/implementations/").status_code in (401, 403)
+
+
+def test_the_build_page_of_another_users_service_is_404(world):
+    file = world["public"].files.get()
+    _client(world["friend"]).post(f"/algorithms/files/{file.pk}/create-service/")
+    service = Service.objects.get(owner=world["friend"])
+    assert _client(world["friend"]).get(f"/algorithms/services/{service.pk}/build/").status_code == 200
+    assert _client(world["stranger"]).get(f"/algorithms/services/{service.pk}/build/").status_code == 404
+
+
+def test_the_api_spec_block_shows_only_services_the_user_may_run(world, make_version):
+    version = make_version(world["friend"], "qiskit_bell")
+    url = f"/algorithms/job-api-spec/?service={version.service_id}"
+    assert "Qiskit Bell pair" in _client(world["friend"]).get(url).content.decode()
+    assert 'data-testid="api-spec"' not in _client(world["stranger"]).get(url).content.decode()
+    page = _client(world["friend"]).get(f"/jobs/new/?service={version.service_id}").content.decode()
+    assert 'data-testid="job-api-spec"' in page
+    assert "Qiskit Bell pair" in page
