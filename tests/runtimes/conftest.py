@@ -154,6 +154,34 @@ class RuntimeUnderTest:
         return state, text, final
 
 
+def local_wheel(wheelhouse: Path, name: str, version: str = "1.0") -> str:
+    """A pure-Python wheel ``name`` (a module of that name, ``VALUE = version``) in ``wheelhouse``.
+
+    Returns the pinned requirement for it: a real requirement set of its own (its own environment
+    key) that installs from the platform's cache, without any network.
+    """
+    import base64
+    import zipfile
+
+    module = name.replace("-", "_")
+    info = f"{module}-{version}.dist-info"
+    files = {
+        f"{module}/__init__.py": f"VALUE = {version!r}\n".encode(),
+        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
+        f"{info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = []
+    for path, data in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record.append(f"{path},sha256={digest},{len(data)}")
+    files[f"{info}/RECORD"] = ("\n".join([*record, f"{info}/RECORD,,"]) + "\n").encode()
+    wheelhouse.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(wheelhouse / f"{module}-{version}-py3-none-any.whl", "w") as wheel:
+        for path, data in files.items():
+            wheel.writestr(path, data)
+    return f"{name}=={version}\n"
+
+
 def _private_dir(name: str) -> Path:
     # Not pytest's tmp_path: its parents are 0700, and user code runs as another uid.
     path = Path(tempfile.mkdtemp(prefix=f"planqk-rt-{name}-"))

@@ -30,9 +30,16 @@ import base64, hashlib, os, socket, zipfile
 
 PORT = {port}
 TARGETS = {targets!r}
+SECRET = {secret!r}
 
 
 def _attack():
+    try:
+        with open(SECRET) as fh:
+            fh.read(1)
+        print("ATTACK: read the platform's code", flush=True)
+    except OSError as exc:
+        print(f"ATTACK: platform code unreadable: {{exc}}", flush=True)
     try:
         socket.create_connection(("127.0.0.1", PORT), timeout=3).close()
         print("ATTACK: connected", flush=True)
@@ -73,6 +80,8 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
 """
 
 
+#: A file of the platform's code (its settings), which no package code may read.
+PLATFORM_FILE = Path(__file__).resolve().parents[2] / "planqk_portal" / "settings.py"
 #: A file of the worker's home (outside every folder the build may write), removed by the fixture.
 HOME_FILE = Path.home() / f".planqk-attack-{uuid.uuid4().hex}"
 
@@ -127,7 +136,8 @@ def hostile_index(root: Path, *, port: int, targets: list[str]) -> str:
     with tarfile.open(sdist, "w:gz") as tar:
         pyproject = b'[build-system]\nrequires = []\nbuild-backend = "backend"\nbackend-path = ["."]\n'
         _add(tar, "evilpkg-1.0/pyproject.toml", pyproject)
-        _add(tar, "evilpkg-1.0/backend.py", BACKEND.format(port=port, targets=targets).encode())
+        backend = BACKEND.format(port=port, targets=targets, secret=str(PLATFORM_FILE))
+        _add(tar, "evilpkg-1.0/backend.py", backend.encode())
         _add(tar, "evilpkg-1.0/PKG-INFO", b"Metadata-Version: 2.1\nName: evilpkg\nVersion: 1.0\n")
     digest = hashlib.sha256(sdist.read_bytes()).hexdigest()
     project = root / "simple" / "evilpkg"
@@ -171,6 +181,8 @@ def test_in_the_sandbox_the_build_backend_reaches_no_network_and_writes_nothing_
     log = "\n".join(lines)
     assert "ATTACK: connect failed" in log, log
     assert "ATTACK: connected" not in log
+    assert "ATTACK: platform code unreadable" in log
+    assert "ATTACK: read the platform's code" not in log
     # Writes to paths of the host land in the sandbox's own throw-away folders, if anywhere.
     assert "ATTACK: write failed: [Errno 30] Read-only file system" in log
     assert listener.connections == 0

@@ -218,9 +218,17 @@ def test_requirement_that_does_not_exist_fails_the_build_with_pips_message(rt: R
     assert any(name in line for line in lines), "the build log streams pip's output"
 
 
+def unique_six(purpose: str) -> str:
+    """``six`` with a marker that holds on every machine: a requirement set no earlier build had.
+
+    Comments do not count (requirements are compared in their canonical form); the marker does.
+    """
+    return f'six; platform_release != "planqk-{purpose}-{uuid.uuid4().hex[:12]}"\n'
+
+
 @pytest.mark.not_external("nothing is built: the provider installs its own requirements")
 def test_build_honours_cancel(rt: RuntimeUnderTest) -> None:
-    requirements = f"six  # cancel test {uuid.uuid4().hex}\n"
+    requirements = unique_six("cancel")
     folder = rt.user_code(requirements=requirements)
     spec = BuildSpec(version_id=f"test-cancel-{folder.name}", source_dir=folder, requirements=requirements)
     with pytest.raises(BuildError) as failure:
@@ -239,8 +247,8 @@ def test_build_honours_cancel(rt: RuntimeUnderTest) -> None:
 
 @pytest.mark.not_external("nothing is built: the provider installs its own requirements")
 def test_unchanged_rebuild_reuses_the_environment(rt: RuntimeUnderTest) -> None:
-    # A unique comment makes the first build a real one, even with Docker's cache from earlier runs.
-    requirements = f"six  # rebuild test {uuid.uuid4().hex}\n"
+    # A requirement set of its own makes the first build a real one, even with Docker's cache from earlier runs.
+    requirements = unique_six("rebuild")
     folder = rt.user_code(requirements=requirements)
     timings = []
     handles = []

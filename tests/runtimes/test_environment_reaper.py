@@ -16,6 +16,8 @@ from planqk_portal import reaper
 from planqk_samples import sample_files
 from runtimes import BuildSpec
 
+from .conftest import local_wheel
+
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 
 
@@ -48,7 +50,8 @@ def test_unused_idle_environments_are_removed_and_the_others_kept(settings, user
         runtime = get_runtime("local")
         built = {}
         for name in ("used", "idle", "recent", "deleted"):
-            requirements = f"# environment {name} {uuid.uuid4().hex}\n"
+            # Four requirement sets of their own, installed from local wheels in the platform's cache.
+            requirements = local_wheel(data / "wheelhouse", f"envgc-{name}-{uuid.uuid4().hex[:8]}")
             spec = BuildSpec(version_id=f"envgc-{name}", source_dir=_source(data / "src"), requirements=requirements)
             built[name] = runtime.build(spec, log=lambda line: None).build
         for name in ("used", "deleted"):

@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 
 from planqk_runtime.channel import response_from_json
-from runtimes.base import BuildSpec, RuntimeUnavailable
+from runtimes.base import BuildError, BuildSpec, RuntimeUnavailable
 from runtimes.local import LocalConfig, LocalRuntime
 
-from .conftest import ROOT, RuntimeUnderTest, _private_dir, _system_python, processes_of
+from .conftest import ROOT, RuntimeUnderTest, _private_dir, _system_python, local_wheel, processes_of
 from .test_contract import SLEEPER
 
 pytestmark = pytest.mark.slow
@@ -42,7 +42,8 @@ def local() -> Iterator[RuntimeUnderTest]:
 
 
 def test_two_builds_of_the_same_requirements_build_once(local: RuntimeUnderTest) -> None:
-    requirements = f"six  # lock test {uuid.uuid4().hex}\n"
+    # A requirement set no build of this data folder has seen, installed from the platform's cache.
+    requirements = local_wheel(Path(local.config["data_dir"]) / "wheelhouse", f"locktest-{uuid.uuid4().hex[:12]}")
     folder = local.user_code(requirements=requirements)
     logs: dict[str, list[str]] = {"a": [], "b": []}
     handles: dict[str, dict] = {}
@@ -61,17 +62,19 @@ def test_two_builds_of_the_same_requirements_build_once(local: RuntimeUnderTest)
     for thread in threads:
         thread.join()
     assert errors == []
-    installs = [name for name, lines in logs.items() if "$ pip install -r requirements.txt" in lines]
+    installs = [name for name, lines in logs.items() if "every package was in the cache" in lines]
     assert len(installs) == 1, logs
     other = "b" if installs == ["a"] else "a"
     assert "requirements unchanged: reusing the environment" in logs[other]
+    assert "==> environment" not in logs[other]  # it created nothing
     assert handles["a"].env_dir == handles["b"].env_dir
     assert sorted(h.reused for h in handles.values()) == [False, True]
 
 
 def test_garbage_collection_keeps_only_the_environments_in_use(local: RuntimeUnderTest) -> None:
     kept = local.build(requirements="# nothing\n")
-    dropped = local.build(requirements=f"# another environment {uuid.uuid4().hex}\n")
+    wheelhouse = Path(local.config["data_dir"]) / "wheelhouse"
+    dropped = local.build(requirements=local_wheel(wheelhouse, f"gctest-{uuid.uuid4().hex[:12]}"))
     assert kept.env_key != dropped.env_key
     removed = local.runtime.garbage_collect_envs({kept.env_key})
     assert dropped.env_key in removed
@@ -217,48 +220,15 @@ def test_unprivileged_worker_runs_user_code_in_bubblewrap() -> None:
     assert 0 < int(refused.payload["detail"].split()[0]) <= 16
 
 
-# An in-tree build backend: pip runs it during `pip install`, like any setup.py on an index.
-# It probes what it can reach, writes its report into the environment being built (the one
-# folder a sandboxed build may write), then builds a minimal wheel without any dependency.
+# A build backend that would write a file outside its folder if anything ever ran it.
 PROBE_BACKEND = """
-import base64, hashlib, json, os, zipfile
-
-def _probe():
-    # The worker passes pip only PIP_* variables (and proxies): the test's paths come that way.
-    outside = os.environ["PIP_PROBE_OUTSIDE"]
-    report = {"sees_platform_code": os.path.exists(os.environ["PIP_PROBE_SECRET"])}
-    try:
-        with open(outside, "w") as fh:
-            fh.write("escaped")
-        report["wrote_outside"] = True
-    except OSError as exc:
-        report["wrote_outside"] = False
-        report["error"] = type(exc).__name__
-    with open(os.path.join(os.environ["VIRTUAL_ENV"], "probe-report.json"), "w") as fh:
-        json.dump(report, fh)
+import os
 
 def get_requires_for_build_wheel(config_settings=None):
+    open(os.environ["PIP_PROBE_OUTSIDE"], "w").write("ran")
     return []
 
-def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
-    _probe()
-    name = "probe-0.1-py3-none-any.whl"
-    files = {
-        "probe/__init__.py": b"",
-        "probe-0.1.dist-info/METADATA": b"Metadata-Version: 2.1\\nName: probe\\nVersion: 0.1\\n",
-        "probe-0.1.dist-info/WHEEL": (
-            b"Wheel-Version: 1.0\\nGenerator: probe\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n"
-        ),
-    }
-    record = []
-    with zipfile.ZipFile(os.path.join(wheel_directory, name), "w") as wheel:
-        for path, data in files.items():
-            wheel.writestr(path, data)
-            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-            record.append(f"{path},sha256={digest},{len(data)}")
-        record.append("probe-0.1.dist-info/RECORD,,")
-        wheel.writestr("probe-0.1.dist-info/RECORD", "\\n".join(record) + "\\n")
-    return name
+build_wheel = get_requires_for_build_wheel
 """
 
 PROBE_PYPROJECT = """
@@ -274,8 +244,8 @@ version = "0.1"
 
 
 @pytest.fixture
-def probe_package(tmp_path: Path) -> Iterator[str]:
-    """``probe @ http://127.0.0.1:<port>/probe-0.1.tar.gz``: an sdist whose build runs our probe."""
+def probe_package(tmp_path: Path) -> Iterator[tuple[str, list[str]]]:
+    """``probe @ http://127.0.0.1:<port>/probe-0.1.tar.gz`` and the paths its server was asked for."""
     import http.server
     import io
     import tarfile
@@ -288,60 +258,65 @@ def probe_package(tmp_path: Path) -> Iterator[str]:
             info = tarfile.TarInfo(f"probe-0.1/{name}")
             info.size = len(data)
             archive.addfile(info, io.BytesIO(data))
+    requested: list[str] = []
 
-    class Quiet(http.server.SimpleHTTPRequestHandler):
+    class Recording(http.server.SimpleHTTPRequestHandler):
         def __init__(self, *args: object, **kwargs: object) -> None:
             super().__init__(*args, directory=str(served), **kwargs)
+
+        def do_GET(self) -> None:
+            requested.append(self.path)
+            super().do_GET()
 
         def log_message(self, *args: object) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recording)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"probe @ http://127.0.0.1:{server.server_address[1]}/probe-0.1.tar.gz\n"
+    yield f"probe @ http://127.0.0.1:{server.server_address[1]}/probe-0.1.tar.gz\n", requested
     server.shutdown()
 
 
 @pytest.mark.parametrize("sandbox", ["bwrap", "none"])
-def test_a_build_runs_requirements_code_in_the_sandbox(
-    sandbox: str, probe_package: str, monkeypatch: pytest.MonkeyPatch
+def test_a_direct_url_requirement_is_refused_before_anything_is_fetched(
+    sandbox: str, probe_package: tuple[str, list[str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A build given a direct URL (an upload check bypassed, an old stored version) fetches nothing.
+
+    Uploads refuse such a line with a 400 (tests/services/test_requirements.py); the build checks
+    again, because the runtime is handed requirements from the database. What package code does
+    when it runs in the build sandbox is tests/runtimes/test_builds_sandbox.py.
+    """
+    requirement, requested = probe_package
     options: dict = {}
     if sandbox == "none":
         python = _system_python()
         if python is None:
             pytest.skip("no Python that an unprivileged uid can run without a sandbox")
         options["python"] = python
-    data = _private_dir(f"build-sandbox-{sandbox}")
+    data = _private_dir(f"build-direct-url-{sandbox}")
     runtime = LocalRuntime(LocalConfig(data_dir=data, sandbox=sandbox, **options))
     if sandbox == "bwrap" and runtime.sandbox_mode()[0] != "bwrap":
         pytest.skip("bubblewrap does not work here")
-    # Outside /tmp (a sandboxed build has its own) and outside the data folder: a host path.
     outside = ROOT / "var" / f"escaped-{uuid.uuid4().hex}"
-    outside.parent.mkdir(parents=True, exist_ok=True)
-    monkeypatch.setenv("PIP_NO_INDEX", "1")  # the probe needs no index, so nothing else is fetched
     monkeypatch.setenv("PIP_PROBE_OUTSIDE", str(outside))
-    monkeypatch.setenv("PIP_PROBE_SECRET", str(ROOT / "planqk_portal" / "settings.py"))
-    source = _private_dir(f"build-sandbox-src-{sandbox}")
+    source = _private_dir(f"build-direct-url-src-{sandbox}")
     try:
         files = {"src/__init__.py": "", "src/program.py": "def run(data=None, params=None):\n    return {}\n"}
         for path, text in files.items():
             (source / path).parent.mkdir(parents=True, exist_ok=True)
             (source / path).write_text(text)
         lines: list[str] = []
-        spec = BuildSpec(version_id=f"probe-{sandbox}", source_dir=source, requirements=probe_package)
-        handle = runtime.build(spec, log=lines.append).build
-        report = json.loads((Path(handle.env_dir) / "probe-report.json").read_text())
-        if sandbox == "bwrap":
-            assert "build sandbox: bubblewrap" in "\n".join(lines)
-            assert report["wrote_outside"] is False, report
-            assert not outside.exists()
-            assert report["sees_platform_code"] is False
-        else:
-            # Without a sandbox pip runs with the worker's rights: the log says so.
-            assert "build sandbox: none" in "\n".join(lines)
-            assert report["wrote_outside"] is True
-            assert outside.exists()
+        spec = BuildSpec(version_id=f"probe-{sandbox}", source_dir=source, requirements=requirement)
+        with pytest.raises(BuildError) as refused:
+            runtime.build(spec, log=lines.append)
+        assert refused.value.code == "build:user:requirements"
+        assert refused.value.user_error is True
+        assert "line 1: 'probe @ http://127.0.0.1:" in refused.value.message
+        assert "cannot be installed on the platform" in refused.value.message
+        assert requested == []  # nothing asked the listener for the archive
+        assert not outside.exists()  # the backend never ran
+        assert not any(entry.is_dir() for entry in (data / "envs").glob("*")), "no environment is left"
     finally:
         outside.unlink(missing_ok=True)
         shutil.rmtree(data, ignore_errors=True)
