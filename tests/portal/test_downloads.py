@@ -33,10 +33,11 @@ def debug_server(django_db_setup, django_db_blocker) -> Iterator[ServerProcess]:
     server.stop()
 
 
-@pytest.fixture(scope="module")
-def accel_server(django_db_setup, django_db_blocker) -> Iterator[ServerProcess]:
+@pytest.fixture(scope="module", params=["x-accel-redirect", "x-sendfile"])
+def accel_server(request, django_db_setup, django_db_blocker) -> Iterator[ServerProcess]:
     with django_db_blocker.unblock():
-        server = start_production_server({"PLANQK_SENDFILE": "x-accel-redirect"})
+        server = start_production_server({"PLANQK_SENDFILE": request.param})
+    server.mode = request.param
     yield server
     server.stop()
 
@@ -113,7 +114,12 @@ def test_behind_nginx_the_proxy_sends_only_checked_files(shared_file, accel_serv
     bob = _get(accel_server, path, shared_file["bob"])
     assert bob.status_code == 200
     assert bob.content == b""
-    assert bob.headers["X-Accel-Redirect"] == f"/protected-media/{shared_file['file'].file.name}"
+    if accel_server.mode == "x-accel-redirect":
+        assert bob.headers["X-Accel-Redirect"] == f"/protected-media/{shared_file['file'].file.name}"
+    else:
+        from django.core.files.storage import default_storage
+
+        assert bob.headers["X-Sendfile"] == default_storage.path(shared_file["file"].file.name)
     assert 'filename="notes.txt"' in bob.headers["Content-Disposition"]
     assert bob.headers["Content-Type"] == "application/octet-stream"
     _refused(_get(accel_server, path, shared_file["carol"]), *NOT_YOURS)
