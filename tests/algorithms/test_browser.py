@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +14,7 @@ from jobs.models import Job
 from payments.testing import add_test_card
 from tests.conftest import login, make_user
 
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("shared_media")]
 
 
@@ -36,6 +38,8 @@ def test_new_user_runs_a_community_implementation_in_three_clicks(celery_worker,
     # The formula is rendered by KaTeX from our own static files.
     page.wait_for_selector("[data-testid=description] .katex")
     assert "<script" not in page.inner_html("[data-testid=description]")
+    # The README's picture of the catalogue is this page.
+    page.screenshot(path=str(DOCS / "screenshot-algorithm.png"), full_page=True)
 
     row = page.locator("[data-testid=implementation-row][data-name='Bell pair on Qiskit Aer']")
     row.locator("[data-testid=create-service]").click()  # click 1

@@ -220,3 +220,35 @@ def test_the_api_spec_block_shows_only_services_the_user_may_run(world, make_ver
     page = _client(world["friend"]).get(f"/jobs/new/?service={version.service_id}").content.decode()
     assert 'data-testid="job-api-spec"' in page
     assert "Qiskit Bell pair" in page
+
+
+def test_owner_edits_shares_and_deletes_through_the_pages(world):
+    owner = _client(world["owner"])
+    implementation = world["private"]
+    response = owner.post(
+        f"/algorithms/implementations/{implementation.pk}/edit/",
+        {"name": "private one", "sdk": "QISKIT", "visibility": "SHARED", "shared_with": "stranger@example.com"},
+    )
+    assert response.status_code == 302
+    assert _client(world["stranger"]).get(f"/algorithms/implementations/{implementation.pk}/").status_code == 200
+    assert _client(world["friend"]).get(f"/algorithms/implementations/{implementation.pk}/").status_code == 404
+    # Others cannot delete it, whether they see it or not.
+    assert (
+        _client(world["stranger"]).post(f"/algorithms/implementations/{implementation.pk}/delete/").status_code == 403
+    )
+    assert _client(world["friend"]).post(f"/algorithms/implementations/{implementation.pk}/delete/").status_code == 404
+    assert owner.post(f"/algorithms/implementations/{implementation.pk}/delete/").status_code == 302
+    assert owner.get(f"/algorithms/implementations/{implementation.pk}/").status_code == 404
+
+
+def test_author_edits_the_algorithm_page(world):
+    algorithm = world["algorithm"]
+    response = _client(world["owner"]).post(
+        f"/algorithms/{algorithm.pk}/edit/",
+        {"name": algorithm.name, "summary": "New summary.", "problem_class": "OPTIMIZATION", "tags": "a, b"},
+    )
+    assert response.status_code == 302
+    algorithm.refresh_from_db()
+    assert (algorithm.summary, algorithm.problem_class) == ("New summary.", "OPTIMIZATION")
+    assert sorted(algorithm.tags.values_list("name", flat=True)) == ["a", "b"]
+    assert _client(world["friend"]).post(f"/algorithms/{algorithm.pk}/edit/", {"summary": "x"}).status_code == 403
