@@ -74,6 +74,32 @@ def plan_terms_check(
     return PlanTerms(name=name, kind=kind, price_cents=price, **values)
 
 
+def plan_terms_list_check(raw: Any) -> list[PlanTerms]:
+    """Validate the plans a new service starts with: a list of terms objects, at least one, names unique.
+
+    Each item is a mapping with the keyword arguments of :func:`plan_terms_check`.
+    """
+    if not isinstance(raw, list) or not raw:
+        raise ApplicationError("Offer at least one pricing plan (Free is enough).", code="plan:none")
+    if len(raw) > MAX_ACTIVE_PLANS:
+        raise ApplicationError(f"A service offers at most {MAX_ACTIVE_PLANS} plans.", code="plan:too-many")
+    terms_list: list[PlanTerms] = []
+    for item in raw:
+        if not isinstance(item, dict):
+            raise ApplicationError("Each plan is an object with name, kind and price_cents.", code="plan:invalid")
+        allowed = {"name", "kind", "price_cents", "requests_per_minute", "max_concurrent"}
+        terms = plan_terms_check(**{"price_cents": 0, **{key: value for key, value in item.items() if key in allowed}})
+        if any(other.name.lower() == terms.name.lower() for other in terms_list):
+            raise ApplicationError(f"Two plans are named “{terms.name}”.", code="plan:name-taken")
+        terms_list.append(terms)
+    return terms_list
+
+
+def pricing_plans_create_initial(*, service: Service, terms_list: list[PlanTerms]) -> list[PricingPlan]:
+    """The plans of a service being created (called inside its creating transaction)."""
+    return [pricing_plan_create(service=service, actor=service.owner, terms=terms) for terms in terms_list]
+
+
 def _check_name_free(service: Service, name: str, *, except_plan: PricingPlan | None = None) -> None:
     clash = PricingPlan.objects.filter(service=service, is_active=True, name__iexact=name)
     if except_plan is not None:

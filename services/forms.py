@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django import forms
 from django.conf import settings
 
-from .models import QuantumBackend, SourceType
+from .models import PlanKind, QuantumBackend, SourceType
 from .services import resource_bounds
 
 #: Which form field shows an ApplicationError, by the prefix or the whole of its code.
@@ -21,6 +22,7 @@ ERROR_FIELDS = {
     "service:provider-token-missing": "quantum_backend",
     "service:bad-url": "external_url",
     "service:description-too-long": "description",
+    "plan": "plan_free",
 }
 
 
@@ -28,6 +30,10 @@ def field_for_error(code: str, form: forms.Form) -> str | None:
     """The form field an error code belongs to (None: the whole form)."""
     name = ERROR_FIELDS.get(code) or ERROR_FIELDS.get(code.split(":", 1)[0])
     return name if name in form.fields else None
+
+
+def _or_default(value: Any, default: int) -> Any:
+    return default if value is None else value
 
 
 class _ResourcesMixin(forms.Form):
@@ -77,7 +83,19 @@ class ServiceCreateForm(_ResourcesMixin):
         required=False, widget=forms.Textarea(attrs={"rows": 6}), help_text="Markdown. Shown in the marketplace."
     )
     quantum_backend = forms.ChoiceField(choices=QuantumBackend.choices, initial=QuantumBackend.NONE)
-    plan = forms.ChoiceField(label="Pricing plan", choices=[("FREE", "Free")], initial="FREE", widget=forms.RadioSelect)
+    plan_free = forms.BooleanField(label="Free", required=False, initial=True)
+    plan_per_execution = forms.BooleanField(label="Per execution", required=False)
+    per_execution_price = forms.DecimalField(
+        label="Price per execution", required=False, min_value=Decimal("0.01"), max_digits=9, decimal_places=2
+    )
+    per_execution_rpm = forms.IntegerField(label="Requests per minute", required=False, initial=120)
+    per_execution_concurrency = forms.IntegerField(label="Executions at once", required=False, initial=5)
+    plan_monthly = forms.BooleanField(label="Monthly", required=False)
+    monthly_price = forms.DecimalField(
+        label="Price per month", required=False, min_value=Decimal("0.01"), max_digits=9, decimal_places=2
+    )
+    monthly_rpm = forms.IntegerField(label="Requests per minute", required=False, initial=120)
+    monthly_concurrency = forms.IntegerField(label="Executions at once", required=False, initial=5)
     version = forms.CharField(
         max_length=32, required=False, widget=forms.TextInput(attrs={"placeholder": "1.0.0"}), help_text="Default 1.0.0"
     )
@@ -91,6 +109,29 @@ class ServiceCreateForm(_ResourcesMixin):
     @property
     def max_upload_mb(self) -> int:
         return int(settings.PLANQK_MAX_UPLOAD_MB)
+
+    def plan_items(self) -> list[tuple[str, dict[str, Any]]]:
+        """The chosen plans as (the form field their errors go to, terms for plan_terms_check)."""
+        values = self.cleaned_data
+        items = []
+        if values.get("plan_free"):
+            items.append(("plan_free", {"name": "Free", "kind": PlanKind.FREE, "price_cents": 0}))
+        for prefix, kind, name in (
+            ("per_execution", PlanKind.PER_EXECUTION, "Per execution"),
+            ("monthly", PlanKind.MONTHLY, "Monthly"),
+        ):
+            if not values.get(f"plan_{prefix}"):
+                continue
+            price = values.get(f"{prefix}_price")
+            terms = {
+                "name": name,
+                "kind": kind,
+                "price_cents": int(price * 100) if price is not None else 0,
+                "requests_per_minute": _or_default(values.get(f"{prefix}_rpm"), 120),
+                "max_concurrent": _or_default(values.get(f"{prefix}_concurrency"), 5),
+            }
+            items.append((f"{prefix}_price", terms))
+        return items
 
 
 class ServiceEditForm(_ResourcesMixin):

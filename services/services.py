@@ -23,6 +23,7 @@ from django.db.models import ProtectedError
 from django.utils import timezone
 from django.utils.text import slugify
 
+from marketplace.services import PlanTerms, pricing_plans_create_initial
 from payments.selectors import card_required_check
 from planqk_portal.errors import ApplicationError
 
@@ -32,7 +33,6 @@ from .models import (
     BuildStatus,
     Lifecycle,
     PlanKind,
-    PricingPlan,
     QuantumBackend,
     Service,
     ServiceVersion,
@@ -48,6 +48,8 @@ VERSION_RE = re.compile(
 )
 MAX_DESCRIPTION = 20_000
 EXTERNAL_RUNTIME = "external"
+
+FREE_PLAN = PlanTerms(name="Free", kind=PlanKind.FREE, price_cents=0, requests_per_minute=120, max_concurrent=5)
 
 _PROVIDER_FOR_BACKEND = {QuantumBackend.IBM: "IBM", QuantumBackend.DWAVE: "DWAVE"}
 
@@ -350,8 +352,12 @@ def service_create(
     timeout_seconds: Any = None,
     version: str | None = None,
     skip_example_run: bool = False,
+    plans: list[Any] | None = None,
 ) -> Service:
-    """Create a service with a Free plan and its first version (a build, or an external URL).
+    """Create a service with its pricing plans and its first version (a build, or an external URL).
+
+    ``plans`` are :class:`marketplace.services.PlanTerms` (see ``plan_terms_list_check``); without
+    them the service offers one Free plan.
 
     Everything is checked before anything is stored: the name, the backend (IBM and D-Wave need
     the owner's provider token), the resources, the archive (see :mod:`services.uploads`) or the
@@ -360,6 +366,7 @@ def service_create(
     """
     card_required_check(user=owner, action="Creating a service")
     name = _check_name(name)
+    plan_terms = list(plans) if plans else [FREE_PLAN]
     title = (title or "").strip()
     description = (description or "").strip()
     if len(description) > MAX_DESCRIPTION:
@@ -416,6 +423,7 @@ def service_create(
             archive_name=archive_name,
             summary=summary,
             spec=spec,
+            plan_terms=plan_terms,
         )
     except BaseException:
         if archive_name:
@@ -433,6 +441,7 @@ def _create_rows(
     archive_name: str,
     summary: uploads.ArchiveSummary | None,
     spec: str,
+    plan_terms: list[Any],
 ) -> Service:
     with transaction.atomic():
         _full_clean(service, exclude=["published_version"])
@@ -443,7 +452,7 @@ def _create_rows(
             raise ApplicationError(
                 f"You have a service called {service.name!r} already.", code="service:name-taken", status=409
             ) from None
-        PricingPlan.objects.create(service=service, name="Free", kind=PlanKind.FREE, price_cents=0)
+        pricing_plans_create_initial(service=service, terms_list=plan_terms)
         _new_version(
             service=service,
             user=service.owner,

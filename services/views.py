@@ -14,6 +14,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.selectors import provider_has_token
+from marketplace.services import PlanTerms, plan_terms_check, plan_terms_list_check
 from payments.selectors import user_has_valid_card
 from planqk_portal.errors import ApplicationError
 from planqk_portal.logs import HTMX_STOP_POLLING, render_log_poll
@@ -91,17 +92,35 @@ def service_create(request: HttpRequest) -> HttpResponse:
     return _service_create(request, handler)
 
 
+def _create_form_plans(form: ServiceCreateForm) -> list[PlanTerms] | None:
+    """The form's plans checked by the marketplace's rules; None when one is refused (shown at its field)."""
+    items = form.plan_items()
+    for field, terms in items:
+        try:
+            plan_terms_check(**terms)
+        except ApplicationError as exc:
+            form.add_error(field, f"{terms['name']}: {exc.message} ({exc.code})")
+    if form.errors:
+        return None
+    try:
+        return plan_terms_list_check([terms for _, terms in items])
+    except ApplicationError as exc:
+        _show_error(form, exc)
+        return None
+
+
 @csrf_protect
 def _service_create(request: HttpRequest, handler: upload_handlers.LimitedUploadHandler | None) -> HttpResponse:
     form = ServiceCreateForm(request.POST or None, request.FILES or None)
     if handler is not None and handler.refused:
         form.is_valid()
         _show_error(form, upload_handlers.too_large_error())
-    elif request.method == "POST" and form.is_valid():
+    elif request.method == "POST" and form.is_valid() and (plans := _create_form_plans(form)) is not None:
         values = form.cleaned_data
         from_file = values["source"] == SourceType.FILE
         try:
             service = services.service_create(
+                plans=plans,
                 owner=request.user,
                 name=values["name"],
                 title=values["title"],

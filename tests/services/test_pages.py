@@ -34,7 +34,7 @@ def _form(**overrides: object) -> dict[str, object]:
         "memory_mb": 512,
         "cpus": "1",
         "timeout_seconds": 120,
-        "plan": "FREE",
+        "plan_free": "on",
         "version": "",
     }
     values.update(overrides)
