@@ -14,6 +14,7 @@ import fcntl
 import hashlib
 import importlib.util
 import json
+import logging
 import os
 import queue
 import secrets
@@ -35,6 +36,8 @@ from runtimes.local import supervisor as sup
 from runtimes.local.handles import LocalConfig
 from runtimes.local.sandbox import SANDBOX_TMP, Sandbox
 from runtimes.requirements import RequirementsError, canonical_requirements, canonical_text
+
+logger = logging.getLogger(__name__)
 
 # Bump when the layout of an environment changes, so old ones are rebuilt instead of reused.
 ENV_FORMAT = "2"
@@ -140,6 +143,65 @@ def copy_tree(source: Path, target: Path) -> list[str]:
     return skipped
 
 
+RUNNER_PACKAGE = "planqk_runtime"
+
+
+def tree_digest(folder: Path) -> str:
+    """A digest of the regular files under ``folder`` (names and contents; ``__pycache__`` skipped).
+
+    "" for a folder that is missing. Links count by their target's text, never followed.
+    """
+    if not folder.is_dir() or folder.is_symlink():
+        return ""
+    digest = hashlib.sha256()
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(files):
+            path = Path(root, name)
+            relative = os.path.relpath(path, folder)
+            if path.is_symlink():
+                digest.update(f"L {relative} {os.readlink(path)}\0".encode())
+            elif path.is_file():
+                digest.update(f"F {relative}\0".encode())
+                digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def _load_renameat2() -> Any:
+    try:
+        import ctypes
+
+        func = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):  # not Linux, or a libc without it
+        return None
+    func.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    return func
+
+
+_RENAMEAT2 = _load_renameat2()
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+def exchange(a: Path, b: Path) -> None:
+    """Swap two paths in one step (Linux ``renameat2(RENAME_EXCHANGE)``), so no reader sees neither.
+
+    Where the kernel or libc cannot, two renames (a reader may find ``b`` missing for a moment).
+    """
+    if _RENAMEAT2 is not None:
+        import ctypes
+
+        if _RENAMEAT2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+            return
+        errno = ctypes.get_errno()
+        if errno not in (22, 38, 95):  # EINVAL, ENOSYS, EOPNOTSUPP: fall back below
+            raise OSError(errno, os.strerror(errno), str(b))
+    aside = b.with_name(f".{b.name}.{secrets.token_hex(4)}.aside")
+    os.rename(b, aside)
+    os.rename(a, b)
+    os.rename(aside, a)
+
+
 class Environments:
     """The environments and code folders of one data folder."""
 
@@ -148,6 +210,7 @@ class Environments:
         self.data_dir = data_dir
         self.sandbox = Sandbox(config, lambda: self.python_info()["prefix"])
         self._python_info: dict[str, str] | None = None
+        self._runner_digest: tuple[Path, str] | None = None
 
     @property
     def envs_dir(self) -> Path:
@@ -371,10 +434,9 @@ class Environments:
             skipped = copy_tree(Path(spec.source_dir), staging)
             for path in skipped:
                 log(f"skipped {os.path.relpath(path, spec.source_dir)}: not a regular file or folder")
-            runner = self.config.runner_dir or self._runner_dir()
             # The platform's runner wins over a folder of that name in the upload.
-            rmtree(staging / "planqk_runtime")
-            copy_tree(runner, staging / "planqk_runtime")
+            rmtree(staging / RUNNER_PACKAGE)
+            copy_tree(self.runner_dir(), staging / RUNNER_PACKAGE)
             old = self.builds_dir / f".{spec.version_id}.{secrets.token_hex(4)}.old"
             if final.exists():
                 final.rename(old)
@@ -385,12 +447,52 @@ class Environments:
             raise
         return final
 
-    @staticmethod
-    def _runner_dir() -> Path:
-        found = importlib.util.find_spec("planqk_runtime")
+    def runner_dir(self) -> Path:
+        """The platform's current runner package (what builds copy and executions must run)."""
+        if self.config.runner_dir:
+            return Path(self.config.runner_dir)
+        found = importlib.util.find_spec(RUNNER_PACKAGE)
         if found is None or not found.submodule_search_locations:
             raise BuildError("the runner package planqk_runtime is not installed", user_error=False)
         return Path(next(iter(found.submodule_search_locations)))
+
+    def runner_digest(self) -> str:
+        """The digest of the current runner, computed once per process (an upgrade restarts workers)."""
+        runner = self.runner_dir()
+        if self._runner_digest is None or self._runner_digest[0] != runner:
+            self._runner_digest = (runner, tree_digest(runner))
+        return self._runner_digest[1]
+
+    def refresh_runner(self, build_dir: Path) -> bool:
+        """Make the build's copy of the runner the platform's current one; True when it was replaced.
+
+        A build carries the runner of the day it was built. A version built before an upgrade
+        (before the result channel, say) would otherwise run an old runner the supervisor no
+        longer understands. The new copy is made beside the old one and swapped in with one
+        rename, under a lock, so a concurrent start sees the old copy or the new one, never a half.
+        """
+        want = self.runner_digest()
+        copy = build_dir / RUNNER_PACKAGE
+        if tree_digest(copy) == want:
+            return False
+        with open(build_dir.with_name(f".{build_dir.name}.runner.lock"), "a+") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                if tree_digest(copy) == want:  # another worker refreshed it meanwhile
+                    return False
+                staging = build_dir / f".{RUNNER_PACKAGE}.{secrets.token_hex(4)}.new"
+                try:
+                    copy_tree(self.runner_dir(), staging)
+                    if copy.exists() or copy.is_symlink():
+                        exchange(staging, copy)
+                    else:
+                        os.rename(staging, copy)
+                finally:
+                    rmtree(staging)  # the old copy, after the exchange
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+        logger.info("build %s: its copy of the runner was older than the platform's; replaced", build_dir.name)
+        return True
 
     def ensure(self, requirements: str, *, log: LogFunc, should_cancel: CancelFunc) -> tuple[str, Path, bool]:
         """The environment for ``requirements``, built unless a finished one exists: (hash, folder, reused)."""

@@ -27,6 +27,7 @@ from runtimes.base import (
     ExecutionState,
     LogFunc,
     Runtime,
+    RuntimeUnavailable,
     _never,
     check_id,
 )
@@ -148,6 +149,7 @@ class LocalRuntime(Runtime):
         handle = self.build_handle(build_handle)
         assert isinstance(handle, LocalBuildHandle)
         rmtree(self.builds_dir / check_id(handle.version_id, "version id"))
+        (self.builds_dir / f".{handle.version_id}.runner.lock").unlink(missing_ok=True)
 
     def garbage_collect_envs(self, keep: set[str], *, idle_seconds: float | None = None) -> list[str]:
         """Delete environments whose hash is not in ``keep`` (and, with ``idle_seconds``, idle that long)."""
@@ -158,6 +160,13 @@ class LocalRuntime(Runtime):
     def start(self, spec: ExecutionSpec) -> LocalExecutionHandle:
         if not isinstance(spec.build, LocalBuildHandle):
             raise ValueError(f"not a build of the local runtime: {spec.build!r}")
+        build_dir = Path(spec.build.build_dir)
+        if build_dir.is_dir():  # else executions.start says the build is gone
+            try:
+                # Every execution runs the platform's current runner, also for versions built before an upgrade.
+                self.environments.refresh_runner(build_dir)
+            except OSError as exc:
+                raise RuntimeUnavailable(f"the build's copy of the runner could not be updated: {exc}") from exc
         return self.executions.start(spec, spec.build)
 
     def poll(self, handle: ExecutionHandle) -> ExecutionState:

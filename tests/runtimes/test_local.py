@@ -137,6 +137,44 @@ def test_execution_whose_supervisor_died_ends_and_leaves_nothing(rt: RuntimeUnde
     assert processes_of(handle.execution_id) == []
 
 
+# The runner as a release before the result channel had it: its response went to stdout only.
+OLD_RUNNER = {
+    "__init__.py": "",
+    "__main__.py": (
+        "import json\nprint('Job:ResultResponse: ' + json.dumps({'result': {'old_runner': True}}), flush=True)\n"
+    ),
+    "OLD_RUNNER_ONLY.txt": "a file only the old runner has\n",
+}
+
+
+@pytest.mark.parametrize("rt", ["local", "local-nosandbox", "local-rlimits"], indirect=True)
+def test_a_build_made_with_an_older_runner_runs_the_current_one(rt: RuntimeUnderTest) -> None:
+    """A version built before an upgrade keeps working: its execution runs the platform's runner."""
+    from runtimes.local.environments import tree_digest
+
+    program = "def run(data=None, params=None):\n    return {'sum': sum(data['values']), 'upgrade': 1}\n"
+    build = rt.build(program)
+    copy = Path(build.build_dir) / "planqk_runtime"
+    shutil.rmtree(copy)
+    copy.mkdir()
+    for name, text in OLD_RUNNER.items():
+        (copy / name).write_text(text)
+    environments = rt.runtime.environments
+    assert tree_digest(copy) != environments.runner_digest()
+
+    _state, output, final = rt.run(build, data={"values": [1, 2]})
+    assert final is not None, output  # the old runner answers on stdout only: no result
+    assert final.payload["result"] == {"sum": 3, "upgrade": 1}
+    assert not (copy / "OLD_RUNNER_ONLY.txt").exists()
+    assert tree_digest(copy) == environments.runner_digest()
+    assert not [p.name for p in Path(build.build_dir).iterdir() if p.name.startswith(".")], "no staging left"
+    # Current now: the next execution uses the copy as it is.
+    assert environments.refresh_runner(Path(build.build_dir)) is False
+    _state, output, final = rt.run(build, data={"values": [4]})
+    assert final is not None, output
+    assert final.payload["result"] == {"sum": 4, "upgrade": 1}
+
+
 UNPRIVILEGED_WORKER = """
 import json, sys, time
 from pathlib import Path
