@@ -137,7 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
         "service named in planqk.json, then follow the build. Prompts for what is missing unless --silent. "
         "On success it prints the service's gateway URL.",
         epilog="Examples:\n  planqk up\n  planqk up --silent -n my-service\n"
-        "  planqk up --file=user_code.zip --api-spec=openapi-spec.yml",
+        "  planqk up --file=user_code.zip --api-spec=openapi-spec.yml\n"
+        "  planqk up --plan free --plan per-execution:25 --rpm 60 --concurrency 2",
     )  # fmt: skip
     up.add_argument("--file", metavar="ZIP", help="the zip of your user code (default: zip the current folder)")
     up.add_argument("--api-spec", metavar="YML", help="the OpenAPI file of the service "
@@ -146,6 +147,12 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("-d", "--description", help="the service's description")
     up.add_argument("-q", "--quantum-backend", type=str.upper, choices=["NONE", "IBM", "DWAVE"],
                     help="the quantum backend: NONE, IBM or DWAVE (default: NONE)")  # fmt: skip
+    up.add_argument("--plan", action="append", metavar="PLAN",
+                    help="a pricing plan of a new service: free, per-execution:CENTS or monthly:CENTS; "
+                    "repeat for several (default: free)")  # fmt: skip
+    up.add_argument("--rpm", type=int, metavar="N", help="requests per minute of the paid plans (default: 120)")
+    up.add_argument("--concurrency", type=int, metavar="N",
+                    help="executions at once of the paid plans (default: 5)")  # fmt: skip
     up.add_argument("--silent", action="store_true", help="never prompt; use the defaults for what is missing")
 
     run = command(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -13,7 +14,7 @@ from typing import Any
 
 from planqk_cli import term
 from planqk_cli.commands import connect
-from planqk_cli.errors import BadAnswer, CliError, ExitCode, FileProblem, NotFound
+from planqk_cli.errors import BadAnswer, CliError, ExitCode, FileProblem, NotFound, UsageError
 from planqk_cli.portal import Portal
 from planqk_cli.project import (
     PROJECT_FILE,
@@ -113,6 +114,59 @@ def _ask(args: argparse.Namespace, folder: Path) -> tuple[str, str, str]:
     return name or default_name, description or "", backend or "NONE"
 
 
+PLAN_KINDS = {"free": ("FREE", "Free"), "per-execution": ("PER_EXECUTION", "Per execution"),
+              "monthly": ("MONTHLY", "Monthly")}  # fmt: skip
+
+
+def parse_plan(text: str, *, rpm: int | None = None, concurrency: int | None = None) -> dict[str, Any]:
+    """``free``, ``per-execution:CENTS`` or ``monthly:CENTS`` as the portal's plan terms (it checks them)."""
+    kind, _, cents = text.strip().lower().partition(":")
+    if kind not in PLAN_KINDS:
+        raise UsageError(
+            f"unknown plan {text!r}", hint="Give free, per-execution:CENTS or monthly:CENTS, e.g. per-execution:25."
+        )
+    api_kind, name = PLAN_KINDS[kind]
+    if api_kind == "FREE":
+        if cents:
+            raise UsageError(f"a free plan has no price ({text!r})", hint="Write --plan free.")
+        return {"name": name, "kind": api_kind, "price_cents": 0}
+    if not cents.isdigit() or int(cents) < 1:
+        raise UsageError(
+            f"the plan {text!r} needs its price in cents", hint=f"e.g. --plan {kind}:25 for 0.25 per {kind[:9]}."
+        )
+    terms: dict[str, Any] = {"name": name, "kind": api_kind, "price_cents": int(cents)}
+    if rpm is not None:
+        terms["requests_per_minute"] = rpm
+    if concurrency is not None:
+        terms["max_concurrent"] = concurrency
+    return terms
+
+
+def _ask_int(question: str, default: str) -> int:
+    while True:
+        answer = term.prompt(question, default=default)
+        if answer.isdigit():
+            return int(answer)
+        term.warn("Give a whole number.")
+
+
+def _plans(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The plans of a new service: from --plan, else asked, else Free."""
+    texts = list(getattr(args, "plan", None) or [])
+    rpm, concurrency = getattr(args, "rpm", None), getattr(args, "concurrency", None)
+    if not texts and not args.silent:
+        answer = term.prompt(
+            "Pricing plans (free, per-execution:CENTS, monthly:CENTS; comma-separated)", default="free"
+        )
+        texts = [part for part in answer.split(",") if part.strip()]
+        paid = any(not part.strip().lower().startswith("free") for part in texts)
+        if paid and rpm is None:
+            rpm = _ask_int("Requests per minute of the paid plans", "120")
+        if paid and concurrency is None:
+            concurrency = _ask_int("Executions at once of the paid plans", "5")
+    return [parse_plan(text, rpm=rpm, concurrency=concurrency) for text in texts or ["free"]]
+
+
 def _create_or_update(
     portal: Portal, folder: Path, archive: Path, api_spec: Path | None, args: argparse.Namespace
 ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -126,6 +180,7 @@ def _create_or_update(
         write_project(folder, service_id=str(existing["id"]), name=slug)
         return existing, version
     fields = {"name": slug, "description": description, "quantum_backend": backend}
+    fields["plans"] = json.dumps(_plans(args))
     if name != slug:
         fields["title"] = name
     term.info(f"Creating the service {slug} on {portal.endpoint}")
@@ -151,7 +206,16 @@ def _new_version(
             hint=f"Delete {PROJECT_FILE} to create a new service with `planqk up`.",
         ) from exc
     ignored = [
-        opt for opt, value in (("-n", args.name), ("-d", args.description), ("-q", args.quantum_backend)) if value
+        opt
+        for opt, value in (
+            ("-n", args.name),
+            ("-d", args.description),
+            ("-q", args.quantum_backend),
+            ("--plan", getattr(args, "plan", None)),
+            ("--rpm", getattr(args, "rpm", None)),
+            ("--concurrency", getattr(args, "concurrency", None)),
+        )
+        if value
     ]
     if ignored:
         term.warn(f"{', '.join(ignored)} only apply to a new service; {service['name']} keeps its settings.")
