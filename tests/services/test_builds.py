@@ -18,6 +18,15 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("
 FINAL = {BuildStatus.READY, BuildStatus.FAILED, BuildStatus.CANCELLED}
 
 
+def requirement_set_of_its_own(purpose: str) -> str:
+    """Requirements whose environment no other build shares, needing no network.
+
+    Comments do not count (the key is the canonical list): a requirement whose marker holds on no
+    machine makes the list differ and installs nothing.
+    """
+    return f'planqk-{purpose}-{uuid.uuid4().hex[:12]}; platform_release == "planqk-never"\n'
+
+
 def wait_for_log(version: ServiceVersion, text: str, timeout: float = 120) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -71,7 +80,7 @@ def test_requirement_that_does_not_exist_fails_with_pips_message(celery_worker, 
 
 
 def test_cancel_a_running_build_then_retry_it(celery_worker, user, env_lock):
-    requirements = f"# cancel test {uuid.uuid4().hex}\n"
+    requirements = requirement_set_of_its_own("cancel")
     with env_lock(requirements):
         service = services.service_create(
             owner=user, name="cancel-me", archive=make_zip({"requirements.txt": requirements.encode()})
@@ -97,7 +106,7 @@ def test_new_version_builds_beside_the_callable_one_and_replaces_it_when_ready(c
     assert first.status == BuildStatus.READY, build_log(first)
     service = services.service_publish_internal(service=service)
 
-    requirements = f"# version 2 {uuid.uuid4().hex}\n"
+    requirements = requirement_set_of_its_own("version-2")
     with env_lock(requirements):
         second = services.service_version_create(
             service=service,
