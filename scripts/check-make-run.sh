@@ -54,7 +54,7 @@ if kill -0 "$pid" 2>/dev/null; then fail "make run did not stop on Ctrl-C"; fi
 # filtered environment): none of them may still be alive.
 survivors=$(grep -lsa "PLANQK_DATA_DIR=$data_dir" /proc/[0-9]*/environ 2>/dev/null || true)
 for cmdline in /proc/[0-9]*/cmdline; do  # the list is made before the loop starts its own processes
-  if tr '\0' ' ' <"$cmdline" 2>/dev/null | grep -qF "$data_dir"; then survivors="$survivors $cmdline"; fi
+  if tr '\0' ' ' 2>/dev/null <"$cmdline" | grep -qF "$data_dir"; then survivors="$survivors $cmdline"; fi
 done
 if [ -n "$survivors" ]; then echo "processes survived Ctrl-C: $survivors"; cat "$log"; exit 1; fi
 grep -q "\[run\] stopped" "$log" || fail "no clean stop"
