@@ -120,12 +120,21 @@ def test_params_reach_the_program(served):
     assert requests.get(f"{served.url}/{job['id']}/result", timeout=10).json()["result"] == {"sum": 420}
 
 
-def test_an_error_response_fails_the_job(served):
-    job = requests.post(f"{served.url}/", json={"data": {"values": "nope"}}, timeout=10).json()
+def test_an_error_response_fails_the_job(served, template):
+    # Input the spec refuses never becomes a job (422, as on the gateway).
+    refused = requests.post(f"{served.url}/", json={"data": {"values": "nope"}}, timeout=10)
+    assert refused.status_code == 422
+    assert refused.json()["errors"] == [{"path": "data.values", "message": "'nope' is not of type 'array'"}]
+    (template / "src" / "program.py").write_text(
+        "from .libs.return_objects import ErrorResponse\n\n\n"
+        "def run(data=None, params=None):\n"
+        "    return ErrorResponse(code='INVALID_VALUES', detail='no, thanks')\n"
+    )
+    job = requests.post(f"{served.url}/", json={"data": {"values": [1]}}, timeout=10).json()
     assert wait_final(served.url, job["id"])["status"] == "FAILED"
     result = requests.get(f"{served.url}/{job['id']}/result", timeout=10)
     assert result.status_code == 200
-    assert result.json() == {"code": "INVALID_VALUES", "detail": '"values" must be a list of numbers'}
+    assert result.json() == {"code": "INVALID_VALUES", "detail": "no, thanks"}
 
 
 def test_a_fake_result_line_printed_by_user_code_is_not_the_result(served, template):

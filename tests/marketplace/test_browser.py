@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from applications.models import Subscription
 from applications.services import application_create
@@ -29,7 +30,7 @@ def test_browse_search_and_subscribe(browser_page, live_server):
     assert page.locator("[data-testid=service-card]").count() == 2
     page.fill("input[name=q]", "entangles")
     # htmx swaps the results in place and keeps the search in the address bar.
-    page.wait_for_function("document.querySelectorAll('[data-testid=service-card]').length === 1")
+    expect(page.locator("[data-testid=service-card]")).to_have_count(1)
     assert "q=entangles" in page.url
     assert page.locator("[data-testid=service-card]").inner_text().startswith("Bell states")
     page.select_option("select[name=backend]", "DWAVE")
