@@ -154,3 +154,60 @@ class ServiceVersionForm(forms.Form):
         widget=forms.ClearableFileInput(attrs={"accept": ".yml,.yaml,.json"}),
     )
     version = forms.CharField(max_length=32, required=False, help_text="Default: the next patch number")
+
+
+class PublishForm(forms.Form):
+    """The publish flow's choices: visibility, the default version, the plans kept and one to add."""
+
+    lifecycle = forms.ChoiceField(
+        label="Visibility",
+        widget=forms.RadioSelect,
+        choices=[
+            ("PUBLISHED", "In the marketplace: anyone can subscribe"),
+            ("ACCESSIBLE", "Internal use: only your own applications can subscribe"),
+        ],
+        initial="PUBLISHED",
+    )
+    version = forms.ChoiceField(
+        label="Default version", help_text="The version callers get; a newer READY build replaces it."
+    )
+    keep_plans = forms.MultipleChoiceField(label="Plans offered", required=False, widget=forms.CheckboxSelectMultiple)
+    new_kind = forms.ChoiceField(
+        label="Add a plan",
+        required=False,
+        choices=[
+            ("", "No new plan"),
+            (PlanKind.FREE, "Free"),
+            (PlanKind.PER_EXECUTION, "Per execution"),
+            (PlanKind.MONTHLY, "Monthly"),
+        ],
+    )
+    new_name = forms.CharField(label="Its name", required=False, max_length=60)
+    new_price = forms.DecimalField(
+        label="Its price", required=False, min_value=Decimal("0"), max_digits=9, decimal_places=2
+    )
+    new_rpm = forms.IntegerField(label="Requests per minute", required=False, initial=120)
+    new_concurrency = forms.IntegerField(label="Executions at once", required=False, initial=5)
+
+    def __init__(self, *args: Any, versions: Any, plans: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["version"].choices = [(str(v.pk), v.version) for v in versions]
+        self.fields["keep_plans"].choices = [(str(p.pk), p.name) for p in plans]
+        if not self.is_bound:
+            self.initial.setdefault("keep_plans", [str(p.pk) for p in plans])
+
+    def new_plan_terms(self) -> dict[str, Any] | None:
+        """The plan to add as terms for plan_terms_check, or None."""
+        values = self.cleaned_data
+        kind = values.get("new_kind")
+        if not kind:
+            return None
+        price = values.get("new_price")
+        default_name = dict(self.fields["new_kind"].choices)[kind]
+        return {
+            "name": values.get("new_name") or default_name,
+            "kind": kind,
+            "price_cents": int(price * 100) if price is not None else 0,
+            "requests_per_minute": _or_default(values.get("new_rpm"), 120),
+            "max_concurrent": _or_default(values.get("new_concurrency"), 5),
+        }

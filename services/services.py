@@ -23,7 +23,7 @@ from django.db.models import ProtectedError
 from django.utils import timezone
 from django.utils.text import slugify
 
-from marketplace.services import PlanTerms, pricing_plans_create_initial
+from marketplace.services import PlanTerms, pricing_plan_create, pricing_plan_retire, pricing_plans_create_initial
 from payments.selectors import card_required_check
 from planqk_portal.errors import ApplicationError
 
@@ -607,11 +607,20 @@ def _require_callable_version(service: Service) -> ServiceVersion:
     return version
 
 
-def _set_lifecycle(*, service: Service, lifecycle: str) -> Service:
+def _set_lifecycle(*, service: Service, lifecycle: str, version: ServiceVersion | None = None) -> Service:
     with transaction.atomic():
         locked = Service.objects.select_for_update().get(pk=service.pk)
         if lifecycle != Lifecycle.CREATED:
-            version = _require_callable_version(locked)
+            if version is not None:
+                version = ServiceVersion.objects.filter(pk=version.pk, service=locked).first()
+                if version is None or not version.is_callable:
+                    raise ApplicationError(
+                        "The default version must be one of this service's READY versions.",
+                        code="service:version-not-callable",
+                        status=409,
+                    )
+            else:
+                version = _require_callable_version(locked)
             if locked.published_version_id != version.pk:
                 locked.published_version = version
         elif locked.lifecycle == Lifecycle.CREATED:
@@ -635,6 +644,36 @@ def service_publish(*, service: Service) -> Service:
 def service_unpublish(*, service: Service) -> Service:
     """ACCESSIBLE or PUBLISHED → CREATED: no longer offered to subscribers."""
     return _set_lifecycle(service=service, lifecycle=Lifecycle.CREATED)
+
+
+def service_release(
+    *,
+    service: Service,
+    actor: Any,
+    lifecycle: str,
+    version: ServiceVersion,
+    keep_plan_ids: list[int],
+    new_plans: list[PlanTerms],
+) -> Service:
+    """The publish flow's confirm: new plans, the plans not kept retired, the default version, the visibility.
+
+    All or nothing; plans change through marketplace.services (so its rules apply), new ones first
+    so a published service never has no plan.
+    """
+    if lifecycle not in (Lifecycle.ACCESSIBLE, Lifecycle.PUBLISHED):
+        raise ApplicationError("Choose internal use or the marketplace.", code="service:bad-lifecycle")
+    with transaction.atomic():
+        for terms in new_plans:
+            pricing_plan_create(service=service, actor=actor, terms=terms)
+        for plan in (
+            service.plans.filter(is_active=True)
+            .exclude(pk__in=keep_plan_ids)
+            .exclude(name__in=[terms.name for terms in new_plans])
+        ):
+            pricing_plan_retire(plan=plan, actor=actor)
+        if not service.plans.filter(is_active=True).exists():
+            raise ApplicationError("Offer at least one pricing plan (Free is enough).", code="plan:none")
+        return _set_lifecycle(service=service, lifecycle=lifecycle, version=version)
 
 
 def service_publish_when_ready(*, service: Service, lifecycle: str = Lifecycle.ACCESSIBLE) -> Service:

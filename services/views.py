@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -20,8 +21,8 @@ from planqk_portal.errors import ApplicationError
 from planqk_portal.logs import HTMX_STOP_POLLING, render_log_poll
 
 from . import selectors, services, upload_handlers
-from .forms import ServiceCreateForm, ServiceEditForm, ServiceVersionForm, field_for_error
-from .models import Lifecycle, QuantumBackend, Service, ServiceVersion, SourceType
+from .forms import PublishForm, ServiceCreateForm, ServiceEditForm, ServiceVersionForm, field_for_error
+from .models import Lifecycle, PricingPlan, QuantumBackend, Service, ServiceVersion, SourceType
 from .rendering import summarize_api_spec
 
 PAGE_SIZE = 20
@@ -152,29 +153,51 @@ def _service_create(request: HttpRequest, handler: upload_handlers.LimitedUpload
     return render(request, "services/create.html", context)
 
 
-@login_required
-@require_GET
-def service_detail(request: HttpRequest, service_id: Any) -> HttpResponse:
-    """A service: its endpoint, versions, the latest build's log, the API spec and the plans."""
-    service = _service_or_404(request, service_id)
+def _state_context(request: HttpRequest, service: Service) -> dict[str, Any]:
+    """What the live part of the service page shows: read together so its pieces agree."""
     versions = Paginator(selectors.service_version_list(service=service), PAGE_SIZE).get_page(request.GET.get("page"))
     latest = selectors.service_version_latest(service=service)
     callable_version = selectors.service_version_latest_callable(service=service)
-    context = {
+    return {
         "service": service,
         "page_obj": versions,
         "versions": versions.object_list,
         "latest": latest,
         "callable_version": callable_version,
+        "state_final": latest is None or latest.is_final,
+        "Lifecycle": Lifecycle,
         "endpoint_url": (
             selectors.service_endpoint_url(service=service, version=callable_version, request=request)
             if callable_version
             else ""
         ),
+    }
+
+
+@login_required
+@require_GET
+def service_state(request: HttpRequest, service_id: Any) -> HttpResponse:
+    """htmx poll of the service page's state (endpoint, publish buttons, versions, build status); 286 when final."""
+    service = _service_or_404(request, service_id)
+    context = _state_context(request, service)
+    response = render(request, "services/includes/service_state.html", context)
+    if context["state_final"]:
+        response.status_code = HTMX_STOP_POLLING
+    return response
+
+
+@login_required
+@require_GET
+def service_detail(request: HttpRequest, service_id: Any) -> HttpResponse:
+    """A service: its endpoint, versions, the latest build's log, the API spec and the plans."""
+    service = _service_or_404(request, service_id)
+    state = _state_context(request, service)
+    latest, callable_version = state["latest"], state["callable_version"]
+    context = {
+        **state,
         "spec": summarize_api_spec((callable_version or latest).api_spec if (callable_version or latest) else ""),
         "spec_text": (callable_version or latest).api_spec if (callable_version or latest) else "",
         "plans": service.plans.filter(is_active=True),
-        "Lifecycle": Lifecycle,
         **log_context(latest),
     }
     return render(request, "services/detail.html", context)
@@ -327,6 +350,84 @@ def service_publish(request: HttpRequest, service_id: Any) -> HttpResponse:
     service = _service_or_404(request, service_id)
     _act(request, services.service_publish, f"{service.name} is published in the marketplace.", service=service)
     return redirect("services:detail", service_id=service.pk)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def service_publish_flow(request: HttpRequest, service_id: Any) -> HttpResponse:
+    """Publish in steps: visibility, plans, the default version, a preview of the listing, confirm."""
+    from marketplace.badges import price_from, sdk_badges
+
+    service = _service_or_404(request, service_id)
+    versions = [v for v in selectors.service_version_list(service=service) if v.is_callable]
+    plans = list(service.plans.filter(is_active=True))
+    step = request.POST.get("step", "choose") if request.method == "POST" else "choose"
+    initial = {"version": str(service.published_version_id or (versions[0].pk if versions else ""))}
+    if request.GET.get("lifecycle") in (Lifecycle.ACCESSIBLE, Lifecycle.PUBLISHED):
+        initial["lifecycle"] = request.GET["lifecycle"]
+    form = PublishForm(request.POST if step != "choose" else None, versions=versions, plans=plans, initial=initial)
+    context: dict[str, Any] = {
+        "service": service,
+        "form": form,
+        "versions": versions,
+        "plans": plans,
+        "currency": settings.PLANQK_CURRENCY,
+    }
+    if not versions:
+        context["step"] = "no-version"
+        return render(request, "services/publish.html", context)
+    context["step"] = "choose"
+    if step in ("preview", "confirm") and form.is_valid():
+        values = form.cleaned_data
+        new_terms = None
+        raw = form.new_plan_terms()
+        try:
+            new_terms = plan_terms_check(**raw) if raw else None
+        except ApplicationError as exc:
+            form.add_error("new_price" if "price" in exc.code else "new_kind", f"{exc.message} ({exc.code})")
+        kept = [p for p in plans if str(p.pk) in values["keep_plans"]]
+        if not form.errors and not kept and new_terms is None:
+            form.add_error("keep_plans", "Offer at least one pricing plan (Free is enough). (plan:none)")
+        version = next(v for v in versions if str(v.pk) == values["version"])
+        if not form.errors and step == "confirm":
+            try:
+                services.service_release(
+                    service=service,
+                    actor=request.user,
+                    lifecycle=values["lifecycle"],
+                    version=version,
+                    keep_plan_ids=[p.pk for p in kept],
+                    new_plans=[new_terms] if new_terms else [],
+                )
+            except ApplicationError as exc:
+                form.add_error(None, f"{exc.message} ({exc.code})")
+            else:
+                where = "in the marketplace" if values["lifecycle"] == Lifecycle.PUBLISHED else "for internal use"
+                messages.success(
+                    request, f"{service.display_name} is published {where} with version {version.version}."
+                )
+                return redirect("services:detail", service_id=service.pk)
+        if not form.errors:
+            preview_plans = [*kept, *([PricingPlan(service=service, **_plan_fields(new_terms))] if new_terms else [])]
+            context.update(
+                step="preview",
+                version=version,
+                preview_plans=preview_plans,
+                price_from=price_from(preview_plans),
+                sdks=sdk_badges(version.requirements),
+                lifecycle=values["lifecycle"],
+            )
+    return render(request, "services/publish.html", context, status=400 if form.errors else 200)
+
+
+def _plan_fields(terms: PlanTerms) -> dict[str, Any]:
+    return {
+        "name": terms.name,
+        "kind": terms.kind,
+        "price_cents": terms.price_cents,
+        "requests_per_minute": terms.requests_per_minute,
+        "max_concurrent": terms.max_concurrent,
+    }
 
 
 @login_required

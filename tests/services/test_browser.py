@@ -56,7 +56,10 @@ def test_provider_creates_the_sum_service_and_watches_it_build(celery_worker, br
     assert page.evaluate("window.pwned") is None
     assert page.locator("[data-testid=api-spec]").inner_text().count("/{id}") >= 1
 
-    page.click("[data-testid=publish-internal]")
+    page.click("[data-testid=publish]")
+    page.check("input[name=lifecycle][value=ACCESSIBLE]")
+    page.click("[data-testid=publish-preview]")
+    page.click("[data-testid=publish-confirm]")
     page.wait_for_selector("[data-testid=lifecycle][data-lifecycle=ACCESSIBLE]")
     service.refresh_from_db()
     assert service.lifecycle == Lifecycle.ACCESSIBLE

@@ -76,7 +76,7 @@ def test_create_service_form_starts_the_build_and_shows_the_log_poller(client_fo
     assert 'data-status="PENDING"' in page
     assert "log-poller" in page  # the log keeps polling until the build ends
     assert "No callable version yet" in page
-    assert "Publish for internal use</button>" in page
+    assert 'data-testid="publish" aria-disabled="true"' in page  # the publish flow waits for a READY build
 
 
 @pytest.mark.parametrize(
