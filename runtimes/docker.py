@@ -12,8 +12,10 @@ Executions
     ``/dev/shm`` (tmpfs, gone with the container), all capabilities dropped,
     ``no-new-privileges``, memory (no swap), CPU and pid limits, a uid of its own from
     ``PLANQK_EXECUTION_UIDS`` (the local runtime's claims, so no two running executions of
-    the host share one), the input folder bound read-only at ``/var/input`` and a
-    ``planqk.execution`` label for the reaper.
+    the host share one), the input folder bound read-only at ``/var/input``, the platform's
+    current runner bound read-only on the container's ``PYTHONPATH`` (so images built before an
+    upgrade run today's runner, not their base image's) and a ``planqk.execution`` label for
+    the reaper.
     Everything :meth:`poll` needs is in the handle, the container and its labels, plus a
     ``stop`` file beside the input that records why the platform killed it.
 """
@@ -40,6 +42,7 @@ import docker.errors
 from docker.types import LogConfig, Ulimit
 
 import docker
+import planqk_runtime
 from planqk_runtime.channel import response_from_json
 from planqk_runtime.container import RESPONSE_FILE
 from planqk_runtime.protocol import FinalResponse
@@ -83,6 +86,8 @@ SUPERVISOR = ["python", "-m", "planqk_runtime.container"]
 RUNNER = ["python", "-m", "planqk_runtime"]
 #: Where the container's supervisor writes the runner's response (a host folder per execution).
 RESULT_MOUNT = "/var/run/planqk-result"
+#: The folder on the container's PYTHONPATH that holds the platform's current runner (bound read-only).
+RUNNER_MOUNT = "/opt/planqk-runner"
 # How long after the timeout the container's own alarm ends it, when nobody polled.
 ALARM_GRACE_SECONDS = 30
 ALARM_EXIT_CODE = 128 + 14  # SIGALRM, as the init process reports it
@@ -113,6 +118,8 @@ class DockerConfig:
     init: bool = True
     alarm_grace_seconds: int = ALARM_GRACE_SECONDS
     build_timeout_seconds: int = 1800
+    #: The runner every container runs (default: the platform's own ``planqk_runtime``).
+    runner_dir: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -252,6 +259,7 @@ class DockerRuntime(Runtime):
         self.config = config
         self.data_dir = Path(config.data_dir).resolve()
         self._client_instance = client
+        self._runner: tuple[str, Path] | None = None
 
     @property
     def client(self) -> docker.DockerClient:
@@ -268,6 +276,37 @@ class DockerRuntime(Runtime):
     @property
     def executions_dir(self) -> Path:
         return self.data_dir / "containers"
+
+    def runner_copy(self) -> Path:
+        """The platform's current runner, as a folder the engine binds read-only into every container.
+
+        An image carries the runner of its base image on the day it was built; a version built
+        before an upgrade (before the result channel, say) would run a runner the platform no
+        longer understands. Containers run this one instead, the same for every image: a copy
+        per digest under the data folder (regular files, readable by every execution's uid).
+        """
+        from runtimes.local.environments import copy_tree, tree_digest
+
+        source = Path(self.config.runner_dir) if self.config.runner_dir else Path(planqk_runtime.__file__).parent
+        digest = tree_digest(source)
+        if self._runner is not None and self._runner[0] == digest:
+            return self._runner[1]
+        folder = self.data_dir / "runner" / digest[:32]
+        target = folder / "planqk_runtime"
+        if tree_digest(target) != digest:
+            folder.mkdir(parents=True, exist_ok=True)
+            os.chmod(folder, READABLE_DIR)
+            staging = folder / f".planqk_runtime.{os.getpid()}.{time.monotonic_ns()}.tmp"
+            try:
+                copy_tree(source, staging)
+                with contextlib.suppress(OSError):  # another worker put the same copy there first
+                    os.rename(staging, target)
+            finally:
+                rmtree(staging)
+            if tree_digest(target) != digest:
+                raise RuntimeUnavailable(f"the runner copy {target} does not match the platform's runner")
+        self._runner = (digest, target)
+        return target
 
     def uids(self) -> ExecutionUids:
         """The execution uids (claims in /run for a root worker, else in the data directory)."""
@@ -489,6 +528,9 @@ class DockerRuntime(Runtime):
                 raise ValueError(f"invalid environment variable {key!r}")
             env[key] = str(value)
         env["INPUT_DIR"] = "/var/input"
+        # The platform's current runner, whatever the image holds (see runner_copy).
+        env["PYTHONPATH"] = RUNNER_MOUNT
+        runner = self.runner_copy()
         memory = f"{int(spec.memory_mb)}m"
         # In memory and counted against the container's memory limit, gone with the container.
         tmpfs = f"rw,nosuid,nodev,size={int(spec.memory_mb)}m,mode=1777"
@@ -518,6 +560,7 @@ class DockerRuntime(Runtime):
                 volumes={
                     str(exec_dir / "input"): {"bind": "/var/input", "mode": "ro"},
                     str(exec_dir / "result"): {"bind": RESULT_MOUNT, "mode": "rw"},
+                    str(runner): {"bind": f"{RUNNER_MOUNT}/planqk_runtime", "mode": "ro"},
                 },
                 labels={
                     LABEL_EXECUTION: execution_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
 from collections.abc import Iterator
@@ -67,3 +68,68 @@ def test_container_ends_itself_when_nobody_polls(docker_rt: RuntimeUnderTest) ->
     state = docker_rt.runtime.poll(handle)
     assert state.timed_out is True
     assert state.exit_code != 0
+
+
+def test_an_image_built_with_an_older_runner_runs_the_current_one(base_image: str) -> None:
+    """A version whose image was built before an upgrade keeps working: containers run today's runner.
+
+    The base image here is the real one with its runner replaced by one from before the result
+    channel and the container supervisor (it prints its response only), so its service image has
+    no ``planqk_runtime.container`` at all.
+    """
+    import io
+    import tarfile
+    import uuid
+
+    from runtimes.docker import DockerConfig, DockerRuntime
+
+    from .test_local import OLD_RUNNER
+
+    data = _private_dir("docker-old-runner")
+    source = _private_dir("docker-old-runner-src")
+    old_base = f"planqk-test-old-runner:{uuid.uuid4().hex[:12]}"
+    runtime = DockerRuntime(DockerConfig(data_dir=data, base_image=old_base))
+    context = io.BytesIO()
+    files = {
+        "Dockerfile": (
+            f"FROM {base_image}\nUSER root\n"
+            'RUN ["python", "-c", "import shutil; shutil.rmtree(\'/opt/planqk/planqk_runtime\')"]\n'
+            "COPY planqk_runtime/ /opt/planqk/planqk_runtime/\nUSER planqk\n"
+        ),
+        **{f"planqk_runtime/{name}": text for name, text in OLD_RUNNER.items()},
+    }
+    with tarfile.open(fileobj=context, mode="w") as tar:
+        for name, text in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(text.encode())
+            info.mode = 0o644
+            tar.addfile(info, io.BytesIO(text.encode()))
+    context.seek(0)
+    client = runtime.client
+    client.images.build(fileobj=context, custom_context=True, tag=old_base, network_mode="none", rm=True)
+    rut = RuntimeUnderTest("docker", runtime, {"kind": "docker", "data_dir": str(data)}, source, version_prefix="dold")
+    try:
+        build = rut.build()
+        probe = client.containers.run(
+            build.image_id or build.image,
+            ["python", "-c", "import planqk_runtime.container"],
+            network_mode="none",
+            remove=False,
+            detach=True,
+        )
+        try:
+            assert probe.wait(timeout=60)["StatusCode"] != 0  # the image's own runner predates the supervisor
+        finally:
+            probe.remove(force=True)
+        _state, output, final = rut.run(build, data={"values": [1, 2, 3]})
+        assert final is not None, output
+        assert final.payload["result"] == {"sum": 6}
+    finally:
+        for handle in rut.started:
+            runtime.cleanup(handle)
+        for handle in rut.builds.values():
+            runtime.remove_build(handle)
+        with contextlib.suppress(Exception):
+            client.images.remove(old_base, force=True)
+        shutil.rmtree(data, ignore_errors=True)
+        shutil.rmtree(source, ignore_errors=True)
