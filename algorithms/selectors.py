@@ -105,6 +105,19 @@ def implementation_file_latest_runnable(*, implementation: Implementation) -> Im
     return implementation.files.filter(status=FileStatus.READY).exclude(archive="").order_by("-version").first()
 
 
+def implementation_files_latest_runnable(*, implementations: list[Implementation]) -> dict[Any, ImplementationFile]:
+    """``{implementation id: its latest runnable file}`` in one query (lists show one file each)."""
+    files = (
+        ImplementationFile.objects.filter(implementation__in=implementations, status=FileStatus.READY)
+        .exclude(archive="")
+        .order_by("implementation_id", "-version")
+    )
+    latest: dict[Any, ImplementationFile] = {}
+    for file in files:
+        latest.setdefault(file.implementation_id, file)
+    return latest
+
+
 def implementation_file_get_visible(*, user: Any, file_id: Any) -> ImplementationFile:
     """A file of an implementation ``user`` may see; 404 ``implementation:not-found`` otherwise."""
     pk = _uuid(file_id)

@@ -120,13 +120,9 @@ def algorithm_detail(request: HttpRequest, algorithm_id: Any) -> HttpResponse:
     """An algorithm: its description (Markdown and formulas) and the implementations the user may see."""
     algorithm = _or_http(selectors.algorithm_get, algorithm_id=algorithm_id)
     implementations = list(selectors.implementation_list_visible(user=request.user, algorithm=algorithm))
-    rows = []
-    latest_files = []
-    for implementation in implementations:
-        latest = selectors.implementation_file_latest_runnable(implementation=implementation)
-        rows.append({"implementation": implementation, "file": latest})
-        if latest is not None:
-            latest_files.append(latest)
+    latest = selectors.implementation_files_latest_runnable(implementations=implementations)
+    rows = [{"implementation": i, "file": latest.get(i.pk)} for i in implementations]
+    latest_files = list(latest.values())
     made = selectors.services_from_files(user=request.user, files=latest_files)
     for row in rows:
         row["service"] = made.get(row["file"].pk) if row["file"] else None

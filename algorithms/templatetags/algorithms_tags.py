@@ -16,13 +16,10 @@ def job_implementations(context: Any) -> dict[str, Any]:
     """Implementations the user may use, each with its latest runnable file and the user's service from it."""
     request = context["request"]
     user = request.user
-    rows = []
-    files = []
-    for implementation in selectors.implementation_list_visible(user=user):
-        file = selectors.implementation_file_latest_runnable(implementation=implementation)
-        if file is not None:
-            rows.append({"implementation": implementation, "file": file})
-            files.append(file)
+    implementations = list(selectors.implementation_list_visible(user=user))
+    latest = selectors.implementation_files_latest_runnable(implementations=implementations)
+    rows = [{"implementation": i, "file": latest[i.pk]} for i in implementations if i.pk in latest]
+    files = [row["file"] for row in rows]
     made = selectors.services_from_files(user=user, files=files)
     for row in rows:
         row["service"] = made.get(row["file"].pk)
