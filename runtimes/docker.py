@@ -64,6 +64,7 @@ from runtimes.base import (
 )
 from runtimes.local import supervisor as sup
 from runtimes.local.sandbox import DEFAULT_UID_CLAIMS_DIR, ExecutionUids
+from runtimes.requirements import RequirementsError, canonical_requirements, canonical_text
 
 logger = logging.getLogger(__name__)
 
@@ -347,7 +348,14 @@ class DockerRuntime(Runtime):
                 user_error=False,
                 code="build:platform:base-image",
             ) from None
-        wants_pip = has_requirements(spec.requirements)
+        try:
+            # pip in the image is handed the platform's canonical list only, never the provider's bytes.
+            requirements = canonical_text(canonical_requirements(spec.requirements))
+        except RequirementsError as exc:
+            raise BuildError(
+                f"requirements.txt {exc.message}", user_error=True, code="build:user:requirements"
+            ) from None
+        wants_pip = has_requirements(requirements)
         ca = self.config.ca_bundle if self.config.ca_bundle and os.path.isfile(self.config.ca_bundle) else ""
         files = {
             "Dockerfile": dockerfile(
@@ -356,7 +364,7 @@ class DockerRuntime(Runtime):
                 index_url=bool(self.config.pip_index_url),
                 extra_index_url=bool(self.config.pip_extra_index_url),
             ).encode(),
-            "requirements.txt": spec.requirements.encode(),
+            "requirements.txt": requirements.encode(),
         }
         if ca and wants_pip:
             files[CA_FILE] = Path(ca).read_bytes()

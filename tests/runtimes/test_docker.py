@@ -133,3 +133,24 @@ def test_an_image_built_with_an_older_runner_runs_the_current_one(base_image: st
             client.images.remove(old_base, force=True)
         shutil.rmtree(data, ignore_errors=True)
         shutil.rmtree(source, ignore_errors=True)
+
+
+def test_a_docker_build_hands_pip_the_canonical_list_and_refuses_a_direct_url(docker_rt: RuntimeUnderTest) -> None:
+    """Docker builds read requirements as the local runtime does: a URL is refused before anything runs."""
+    from runtimes import BuildError, BuildSpec
+
+    from .test_builds_sandbox import Listener
+
+    listener = Listener()
+    try:
+        requirements = f"probe @ http://127.0.0.1:{listener.port}/probe-0.1.tar.gz\n"
+        folder = docker_rt.user_code(requirements=requirements)
+        spec = BuildSpec(version_id=f"dtest-url-{folder.name}", source_dir=folder, requirements=requirements)
+        lines: list[str] = []
+        with pytest.raises(BuildError) as refused:
+            docker_rt.runtime.build(spec, log=lines.append)
+        assert refused.value.code == "build:user:requirements"
+        assert "cannot be installed on the platform" in refused.value.message
+        assert listener.connections == 0
+    finally:
+        listener.close()
