@@ -46,11 +46,11 @@ def test_browse_search_and_subscribe(browser_page, live_server):
     page.wait_for_selector("#swagger-ui .opblock-summary-path")
     assert "Start an execution" in page.locator("#swagger-ui").inner_text()
 
-    # The paid plan needs a card: a clear message with a link to add one.
+    # The paid plan needs a card: the flow says so, links to adding one and comes back with the choices kept.
+    page.select_option("select[name=application]", str(lab.pk))
     page.check(f"input[name=plan][value='{pro.pk}']")
     page.click("[data-testid=subscribe]")
-    page.wait_for_selector("[data-testid=subscribe-error]")
-    assert "paid plan" in page.locator("[data-testid=subscribe-error]").inner_text()
+    expect(page.locator("[data-testid=subscribe-card]")).to_contain_text("needs a valid card")
     assert not Subscription.objects.exists()
 
     page.click("[data-testid=add-card-link]")
@@ -58,14 +58,11 @@ def test_browse_search_and_subscribe(browser_page, live_server):
     page.fill("input[name=expiry]", "12 / 34")
     page.fill("input[name=cvc]", "123")
     page.click("[data-testid=add-card-submit]")
-    page.wait_for_selector("[data-testid=card-row]")
-
-    page.goto(f"{live_server.url}/marketplace/{bell.pk}/")
-    page.select_option("select[name=application]", str(lab.pk))
-    page.check(f"input[name=plan][value='{pro.pk}']")
-    page.click("[data-testid=subscribe]")
-    page.wait_for_url(f"**/applications/{lab.pk}/")
-    page.wait_for_selector("text=is subscribed to “Bell states” on the “Pro” plan")
+    # Back in the flow: the price to confirm.
+    expect(page.locator("[data-testid=review-price]")).to_have_text("0.25 EUR per execution")
+    page.click("[data-testid=confirm-subscribe]")
+    expect(page.locator("[data-testid=subscribe-done]")).to_contain_text("“lab” is subscribed on the “Pro” plan")
+    expect(page.locator("[data-testid=call-curl]")).to_contain_text("bell-states")
     subscription = Subscription.objects.get(application=lab)
     assert (subscription.plan_id, subscription.price_cents) == (pro.pk, 25)
 
