@@ -99,14 +99,32 @@ class JobSerializer(serializers.ModelSerializer):
         return job.result_file.reference if job.result_file_id and job.result_file else None
 
 
+def _value_or_ref(name: str, ref_name: str) -> dict[str, Any]:
+    """Not both an object and a reference (``null`` counts as not given)."""
+    return {
+        "not": {"required": [name, ref_name], "properties": {name: {"type": "object"}, ref_name: {"type": "object"}}}
+    }
+
+
+@extend_schema_field({"type": "object", "additionalProperties": True, "nullable": True})
+class JSONObjectField(serializers.JSONField):
+    """A JSON object (anything else is refused by admission: 400 ``input:not-an-object``)."""
+
+
 class JobCreateSerializer(serializers.Serializer):
     """Start a job: the service by id or by name, input by value or by data pool reference."""
+
+    # The request schema says what the checks below and admission refuse (planqk_portal.api_schema).
+    schema_constraints = {
+        "anyOf": [{"required": ["service_id"]}, {"required": ["service_name"]}],
+        "allOf": [_value_or_ref("data", "dataRef"), _value_or_ref("params", "paramsRef")],
+    }
 
     service_id = serializers.UUIDField(required=False)
     service_name = serializers.CharField(required=False, max_length=64)
     version = serializers.CharField(required=False, max_length=32, help_text="Default: the latest callable one.")
-    data = serializers.JSONField(required=False, allow_null=True, help_text="A JSON object, at most 1 MB.")
-    params = serializers.JSONField(required=False, allow_null=True, help_text="A JSON object, at most 1 MB.")
+    data = JSONObjectField(required=False, allow_null=True, help_text="A JSON object, at most 1 MB.")
+    params = JSONObjectField(required=False, allow_null=True, help_text="A JSON object, at most 1 MB.")
     dataRef = DataRefSerializer(required=False, allow_null=True)
     paramsRef = DataRefSerializer(required=False, allow_null=True)
     save_result_to_pool = serializers.BooleanField(required=False, default=False)

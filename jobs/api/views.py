@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from jobs import selectors, services
 from jobs.admission import execution_admit
 from jobs.models import Job, JobSource, JobStatus
+from planqk_portal.api_schema import error, errors
 from planqk_portal.errors import ApplicationError
 from planqk_portal.logs import log_poll_payload
 
@@ -110,7 +111,12 @@ class JobListCreateView(GenericAPIView):
         "header makes a retried request return the job the first one created.",
         parameters=[OpenApiParameter("Idempotency-Key", str, location=OpenApiParameter.HEADER, required=False)],
         request=JobCreateSerializer,
-        responses={201: JobSerializer},
+        responses={
+            201: JobSerializer,
+            **errors(402, 409, 413, 422, 429),
+            403: error(403, "`subscription:required`, `service:not-published`, or a token without the `api` scope"),
+            404: error(404, "`service:not-found`, `datapool:not-found` (a referenced file or the result pool)"),
+        },
     )
     def post(self, request: Request) -> Response:
         incoming = JobCreateSerializer(data=request.data)
