@@ -31,6 +31,7 @@ def local_config() -> Any:
         python=settings.PLANQK_LOCAL_PYTHON or default_python(),
         sandbox=settings.PLANQK_SANDBOX or "bwrap",
         execution_uids=settings.PLANQK_EXECUTION_UIDS,
+        execution_group=int(settings.PLANQK_EXECUTION_GROUP),
         pip_index_url=settings.PLANQK_PIP_INDEX_URL,
         pip_extra_index_url=settings.PLANQK_PIP_EXTRA_INDEX_URL,
         ca_bundle=settings.PLANQK_BUILD_CA_BUNDLE,

@@ -418,6 +418,10 @@ if PLANQK_SANDBOX not in ("bwrap", "none"):
 # A root worker runs each execution as a uid (and gid) of its own from this range (local and
 # Docker runtimes); pick one no user or subordinate-uid range (/etc/subuid) of the host uses.
 PLANQK_EXECUTION_UIDS = os.environ.get("PLANQK_EXECUTION_UIDS", "200000-265535")
+# Without bubblewrap (PLANQK_SANDBOX=none, root worker) every execution also has this supplementary
+# gid, which a worker grants read access (an ACL entry) to the interpreter it builds from, and
+# passage through its parent folders, where other users have neither; outside the uid range.
+PLANQK_EXECUTION_GROUP = int(os.environ.get("PLANQK_EXECUTION_GROUP", "199999"))
 # Interpreter for local runtime environments; empty means the one running the platform.
 PLANQK_LOCAL_PYTHON = os.environ.get("PLANQK_LOCAL_PYTHON", "")
 # Builds install with uv (fast; the binary of the uv package) or pip (the fallback).

@@ -49,7 +49,7 @@ from runtimes._common import READABLE_DIR, decode_prefix, rmtree
 from runtimes.base import ExecutionSpec, ExecutionState, RuntimeUnavailable, check_id
 from runtimes.local import supervisor as sup
 from runtimes.local.handles import LocalBuildHandle, LocalConfig, LocalExecutionHandle
-from runtimes.local.sandbox import SANDBOX_TMP, Sandbox, accessible_to, harden_data_dir, tasks_of
+from runtimes.local.sandbox import SANDBOX_TMP, Sandbox, harden_data_dir, tasks_of
 
 logger = logging.getLogger(__name__)
 
@@ -113,13 +113,8 @@ class Executions:
         uids = self.sandbox.uids()
         python = str(Path(build.env_dir) / "bin" / "python")
         if mode == "none" and uids is not None:
-            for path in (python, os.path.join(self.sandbox.python_prefix(), "lib")):
-                if not accessible_to(path, uids.first, uids.first):
-                    raise RuntimeUnavailable(
-                        f"{path} is not readable by other users, and without a sandbox user code runs as "
-                        "one: build environments from a Python installed where every user can read it "
-                        "(PLANQK_LOCAL_PYTHON), or use bubblewrap (PLANQK_SANDBOX=bwrap)"
-                    )
+            # User code runs the interpreter as its own uid: its group may read it (once per worker).
+            self.sandbox.open_interpreter(uids)
 
         self._reap_finished()
         if as_root:
@@ -231,9 +226,11 @@ class Executions:
             "max_output_bytes": spec.max_output_bytes,
             "rlimits": rlimits,
             "cgroup": cgroup,
-            # Without bubblewrap the supervisor drops privileges and unshares the network itself.
+            # Without bubblewrap the supervisor drops privileges and unshares the network itself;
+            # the executions' group is the only supplementary one (it may read the interpreter).
             "uid": None if sandboxed else uid,
             "gid": None if sandboxed else gid,
+            "groups": [self.config.execution_group] if not sandboxed and uid is not None else [],
             "unshare": not sandboxed and as_root,
             "pid_namespace": sandboxed,
         }

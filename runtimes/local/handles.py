@@ -10,6 +10,9 @@ from typing import Any
 
 from runtimes.base import BuildHandle, ExecutionHandle
 
+# The supplementary gid of every execution without bubblewrap (PLANQK_EXECUTION_GROUP).
+DEFAULT_EXECUTION_GROUP = 199999
+
 
 def default_python() -> str:
     """The interpreter behind the worker's own virtual environment, not the venv's wrapper."""
@@ -33,6 +36,9 @@ class LocalConfig:
     # number); claims live in uid_claims_dir, shared by the host's workers (default under /run).
     execution_uids: str = "200000-265535"
     uid_claims_dir: Path | None = None
+    # Without bubblewrap every execution of a root worker also has this supplementary gid, which
+    # alone may read the interpreter where other users may not (:meth:`Sandbox.open_interpreter`).
+    execution_group: int = DEFAULT_EXECUTION_GROUP
     pip_index_url: str = ""
     pip_extra_index_url: str = ""
     ca_bundle: str = field(default_factory=default_ca_bundle)

@@ -286,11 +286,11 @@ def _acl_entries(path: str) -> list[tuple[int, int, int]]:
     ]
 
 
-def _acl_write(path: str, entries: list[tuple[int, int, int]]) -> None:
+def _acl_write(path: str, entries: list[tuple[int, int, int]], mask: int = 5) -> None:
     named = [e for e in entries if e[0] in (_ACL_USER, _ACL_GROUP)]
     plain = [e for e in entries if e[0] not in (_ACL_USER, _ACL_GROUP, _ACL_MASK)]
     if named:
-        plain.append((_ACL_MASK, 5, _ACL_UNDEFINED_ID))
+        plain.append((_ACL_MASK, mask, _ACL_UNDEFINED_ID))
     ordered = sorted(plain + named, key=lambda e: (e[0], e[2]))
     os.setxattr(path, _ACL_XATTR, struct.pack("<I", 2) + b"".join(struct.pack("<HHI", *e) for e in ordered))
 
@@ -318,6 +318,147 @@ def revoke_read(path: str, uid: int) -> None:
     with contextlib.suppress(OSError):
         entries = [e for e in _acl_entries(path) if not (e[0] == _ACL_USER and e[2] == uid)]
         _acl_write(path, entries)
+
+
+def grant_group(path: str, gid: int, perm: int) -> bool:
+    """Give group ``gid`` at least ``perm`` (r=4, x=1) on ``path`` with an ACL entry; True if changed.
+
+    Nothing else changes: the mask is widened just enough for the new entry, so the owner's
+    group and every other entry keep exactly the rights they had.
+    """
+    entries = _acl_entries(path)
+    old = next((p for t, p, i in entries if t == _ACL_GROUP and i == gid), 0)
+    if old | perm == old:
+        return False
+    old_mask = next((p for t, p, _ in entries if t == _ACL_MASK), None)
+    if old_mask is None:
+        old_mask = next((p for t, p, _ in entries if t == _ACL_GROUP_OBJ), 0)
+    entries = [e for e in entries if not (e[0] == _ACL_GROUP and e[2] == gid)]
+    entries.append((_ACL_GROUP, old | perm, gid))
+    _acl_write(path, entries, mask=old_mask | perm)
+    return True
+
+
+def _grant_tree(root: str, gid: int) -> list[str]:
+    """``r-X`` for ``gid`` on every folder and file under ``root`` that other users cannot read (links skipped)."""
+    changed: list[str] = []
+    for folder, _dirs, files in os.walk(root):
+        for path in (folder, *(os.path.join(folder, name) for name in files)):
+            st = os.lstat(path)
+            if not (stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode)):
+                continue
+            need = 5 if stat.S_ISDIR(st.st_mode) or st.st_mode & 0o111 else 4
+            if st.st_mode & need != need and grant_group(path, gid, need):
+                changed.append(path)
+    return changed
+
+
+def _grant_passage(path: str, gid: int) -> list[str]:
+    """``--x`` for ``gid`` on every parent folder of ``path`` that other users cannot pass: passable, not listable."""
+    changed: list[str] = []
+    for parent in reversed(Path(path).parents):
+        if not os.stat(parent).st_mode & stat.S_IXOTH and grant_group(str(parent), gid, 1):
+            changed.append(str(parent))
+    return changed
+
+
+def check_execution_group(gid: int, first_uid: int, last_uid: int) -> None:
+    """RuntimeUnavailable unless ``gid`` is fit to be every execution's supplementary group."""
+    import grp
+
+    if not 1000 <= gid < 2**32 - 1 or first_uid <= gid <= last_uid:
+        raise RuntimeUnavailable(
+            f"PLANQK_EXECUTION_GROUP={gid}: pick a gid above 999 and outside PLANQK_EXECUTION_UIDS"
+        )
+    with contextlib.suppress(KeyError):
+        name = grp.getgrgid(gid).gr_name
+        # A group of the host may own files: executions would get its rights.
+        raise RuntimeUnavailable(f"PLANQK_EXECUTION_GROUP={gid} is the host's group {name!r}: pick an unused gid")
+
+
+def probe_interpreter(python: str, uid: int, gid: int, groups: Sequence[int]) -> str | None:
+    """None when ``python`` starts and imports its standard library as ``uid``, else why not."""
+    try:
+        probe = subprocess.run(
+            [python, "-I", "-c", "import encodings, json, os"],
+            user=uid,
+            group=gid,
+            extra_groups=list(groups),
+            cwd="/",
+            env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        return str(exc)
+    return None if probe.returncode == 0 else (probe.stderr.strip()[-400:] or f"exit code {probe.returncode}")
+
+
+INTERPRETER_RECORD = "interpreter-access"
+
+
+def open_interpreter(
+    python: str, prefix: str, *, gid: int, probe_uid: int, record: Path, keep_out: Sequence[Path] = ()
+) -> str:
+    """Let the executions' group ``gid`` run ``python``: what the worker did, in one line for its log.
+
+    Without bubblewrap user code runs the interpreter the environments were made from as its
+    own uid. Where other users cannot read it (a Python in root's 0700 home), the group gets
+    ``r-X`` on the base prefix itself and on everything in its ``bin`` and ``lib`` that other
+    users cannot read, and ``--x`` on each parent folder other users cannot pass (passable, not
+    listable): ACL entries, nothing else of the host changes. ``record`` notes what was granted
+    (it is not redone while it works). The platform's folders ``keep_out`` are never opened:
+    an interpreter inside one is refused. RuntimeUnavailable when the interpreter still does
+    not run as ``probe_uid`` with the group.
+    """
+    python, prefix = os.path.realpath(python), os.path.realpath(prefix)
+    if probe_interpreter(python, probe_uid, probe_uid, [gid]) is None:
+        granted = record.is_file() and f"{prefix} gid={gid}" in record.read_text()
+        if granted:
+            return f"interpreter {prefix}: readable by group {gid} of executions (granted earlier, see {record})"
+        return f"interpreter {prefix}: readable by every user, nothing granted"
+    trees = [Path(prefix, sub) for sub in ("bin", "lib", "lib64")]
+    for folder in keep_out:
+        folder = Path(os.path.realpath(folder))
+        inside = [path for path in (Path(prefix), Path(python)) if path == folder or folder in path.parents]
+        if inside or any(tree == folder or tree in folder.parents for tree in trees):
+            raise RuntimeUnavailable(
+                f"the interpreter {python} is inside or above the platform's folder {folder}: "
+                "user code could read the platform's data; set PLANQK_LOCAL_PYTHON to one elsewhere"
+            )
+    changed: list[str] = []
+    try:
+        changed += _grant_passage(prefix, gid)
+        st = os.stat(prefix)
+        if st.st_mode & 0o005 != 0o005 and grant_group(prefix, gid, 5):
+            changed.append(prefix)
+        for tree in trees:
+            if tree.is_dir() and not tree.is_symlink():
+                changed += _grant_tree(str(tree), gid)
+        if Path(prefix) not in Path(python).parents:
+            changed += _grant_passage(python, gid)
+            if os.stat(python).st_mode & 0o005 != 0o005 and grant_group(python, gid, 5):
+                changed.append(python)
+    except OSError as exc:
+        raise RuntimeUnavailable(f"cannot give executions read access to the interpreter {prefix}: {exc}") from exc
+    record.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with open(record, "a") as fh:
+        fh.write(f"{prefix} gid={gid} {len(changed)} ACL entries: {' '.join(changed[:20])}\n")
+    problem = probe_interpreter(python, probe_uid, probe_uid, [gid])
+    if problem is not None:
+        raise RuntimeUnavailable(
+            f"{python} does not run as another user even after granting group {gid} read access ({problem}): "
+            "build environments from a Python installed where every user can read it (PLANQK_LOCAL_PYTHON), "
+            "or use bubblewrap (PLANQK_SANDBOX=bwrap)"
+        )
+    passed = [path for path in changed if not path.startswith(prefix + os.sep) and path != prefix]
+    return (
+        f"interpreter {prefix}: other users could not read it; granted group {gid} of executions "
+        f"r-X on it ({len(changed) - len(passed)} ACL entries) and --x on {', '.join(passed) or 'no parent folder'} "
+        f"(recorded in {record})"
+    )
 
 
 # --- one uid per running execution -----------------------------------------------------------
@@ -490,6 +631,8 @@ class Sandbox:
     """How this host isolates user code, probed once: bubblewrap, cgroups, the uid to run as."""
 
     _bwrap_checked: ClassVar[dict[tuple[str, bool], str | None]] = {}
+    # Interpreters opened to the executions' group by this process: once per worker start.
+    _interpreters_opened: ClassVar[set[tuple[str, str, int]]] = set()
 
     def __init__(self, config: LocalConfig, python_prefix: Callable[[], str]) -> None:
         self.config = config
@@ -505,6 +648,22 @@ class Sandbox:
         except ValueError as exc:
             raise RuntimeUnavailable(f"PLANQK_EXECUTION_UIDS: {exc}") from None
         return ExecutionUids(first, last, Path(self.config.uid_claims_dir or DEFAULT_UID_CLAIMS_DIR))
+
+    def open_interpreter(self, uids: ExecutionUids) -> None:
+        """Without bubblewrap: make sure every execution (by its group) can run the interpreter.
+
+        Once per process; :func:`open_interpreter` says in the log what it found or granted.
+        """
+        gid = self.config.execution_group
+        key = (os.path.realpath(self.config.python), self.python_prefix(), gid)
+        if key in self._interpreters_opened:
+            return
+        check_execution_group(gid, uids.first, uids.last)
+        data_dir = Path(self.config.data_dir)
+        record = uids.claims_dir / INTERPRETER_RECORD
+        line = open_interpreter(key[0], key[1], gid=gid, probe_uid=uids.first, record=record, keep_out=(data_dir,))
+        logger.warning("%s", line)
+        self._interpreters_opened.add(key)
 
     def cgroups(self) -> Cgroups | None:
         """The cgroup layout executions get, or None where cgroups cannot be written."""

@@ -368,7 +368,7 @@ class _Supervisor:
         # setuid programs (su, ping...) must not give user code back what we take away.
         self.libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
         if launch.get("gid") is not None:
-            os.setgroups([])
+            os.setgroups([int(group) for group in launch.get("groups") or ()])
             os.setgid(int(launch["gid"]))
         if launch.get("uid") is not None:
             os.setuid(int(launch["uid"]))

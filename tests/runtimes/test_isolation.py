@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
+import subprocess
+import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,9 +26,9 @@ import pytest
 from planqk_runtime.protocol import FinalResponse, final_response
 from runtimes.base import RuntimeUnavailable
 from runtimes.local import LocalConfig, LocalRuntime
-from runtimes.local.sandbox import ExecutionUids, uids_running
+from runtimes.local.sandbox import ExecutionUids, _acl_entries, accessible_to, uids_running
 
-from .conftest import RuntimeUnderTest, processes_of
+from .conftest import SYSTEM_PYTHON, RuntimeUnderTest, processes_of
 
 pytestmark = [pytest.mark.slow, pytest.mark.not_external("a provider's service runs on the provider's machine")]
 
@@ -331,3 +335,118 @@ def test_without_bubblewrap_the_default_sandbox_refuses_to_run_rather_than_run_u
         runtime.sandbox_mode()
     with pytest.raises(RuntimeUnavailable, match="must be bwrap or none"):
         LocalRuntime(LocalConfig(data_dir=tmp_path, sandbox="auto")).sandbox_mode()
+
+
+# --- without bubblewrap, an interpreter other users cannot read ------------------------------
+
+PROBE = """
+import os
+from .libs.return_objects import ResultResponse
+
+def attempt(action, path):
+    try:
+        return "ok: " + str(action(path))[:200]
+    except OSError as exc:
+        return "error: " + type(exc).__name__
+
+def run(data=None, params=None):
+    read = lambda path: open(path, "rb").read(200)
+    home, data_dir = params["home"], params["data_dir"]
+    return ResultResponse(result={
+        "sum": sum(data["values"]),
+        "groups": sorted(os.getgroups()),
+        "database": attempt(read, os.path.join(data_dir, "db.sqlite3")),
+        "secret_key": attempt(read, os.path.join(data_dir, "secret-key")),
+        "data_dir": attempt(os.listdir, data_dir),
+        "home": attempt(os.listdir, home),
+        "home_secret": attempt(read, os.path.join(home, ".bash_history")),
+        "include": attempt(os.listdir, os.path.join(params["prefix"], "include")),
+    })
+"""
+
+
+@pytest.fixture(scope="module")
+def python_in_a_closed_home() -> Iterator[tuple[Path, Path]]:
+    """A copy of the system's Python in a home-like folder: the home and everything in it 0700/0600.
+
+    As root's home with pyenv: other users can neither pass the home nor read the interpreter.
+    Yields the home and the interpreter.
+    """
+    if os.geteuid() != 0:
+        pytest.skip("only a root worker runs executions as other uids")
+    system = os.path.realpath(SYSTEM_PYTHON)
+    if not os.path.exists(system):
+        pytest.skip(f"no {SYSTEM_PYTHON} to copy")
+    info = subprocess.run(
+        [system, "-I", "-c", "import sys, sysconfig; print(sysconfig.get_path('stdlib')); print(sys.version_info[1])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    stdlib, minor = Path(info[0]), info[1]
+    top = Path(tempfile.mkdtemp(prefix="planqk-closed-home-"))
+    home = top / "home"
+    prefix = home / ".pyenv" / "versions" / f"3.{minor}"
+    (prefix / "bin").mkdir(parents=True)
+    (prefix / "include").mkdir()
+    shutil.copy2(system, prefix / "bin" / f"python3.{minor}")
+    skip = shutil.ignore_patterns("test", "__pycache__", "site-packages", "dist-packages", "idlelib", "tkinter")
+    shutil.copytree(stdlib, prefix / "lib" / f"python3.{minor}", ignore=skip, symlinks=True)
+    (prefix / "lib" / f"python3.{minor}" / "site-packages").mkdir()
+    (home / ".bash_history").write_text("export QISKIT_IBM_TOKEN=the-operators-own\n")
+    for path in [top, *top.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(0o700 if path.is_dir() or path.stat().st_mode & 0o100 else 0o600)
+    python = prefix / "bin" / f"python3.{minor}"
+    if subprocess.run([str(python), "-I", "-c", "import json, venv"], capture_output=True).returncode != 0:
+        shutil.rmtree(top)
+        pytest.skip(f"a copy of {system} does not run from another folder")
+    yield home, python
+    shutil.rmtree(top, ignore_errors=True)
+
+
+def test_without_bubblewrap_a_root_worker_runs_an_interpreter_from_a_closed_home_and_opens_nothing_else(
+    python_in_a_closed_home: tuple[Path, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    home, python = python_in_a_closed_home
+    prefix = python.parents[1]
+    data_dir = Path(tempfile.mkdtemp(prefix="planqk-rt-closed-home-"))
+    data_dir.chmod(0o755)
+    source_root = Path(tempfile.mkdtemp(prefix="planqk-rt-closed-home-src-"))
+    secret = secrets.token_hex(16)
+    files = _platform_files(data_dir, secret)
+    config = LocalConfig(data_dir=data_dir, sandbox="none", python=str(python))
+    rt = RuntimeUnderTest("local-closed-home", LocalRuntime(config), {"kind": "local"}, source_root)
+    assert not accessible_to(str(python), 65534, 65534)
+    try:
+        with caplog.at_level("WARNING", logger="runtimes.local.sandbox"):
+            build = rt.build(PROBE)
+            state, output, final = rt.run(
+                build,
+                data={"values": [100, 50, 200, 70, 0.69]},
+                params={"home": str(home), "data_dir": str(data_dir), "prefix": str(prefix)},
+            )
+        assert state.exit_code == 0, output
+        assert final is not None, output
+        assert final.succeeded, output
+        report = final.payload["result"]
+        assert report["sum"] == 420.69
+        # The interpreter runs through the executions' group, its only supplementary one.
+        assert report["groups"] == [config.execution_group], report
+        assert f"granted group {config.execution_group}" in caplog.text
+        # Nothing else: not the platform's data, not the rest of the home, not the prefix's other folders.
+        for key in ("database", "secret_key", "data_dir", "home", "home_secret", "include"):
+            assert report[key].startswith("error"), (key, report[key])
+        assert secret not in output
+        for path, content in files.items():
+            assert path.read_bytes() == content
+        # The group has an entry on the home (pass only) and none anywhere in the data directory.
+        home_acl = [e for e in _acl_entries(str(home)) if e[2] == config.execution_group]
+        assert [perm for _tag, perm, _gid in home_acl] == [1]
+        for path in [data_dir, *data_dir.rglob("*")]:
+            assert all(e[2] != config.execution_group for e in _acl_entries(str(path))), path
+    finally:
+        for handle in rt.started:
+            rt.runtime.cleanup(handle)
+        shutil.rmtree(data_dir, ignore_errors=True)
+        shutil.rmtree(source_root, ignore_errors=True)
