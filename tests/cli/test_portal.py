@@ -189,13 +189,18 @@ def test_up_again_builds_a_new_version_and_run_reports_failures(portal_cli, cele
 def test_a_failed_build_prints_its_log_and_exits_8(portal_cli, celery_worker, user):
     assert portal_cli("init", "broken").returncode == 0
     folder = portal_cli.cwd / "broken"
-    # pip refuses this line before it looks for any package: no network needed to fail.
-    (folder / "requirements.txt").write_text("this is not a requirement ===\n")
+    # The build's smoke test runs the spec's example, which this program refuses: no network
+    # needed to fail. (A malformed requirements.txt never gets this far: the upload is refused, exit 7.)
+    (folder / "src" / "program.py").write_text(
+        "from .libs.return_objects import ErrorResponse\n\n\n"
+        "def run(data=None, params=None):\n"
+        "    return ErrorResponse(code='BROKEN_FOR_TESTS', detail='this version always fails')\n"
+    )
     assert portal_cli("login", "-t", token_for(user)).returncode == 0
     result = portal_cli("up", "--silent", cwd=folder)
     assert result.returncode == ExitCode.BUILD_FAILED, str(result)
     assert "FAILED" in result.stderr
-    assert "this is not a requirement" in result.stderr  # from the build log
+    assert "BROKEN_FOR_TESTS" in result.stderr  # from the build log
     assert result.stdout == ""
 
 
