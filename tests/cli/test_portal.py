@@ -158,7 +158,13 @@ def test_up_again_builds_a_new_version_and_run_reports_failures(portal_cli, cele
     service_id = json.loads((folder / "planqk.json").read_text())["serviceId"]
 
     program = folder / "src" / "program.py"
-    program.write_text(program.read_text().replace('result={"sum": total}', 'result={"sum": total, "v": 2}'))
+    # Version 2 marks its results and fails on one input the spec accepts (the spec's checks at
+    # admission refuse what the template's own check would).
+    version_2 = 'if total == 13:\n        return ErrorResponse(code="UNLUCKY", detail="13 is never summed")\n'
+    version_2 += '    return ResultResponse(result={"sum": total, "v": 2})'
+    text = program.read_text()
+    assert 'return ResultResponse(result={"sum": total})' in text
+    program.write_text(text.replace('return ResultResponse(result={"sum": total})', version_2))
     second = portal_cli("up", "--silent", cwd=folder)
     assert second.returncode == 0, str(second)
     assert "new version" in second.stderr
@@ -175,9 +181,13 @@ def test_up_again_builds_a_new_version_and_run_reports_failures(portal_cli, cele
     assert by_name.returncode == 0, str(by_name)
     assert json.loads(by_name.stdout) == {"sum": 3, "v": 2}
 
-    failed = portal_cli("run", service_id, "-d", '{"values": "many"}')
+    refused = portal_cli("run", service_id, "-d", '{"values": "many"}')
+    assert refused.returncode == ExitCode.REFUSED, str(refused)
+    assert "does not match the service's API spec: data.values" in refused.stderr  # the portal's message
+
+    failed = portal_cli("run", service_id, "-d", '{"values": [6, 7]}')
     assert failed.returncode == ExitCode.JOB_FAILED, str(failed)
-    assert 'FAILED: INVALID_VALUES: "values" must be a list of numbers' in failed.stderr
+    assert "FAILED: UNLUCKY: 13 is never summed" in failed.stderr
 
     detached = portal_cli("run", "--detached", cwd=folder)
     assert detached.returncode == 0, str(detached)
