@@ -310,12 +310,15 @@ def test_ctrl_c_while_run_waits_leaves_the_job_running_and_exits_130(portal_cli,
 
     assert portal_cli("init", "sleeper").returncode == 0
     folder = portal_cli.cwd / "sleeper"
+    # It sleeps for this test's input only: the build's smoke test runs the spec's example and
+    # must end within its short timeout.
     (folder / "src" / "program.py").write_text(
-        "import time\n\ndef run(data=None, params=None):\n    time.sleep(120)\n    return {}\n"
+        "import time\n\ndef run(data=None, params=None):\n"
+        "    if (data or {}).get('values') == [120]:\n        time.sleep(120)\n    return {}\n"
     )
     assert portal_cli("login", "-t", token_for(user)).returncode == 0
     assert portal_cli("up", "--silent", cwd=folder).returncode == 0
-    process = portal_cli.popen("run", cwd=folder)
+    process = portal_cli.popen("run", "-d", '{"values": [120]}', cwd=folder)
     assert process.stderr is not None
     seen = []
     for line in process.stderr:  # progress lines, one per status change off a terminal
