@@ -3,7 +3,9 @@
 # (embedded default, its own data directory and port), checks that it installed bubblewrap again
 # before starting, then runs the demo's sum job through the REST API (portal + worker) and
 # checks it SUCCEEDED with 420.69 in a sandbox. With PLANQK_SANDBOX=none it checks instead that
-# the platform starts without a sandbox, that staff see the banner and the job log says so.
+# the platform starts without a sandbox, that the same job SUCCEEDED with 420.69 as an execution
+# uid of its own (the interpreter, pyenv's in root's home here, opened to the executions' group),
+# that staff see the banner and the job log says so.
 # bubblewrap is installed again at the end, whatever happened.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -74,6 +76,9 @@ printf '%s' "$answer" | .venv/bin/python -c 'import json,sys; assert json.load(s
 logs=$(curl -fsS "$base/api/v1/jobs/$job/logs" -H "Authorization: Bearer $token")
 if [ "$mode" = none ]; then
   printf '%s' "$logs" | grep -q "sandbox: none" || fail "the job log does not say it ran without a sandbox"
+  # The job ran as an execution uid of its own: the worker says how that uid reaches the interpreter.
+  grep -E "interpreter .*(readable by every user|granted group|readable by group)" "$log" \
+    || fail "the worker's log does not say how executions reach the interpreter"
   manage shell -c "
 from django.test import Client
 from accounts.models import User
