@@ -284,8 +284,9 @@ def test_up_on_a_terminal_prompts_for_what_is_missing_and_shows_a_live_progress_
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
-    # Name: the default (the folder's name); a description; a wrong backend, then a right one.
-    os.write(master, b"\nSums numbers on a terminal\nrigetti\nnone\n")
+    # Name: the default (the folder's name); a description; a wrong backend, then a right one;
+    # the pricing plans: the default (free).
+    os.write(master, b"\nSums numbers on a terminal\nrigetti\nnone\n\n")
     assert process.wait(timeout=300) == 0
     reader.join(timeout=30)
     os.close(master)
@@ -293,6 +294,7 @@ def test_up_on_a_terminal_prompts_for_what_is_missing_and_shows_a_live_progress_
     assert "Name of the service [asked]:" in output
     assert "Quantum backend (NONE/IBM/DWAVE) [NONE]:" in output
     assert "Please answer one of NONE, IBM, DWAVE." in output
+    assert "Pricing plans (free, per-execution:CENTS, monthly:CENTS; comma-separated) [free]:" in output
     assert "\r\x1b[2K" in output  # the progress line is redrawn in place
     assert "is READY" in output
 
