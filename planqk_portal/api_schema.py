@@ -7,7 +7,9 @@ adds the answers every operation of a kind gives, unless the view documents them
 
 - 401 (no or an invalid token) and 403 (a token without the ``api`` scope; an object the caller
   may see but not change) everywhere;
-- 404 for an operation with path parameters (a missing object and another user's one alike);
+- 404 for an operation with path parameters (a missing object and another user's one alike),
+  a paginated list (a page past the last) and a write (an object named by id in the body);
+- 409 for a write (the object's state does not allow it, a name already taken);
 - 400 for an operation that takes a body or query parameters (invalid input), and 415 for one
   that takes a body (a content type it does not read).
 
@@ -68,6 +70,18 @@ class AutoSchema(BaseAutoSchema):
     fields: what is required together, what excludes what) gets them in its request component.
     """
 
+    def map_parsers(self) -> list[str]:
+        """Views with the default parsers are documented with JSON bodies only (the CLI's and
+        clients' encoding): the form encodings they also read carry no types to check."""
+        from rest_framework.settings import api_settings
+
+        media_types = super().map_parsers()
+        if list(self.view.parser_classes) == list(api_settings.DEFAULT_PARSER_CLASSES) and (
+            "application/json" in media_types
+        ):
+            return ["application/json"]
+        return media_types
+
     def _map_serializer(self, serializer: Any, direction: Any, bypass_extensions: bool = False) -> dict[str, Any]:
         schema = super()._map_serializer(serializer, direction, bypass_extensions)
         constraints = getattr(serializer, "schema_constraints", None)
@@ -80,9 +94,16 @@ class AutoSchema(BaseAutoSchema):
         if operation is None:
             return None
         statuses = [401, 403]
-        if "{" in self.path:
-            statuses.append(404)
         takes_body = "requestBody" in operation
+        writes = self.method in ("POST", "PUT", "PATCH", "DELETE")
+        # A page past the last one is 404 too; a write may name an object by id in its body.
+        if "{" in self.path or self._get_paginator() is not None or writes:
+            statuses.append(404)
+        if writes:
+            statuses.append(409)
+        if takes_body and getattr(self.get_request_serializer(), "schema_constraints", None):
+            # Its constraints require fields, so an empty body is refused (400).
+            operation["requestBody"]["required"] = True
         if takes_body or any(p.get("in") == "query" for p in operation.get("parameters", [])):
             statuses.append(400)
         if takes_body:

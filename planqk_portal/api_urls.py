@@ -1,5 +1,6 @@
 from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
 from django.urls import Resolver404, path, re_path, resolve
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 # Swagger UI's settings come from a script URL of their own (the split view) instead of an inline
@@ -18,6 +19,9 @@ urlpatterns = [
 ]
 
 
+# CSRF exempt like the API's views: a POST or DELETE to an unknown path is this JSON 404, not
+# the CSRF middleware's HTML 403 (nothing is changed here, so there is nothing to protect).
+@csrf_exempt
 def api_not_found(request: HttpRequest, path: str = "") -> HttpResponse:
     """Anything else under /api/v1/ is a JSON 404, also in development mode (never Django's page).
 

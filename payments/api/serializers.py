@@ -18,6 +18,11 @@ class CardSerializer(serializers.ModelSerializer):
 class CardAddSerializer(serializers.Serializer):
     """One of: a PaymentMethod id, a confirmed SetupIntent id, or (simulator only) test card data."""
 
+    # The request schema says what validate() refuses (planqk_portal.api_schema).
+    schema_constraints = {
+        "oneOf": [{"required": ["payment_method"]}, {"required": ["setup_intent"]}, {"required": ["number"]}]
+    }
+
     payment_method = serializers.CharField(required=False, max_length=255, help_text="e.g. pm_card_visa")
     setup_intent = serializers.CharField(
         required=False, max_length=255, help_text="A SetupIntent confirmed by Stripe.js."

@@ -1,0 +1,139 @@
+"""Schemathesis against the REST API's schema and a built service's spec on the gateway.
+
+Every operation is sent generated requests, valid and invalid by its schema, with a fixed seed
+and a bounded number of examples; every answer must be documented (status, content type, body)
+and never a 5xx. The REST API is called with a personal access token of a user who has a card, a
+service, a job, a data pool, an application and an algorithm (so lookups can succeed); the gateway
+with a token of an application subscribed to a built sum service.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import requests
+import schemathesis
+import yaml
+from hypothesis import HealthCheck, seed, settings
+
+from tests.applications.conftest import make_app, make_service, subscribe
+from tests.conftest import make_user, token_for
+
+ROOT = Path(__file__).resolve().parents[2]
+SEED = 20250601
+REST_EXAMPLES = 12
+GATEWAY_EXAMPLES = 25
+
+HYPOTHESIS = settings(
+    max_examples=REST_EXAMPLES,
+    database=None,
+    deadline=None,
+    report_multiple_bugs=False,
+    suppress_health_check=list(HealthCheck),
+)
+
+
+def _leave_nothing_pending() -> None:
+    """No execution is left for a later worker: pending jobs end now (the test has no worker)."""
+    from jobs.models import Job, JobStatus
+
+    for job_id in Job.objects.filter(status=JobStatus.PENDING).values_list("pk", flat=True):
+        Job.objects.request_cancel(job_id)
+
+
+@pytest.fixture
+def rest_api(transactional_db, live_server, settings):
+    settings.PLANQK_OWNER_REQUESTS_PER_MINUTE = 0
+    settings.PLANQK_OWNER_MAX_CONCURRENT = 0
+    from algorithms.models import Algorithm, Implementation
+    from datapools.services import datafile_create_from_json
+    from jobs.admission import execution_admit
+    from payments.testing import add_test_card
+
+    user = make_user("fuzz@example.com")
+    add_test_card(user)
+    target = make_service(user, name="fuzzed", sample=None, requests_per_minute=100000, max_concurrent=100000)
+    execution_admit(service_version=target.version, owner=user, data={"values": [1, 2]}, params={})
+    datafile_create_from_json(user=user, pool=None, name="fuzz", payload={"values": [1]})
+    subscribe(make_app(user), target)
+    algorithm = Algorithm.objects.create(author=user, name="Fuzzing", summary="An algorithm")
+    Implementation.objects.create(algorithm=algorithm, owner=user, name="fuzzing-impl")
+    yield {"base_url": live_server.url, "headers": {"Authorization": f"Bearer {token_for(user)}"}}
+    _leave_nothing_pending()
+
+
+@pytest.fixture
+def gateway_api(transactional_db, live_server):
+    provider = make_user("provider@example.com")
+    target = make_service(provider, requests_per_minute=100000, max_concurrent=100000)
+    caller = make_user("caller@example.com")
+    app = make_app(caller)
+    subscribe(app, target)
+    response = requests.post(
+        f"{live_server.url}/gateway/token",
+        data={"grant_type": "client_credentials"},
+        headers={"Authorization": f"Basic {app.basic}"},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    yield {
+        "base_url": f"{live_server.url}{target.path}".rstrip("/"),
+        "headers": {"Authorization": f"Bearer {response.json()['access_token']}"},
+    }
+    _leave_nothing_pending()
+
+
+# What Schemathesis still finds (left to fix; each xfails only when it does fail).
+NOT_YET_TRUE = {
+    "GET /api/v1/algorithms/": "an unknown problem_class filter answers 200 (not an enum check)",
+    "POST /api/v1/algorithms/": "non-string tags are coerced and accepted; the answer's author is an e-mail "
+    "where the schema says otherwise",
+    "POST /api/v1/applications/": "a non-string description is coerced to a string and accepted",
+    "POST /api/v1/datapools/": "a non-string description is coerced to a string and accepted",
+    "GET /api/v1/jobs/": "a service filter UUID without hyphens or in braces is accepted (not the uuid format)",
+    "GET /api/v1/marketplace/services/": "an empty quantum_backend filter is accepted",
+    "POST /api/v1/payments/cards/": "a card number also needs exp_month, exp_year, cvc: not in the schema yet",
+    "GET /api/v1/services/": "the service object does not match its documented schema",
+    "POST /api/v1/services/": "the JSON body documents file and api_spec, which only multipart can carry",
+}
+
+
+def _rest_document() -> dict:
+    """The REST API's schema as /api/v1/schema/ serves it (generated here: collection has no server).
+
+    (``schemathesis.pytest.from_fixture`` would load it from the server, but fails on pytest 9.)"""
+    from drf_spectacular.generators import SchemaGenerator
+    from drf_spectacular.renderers import OpenApiJsonRenderer
+
+    return json.loads(OpenApiJsonRenderer().render(SchemaGenerator().get_schema(request=None, public=True)))
+
+
+rest_schema = schemathesis.openapi.from_dict(_rest_document())
+gateway_schema = schemathesis.openapi.from_dict(
+    yaml.safe_load((ROOT / "planqk_template" / "files" / "openapi-spec.yml").read_text())
+)
+# Both refuse a NUL character in any string (400: PostgreSQL's jsonb cannot store it), which a
+# schema can say of named strings only, not of every string of a free-form object.
+for _schema in (rest_schema, gateway_schema):
+    _schema.config.generation.update(allow_x00=False)
+
+
+@rest_schema.parametrize()
+@seed(SEED)
+@HYPOTHESIS
+def test_rest_api_answers_as_its_schema_says(case, rest_api):
+    try:
+        case.call_and_validate(**rest_api)
+    except BaseExceptionGroup:  # Schemathesis's FailureGroup
+        if case.operation.label in NOT_YET_TRUE:
+            pytest.xfail(NOT_YET_TRUE[case.operation.label])
+        raise
+
+
+@gateway_schema.parametrize()
+@seed(SEED)
+@settings(HYPOTHESIS, max_examples=GATEWAY_EXAMPLES)
+def test_gateway_answers_as_the_template_spec_says(case, gateway_api):
+    case.call_and_validate(**gateway_api)
