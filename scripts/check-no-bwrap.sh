@@ -87,7 +87,8 @@ operator = User.objects.get(email='demo@example.com')
 operator.is_staff = True
 operator.save(update_fields=['is_staff'])
 client.force_login(operator)
-page = client.get('/', HTTP_HOST='127.0.0.1').content.decode()
+# secure: with DEBUG off the portal redirects plain requests to https (an empty 301).
+page = client.get('/', HTTP_HOST='127.0.0.1', secure=True).content.decode()
 assert 'data-testid=\"sandbox-banner\"' in page, 'no banner for staff'
 print('the banner is shown')
 " || fail "no sandbox banner"
