@@ -17,13 +17,13 @@ from collections.abc import Iterable
 from typing import IO, Any
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils.text import slugify
 
 from planqk_portal.errors import ApplicationError
+from planqk_portal.errors import full_clean as _full_clean
 
 from . import selectors
 from .models import (
@@ -43,17 +43,6 @@ from .models import (
 MAX_TAGS = 10
 MAX_DESCRIPTION = 20_000
 _TAG_RE = re.compile(r"^[a-z0-9][a-z0-9+#.-]{0,39}$")
-
-
-def _full_clean(obj: Any, *, exclude: list[str] | None = None) -> None:
-    try:
-        obj.full_clean(exclude=exclude)
-    except ValidationError as exc:
-        if hasattr(exc, "error_dict"):
-            text = "; ".join(f"{field}: {' '.join(messages)}" for field, messages in exc.message_dict.items())
-        else:
-            text = " ".join(exc.messages)
-        raise ApplicationError(text, code="invalid") from exc
 
 
 def _choice(value: Any, choices: type, *, label: str, code: str) -> str:

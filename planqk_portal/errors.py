@@ -39,6 +39,18 @@ class ApplicationError(Exception):
         return cls(exc.detail, code=exc.code, status=exc.status, extra=exc.extra or None)
 
 
+def full_clean(obj: Any, *, exclude: list[str] | None = None) -> None:
+    """``obj.full_clean()`` with Django's ValidationError turned into one readable ApplicationError."""
+    try:
+        obj.full_clean(exclude=exclude)
+    except ValidationError as exc:
+        if hasattr(exc, "error_dict"):
+            text = "; ".join(f"{field}: {' '.join(messages)}" for field, messages in exc.message_dict.items())
+        else:
+            text = " ".join(exc.messages)
+        raise ApplicationError(text, code="invalid") from exc
+
+
 def _flatten(detail: Any) -> str:
     if isinstance(detail, dict):
         return "; ".join(f"{key}: {_flatten(value)}" for key, value in detail.items())

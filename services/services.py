@@ -26,6 +26,7 @@ from django.utils.text import slugify
 from marketplace.services import PlanTerms, pricing_plan_create, pricing_plan_retire, pricing_plans_create_initial
 from payments.selectors import card_required_check
 from planqk_portal.errors import ApplicationError
+from planqk_portal.errors import full_clean as _full_clean
 
 from . import selectors, uploads
 from .models import (
@@ -55,18 +56,6 @@ _PROVIDER_FOR_BACKEND = {QuantumBackend.IBM: "IBM", QuantumBackend.DWAVE: "DWAVE
 
 
 # --- helpers -------------------------------------------------------------------------------------
-
-
-def _full_clean(obj: Any, *, exclude: list[str] | None = None) -> None:
-    """``full_clean`` with Django's ValidationError turned into one readable ApplicationError."""
-    try:
-        obj.full_clean(exclude=exclude)
-    except ValidationError as exc:
-        if hasattr(exc, "error_dict"):
-            text = "; ".join(f"{field}: {' '.join(messages)}" for field, messages in exc.message_dict.items())
-        else:
-            text = " ".join(exc.messages)
-        raise ApplicationError(text, code="invalid") from exc
 
 
 def _enqueue_build(version_id: uuid.UUID) -> None:
