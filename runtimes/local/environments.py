@@ -264,6 +264,10 @@ class Environments:
         cwd: Path | None = None,
     ) -> tuple[int, list[str]]:
         """Run a build step, sending its output lines to ``log``; returns (exit code, last lines)."""
+        # Checked before each step as well as while it prints: quiet steps (an install from the
+        # cache) can end before a line arrives, and a cancelled build must not go on to the next.
+        if should_cancel():
+            raise BuildError("build cancelled", user_error=False, code="build:cancelled")
         proc = subprocess.Popen(
             [sys.executable, "-I", "-S", "-c", _WATCHDOG, *argv],
             stdin=subprocess.DEVNULL,
@@ -420,7 +424,7 @@ class Environments:
                 {"created_at": time.time(), "python": self.python_info()["version"], "installer": installer},
             )
         except BaseException:
-            rmtree(env_dir)
+            _remove_for_sure(env_dir)
             raise
         finally:
             rmtree(work)
@@ -506,6 +510,8 @@ class Environments:
                 # Its mtime says when it was last used, for garbage collection by age.
                 os.utime(env_dir / READY_MARKER)
             else:
+                if should_cancel():
+                    raise BuildError("build cancelled", user_error=False, code="build:cancelled")
                 self.create(env_dir, requirements, log=log, should_cancel=should_cancel)
         return key, env_dir, reused
 
@@ -534,6 +540,20 @@ class Environments:
                 (self.envs_dir / f"{entry.name}.lock").unlink(missing_ok=True)
                 removed.append(entry.name)
         return removed
+
+
+def _remove_for_sure(path: Path, *, seconds: float = 10.0) -> None:
+    """Remove a half-built environment, also while a killed step's last processes still write into it.
+
+    The sandbox of a step killed at a cancel or a timeout ends a moment after the kill; a single
+    pass could leave files those processes wrote meanwhile, and a folder to mistake for an environment.
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        rmtree(path)
+        if not path.exists() or time.monotonic() > deadline:
+            return
+        time.sleep(0.1)
 
 
 def _last_used(env_dir: Path) -> float:
