@@ -1,10 +1,15 @@
 """The Docker runtime: one image per service version, one locked-down container per execution.
 
 Builds
-    A generated context (never the Dockerfile of the upload): ``FROM {PLANQK_BASE_IMAGE}``,
-    ``pip install -r requirements.txt`` trusting ``PLANQK_BUILD_CA_BUNDLE``, then ``src/``;
-    tagged ``planqk-svc-<version_id>``. The requirements layer comes before the code, so an
-    unchanged ``requirements.txt`` is served from Docker's layer cache.
+    Two halves, as on the local runtime (issue 16). *Fetch*, on the worker with its network: the
+    canonical requirements are downloaded as wheels for the base image's Python (its tags, asked
+    from the image once), ``pip download --only-binary :all:``, so no package code runs; a listed
+    package without a wheel comes as its source archive (the platform's finder) with the build
+    requirements its pyproject.toml declares. *Install*: a generated context (never the
+    Dockerfile of the upload), ``FROM {PLANQK_BASE_IMAGE}``, the fetched files, ``pip install
+    --no-index --find-links`` them, then ``src/``, built with ``--network none`` (setup scripts and
+    build backends run without any network); tagged ``planqk-svc-<version_id>``. The requirements
+    layers come before the code, so unchanged requirements are served from Docker's layer cache.
 
 Executions
     Container ``planqk-job-<execution_id>`` (a retried start removes a leftover of that name)
@@ -30,6 +35,7 @@ import os
 import queue
 import re
 import socket
+import sys
 import tarfile
 import threading
 import time
@@ -160,10 +166,12 @@ def container_name(execution_id: str) -> str:
     return CONTAINER_PREFIX + check_id(execution_id, "execution id")
 
 
-def dockerfile(*, requirements: bool, ca_bundle: bool, index_url: bool, extra_index_url: bool) -> str:
+def dockerfile(*, requirements: bool, **_unused: bool) -> str:
     """The Dockerfile of a service image, in the template's shape.
 
-    Exec-form RUN only: no shell parses anything, and the base image needs none.
+    Exec-form RUN only: no shell parses anything, and the base image needs none. The build runs
+    without network (``--network none``): pip installs from the files fetched beforehand into the
+    context's ``wheels/`` only, building a source archive there when a package has no wheel.
     """
     lines = [
         "ARG BASE_IMAGE",
@@ -171,18 +179,10 @@ def dockerfile(*, requirements: bool, ca_bundle: bool, index_url: bool, extra_in
         "USER root",
     ]
     if requirements:
-        copy = ["requirements.txt", *([CA_FILE] if ca_bundle else [])]
-        lines.append(f"COPY {' '.join(copy)} {BUILD_DIR}/")
-        # Build arguments reach pip as environment variables of this RUN only.
-        if index_url:
-            lines.append("ARG PIP_INDEX_URL")
-        if extra_index_url:
-            lines.append("ARG PIP_EXTRA_INDEX_URL")
+        lines.append(f"COPY requirements.txt {BUILD_DIR}/")
+        lines.append(f"COPY wheels/ {BUILD_DIR}/wheels/")
         pip = ["python", "-m", "pip", "install", "--no-cache-dir", "--no-input", "--progress-bar", "off"]
-        if ca_bundle:
-            # --cert, not PIP_CERT: the base image sets PIP_CERT with ENV, which beats an ARG.
-            pip += ["--cert", f"{BUILD_DIR}/{CA_FILE}"]
-        pip += ["-r", f"{BUILD_DIR}/requirements.txt"]
+        pip += ["--no-index", "--find-links", f"{BUILD_DIR}/wheels", "-r", f"{BUILD_DIR}/requirements.txt"]
         lines.append("RUN " + json.dumps(pip))
     lines += [
         "COPY src/ /app/src/",
@@ -193,7 +193,7 @@ def dockerfile(*, requirements: bool, ca_bundle: bool, index_url: bool, extra_in
     return "\n".join(lines) + "\n"
 
 
-def _context_tar(spec: BuildSpec, files: dict[str, bytes], log: LogFunc) -> io.BytesIO:
+def _context_tar(spec: BuildSpec, files: dict[str, bytes], log: LogFunc, wheels: Path | None = None) -> io.BytesIO:
     """The build context as a tar: ``src/`` of the upload (regular files only) plus ``files``."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
@@ -207,6 +207,14 @@ def _context_tar(spec: BuildSpec, files: dict[str, bytes], log: LogFunc) -> io.B
 
         for name, data in files.items():
             add_bytes(name, data)
+        if wheels is not None:
+            info = tarfile.TarInfo("wheels")
+            info.type = tarfile.DIRTYPE
+            info.mode = READABLE_DIR
+            tar.addfile(info)
+            for path in sorted(wheels.iterdir()):
+                if path.is_file() and not path.is_symlink():
+                    add_bytes(f"wheels/{path.name}", path.read_bytes())
         src = Path(spec.source_dir) / "src"
         for root, dirs, names in os.walk(src):
             dirs[:] = sorted(d for d in dirs if d != "__pycache__" and not os.path.islink(os.path.join(root, d)))
@@ -261,6 +269,7 @@ class DockerRuntime(Runtime):
         self.data_dir = Path(config.data_dir).resolve()
         self._client_instance = client
         self._runner: tuple[str, Path] | None = None
+        self._tags: tuple[str, dict[str, Any]] | None = None
 
     @property
     def client(self) -> docker.DockerClient:
@@ -356,24 +365,24 @@ class DockerRuntime(Runtime):
                 f"requirements.txt {exc.message}", user_error=True, code="build:user:requirements"
             ) from None
         wants_pip = has_requirements(requirements)
-        ca = self.config.ca_bundle if self.config.ca_bundle and os.path.isfile(self.config.ca_bundle) else ""
         files = {
-            "Dockerfile": dockerfile(
-                requirements=wants_pip,
-                ca_bundle=bool(ca),
-                index_url=bool(self.config.pip_index_url),
-                extra_index_url=bool(self.config.pip_extra_index_url),
-            ).encode(),
+            "Dockerfile": dockerfile(requirements=wants_pip).encode(),
             "requirements.txt": requirements.encode(),
         }
-        if ca and wants_pip:
-            files[CA_FILE] = Path(ca).read_bytes()
         buildargs = {"BASE_IMAGE": self.config.base_image}
-        if self.config.pip_index_url:
-            buildargs["PIP_INDEX_URL"] = self.config.pip_index_url
-        if self.config.pip_extra_index_url:
-            buildargs["PIP_EXTRA_INDEX_URL"] = self.config.pip_extra_index_url
-        context = _context_tar(spec, files, log)
+        fetch_dir = self.data_dir / "docker-fetch" / f"{spec.version_id}.{os.getpid()}.{time.monotonic_ns()}"
+        try:
+            if wants_pip:
+                (fetch_dir / "wheels").mkdir(parents=True)
+                (fetch_dir / "tmp").mkdir()
+                fetch_started = time.monotonic()
+                log("==> fetch (on the worker, with network; no package code runs)")
+                self._fetch(requirements.splitlines(), fetch_dir, log=log, should_cancel=should_cancel)
+                log(f"<== fetch done in {time.monotonic() - fetch_started:.1f}s")
+            context = _context_tar(spec, files, log, fetch_dir / "wheels" if wants_pip else None)
+        finally:
+            rmtree(fetch_dir)
+        log("==> install (docker build --network none, from the fetched files only)")
 
         started = time.monotonic()
         api = _BuildClient(**self._api_kwargs())
@@ -386,7 +395,8 @@ class DockerRuntime(Runtime):
                     custom_context=True,
                     tag=tag,
                     buildargs=buildargs,
-                    network_mode=self.config.build_network,
+                    # Package code (setup scripts, build backends) runs here: never with a network.
+                    network_mode="none",
                     rm=True,
                     forcerm=True,
                     pull=False,
@@ -485,6 +495,137 @@ class DockerRuntime(Runtime):
         # The engine from the environment, as docker.from_env() found it.
         kwargs = docker.utils.kwargs_from_env()
         return {**kwargs, "version": self.client.api.api_version, "timeout": 60}
+
+    def _image_tags(self) -> dict[str, Any]:
+        """What wheels the base image's Python takes: version, implementation, ABIs, platforms (once per image)."""
+        image = self.client.images.get(self.config.base_image)
+        if self._tags is not None and self._tags[0] == image.id:
+            return self._tags[1]
+        probe = (
+            "import json, sys\n"
+            "from pip._vendor.packaging import tags\n"
+            "found = list(tags.sys_tags())\n"
+            "print(json.dumps({'version': '%d.%d' % sys.version_info[:2], 'implementation': found[0].interpreter[:2],"
+            " 'abis': sorted({t.abi for t in found}), 'platforms': sorted({t.platform for t in found} - {'any'})}))\n"
+        )
+        output = self.client.containers.run(
+            image.id, ["python", "-c", probe], network_mode="none", remove=True, stdout=True, stderr=False
+        )
+        tags = json.loads(output.decode().strip().splitlines()[-1])
+        self._tags = (image.id, tags)
+        return tags
+
+    def _fetch(self, wanted: list[str], work: Path, *, log: LogFunc, should_cancel: CancelFunc) -> None:
+        """Download wheels for the image (and source archives where a package has none) into ``work/wheels``.
+
+        The worker's pip only downloads (``--only-binary :all:`` for the image's tags: wheel
+        metadata is static, no package code runs); a package without a wheel is fetched as its
+        source archive by the platform's own finder (runtimes.local.fetch), and the build
+        requirements it declares are read from its pyproject.toml without running it.
+        """
+        from packaging.requirements import Requirement
+        from packaging.utils import canonicalize_name
+
+        from runtimes.local import fetch
+        from runtimes.local.environments import Environments
+        from runtimes.local.handles import LocalConfig
+
+        wheels = work / "wheels"
+        tags = self._image_tags()
+        platform_args = ["--python-version", tags["version"], "--implementation", tags["implementation"]]
+        for abi in tags["abis"]:
+            platform_args += ["--abi", abi]
+        for platform in tags["platforms"]:
+            platform_args += ["--platform", platform]
+        steps = Environments(
+            LocalConfig(data_dir=self.data_dir, build_timeout_seconds=self.config.build_timeout_seconds), self.data_dir
+        )
+        deadline = time.monotonic() + self.config.build_timeout_seconds
+        env = {k: v for k, v in os.environ.items() if k.startswith("PIP_") or k.lower().endswith("_proxy")}
+        env.update(
+            PATH="/usr/local/bin:/usr/bin:/bin",
+            HOME=str(work / "tmp"),
+            LANG="C.UTF-8",
+            PYTHONPATH=str(Path(fetch.__file__).resolve().parents[2]),
+            PIP_DISABLE_PIP_VERSION_CHECK="1",
+            PIP_NO_INPUT="1",
+        )
+        if self.config.pip_index_url:
+            env["PIP_INDEX_URL"] = self.config.pip_index_url
+        if self.config.pip_extra_index_url:
+            env["PIP_EXTRA_INDEX_URL"] = self.config.pip_extra_index_url
+        if self.config.ca_bundle and os.path.isfile(self.config.ca_bundle):
+            env["PIP_CERT"] = self.config.ca_bundle
+
+        def run(argv: list[str], log_as: str) -> tuple[int, list[str]]:
+            log(log_as)
+            return steps.stream(argv, env=env, log=log, should_cancel=should_cancel, deadline=deadline, cwd=work)
+
+        def download(requirements: list[str]) -> tuple[int, list[str]]:
+            argv = [sys.executable, "-m", "pip", "download", "--only-binary", ":all:", "--progress-bar", "off"]
+            argv += ["--dest", str(wheels), "--find-links", str(wheels), *platform_args, *requirements]
+            return run(argv, "$ pip download --only-binary :all: (for the image's Python) ...")
+
+        built: set[str] = set()
+        remaining = list(wanted)
+        for _round in range(20):
+            if not remaining:
+                return
+            code, tail = download(remaining)
+            if code == 0:
+                return
+            missing = fetch.missing_requirement(tail)
+            try:
+                name = canonicalize_name(Requirement(missing).name) if missing else ""
+            except ValueError:
+                name = ""
+            if not name or name in built:
+                raise BuildError(
+                    f"fetching the requirements failed:\n{pip_error(tail)}",
+                    user_error=True,
+                    code="build:user:requirements",
+                )
+            listed = [r for r in remaining if canonicalize_name(Requirement(r).name) == name]
+            if not listed:
+                raise BuildError(
+                    f"{missing} (a dependency of another requirement) has no wheel for the image; Docker builds "
+                    "build source archives only of packages requirements.txt names. List it there, or pin a "
+                    f"version that has a wheel.\n{pip_error(tail)}",
+                    user_error=True,
+                    code="build:user:requirements",
+                )
+            built.add(name)
+            assert missing is not None
+            code, sdist_tail = run(
+                [sys.executable, "-m", "runtimes.local.fetch", str(wheels), missing],
+                f"{missing} has no wheel: fetching its source archive (built later, without network)",
+            )
+            if code != 0:
+                raise BuildError(
+                    f"fetching the requirements failed:\n{pip_error(tail)}\nand there is no source archive "
+                    f"either:\n{pip_error(sdist_tail)}",
+                    user_error=True,
+                    code="build:user:requirements",
+                )
+            sdist = Path(sdist_tail[-1].strip())
+            if sdist.parent != wheels or not sdist.is_file():
+                raise BuildError(f"fetching the source of {missing} failed", user_error=False)
+            try:
+                build_requires = fetch.build_requirements(sdist)
+            except RequirementsError as exc:
+                raise BuildError(exc.message, user_error=True, code="build:user:requirements") from None
+            if build_requires:
+                code, tail = download(build_requires)
+                if code != 0:
+                    raise BuildError(
+                        f"fetching the build requirements of {sdist.name} failed:\n{pip_error(tail)}",
+                        user_error=True,
+                        code="build:user:requirements",
+                    )
+            # The rest is fetched without it; its own dependencies pip in the image finds among
+            # the fetched files (those it declares must be listed too when they are not).
+            remaining = [r for r in remaining if r not in listed]
+        raise BuildError("too many packages must be built from source", user_error=True, code="build:user:requirements")
 
     def remove_build(self, build_handle: BuildHandle | Mapping[str, Any]) -> None:
         handle = self.build_handle(build_handle)

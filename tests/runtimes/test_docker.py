@@ -154,3 +154,55 @@ def test_a_docker_build_hands_pip_the_canonical_list_and_refuses_a_direct_url(do
         assert listener.connections == 0
     finally:
         listener.close()
+
+
+def test_a_docker_build_fetches_first_then_builds_without_network(base_image: str, tmp_path) -> None:
+    """Issue 16 on Docker: the worker fetches (network, no package code), ``docker build --network none`` installs.
+
+    The package exists only as a source archive on an index the test serves from a folder; its
+    build backend tries to reach a loopback listener and to write a host file while the image is
+    built. The build succeeds (the backend ran: the program imports what it built), and neither
+    attempt got anywhere.
+    """
+    from runtimes import BuildSpec
+    from runtimes.docker import DockerConfig, DockerRuntime
+
+    from .test_builds_sandbox import Listener, hostile_index
+
+    listener = Listener()
+    rut = None
+    outside = tmp_path / "outside.txt"
+    data = _private_dir("docker-fetch-split")
+    source = _private_dir("docker-fetch-split-src")
+    try:
+        index = hostile_index(tmp_path / "index", port=listener.port, targets=[str(outside)])
+        runtime = DockerRuntime(DockerConfig(data_dir=data, base_image=base_image, pip_index_url=index))
+        rut = RuntimeUnderTest(
+            "docker", runtime, {"kind": "docker", "data_dir": str(data)}, source, version_prefix="dsplit"
+        )
+        program = "import evilpkg\n\ndef run(data=None, params=None):\n    return {'value': evilpkg.VALUE}\n"
+        folder = rut.user_code(program, requirements="evilpkg==1.0\n")
+        lines: list[str] = []
+        spec = BuildSpec(version_id=f"dsplit-{folder.name}", source_dir=folder, requirements="evilpkg==1.0\n")
+        build = runtime.build(spec, log=lines.append).build
+        rut.builds[folder.name] = build
+        log = "\n".join(lines)
+        assert "==> fetch" in log
+        assert "evilpkg==1.0 has no wheel: fetching its source archive" in log
+        assert "==> install (docker build --network none" in log
+        assert listener.connections == 0
+        assert not outside.exists()
+        _state, output, final = rut.run(build)
+        assert final is not None, output
+        assert final.payload["result"] == {"value": 1}
+        # A requirement-free version still builds and runs (nothing to fetch).
+        plain = rut.build()
+        _state, output, final = rut.run(plain, data={"values": [1, 2]})
+        assert final is not None, output
+        assert final.payload["result"] == {"sum": 3}
+    finally:
+        listener.close()
+        for handle in rut.builds.values() if rut is not None else []:
+            rut.runtime.remove_build(handle)
+        shutil.rmtree(data, ignore_errors=True)
+        shutil.rmtree(source, ignore_errors=True)
