@@ -31,13 +31,30 @@ class SchemaError(ValueError):
     """The spec's input schemas cannot be used (a broken schema, an external or looping ``$ref``)."""
 
 
+#: Keywords that may stand beside a lone ``allOf`` member without changing what it means.
+_ANNOTATIONS = frozenset({"nullable", "description", "title", "example", "default"})
+
+
 def _follow(spec: dict[str, Any], node: Any) -> Any:
-    """``node``, or what its internal ``$ref`` points at (a chain of them, followed)."""
+    """``node``, or what its internal ``$ref`` points at (a chain of them, followed).
+
+    OpenAPI 3.0's idiom for a nullable reference, ``{"allOf": [{"$ref": ...}], "nullable": true}``,
+    is unwrapped to the referenced schema with those annotations, so forms see its properties.
+    """
     for _ in range(_MAX_REF_DEPTH):
-        ref = node.get("$ref") if isinstance(node, dict) else None
-        if ref is None:
+        if not isinstance(node, dict):
             return node
-        node = _pointer(spec, ref)
+        ref = node.get("$ref")
+        if ref is not None:
+            node = _pointer(spec, ref)
+            continue
+        members = node.get("allOf")
+        if isinstance(members, list) and len(members) == 1 and set(node) - {"allOf"} <= _ANNOTATIONS:
+            inner = _follow(spec, members[0])
+            if isinstance(inner, dict):
+                node = {**inner, **{key: value for key, value in node.items() if key != "allOf"}}
+                continue
+        return node
     raise SchemaError("the schema's $refs loop")
 
 
