@@ -10,6 +10,7 @@ with a token of an application subscribed to a built sum service.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -36,11 +37,20 @@ HYPOTHESIS = settings(
 
 
 def _leave_nothing_pending() -> None:
-    """No execution is left for a later worker: pending jobs end now (the test has no worker)."""
-    from jobs.models import Job, JobStatus
+    """No execution is left running when the tables are flushed.
 
-    for job_id in Job.objects.filter(status=JobStatus.PENDING).values_list("pk", flat=True):
+    Jobs the fuzzer started are enqueued on the test run's queue, which a session worker started
+    by an earlier test may be reading: a job it is running while the flush truncates its tables
+    deadlocks the two. So every job is cancelled and the test waits (bounded) until all are final.
+    """
+    from jobs.models import Job
+
+    for job_id in Job.objects.active().values_list("pk", flat=True):
         Job.objects.request_cancel(job_id)
+    deadline = time.monotonic() + 60
+    while Job.objects.active().exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(0.5)  # the worker's last writes and its cleanup of the execution
 
 
 @pytest.fixture
