@@ -276,3 +276,27 @@ class InterimResult(models.Model):
 
     def __str__(self) -> str:
         return f"Interim result {self.seq} of {self.job_id}"
+
+
+def job_result_file_path(instance: JobResultFile, filename: str) -> str:
+    # One folder per job; ``name`` was made a safe file name before the row is written.
+    return f"job-results/{instance.job_id}/{filename}"
+
+
+class JobResultFile(models.Model):
+    """A file the program wrote into its output directory (current generation), stored at the
+    job's final state in the same transaction as the state change."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="result_files")
+    name = models.CharField(max_length=255)
+    file = models.FileField(upload_to=job_result_file_path, max_length=500)
+    size_bytes = models.PositiveBigIntegerField(default=0)
+    media_type = models.CharField(max_length=255, default="application/octet-stream")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("name",)
+        constraints = [models.UniqueConstraint(fields=("job", "name"), name="job_result_file_name_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.name} of {self.job_id}"

@@ -36,6 +36,14 @@ class BuildStatus(models.TextChoices):
     CANCELLED = "CANCELLED", "Cancelled"
 
 
+class Generation(models.TextChoices):
+    """Which service contract a version's code follows (detected at build time, see
+    :func:`planqk_runtime.generation.detect`)."""
+
+    DOCUMENTED = "2022", "2022 template: run(data, params)"
+    CURRENT = "current", "Current: typed run() parameters"
+
+
 BUILD_FINAL_STATES = frozenset({BuildStatus.READY, BuildStatus.FAILED, BuildStatus.CANCELLED})
 
 service_name_validator = RegexValidator(
@@ -100,6 +108,12 @@ class ServiceVersion(models.Model):
     api_spec = models.TextField(blank=True, help_text="OpenAPI 3 document (YAML or JSON).")
     requirements = models.TextField(blank=True)
     runtime = models.CharField(max_length=16, blank=True, help_text="The runtime that built it.")
+    generation = models.CharField(
+        max_length=8,
+        choices=Generation.choices,
+        default=Generation.DOCUMENTED,
+        help_text="The service contract its code follows; set by the build.",
+    )
     build_handle = models.JSONField(null=True, blank=True)
     build_error = models.TextField(blank=True)
     build_error_code = models.CharField(max_length=64, blank=True)
