@@ -186,7 +186,17 @@ def _check_input(
     data_ref, params_ref = checked["data_ref"], checked["params_ref"]
     # The spec's schemas; input given by reference is checked the same way when it is read.
     by_value = {name: checked[name] for name in ("data", "params") if checked[f"{name}_ref"] is None}
-    schema_check(service_version=service_version, **by_value)
+    if _is_current(service_version):
+        # The current generation's input is the request body itself: no params, no references.
+        if params not in (None, {}) or data_ref is not None or params_ref is not None:
+            raise ApplicationError(
+                "This service takes its input as the request's top-level keys (no params, dataRef or paramsRef).",
+                code="input:invalid",
+                status=422,
+            )
+        body_schema_check(service_version=service_version, data=checked["data"])
+    else:
+        schema_check(service_version=service_version, **by_value)
     if data_ref is not None:
         data_ref = _ref_check(owner=owner, ref=data_ref)
     if params_ref is not None:
@@ -232,6 +242,182 @@ def schema_check(*, service_version: Any, **inputs: Any) -> None:
         check_input(version_input_schemas(service_version=service_version), **inputs)
     except service_api.ServiceAPIError as exc:
         raise ApplicationError.from_service_api(exc) from None
+
+
+def _is_current(service_version: Any) -> bool:
+    from services.models import Generation
+
+    return getattr(service_version, "generation", Generation.DOCUMENTED) == Generation.CURRENT
+
+
+#: The keys of a current-generation request body that are the platform's, not the program's.
+PLATFORM_KEYS = ("$secrets", "$tags")
+_BODY_SCHEMAS: dict[Any, Any] = {}
+
+
+def version_body_schemas(*, service_version: Any) -> Any:
+    """The current generation's input schema: the spec's whole ``POST /`` request body schema
+    (without its ``$secrets``/``$tags`` properties, which never reach the program), as the
+    ``data`` schema of an :class:`~planqk_service_api.schema.InputSchemas`.
+
+    Built by handing the contract's own reader (:func:`planqk_service_api.schema.input_schemas`)
+    a spec whose ``data`` property is that body, so ``$ref``s, dialects and compilation follow
+    the one rule of the documented generation.
+    """
+    import yaml
+
+    from planqk_service_api.schema import InputSchemas, SchemaError, _follow, input_schemas
+    from services.models import ServiceVersion
+
+    schemas = _BODY_SCHEMAS.get(service_version.pk)
+    if schemas is not None:
+        return schemas
+    text = ServiceVersion.objects.filter(pk=service_version.pk).values_list("api_spec", flat=True).first() or ""
+    try:
+        spec = yaml.safe_load(text) if text.strip() else None
+        body = None
+        if isinstance(spec, dict):
+            media = spec.get("paths", {}).get("/", {}).get("post", {}).get("requestBody", {})
+            media = (
+                media.get("content", {}).get("application/json", {}).get("schema") if isinstance(media, dict) else None
+            )
+            body = _follow(spec, media) if media is not None else None
+        if isinstance(body, dict):
+            body = dict(body)
+            if isinstance(body.get("properties"), dict):
+                body["properties"] = {k: v for k, v in body["properties"].items() if k not in PLATFORM_KEYS}
+            if isinstance(body.get("required"), list):
+                body["required"] = [k for k in body["required"] if k not in PLATFORM_KEYS]
+            wrapped = {
+                "openapi": spec.get("openapi") or "3.0.3",
+                "components": spec.get("components") or {},
+                "paths": {
+                    "/": {
+                        "post": {
+                            "requestBody": {"content": {"application/json": {"schema": {"properties": {"data": body}}}}}
+                        }
+                    }
+                },
+            }
+            schemas = input_schemas(wrapped)
+        else:
+            schemas = InputSchemas(None, None)
+    except (SchemaError, yaml.YAMLError, AttributeError) as exc:
+        logger.warning(
+            "version %s: its request body schema cannot be used (%s); input is not checked", service_version.pk, exc
+        )
+        schemas = InputSchemas(None, None)
+    if len(_BODY_SCHEMAS) >= _SCHEMAS_MAX:
+        _BODY_SCHEMAS.clear()
+    _BODY_SCHEMAS[service_version.pk] = schemas
+    return schemas
+
+
+def body_schema_check(*, service_version: Any, data: Any) -> None:
+    """422 ``input:invalid`` with every error of a current-generation request object, its paths
+    named from the top level (``values[2]``, not ``data.values[2]``)."""
+    import planqk_service_api as service_api
+    from planqk_service_api.schema import check_input
+
+    try:
+        check_input(version_body_schemas(service_version=service_version), data=data)
+    except service_api.ServiceAPIError as exc:
+        errors = []
+        for error in exc.extra.get("errors") or []:
+            path = str(error.get("path", ""))
+            path = path[len("data") :].lstrip(".") if path.startswith("data") else path
+            errors.append({**error, "path": path or "(the request body)"})
+        first = errors[0] if errors else {"path": "(the request body)", "message": exc.detail}
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise ApplicationError(
+            f"The input does not match the service's API spec: {first['path']}: {first['message']}{more}.",
+            code=exc.code,
+            status=exc.status,
+            extra={**exc.extra, "errors": errors},
+        ) from None
+
+
+# --- secrets and tags (current generation) ------------------------------------------------------
+
+SECRETS_MAX = 32
+SECRET_VALUE_MAX_BYTES = 16 * 1024
+TAGS_MAX = 20
+TAG_MAX_CHARS = 100
+
+
+def _clean_secrets(secrets: Any) -> dict[str, str]:
+    """``$secrets``: an object of names to strings; each name must become an environment
+    variable (``SECRET_<NAME>``, :func:`planqk_runtime.secrets.env_name`)."""
+    from planqk_runtime.secrets import NAME_RE
+
+    if secrets is None:
+        return {}
+    if not isinstance(secrets, dict):
+        raise ApplicationError("$secrets must be an object of names and strings.", code="input:invalid", status=422)
+    if len(secrets) > SECRETS_MAX:
+        raise ApplicationError(f"At most {SECRETS_MAX} secrets per execution.", code="input:invalid", status=422)
+    cleaned = {}
+    for name, value in secrets.items():
+        if not isinstance(name, str) or not NAME_RE.match(name):
+            raise ApplicationError(
+                "Secret names are letters, digits and underscores, starting with a letter or underscore "
+                "(at most 64 characters).",
+                code="input:invalid",
+                status=422,
+            )
+        if (
+            not isinstance(value, str)
+            or "\x00" in value
+            or len(value.encode("utf-8", "surrogatepass")) > SECRET_VALUE_MAX_BYTES
+        ):
+            raise ApplicationError(
+                f"The secret {name!r} must be a string of at most {SECRET_VALUE_MAX_BYTES} bytes, without NUL.",
+                code="input:invalid",
+                status=422,
+            )
+        cleaned[name] = value
+    return cleaned
+
+
+def _clean_tags(tags: Any) -> list[str]:
+    if tags is None:
+        return []
+    if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
+        raise ApplicationError("$tags must be a list of strings.", code="input:invalid", status=422)
+    if len(tags) > TAGS_MAX or any(len(tag) > TAG_MAX_CHARS or not tag.isprintable() for tag in tags):
+        raise ApplicationError(
+            f"At most {TAGS_MAX} tags of at most {TAG_MAX_CHARS} printable characters.",
+            code="input:invalid",
+            status=422,
+        )
+    return list(tags)
+
+
+def seal_secrets(secrets: dict[str, str]) -> bytes | None:
+    """Secrets encrypted for the job row (the install's key, as provider tokens), or None."""
+    if not secrets:
+        return None
+    import json
+
+    from accounts.crypto import encrypt
+
+    return encrypt(json.dumps(secrets))
+
+
+def open_secrets(ciphertext: bytes | memoryview | None) -> dict[str, str]:
+    """What :func:`seal_secrets` sealed ({} when nothing was, or when the key changed)."""
+    if not ciphertext:
+        return {}
+    import json
+
+    from accounts.crypto import decrypt
+
+    try:
+        value = json.loads(decrypt(ciphertext))
+    except ValueError:
+        logger.error("the secrets of a job cannot be decrypted with the install's keys")
+        return {}
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
 
 
 def _ref_check(*, owner: Any, ref: Any) -> dict[str, str]:
@@ -282,6 +468,8 @@ def execution_admit(
     idempotency_key: str | None = None,
     save_result_to_pool: bool = False,
     result_pool: Any = None,
+    secrets: dict[str, str] | None = None,
+    tags: list[str] | None = None,
 ) -> Job:
     """Admit one execution of ``service_version`` for ``owner`` and enqueue it (see the module doc).
 
@@ -289,6 +477,11 @@ def execution_admit(
     calling application. ``subscription``: the one the gateway authenticated; without it, the
     owner of the service runs it under the owner quota and anyone else under their active
     subscription (found here). Raises ``ApplicationError`` with the codes of the module doc.
+
+    A current-generation version takes its input as one object (``data``, the request without
+    its ``$`` keys; ``params`` stays None), checked against the spec's whole request body schema.
+    ``secrets`` (``$secrets``: names to strings) reach the program as ``SECRET_<NAME>`` variables
+    and are stored encrypted only until the final state; ``tags`` (``$tags``) are kept with the job.
     """
     service = service_version.service
     if subscription is None and service.owner_id != owner.pk:
@@ -321,6 +514,8 @@ def execution_admit(
     data, params, data_ref, params_ref = _check_input(
         owner=owner, service_version=service_version, data=data, params=params, data_ref=data_ref, params_ref=params_ref
     )
+    secrets_ciphertext = seal_secrets(_clean_secrets(secrets))
+    tags = _clean_tags(tags)
     if result_pool is not None:
         _check_result_pool(owner=owner, result_pool=result_pool)
         save_result_to_pool = True
@@ -344,6 +539,8 @@ def execution_admit(
         save_result_to_pool=bool(save_result_to_pool),
         result_pool=result_pool,
         enqueue_count=1,
+        tags=tags,
+        secrets_ciphertext=secrets_ciphertext,
     )
     # Field checks only: the related objects come from the caller, the primary key is a fresh
     # UUID and the database enforces the idempotency constraint (handled below), so full_clean's

@@ -123,6 +123,7 @@ class JobQuerySet(models.QuerySet):
                 heartbeat_at=now,
                 error_code=code[:100],
                 error_detail=detail[:20000],
+                secrets_ciphertext=None,
                 **fields,
             ):
                 return None
@@ -200,6 +201,12 @@ class Job(models.Model):
     result_file = models.ForeignKey(
         "datapools.DataFile", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Current generation: the request's ``$tags`` (shown with the job) and its ``$secrets``, a JSON
+    # object encrypted with the install's key (accounts.crypto). The engine needs them while the
+    # execution runs (to start it, and to redact their values from every stored log line, also
+    # after a takeover); every final state erases them (:meth:`JobQuerySet.finish`).
+    tags = models.JSONField(default=list, blank=True)
+    secrets_ciphertext = models.BinaryField(null=True, blank=True, editable=False)
 
     objects = JobQuerySet.as_manager()
 
