@@ -154,6 +154,12 @@ class ServiceVersionForm(forms.Form):
         widget=forms.ClearableFileInput(attrs={"accept": ".yml,.yaml,.json"}),
     )
     version = forms.CharField(max_length=32, required=False, help_text="Default: the next patch number")
+    skip_example_run = forms.BooleanField(
+        label="Skip the example run in builds",
+        required=False,
+        help_text="The build checks that the code imports and runs the API spec's example input once; skip the "
+        "example for services that need hardware tokens. Applies to this and later builds of the service.",
+    )
 
 
 class PublishForm(forms.Form):

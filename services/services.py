@@ -500,11 +500,13 @@ def service_version_create(
     external_url: str = "",
     api_spec: Any = None,
     version: str | None = None,
+    skip_example_run: bool | None = None,
 ) -> ServiceVersion:
     """Upload a new version: it builds beside the running one and replaces it once READY.
 
     Without an API spec the new version keeps the archive's own spec, else the previous
-    version's, else the template's.
+    version's, else the template's. ``skip_example_run`` (None: unchanged) sets the service's
+    choice for its builds' smoke test, which this version's build is the first to follow.
     """
     label = parse_version(version)
     summary = None
@@ -553,6 +555,9 @@ def service_version_create(
             )
             if external_url and external_url != service.external_url:
                 Service.objects.filter(pk=service.pk).update(external_url=external_url)
+            if skip_example_run is not None and bool(skip_example_run) != service.skip_example_run:
+                Service.objects.filter(pk=service.pk).update(skip_example_run=bool(skip_example_run))
+                service.skip_example_run = bool(skip_example_run)
     except BaseException:
         if archive_name:
             _delete_archive(archive_name)

@@ -136,6 +136,12 @@ class ServiceVersionCreateSerializer(serializers.Serializer):
         required=False, allow_empty_file=True, help_text="OpenAPI 3 document; default: the archive's or the previous"
     )
     version = serializers.CharField(required=False, allow_blank=True, help_text="Default: the next patch number")
+    skip_example_run = serializers.BooleanField(
+        required=False,
+        default=None,
+        allow_null=True,
+        help_text="Set the service's choice to skip the API spec's example run in builds; default: unchanged",
+    )
 
 
 class LogChunkSerializer(serializers.Serializer):

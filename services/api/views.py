@@ -212,6 +212,7 @@ class ServiceVersionListCreateView(_UploadView):
             external_url=values.get("external_url", ""),
             api_spec=values.get("api_spec"),
             version=values.get("version") or None,
+            skip_example_run=values.get("skip_example_run"),
         )
         return Response(self.get_serializer(version).data, status=status.HTTP_201_CREATED)
 
