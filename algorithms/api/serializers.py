@@ -4,10 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from algorithms.models import Algorithm, Implementation, ImplementationFile, ProblemClass, Sdk, Visibility
+from algorithms.services import MAX_TAGS
+from planqk_portal.api_fields import QuerySerializer, StrictCharField, StrictUUIDField
+from planqk_portal.errors import ApplicationError
+
+
+class AlgorithmQuerySerializer(QuerySerializer):
+    """The catalogue's filters: an unknown problem class is a 400, not an empty page."""
+
+    search = serializers.CharField(required=False, allow_blank=True, help_text="In name, summary and description")
+    problem_class = serializers.ChoiceField(choices=ProblemClass.choices, required=False)
+    tag = serializers.CharField(required=False, allow_blank=True)
 
 
 class AlgorithmSerializer(serializers.ModelSerializer):
@@ -40,20 +52,39 @@ class AlgorithmSerializer(serializers.ModelSerializer):
         return obj.author.email if obj.author_id else None
 
 
+class _TagValidator(RegexValidator):
+    """A tag as the schema says it (the regex is its ``pattern``): what ``algorithms.services.parse_tags``
+    turns into a valid tag (it lowers the case and makes spaces dashes). Refused with the same code."""
+
+    regex = r"^[A-Za-z0-9][A-Za-z0-9+#. -]*$"
+
+    def __call__(self, value: Any) -> None:
+        if not self.regex.search(str(value)):
+            raise ApplicationError(
+                f"{value!r} cannot be a tag: use at most 40 letters, digits and - . + #.", code="algorithm:bad-tag"
+            )
+
+
+def _tags(**kwargs: Any) -> serializers.ListField:
+    """At most ``MAX_TAGS`` tags of at most 40 characters each (as sent: no whitespace trimmed)."""
+    tag = StrictCharField(max_length=40, trim_whitespace=False, validators=[_TagValidator()])
+    return serializers.ListField(child=tag, max_length=MAX_TAGS, **kwargs)
+
+
 class AlgorithmWriteSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=120)
-    summary = serializers.CharField(max_length=300)
-    description = serializers.CharField(required=False, allow_blank=True, default="")
+    name = StrictCharField(max_length=120)
+    summary = StrictCharField(max_length=300)
+    description = StrictCharField(required=False, allow_blank=True, default="")
     problem_class = serializers.ChoiceField(choices=ProblemClass.choices, default=ProblemClass.OTHER)
-    tags = serializers.ListField(child=serializers.CharField(max_length=40), required=False, default=list)
+    tags = _tags(required=False, default=list)
 
 
 class AlgorithmUpdateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=120, required=False)
-    summary = serializers.CharField(max_length=300, required=False)
-    description = serializers.CharField(required=False, allow_blank=True)
+    name = StrictCharField(max_length=120, required=False)
+    summary = StrictCharField(max_length=300, required=False)
+    description = StrictCharField(required=False, allow_blank=True)
     problem_class = serializers.ChoiceField(choices=ProblemClass.choices, required=False)
-    tags = serializers.ListField(child=serializers.CharField(max_length=40), required=False)
+    tags = _tags(required=False)
 
 
 class ImplementationFileSerializer(serializers.ModelSerializer):
@@ -122,22 +153,22 @@ class ImplementationSerializer(serializers.ModelSerializer):
 
 
 class ImplementationWriteSerializer(serializers.Serializer):
-    algorithm_id = serializers.UUIDField()
-    name = serializers.CharField(max_length=120)
-    description = serializers.CharField(required=False, allow_blank=True, default="")
+    algorithm_id = StrictUUIDField()
+    name = StrictCharField(max_length=120)
+    description = StrictCharField(required=False, allow_blank=True, default="")
     sdk = serializers.ChoiceField(choices=Sdk.choices, default=Sdk.PYTHON)
-    backend = serializers.CharField(required=False, allow_blank=True, default="", max_length=120)
-    license = serializers.CharField(required=False, allow_blank=True, default="", max_length=64)
+    backend = StrictCharField(required=False, allow_blank=True, default="", max_length=120)
+    license = StrictCharField(required=False, allow_blank=True, default="", max_length=64)
     visibility = serializers.ChoiceField(choices=Visibility.choices, default=Visibility.PRIVATE)
     shared_with = serializers.ListField(child=serializers.EmailField(), required=False, default=list)
 
 
 class ImplementationUpdateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=120, required=False)
-    description = serializers.CharField(required=False, allow_blank=True)
+    name = StrictCharField(max_length=120, required=False)
+    description = StrictCharField(required=False, allow_blank=True)
     sdk = serializers.ChoiceField(choices=Sdk.choices, required=False)
-    backend = serializers.CharField(required=False, allow_blank=True, max_length=120)
-    license = serializers.CharField(required=False, allow_blank=True, max_length=64)
+    backend = StrictCharField(required=False, allow_blank=True, max_length=120)
+    license = StrictCharField(required=False, allow_blank=True, max_length=64)
     visibility = serializers.ChoiceField(choices=Visibility.choices, required=False)
     shared_with = serializers.ListField(child=serializers.EmailField(), required=False)
 
@@ -147,5 +178,5 @@ class ImplementationFileUploadSerializer(serializers.Serializer):
 
 
 class GitImportSerializer(serializers.Serializer):
-    url = serializers.CharField(max_length=500)
-    ref = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    url = StrictCharField(max_length=500)
+    ref = StrictCharField(max_length=200, required=False, allow_blank=True, default="")

@@ -12,12 +12,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from algorithms import selectors, services
-from algorithms.models import ProblemClass
+from algorithms.models import Algorithm
 from services import upload_handlers
 from services.api.serializers import ServiceSerializer
 from services.selectors import service_get_owned
 
 from .serializers import (
+    AlgorithmQuerySerializer,
     AlgorithmSerializer,
     AlgorithmUpdateSerializer,
     AlgorithmWriteSerializer,
@@ -32,21 +33,24 @@ from .serializers import (
 TAGS = ["algorithms"]
 
 
+def _counted(request: Request, algorithm_id: Any) -> Algorithm:
+    """The algorithm as the catalogue lists it: with the count of implementations the caller may see."""
+    return selectors.algorithm_list(user=request.user).get(pk=algorithm_id)
+
+
 class AlgorithmListCreateView(GenericAPIView):
     serializer_class = AlgorithmSerializer
 
     @extend_schema(
         tags=TAGS,
         summary="The algorithm catalogue",
-        parameters=[
-            OpenApiParameter("search", str, description="In name, summary and description"),
-            OpenApiParameter("problem_class", str, enum=ProblemClass.values),
-            OpenApiParameter("tag", str),
-        ],
+        parameters=[AlgorithmQuerySerializer],
         responses=AlgorithmSerializer(many=True),
     )
     def get(self, request: Request) -> Response:
-        params = request.query_params
+        query = AlgorithmQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        params = query.validated_data
         algorithms = selectors.algorithm_list(
             user=request.user,
             search=params.get("search", ""),
@@ -66,7 +70,7 @@ class AlgorithmListCreateView(GenericAPIView):
         data = AlgorithmWriteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         algorithm = services.algorithm_create(author=request.user, **data.validated_data)
-        return Response(self.get_serializer(algorithm).data, status=status.HTTP_201_CREATED)
+        return Response(self.get_serializer(_counted(request, algorithm.pk)).data, status=status.HTTP_201_CREATED)
 
 
 class AlgorithmDetailView(GenericAPIView):
@@ -74,7 +78,8 @@ class AlgorithmDetailView(GenericAPIView):
 
     @extend_schema(tags=TAGS, summary="One algorithm", responses=AlgorithmSerializer)
     def get(self, request: Request, algorithm_id: Any) -> Response:
-        return Response(self.get_serializer(selectors.algorithm_get(algorithm_id=algorithm_id)).data)
+        algorithm = selectors.algorithm_get(algorithm_id=algorithm_id)
+        return Response(self.get_serializer(_counted(request, algorithm.pk)).data)
 
     @extend_schema(
         tags=TAGS,
@@ -87,7 +92,7 @@ class AlgorithmDetailView(GenericAPIView):
         data = AlgorithmUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         algorithm = services.algorithm_update(algorithm=algorithm, user=request.user, **data.validated_data)
-        return Response(self.get_serializer(selectors.algorithm_get(algorithm_id=algorithm.pk)).data)
+        return Response(self.get_serializer(_counted(request, algorithm.pk)).data)
 
 
 class ImplementationListCreateView(GenericAPIView):

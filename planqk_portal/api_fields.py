@@ -1,0 +1,80 @@
+"""Serializer fields that take what the REST API's schema says, and nothing they would coerce.
+
+DRF's ``CharField`` turns a JSON number into a string (``{"description": 5}`` is stored as
+``"5"``) and its ``UUIDField`` reads any form ``uuid.UUID`` does (32 hex digits, braces, a
+``urn:uuid:`` prefix, even an integer), while the schema promises a string and the uuid format.
+Every request serializer of the API uses these instead, so a value the schema calls invalid is
+a 400 ``invalid`` naming the field, as the schema's clients (and Schemathesis) expect. Form and
+multipart bodies carry strings only, so they pass unchanged.
+
+Query parameters are read with :class:`QuerySerializer`: DRF reads a form-like ``QueryDict`` so
+that ``?filter=`` means "not given", while the schema (an enum, a uuid, a minimum length) calls
+an empty value invalid.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from django.http import QueryDict
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
+from rest_framework import serializers
+from rest_framework.fields import empty
+
+# RFC 4122's textual form, as JSON Schema's "uuid" format checks it: 8-4-4-4-12 hex digits.
+_UUID_TEXT = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+class StrictCharField(serializers.CharField):
+    """A string field that refuses numbers, booleans and everything else that is not a string.
+
+    ``max_length`` counts the string as sent (DRF counts it after trimming whitespace, which
+    would accept a longer string than the schema's ``maxLength``); a field that may not be blank
+    also refuses whitespace only, which its schema says with a pattern (:class:`_StrictCharSchema`).
+    """
+
+    default_error_messages = {"invalid": "Not a valid string."}
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        if self.max_length is not None and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
+        return super().to_internal_value(data)
+
+
+class StrictUUIDField(serializers.UUIDField):
+    """A UUID in its hyphenated text form only (``8-4-4-4-12`` hex digits)."""
+
+    def to_internal_value(self, data: Any) -> uuid.UUID:
+        if isinstance(data, uuid.UUID):
+            return data
+        if not isinstance(data, str) or not _UUID_TEXT.fullmatch(data):
+            self.fail("invalid", value=data)
+        return super().to_internal_value(data)
+
+
+class QuerySerializer(serializers.Serializer):
+    """Reads query parameters as values: ``?status=`` is an empty status (refused where the field
+    does not allow blank), not a missing one. A repeated parameter counts with its last value."""
+
+    def __init__(self, instance: Any = None, data: Any = empty, **kwargs: Any) -> None:
+        if isinstance(data, QueryDict):
+            data = data.dict()
+        super().__init__(instance, data=data, **kwargs)
+
+
+class _StrictCharSchema(OpenApiSerializerFieldExtension):
+    """The schema of a :class:`StrictCharField`: a non-blank one needs a character that is not whitespace."""
+
+    target_class = StrictCharField
+    match_subclasses = True
+
+    def map_serializer_field(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        schema = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)
+        field = self.target
+        if not field.allow_blank and field.trim_whitespace and "pattern" not in schema:
+            schema["pattern"] = r"\S"
+        return schema
