@@ -9,14 +9,24 @@ from __future__ import annotations
 
 import base64
 import binascii
+import collections.abc
 import contextlib
+import dataclasses
+import datetime
+import decimal
+import enum
 import importlib
+import inspect
 import json
 import logging
 import os
+import pathlib
 import sys
 import threading
 import traceback
+import types
+import typing
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -264,6 +274,245 @@ def interpret_return_value(value: Any) -> Outcome:
     return Outcome(KIND_RESULT, _strict_json({"result": value, "metadata": None}), ExitCode.SUCCESS)
 
 
+# --- the current generation (Kipu Quantum Hub's qhub-serve / qhub-commons convention) --------
+
+#: ``current`` runs the entry point the current way (see :mod:`planqk_runtime.generation`).
+GENERATION_ENV = "PLANQK_GENERATION"
+CURRENT = "current"
+
+
+class _Unconvertible(ValueError):
+    pass
+
+
+def _type_name(annotation: Any) -> str:
+    return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
+
+
+def _is_named(annotation: Any, name: str) -> bool:
+    """``annotation`` is ``name`` or ``Optional[name]``: the Hub's platform types, by duck typing."""
+    if getattr(annotation, "__name__", None) == name:
+        return True
+    return any(getattr(arg, "__name__", None) == name for arg in typing.get_args(annotation) if arg is not type(None))
+
+
+def _optional(annotation: Any) -> bool:
+    return typing.get_origin(annotation) in _UNION_ORIGINS and type(None) in typing.get_args(annotation)
+
+
+def convert(value: Any, annotation: Any) -> Any:
+    """``value`` (JSON) as ``annotation`` the way ``qhub-commons`` binds a parameter: pydantic
+    models through their ``model_validate`` (duck typing; the runner never imports pydantic),
+    simple types, lists, dicts, tuples and sets of them, ``Optional``/``Union``, ``Literal``,
+    enums, dataclasses, datetime/date/time, UUID, Decimal and Path. Raises ``_Unconvertible``."""
+    if annotation in (inspect.Parameter.empty, Any, object) or isinstance(annotation, str):
+        return value
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return convert(value, args[0])
+    if origin in _UNION_ORIGINS:
+        if value is None and type(None) in args:
+            return None
+        problems = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return convert(value, arg)
+            except _Unconvertible as exc:
+                problems.append(str(exc))
+        raise _Unconvertible("; ".join(problems) or f"expected {_type_name(annotation)}")
+    if origin is typing.Literal:
+        if value in args:
+            return value
+        raise _Unconvertible(f"expected one of {list(args)!r}, got {value!r}"[:300])
+    validate = getattr(annotation, "model_validate", None)
+    if isinstance(annotation, type) and callable(validate):
+        try:
+            return validate(value)
+        except Exception as exc:  # pydantic's ValidationError lists every problem
+            raise _Unconvertible(str(exc)) from None
+    if origin in (list, tuple, set, frozenset) or annotation in (list, tuple, set, frozenset):
+        container = origin or annotation
+        if not isinstance(value, list):
+            raise _Unconvertible(f"expected a list, got {type(value).__name__}")
+        if container is tuple and args and not (len(args) == 2 and args[1] is Ellipsis):
+            if len(args) != len(value):
+                raise _Unconvertible(f"expected {len(args)} items, got {len(value)}")
+            return tuple(convert(item, arg) for item, arg in zip(value, args, strict=True))
+        inner = args[0] if args else Any
+        return container(convert(item, inner) for item in value)
+    if origin is dict or annotation is dict or origin in (collections.abc.Mapping, collections.abc.MutableMapping):
+        if not isinstance(value, dict):
+            raise _Unconvertible(f"expected an object, got {type(value).__name__}")
+        inner = args[1] if len(args) == 2 else Any
+        return {key: convert(item, inner) for key, item in value.items()}
+    if not isinstance(annotation, type):
+        return value  # a typing construct the runner does not know: the value as it came
+    if issubclass(annotation, enum.Enum):
+        try:
+            return annotation(value)
+        except ValueError:
+            raise _Unconvertible(f"expected one of {[m.value for m in annotation]!r}, got {value!r}"[:300]) from None
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        raise _Unconvertible(f"expected true or false, got {type(value).__name__}")
+    if annotation is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise _Unconvertible(f"expected an integer, got {type(value).__name__}")
+    if annotation is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        raise _Unconvertible(f"expected a number, got {type(value).__name__}")
+    if annotation is str:
+        if isinstance(value, str):
+            return value
+        raise _Unconvertible(f"expected a string, got {type(value).__name__}")
+    if dataclasses.is_dataclass(annotation):
+        if not isinstance(value, dict):
+            raise _Unconvertible(f"expected an object, got {type(value).__name__}")
+        try:
+            return annotation(**value)
+        except TypeError as exc:
+            raise _Unconvertible(str(exc)) from None
+    for kind, parse in _PARSED_TYPES:
+        if issubclass(annotation, kind):
+            try:
+                return parse(annotation, value)
+            except (TypeError, ValueError, ArithmeticError) as exc:
+                raise _Unconvertible(f"expected {annotation.__name__}: {exc}") from None
+    if isinstance(value, annotation):
+        return value
+    raise _Unconvertible(f"expected {annotation.__name__}, got {type(value).__name__}")
+
+
+def _parse_text(cls: Any, value: Any) -> Any:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    return cls.fromisoformat(value) if hasattr(cls, "fromisoformat") else cls(value)
+
+
+_PARSED_TYPES: tuple[tuple[type, Callable[[Any, Any], Any]], ...] = (
+    (datetime.datetime, _parse_text),
+    (datetime.date, _parse_text),
+    (datetime.time, _parse_text),
+    (uuid.UUID, _parse_text),
+    (decimal.Decimal, lambda cls, value: cls(str(value)) if isinstance(value, int | float | str) else cls(value)),
+    (pathlib.PurePath, _parse_text),
+)
+_UNION_ORIGINS = (typing.Union, types.UnionType)
+
+
+def _annotations(function: Callable[..., Any]) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(function, include_extras=True)
+    except Exception:
+        # A forward reference that does not resolve: such parameters take the value as it came.
+        return dict(getattr(function, "__annotations__", {}) or {})
+
+
+def bind_arguments(function: Callable[..., Any], data: Any, *, environ: Mapping[str, str]) -> dict[str, Any]:
+    """``run()``'s keyword arguments from the request object ``data``, by parameter name.
+
+    As ``qhub-commons`` (``parameters.files_to_parameters``): a parameter takes the top-level key
+    of its name, converted to its annotation; a missing one its default, ``None`` when it is
+    Optional, an empty model when its pydantic model has defaults for everything; a
+    ``SecretValue`` parameter its ``SECRET_<NAME>`` variable (:mod:`planqk_runtime.secrets`).
+    Keys without a parameter are ignored. Raises :class:`RunnerFailure` (``INVALID_INPUT``)
+    naming the parameter when one is missing or its value does not fit.
+    """
+    from planqk_runtime.secrets import env_name
+
+    if not isinstance(data, dict):
+        raise RunnerFailure(ErrorCode.INVALID_INPUT, f"the input must be a JSON object, not {type(data).__name__}")
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError) as exc:
+        raise RunnerFailure(ErrorCode.ENTRY_POINT_NOT_FOUND, f"the signature of run() cannot be read: {exc}") from exc
+    hints = _annotations(function)
+    arguments: dict[str, Any] = {}
+    for name, parameter in signature.parameters.items():
+        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            continue
+        annotation = hints.get(name, parameter.annotation)
+        has_default = parameter.default is not parameter.empty
+        if _is_named(annotation, "DataPool"):
+            raise RunnerFailure(
+                ErrorCode.INVALID_INPUT,
+                f"run() parameter {name!r} is a DataPool: mounted data pools are not supported on this platform; "
+                "pass the data in the request, or a data pool reference in the 2022 template",
+            )
+        if _is_named(annotation, "SecretValue"):
+            variable = env_name(name)
+            secret = environ.get(variable)
+            if secret is not None:
+                cls = (
+                    annotation
+                    if isinstance(annotation, type)
+                    else next(
+                        arg for arg in typing.get_args(annotation) if getattr(arg, "__name__", None) == "SecretValue"
+                    )
+                )
+                arguments[name] = cls(value=secret)
+            elif has_default:
+                arguments[name] = parameter.default
+            elif _optional(annotation):
+                arguments[name] = None
+            else:
+                raise RunnerFailure(
+                    ErrorCode.INVALID_INPUT,
+                    f'run() needs the secret {name!r}: send it in the request\'s $secrets ({{"$secrets": '
+                    f'{{"{name}": "..."}}}}); the program reads it from {variable}',
+                )
+            continue
+        if name in data:
+            try:
+                arguments[name] = convert(data[name], annotation)
+            except _Unconvertible as exc:
+                raise RunnerFailure(
+                    ErrorCode.INVALID_INPUT, f"input {name!r} does not fit run()'s {_type_name(annotation)}: {exc}"
+                ) from None
+            continue
+        if has_default:
+            arguments[name] = parameter.default
+        elif _optional(annotation):
+            arguments[name] = None
+        else:
+            validate = getattr(annotation, "model_validate", None)
+            if isinstance(annotation, type) and callable(validate):
+                with contextlib.suppress(Exception):
+                    arguments[name] = validate({})
+                    continue
+            raise RunnerFailure(
+                ErrorCode.INVALID_INPUT,
+                f"run() needs the input {name!r} ({_type_name(annotation)}), a top-level key of the request, "
+                "which is missing",
+            )
+    return arguments
+
+
+def _current_default(value: Any) -> Any:
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        return dump(mode="json")
+    return _json_default(value)
+
+
+def interpret_current_value(value: Any) -> Outcome:
+    """The current generation's result: ``run()``'s return value as JSON (a pydantic model via
+    ``model_dump(mode="json")``, a dict as it is, anything else JSON can hold as it is)."""
+    try:
+        result = json.loads(json.dumps(value, default=_current_default, allow_nan=False))
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise RunnerFailure(
+            ErrorCode.RESULT_NOT_SERIALIZABLE,
+            f"the value returned by run() cannot be serialised to JSON: {exc}",
+        ) from exc
+    return Outcome(KIND_RESULT, {"result": result, "metadata": None}, ExitCode.SUCCESS)
+
+
 # --- the run -------------------------------------------------------------------------------
 
 
@@ -286,9 +535,16 @@ def execute(*, environ: Mapping[str, str] | None = None) -> Outcome:
     except RunnerFailure as failure:
         logger.error("%s: %s", failure.code, failure.detail)
         return failure.outcome()
+    current = (env.get(GENERATION_ENV) or "").strip() == CURRENT
+    if current:
+        try:
+            arguments = bind_arguments(function, data, environ=env)
+        except RunnerFailure as failure:
+            logger.error("%s: %s", failure.code, failure.detail)
+            return failure.outcome()
     logger.debug("calling %s", spec)
     try:
-        value = function(data=data, params=params)
+        value = function(**arguments) if current else function(data=data, params=params)
     except BaseException as exc:
         # BaseException: sys.exit() or KeyboardInterrupt inside run() must still give an answer.
         _print_traceback()
@@ -296,7 +552,7 @@ def execute(*, environ: Mapping[str, str] | None = None) -> Outcome:
         logger.error("%s raised %s", spec, detail)
         return _error(ErrorCode.EXECUTION_ERROR, detail, ExitCode.RUNNER_ERROR)
     try:
-        outcome = interpret_return_value(value)
+        outcome = interpret_current_value(value) if current else interpret_return_value(value)
     except RunnerFailure as failure:
         logger.error("%s: %s", failure.code, failure.detail)
         return failure.outcome()
