@@ -462,6 +462,11 @@ PLANQK_JOB_OUTPUT_MAX_BYTES = env_int(
     "PLANQK_JOB_OUTPUT_MAX_BYTES", max(64 * 1024 * 1024, 4 * PLANQK_JOB_LOG_MAX_BYTES), minimum=1
 )
 PLANQK_JOB_MAX_INTERIM_RESULTS = env_int("PLANQK_JOB_MAX_INTERIM_RESULTS", 1000, minimum=1)
+# Result files: what a program leaves in its output directory (OUTPUT_DIRECTORY) is kept with the
+# job up to these caps (count, per file, all together); what is over a cap is refused with a note.
+PLANQK_JOB_RESULT_FILES_MAX = env_int("PLANQK_JOB_RESULT_FILES_MAX", 100, minimum=0)
+PLANQK_JOB_RESULT_FILE_MAX_MB = env_int("PLANQK_JOB_RESULT_FILE_MAX_MB", 50, minimum=0)
+PLANQK_JOB_RESULT_FILES_TOTAL_MB = env_int("PLANQK_JOB_RESULT_FILES_TOTAL_MB", 200, minimum=0)
 # The owner quota: a provider running their own service without an application (Jobs page,
 # REST API, planqk run) has these limits instead of a plan's (0: no limit).
 PLANQK_OWNER_REQUESTS_PER_MINUTE = env_int("PLANQK_OWNER_REQUESTS_PER_MINUTE", 120, minimum=0)
