@@ -10,6 +10,7 @@ from rest_framework import serializers
 from applications import services
 from applications.models import Application, Subscription
 from applications.services import DESCRIPTION_MAX, NAME_MAX
+from planqk_portal.api_fields import StrictCharField, StrictUUIDField
 from services.selectors import service_version_latest_callable
 
 
@@ -45,8 +46,8 @@ class ApplicationCreatedSerializer(ApplicationSerializer):
 
 
 class ApplicationInputSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=NAME_MAX)
-    description = serializers.CharField(max_length=DESCRIPTION_MAX, required=False, allow_blank=True, default="")
+    name = StrictCharField(max_length=NAME_MAX)
+    description = StrictCharField(max_length=DESCRIPTION_MAX, required=False, allow_blank=True, default="")
 
 
 class SubscriptionSerializer(serializers.ModelSerializer):
@@ -90,5 +91,5 @@ class SubscriptionSerializer(serializers.ModelSerializer):
 
 
 class SubscriptionInputSerializer(serializers.Serializer):
-    service_id = serializers.UUIDField()
+    service_id = StrictUUIDField()
     plan_id = serializers.IntegerField()

@@ -10,6 +10,7 @@ from rest_framework import serializers
 
 from datapools.models import DataFile, DataPool, DataPoolShare, DataSourceDescriptor, Permission, Visibility
 from datapools.selectors import Access
+from planqk_portal.api_fields import StrictCharField, StrictUUIDField
 
 ACCESS_CHOICES = [Access.OWNER.name, Access.WRITE.name, Access.READ.name]
 
@@ -64,14 +65,14 @@ class DataPoolSerializer(serializers.ModelSerializer):
 
 
 class DataPoolCreateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=120)
-    description = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+    name = StrictCharField(max_length=120)
+    description = StrictCharField(max_length=5000, required=False, allow_blank=True, default="")
     visibility = serializers.ChoiceField(choices=Visibility.choices, required=False, default=Visibility.PRIVATE)
 
 
 class DataPoolUpdateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=120, required=False)
-    description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+    name = StrictCharField(max_length=120, required=False)
+    description = StrictCharField(max_length=5000, required=False, allow_blank=True)
     visibility = serializers.ChoiceField(choices=Visibility.choices, required=False)
 
 
@@ -88,7 +89,7 @@ class DataSourceSerializer(serializers.ModelSerializer):
 
 
 class DataSourceCreateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=120)
+    name = StrictCharField(max_length=120)
 
 
 class DataFileSerializer(serializers.ModelSerializer):
@@ -120,10 +121,10 @@ class DataFileSerializer(serializers.ModelSerializer):
 
 class DataFileUploadSerializer(serializers.Serializer):
     file = serializers.FileField(allow_empty_file=True, help_text="The content (multipart).")
-    data_source_id = serializers.UUIDField(
+    data_source_id = StrictUUIDField(
         required=False, allow_null=True, help_text="Target data source; the pool's default one when left out."
     )
-    name = serializers.CharField(
+    name = StrictCharField(
         max_length=255, required=False, allow_blank=True, help_text="File name to keep; the upload's name otherwise."
     )
 

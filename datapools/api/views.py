@@ -9,7 +9,7 @@ from django.db.models.functions import Coalesce
 from django.http import FileResponse, HttpRequest
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import serializers, status
+from rest_framework import status
 from rest_framework.generics import GenericAPIView
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.parsers import MultiPartParser
@@ -21,6 +21,7 @@ from datapools import selectors, services
 from datapools.models import DataPoolShare, DataSourceDescriptor, Visibility
 from datapools.selectors import Access
 from datapools.uploads import MeteredUploadHandler, install_upload_handler
+from planqk_portal.api_fields import QuerySerializer, StrictUUIDField
 from planqk_portal.errors import ApplicationError
 
 from .serializers import (
@@ -66,8 +67,8 @@ class DataPoolListView(GenericAPIView):
     )
     def get(self, request: Request) -> Response:
         pools = selectors.datapool_list_readable(user=request.user).annotate(default_source_id=_default_source_id())
-        show = request.query_params.get("show", "")
-        if show and show not in LIST_FILTERS:
+        show = request.query_params.get("show")
+        if show is not None and show not in LIST_FILTERS:  # ?show= too: not one of the enum
             raise ApplicationError(f"show must be one of {', '.join(LIST_FILTERS)}.", code="invalid")
         if show == "mine":
             pools = pools.filter(owner=request.user)
@@ -276,8 +277,8 @@ class DataFileDownloadView(GenericAPIView):
         return datafile_response(selectors.datafile_get(pool=pool, file_id=file_id))
 
 
-class FileFilterSerializer(serializers.Serializer):
-    data_source = serializers.UUIDField()
+class FileFilterSerializer(QuerySerializer):
+    data_source = StrictUUIDField()
 
 
 class ShareListView(GenericAPIView):
