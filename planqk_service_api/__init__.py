@@ -5,13 +5,16 @@ Both implementations of the service API use it: the platform's gateway
 ``planqk serve`` (``planqk_cli/serve.py``). What a client sees is decided here: the status names,
 the job object and its timestamps, the error codes, and every check of a request body.
 
+The current API (Kipu Quantum Hub's, for versions of the current generation) is
+:mod:`planqk_service_api.current`, beside the documented one and changing nothing of it.
+
 Nothing here imports Django or anything outside the standard library, so ``planqk serve`` (and
 any other server of the contract) can use it as it is.
 """
 
 from __future__ import annotations
 
-from . import codes
+from . import codes, current
 from .errors import ServiceAPIError
 from .inputs import (
     DEFAULT_INPUT_MAX_BYTES,
@@ -58,6 +61,7 @@ __all__ = [
     "check_body_size",
     "check_document",
     "codes",
+    "current",
     "encoded_size",
     "execution_input",
     "job_object",

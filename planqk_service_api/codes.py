@@ -46,6 +46,11 @@ INPUT_IDEMPOTENCY_KEY_REUSED = "input:idempotency-key-reused"
 #: 400: a data pool reference given to a service that cannot take one (imported from a URL).
 INPUT_REF_NOT_SUPPORTED = "input:ref-not-supported"
 
+# --- the current API's listing (GET / in pages) -------------------------------------------------
+
+#: 400: ``GET /?page=&size=`` with a page or size that is not a whole number in range.
+INPUT_BAD_PAGE = "input:bad-page"
+
 # --- data pool references ---------------------------------------------------------------------
 
 #: 400: ``dataRef`` / ``paramsRef`` is not an object with the three string ids.
@@ -62,6 +67,8 @@ DATAPOOL_NOT_AVAILABLE = "datapool:not-available"
 EXECUTION_NOT_FOUND = "execution:not-found"
 #: 409: ``GET /{id}/result`` before the execution is final (``"status"`` in the body).
 EXECUTION_NOT_FINISHED = "execution:not-finished"
+#: 404: ``GET /{id}/result/{file}`` for a file the execution does not have.
+RESULT_FILE_NOT_FOUND = "execution:result-file-not-found"
 
 # --- authentication, subscription and plan limits (the gateway only) -------------------------
 

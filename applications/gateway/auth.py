@@ -59,10 +59,11 @@ class Caller:
     max_concurrent: int
     plan_kind: str = ""
     price_cents: int = 0
-    #: ``(id, status, created_at, started_at, ended_at)`` of the execution asked for, if any.
+    #: ``(id, status, created_at, started_at, ended_at, version generation, version id, tags)`` of
+    #: the execution asked for, if any.
     job_row: tuple | None = None
-    #: ``(id, status, unpublished_at, service timeout_seconds, service deleted_at)`` of the version
-    #: asked for, if any.
+    #: ``(id, status, unpublished_at, service timeout_seconds, service deleted_at, generation)`` of
+    #: the version asked for, if any.
     version_row: tuple | None = None
 
     @cached_property
@@ -117,16 +118,16 @@ def _hot_query(reads: str) -> str:
     token = get_access_token_model()._meta.db_table
     extra_columns, extra_join = "", ""
     if reads == "job":
-        # Status polling: the execution comes in the same round trip (NULLs when it is not theirs).
-        extra_columns = ", j.id, j.status, j.created_at, j.started_at, j.ended_at"
+        # Status polling: the execution comes in the same round trip (NULLs when it is not theirs),
+        # with what the current API's execution object adds (its version's generation and id, tags).
+        extra_columns = ", j.id, j.status, j.created_at, j.started_at, j.ended_at, sv.generation, sv.id, j.tags"
         extra_join = f"""
+        LEFT JOIN {ServiceVersion._meta.db_table} sv ON sv.service_id = v.id AND sv.version = %s
         LEFT JOIN {Job._meta.db_table} j ON j.id = %s AND j.application_id = a.id AND j.service_id = v.id
-          AND j.service_version_id = (
-            SELECT sv.id FROM {ServiceVersion._meta.db_table} sv WHERE sv.service_id = v.id AND sv.version = %s
-          )"""  # noqa: S608 - only model table names are formatted in; values are parameters
+          AND j.service_version_id = sv.id"""
     elif reads == "version":
         # Starting an execution: the version asked for, and what a job of it needs from the service.
-        extra_columns = ", sv.id, sv.status, sv.unpublished_at, v.timeout_seconds, v.deleted_at"
+        extra_columns = ", sv.id, sv.status, sv.unpublished_at, v.timeout_seconds, v.deleted_at, sv.generation"
         extra_join = f"""
         LEFT JOIN {ServiceVersion._meta.db_table} sv ON sv.service_id = v.id AND sv.version = %s"""
     return f"""
@@ -173,14 +174,14 @@ def authenticate(
         if query is None:
             query = _HOT_QUERIES[reads] = _hot_query(reads)
         params: list[Any] = []
+        if reads:
+            params.append(version)
         if reads == "job":
             try:
                 job_uuid: uuid.UUID | None = uuid.UUID(job_id)
             except ValueError:
                 job_uuid = None
             params.append(Subscription._meta.pk.get_db_prep_value(job_uuid, connection))
-        if reads:
-            params.append(version)
         params += [
             checksum,
             Subscription._meta.get_field("created_at").get_db_prep_value(now, connection),

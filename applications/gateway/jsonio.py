@@ -28,6 +28,7 @@ __all__ = [
     "json_response",
     "read_json_body",
     "timestamp",
+    "with_contract",
 ]
 
 
@@ -59,7 +60,8 @@ def timestamp(value: datetime | None) -> str | None:
 
 
 @contextmanager
-def _as_application_error() -> Iterator[None]:
+def with_contract() -> Iterator[None]:
+    """Run the contract's checks: their ``ServiceAPIError`` becomes the platform's ``ApplicationError``."""
     try:
         yield
     except ServiceAPIError as exc:
@@ -71,7 +73,7 @@ def read_json_body(request: HttpRequest) -> dict[str, Any]:
     limit = input_max_bytes()
     # data and params may each be up to the limit; anything far beyond both is refused unread.
     body_limit = body_max_bytes()
-    with _as_application_error():
+    with with_contract():
         declared = (request.META.get("CONTENT_LENGTH") or "0").strip()
         if not declared.isdigit():  # "-5", "abc", "1e3": not a length (Django would read no body)
             raise ServiceAPIError(codes.INPUT_BAD_CONTENT_LENGTH, "Content-Length is not a number.")

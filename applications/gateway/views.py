@@ -13,7 +13,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.db.models import F
+from django.http import FileResponse, HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from oauth2_provider.views import TokenView
 from oauthlib.oauth2 import BackendApplicationServer
@@ -22,13 +23,13 @@ import planqk_service_api as service_api
 from accounts.models import User
 from applications.models import Application, Subscription
 from jobs.limits import check_rate, subscription_rate_key
-from jobs.models import JOB_FINAL_STATES, InterimResult, Job, JobLogChunk, JobSource, JobStatus
+from jobs.models import JOB_FINAL_STATES, InterimResult, Job, JobLogChunk, JobResultFile, JobSource, JobStatus
 from planqk_portal.db import as_datetime, as_uuid, partial_instance
 from planqk_portal.errors import ApplicationError
-from services.models import Service, ServiceVersion
+from services.models import Generation, Service, ServiceVersion
 
 from .auth import Caller, GatewayAuthError, authenticate
-from .jsonio import error_response, json_response, read_json_body
+from .jsonio import error_response, json_response, read_json_body, with_contract
 
 logger = logging.getLogger(__name__)
 
@@ -97,11 +98,44 @@ class GatewayTokenView(TokenView):
         )
 
 
-def job_object(job: Job) -> dict[str, Any]:
-    """The contract's job object (:func:`planqk_service_api.job_object`)."""
-    return service_api.job_object(
-        id=job.id, status=job.status, created_at=job.created_at, started_at=job.started_at, ended_at=job.ended_at
+def job_object(job: Job, caller: Caller | None = None, generation: str = Generation.DOCUMENTED) -> dict[str, Any]:
+    """The contract's job object (:func:`planqk_service_api.job_object`), or for a version of the
+    current generation the current API's execution object (:func:`planqk_service_api.current.execution_object`)."""
+    if generation != Generation.CURRENT:
+        return service_api.job_object(
+            id=job.id, status=job.status, created_at=job.created_at, started_at=job.started_at, ended_at=job.ended_at
+        )
+    return service_api.current.execution_object(
+        id=job.id,
+        status=job.status,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        ended_at=job.ended_at,
+        service_id=job.service_id,
+        service_definition_id=job.service_version_id,
+        application_id=caller.application_id if caller is not None else job.application_id,
+        tags=_tags(job.tags),
     )
+
+
+def _tags(value: Any) -> list[str]:
+    # A raw row's JSON column is text on SQLite and already decoded on PostgreSQL.
+    if isinstance(value, str):
+        import json
+
+        value = json.loads(value)
+    return [tag for tag in value or () if isinstance(tag, str)]
+
+
+def _generation(job: Job) -> str:
+    return getattr(job, "version_generation", None) or Generation.DOCUMENTED
+
+
+def _base_url(request: HttpRequest, caller: Caller, version: str) -> str:
+    """The service version's address, without a trailing slash."""
+    from applications.services import gateway_url
+
+    return f"{gateway_url(request)}/{caller.context_id}/{caller.service_name}/{version}"
 
 
 def gateway_view(
@@ -158,7 +192,7 @@ def _version(caller: Caller, label: str) -> ServiceVersion:
     """
     version = None
     if caller.version_row is not None:
-        version_id, status, unpublished_at, timeout_seconds, deleted_at = caller.version_row
+        version_id, status, unpublished_at, timeout_seconds, deleted_at, generation = caller.version_row
         service = partial_instance(
             Service,
             id=caller.service_id,
@@ -176,6 +210,7 @@ def _version(caller: Caller, label: str) -> ServiceVersion:
             version=label,
             status=status,
             unpublished_at=as_datetime(unpublished_at),
+            generation=generation,
         )
         version.service = service
     if version is None:
@@ -198,6 +233,7 @@ def _job(caller: Caller, label: str, job_id: str, *, fields: tuple[str, ...] = _
             service_id=caller.service_id,
             service_version__version=label,
         )
+        .annotate(version_generation=F("service_version__generation"))
         .only(*fields)
         .first()
         if key
@@ -231,14 +267,19 @@ def service_root(request: HttpRequest, caller: Caller, version: str) -> HttpResp
     from jobs.admission import callable_check, execution_admit
 
     service_version = _version(caller, version)
+    current = service_version.generation == Generation.CURRENT
     # The owner's account itself is read only when a rule needs more than its id (a data pool
     # reference, a paid plan's card).
     owner = partial_instance(User, id=caller.owner_id)
     if request.method in ("GET", "HEAD"):
+        if current:
+            return _executions_page(request, caller, version, service_version)
         callable_check(service_version=service_version, user=owner, subscription=_subscription(caller))
         return json_response({"status": "Service is up and running"})
 
     document = read_json_body(request)
+    if current:
+        return _start_current(request, caller, version, service_version, owner, document)
     refs = document.get("dataRef") is not None or document.get("paramsRef") is not None
     if refs or caller.price_cents:
         owner = User.objects.get(pk=caller.owner_id)
@@ -257,14 +298,70 @@ def service_root(request: HttpRequest, caller: Caller, version: str) -> HttpResp
     return _created(request, caller, version, job, replayed=job.replayed)
 
 
-def _created(request: HttpRequest, caller: Caller, version: str, job: Job, *, replayed: bool = False) -> HttpResponse:
-    from applications.services import gateway_url
+def _start_current(
+    request: HttpRequest,
+    caller: Caller,
+    version: str,
+    service_version: ServiceVersion,
+    owner: User,
+    document: dict[str, Any],
+) -> HttpResponse:
+    """``POST /`` of the current API: the body's top-level keys are the input, plus ``$secrets`` and ``$tags``."""
+    from jobs.admission import execution_admit
 
-    location = f"{gateway_url(request)}/{caller.context_id}/{caller.service_name}/{version}/{job.id}"
-    headers = {"Location": location}
+    # What $secrets and $tags may be is admission's rule (one copy for every road).
+    data, secrets, tags = service_api.current.split_request(document)
+    if caller.price_cents:
+        owner = User.objects.get(pk=caller.owner_id)
+    job = execution_admit(
+        service_version=service_version,
+        owner=owner,
+        data=data,
+        params=None,
+        source=JobSource.GATEWAY,
+        subscription=_subscription(caller),
+        idempotency_key=request.headers.get("Idempotency-Key"),
+        secrets=secrets,
+        tags=tags,
+    )
+    return _created(request, caller, version, job, replayed=job.replayed, generation=Generation.CURRENT)
+
+
+def _executions_page(
+    request: HttpRequest, caller: Caller, version: str, service_version: ServiceVersion
+) -> HttpResponse:
+    """``GET /`` of the current API: the caller's executions of this version, newest first, a page at a time.
+
+    Only the authenticated application's: another application's executions, the owner's own runs
+    from the portal and other versions' are never listed.
+    """
+    with with_contract():
+        page, size = service_api.current.page_request(request.GET.get("page"), request.GET.get("size"))
+    jobs = Job.objects.filter(application_id=caller.application_id, service_version_id=service_version.pk)
+    total = jobs.count()
+    rows = jobs.order_by("-created_at", "-id").only(*_JOB_FIELDS, "service_id", "service_version_id", "tags")[
+        page * size : (page + 1) * size
+    ]
+    executions = [job_object(job, caller, Generation.CURRENT) for job in rows]
+    headers = service_api.current.page_headers(
+        base_url=_base_url(request, caller, version), page=page, size=size, total=total
+    )
+    return json_response(executions, headers=headers)
+
+
+def _created(
+    request: HttpRequest,
+    caller: Caller,
+    version: str,
+    job: Job,
+    *,
+    replayed: bool = False,
+    generation: str = Generation.DOCUMENTED,
+) -> HttpResponse:
+    headers = {"Location": f"{_base_url(request, caller, version)}/{job.id}"}
     if replayed:
         headers["Idempotent-Replayed"] = "true"
-    return json_response(job_object(job), status=201, headers=headers)
+    return json_response(job_object(job, caller, generation), status=201, headers=headers)
 
 
 @gateway_view("GET", reads="job")
@@ -273,6 +370,20 @@ def execution_status(request: HttpRequest, caller: Caller, version: str, job_id:
     row = caller.job_row
     if row is None:
         raise ApplicationError("No such execution.", code="execution:not-found", status=404)
+    if row[5] == Generation.CURRENT:
+        return json_response(
+            service_api.current.execution_object(
+                id=as_uuid(row[0]),
+                status=row[1],
+                created_at=as_datetime(row[2]),
+                started_at=as_datetime(row[3]),
+                ended_at=as_datetime(row[4]),
+                service_id=caller.service_id,
+                service_definition_id=as_uuid(row[6]),
+                application_id=caller.application_id,
+                tags=_tags(row[7]),
+            )
+        )
     return json_response(
         service_api.job_object(
             id=as_uuid(row[0]),
@@ -288,7 +399,29 @@ def execution_status(request: HttpRequest, caller: Caller, version: str, job_id:
 def execution_result(request: HttpRequest, caller: Caller, version: str, job_id: str) -> HttpResponse:
     """``GET /{id}/result``: result and metadata, the error, or 409 while not final."""
     fields = (*_JOB_FIELDS, "subscription_id", "result", "result_metadata", "error_code", "error_detail")
-    return result_response(_job(caller, version, job_id, fields=fields))
+    job = _job(caller, version, job_id, fields=(*fields, "service_id", "service_version_id", "tags"))
+    if _generation(job) == Generation.CURRENT:
+        return hal_result_response(job, caller=caller, base_url=_base_url(request, caller, version))
+    return result_response(job)
+
+
+def hal_result_response(job: Job, *, caller: Caller | None, base_url: str) -> HttpResponse:
+    """The current API's result (:func:`planqk_service_api.current.hal_result`), or 409 while not final."""
+    current = service_api.current
+    if job.status not in JOB_FINAL_STATES:
+        return error_response(**_not_finished(job.status))
+    if job.status == JobStatus.SUCCEEDED:
+        fields = current.result_fields(job.result)
+    else:
+        fields = current.failure_fields(status=job.status, code=job.error_code, detail=job.error_detail)
+    files = JobResultFile.objects.filter(job_id=job.pk).order_by("name").values_list("name", flat=True)
+    execution = job_object(job, caller, Generation.CURRENT)
+    return json_response(current.hal_result(execution=execution, base_url=base_url, fields=fields, files=files))
+
+
+def _not_finished(status: str) -> dict[str, Any]:
+    error = service_api.not_finished(status)
+    return {"code": error.code, "detail": error.detail, "http_status": error.status, "extra": error.extra}
 
 
 def result_response(job: Job) -> HttpResponse:
@@ -325,10 +458,61 @@ def execution_logs(request: HttpRequest, caller: Caller, version: str, job_id: s
     return json_response(text.splitlines())
 
 
+@gateway_view("GET")
+def execution_log(request: HttpRequest, caller: Caller, version: str, job_id: str) -> HttpResponse:
+    """``GET /{id}/log``: the log as ``{message, severity, timestamp}`` entries, oldest first; 204
+    while there is none yet (both generations: it changes nothing of the documented API)."""
+    job = _job(caller, version, job_id, fields=("id",))
+    chunks = JobLogChunk.objects.filter(job_id=job.pk).order_by("seq").values_list("text", "created_at")
+    entries = service_api.current.log_entries(chunks.iterator())
+    if not entries:
+        return HttpResponse(status=204)
+    return json_response(entries)
+
+
+@gateway_view("GET")
+def execution_result_file(
+    request: HttpRequest, caller: Caller, version: str, job_id: str, file_name: str
+) -> HttpResponse:
+    """``GET /{id}/result/{file}``: one result file, streamed as a download.
+
+    The execution is found exactly as for its status (another application's is the same 404 as
+    a missing one); the file by its stored name only, never by a path made from the request.
+    """
+    job = _job(caller, version, job_id, fields=("id",))
+    # A name no stored file can have (PostgreSQL refuses a NUL in a query) is simply not there.
+    storable = "\x00" not in file_name and len(file_name) <= JobResultFile._meta.get_field("name").max_length
+    result_file = JobResultFile.objects.filter(job_id=job.pk, name=file_name).first() if storable else None
+    if result_file is None:
+        raise ApplicationError(
+            "This execution has no result file of that name.", code="execution:result-file-not-found", status=404
+        )
+    return result_file_response(result_file)
+
+
+def result_file_response(result_file: JobResultFile) -> HttpResponse:
+    """A stored result file as an attachment with its media type; never rendered by a browser in
+    the portal's origin (attachment, ``nosniff`` and a sandboxing CSP)."""
+    try:
+        handle = result_file.file.open("rb")
+    except FileNotFoundError:
+        logger.error("result file %s of job %s is missing from storage", result_file.name, result_file.job_id)
+        raise ApplicationError(
+            "This execution has no result file of that name.", code="execution:result-file-not-found", status=404
+        ) from None
+    response = FileResponse(
+        handle, as_attachment=True, filename=result_file.name, content_type=result_file.media_type or None
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "sandbox; default-src 'none'"
+    return response
+
+
 @gateway_view("PUT")
 def execution_cancel(request: HttpRequest, caller: Caller, version: str, job_id: str) -> HttpResponse:
     """``PUT /{id}/cancel``: cancel; answers the job object (CANCELLED once it has stopped)."""
     job = _job(caller, version, job_id, fields=(*_JOB_FIELDS, "subscription_id"))
+    generation = _generation(job)
     from jobs.services import job_cancel
 
     job = job_cancel(job=Job.objects.get(pk=job.pk))
@@ -336,8 +520,9 @@ def execution_cancel(request: HttpRequest, caller: Caller, version: str, job_id:
     deadline = time.monotonic() + CANCEL_WAIT_SECONDS
     while job.status not in JOB_FINAL_STATES and time.monotonic() < deadline:
         time.sleep(0.2)
-        job = Job.objects.only(*_JOB_FIELDS).get(pk=job.pk)
-    return json_response(job_object(job))
+        job = Job.objects.only(*_JOB_FIELDS, "service_id", "service_version_id", "tags").get(pk=job.pk)
+    # Both generations answer the execution (planqk-service-sdk 2.x parses the body of this 200).
+    return json_response(job_object(job, caller, generation))
 
 
 @csrf_exempt
