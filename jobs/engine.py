@@ -38,7 +38,7 @@ from planqk_portal.logs import ChunkedLogWriter
 from planqk_runtime.protocol import KIND_INTERIM, parse_output_line
 from planqk_service_api import json_problem
 
-from .models import JOB_FINAL_STATES, InterimResult, Job, JobLogChunk, JobStatus
+from .models import JOB_FINAL_STATES, InterimResult, Job, JobLogChunk, JobResultFile, JobStatus
 
 logger = logging.getLogger(__name__)
 
@@ -176,12 +176,25 @@ class Execution:
         self.follow = _Follow(offset=job.output_offset)
         self.finished = False
         self.peak_memory_kb: int | None = None
+        # Current generation: the request's secrets, for the program's environment at start and
+        # for redacting their values from every stored log line (also after a takeover).
+        from .admission import open_secrets
+
+        self.secrets = open_secrets(job.secrets_ciphertext)
+        self.redact = Redactor(self.secrets.values())
+        self.result_files: list[Any] = []
 
     def owned(self) -> Any:
         return Job.objects.filter(pk=self.job.pk, status=JobStatus.RUNNING, worker=self.worker)
 
     def platform_line(self, text: str) -> None:
-        self.writer.line(PLATFORM_PREFIX + text)
+        line = PLATFORM_PREFIX + text
+        self.log(line if line.endswith("\n") else line + "\n")
+
+    def log(self, text: str) -> None:
+        """The one way into the job's stored log: secrets redacted, NUL shown as U+FFFD (the
+        database cannot store NUL characters in text)."""
+        self.writer.write(self.redact(text).replace("\x00", "\ufffd"))
 
     # --- the whole run -----------------------------------------------------------------------
 
@@ -262,7 +275,8 @@ class Execution:
             build=self.runtime.build_handle(version.build_handle),
             data=data,
             params=params,
-            env=provider_environment(job),
+            env=execution_environment(job, self.secrets),
+            output_limits=output_limits(),
             memory_mb=min(int(service.memory_mb), int(settings.PLANQK_JOB_MAX_MEMORY_MB)),
             cpus=min(float(service.cpus), float(settings.PLANQK_JOB_MAX_CPUS)),
             timeout_seconds=int(job.timeout_seconds),
@@ -382,8 +396,7 @@ class Execution:
             elif not self.interims_dropped:
                 self.interims_dropped = True
                 self.platform_line(f"more than {max_interim_results()} interim results: further ones are not kept")
-        # The database cannot store NUL characters in text; show them as U+FFFD instead.
-        self.writer.write(line.replace("\x00", "\ufffd"))
+        self.log(line)
 
     def _checkpoint(self) -> None:
         """Store logs, interim results, the read offset and the heartbeat together."""
@@ -467,29 +480,70 @@ class Execution:
 
     def _finish(self, outcome: Outcome) -> None:
         job = self.job
+        outcome.detail = self.redact(outcome.detail)
         if outcome.status == JobStatus.SUCCEEDED and job.save_result_to_pool:
             self._save_result(outcome)
         if outcome.status == JobStatus.FAILED and outcome.code.startswith(("platform:", "job:")):
             self.platform_line(f"{outcome.code}: {outcome.detail}")
-        with transaction.atomic():
-            self.writer.flush()
-            self._store_interims()
-            finished = Job.objects.finish(
-                job.pk,
-                status=outcome.status,
-                worker=self.worker,
-                code=outcome.code,
-                detail=outcome.detail,
-                result=outcome.result,
-                result_metadata=outcome.metadata,
-                log_truncated=self.writer.truncated,
-                output_offset=self.follow.saved_offset(),
-                peak_memory_kb=self.peak_memory_kb,
-            )
-            if finished is None:
-                raise _LostOwnership
+        stored = self._store_result_files()
+        try:
+            with transaction.atomic():
+                self.writer.flush()
+                self._store_interims()
+                finished = Job.objects.finish(
+                    job.pk,
+                    status=outcome.status,
+                    worker=self.worker,
+                    code=outcome.code,
+                    detail=outcome.detail,
+                    result=outcome.result,
+                    result_metadata=outcome.metadata,
+                    log_truncated=self.writer.truncated,
+                    output_offset=self.follow.saved_offset(),
+                    peak_memory_kb=self.peak_memory_kb,
+                )
+                if finished is None:
+                    raise _LostOwnership
+                JobResultFile.objects.bulk_create(stored)
+        except BaseException:
+            _remove_stored(stored)
+            raise
         self.finished = True
         job.refresh_from_db()
+
+    def _store_result_files(self) -> list[JobResultFile]:
+        """Copy the files the program left in its output directory into storage (rows unsaved:
+        they are written with the final state, in its transaction). Refusals become log lines."""
+        if self.handle is None or self.runtime is None or JobResultFile.objects.filter(job=self.job).exists():
+            return []
+        from django.core.files import File
+
+        try:
+            files, notes = self.runtime.result_files(self.handle, output_limits())
+        except Exception:
+            logger.exception("job %s: reading its result files failed", self.job.pk)
+            self.platform_line("the result files could not be read (platform error); none are kept")
+            return []
+        for note in notes:
+            self.platform_line(note)
+        rows: list[JobResultFile] = []
+        try:
+            for item in files:
+                row = JobResultFile(job=self.job, name=item.name, size_bytes=item.size, media_type=item.media_type)
+                try:
+                    with item.open() as fh:
+                        row.file.save(item.name, File(fh), save=False)
+                except OSError as exc:
+                    self.platform_line(f"result file {item.name!r} could not be read ({exc.strerror or exc}): not kept")
+                    continue
+                rows.append(row)
+        except BaseException:
+            _remove_stored(rows)
+            raise
+        if rows:
+            total = sum(row.size_bytes for row in rows)
+            self.platform_line(f"{len(rows)} result file{'s' if len(rows) != 1 else ''} kept ({total} bytes)")
+        return rows
 
     def _store_interims(self) -> None:
         if not self.follow.pending_interims:
@@ -566,6 +620,67 @@ def _force_final(job_id: Any, worker: str) -> None:
         )
     except Exception:
         logger.exception("job %s: could not even force a final state; the reaper will", job_id)
+
+
+def output_limits() -> Any:
+    """The caps on an execution's result files, from the settings."""
+    from planqk_runtime.outputs import OutputLimits
+
+    return OutputLimits(
+        max_files=int(settings.PLANQK_JOB_RESULT_FILES_MAX),
+        max_file_bytes=int(settings.PLANQK_JOB_RESULT_FILE_MAX_MB) * 1024 * 1024,
+        max_total_bytes=int(settings.PLANQK_JOB_RESULT_FILES_TOTAL_MB) * 1024 * 1024,
+    )
+
+
+def execution_environment(job: Job, secrets: dict[str, str]) -> dict[str, str]:
+    """The platform's variables for one execution: the provider token, and for a current-
+    generation version the generation (the runner binds run() the current way) and the secrets
+    as ``SECRET_<NAME>`` (:mod:`planqk_runtime.secrets`)."""
+    from planqk_runtime.runner import CURRENT, GENERATION_ENV
+    from planqk_runtime.secrets import environment
+    from services.models import Generation
+
+    env = provider_environment(job)
+    if job.service_version.generation == Generation.CURRENT:
+        env[GENERATION_ENV] = CURRENT
+        env.update(environment(secrets))
+    return env
+
+
+class Redactor:
+    """Replaces every secret value in a text with ``[redacted]`` (the word ``SecretValue`` prints).
+
+    Applied to whole lines (the engine stores output line by line), so a value is never split
+    between two writes; a value with line breaks is redacted line by line. Also its JSON-escaped
+    form (a program printing a dict or JSON holding it) and its repr.
+    """
+
+    MASK = "[redacted]"
+
+    def __init__(self, values: Any) -> None:
+        import json
+
+        needles: set[str] = set()
+        for value in values:
+            for part in str(value).splitlines() or [str(value)]:
+                if part:
+                    needles.update({part, json.dumps(part)[1:-1], repr(part)[1:-1]})
+        self.needles = sorted(needles, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for needle in self.needles:
+            if needle in text:
+                text = text.replace(needle, self.MASK)
+        return text
+
+
+def _remove_stored(rows: list[Any]) -> None:
+    for row in rows:
+        try:
+            row.file.storage.delete(row.file.name)
+        except Exception:
+            logger.warning("could not remove the stored result file %s", row.file.name, exc_info=True)
 
 
 def provider_environment(job: Job) -> dict[str, str]:

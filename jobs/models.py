@@ -9,6 +9,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models, transaction
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
 from django.utils import timezone
 
 from planqk_portal.logs import LogChunkBase
@@ -307,3 +309,14 @@ class JobResultFile(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} of {self.job_id}"
+
+
+@receiver(post_delete, sender=JobResultFile, dispatch_uid="jobs-remove-result-file")
+def _remove_result_file(sender: type, instance: JobResultFile, using: str, **kwargs: Any) -> None:
+    # As data pool files (datapools.signals): the stored object follows its row, also through
+    # cascades (a job, a service or an account deleted), once the delete commits.
+    from functools import partial
+
+    from datapools.services import remove_stored_objects
+
+    transaction.on_commit(partial(remove_stored_objects, [instance.file.name]), using=using)

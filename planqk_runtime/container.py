@@ -1,6 +1,7 @@
 """The main process of a Docker execution: the runner's supervisor inside the container.
 
-``python -m planqk_runtime.container ALARM_SECONDS MAX_RESPONSE_BYTES RESULT_DIR -- RUNNER...``
+``python -m planqk_runtime.container ALARM_SECONDS MAX_RESPONSE_BYTES RESULT_DIR
+[--output OUTPUT_DIR MAX_FILES MAX_FILE_BYTES MAX_TOTAL_BYTES] -- RUNNER...``
 
 Standard library only. In a container every process of the execution has the same uid, so no
 file or pipe can be out of user code's reach while it runs. What can be arranged is the order:
@@ -15,6 +16,9 @@ file or pipe can be out of user code's reach while it runs. What can be arranged
 4. only then it empties ``RESULT_DIR`` (a mount of its own; whatever user code put there is
    removed) and writes the first response of the pipe to ``RESULT_DIR/response.json``, and
    exits with the runner's exit status. The platform reads that file after the container ended.
+5. with ``--output``, it then copies the result files the program left in ``OUTPUT_DIR`` (a
+   tmpfs, bounded like memory) to ``RESULT_DIR/files`` under :mod:`planqk_runtime.outputs`'
+   rules and caps, and prints a ``[platform]`` line for each file it refused.
 """
 
 from __future__ import annotations
@@ -31,9 +35,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from planqk_runtime import channel
+from planqk_runtime.outputs import OutputLimits, collect, copy_out
 from planqk_runtime.protocol import FinalResponse
 
 RESPONSE_FILE = "response.json"
+#: Where in ``RESULT_DIR`` the result files are copied (written after everything else ended).
+FILES_DIR = "files"
 _PR_SET_DUMPABLE = 4
 _ALARM_EXIT = 128 + signal.SIGALRM
 _KILL_WAIT_SECONDS = 5.0
@@ -99,9 +106,23 @@ def write_response(result_dir: Path, response: FinalResponse | None) -> None:
     os.replace(tmp, result_dir / RESPONSE_FILE)
 
 
+def copy_outputs(output_dir: Path, result_dir: Path, limits: OutputLimits) -> None:
+    """Copy the result files out of the output tmpfs (it goes with the container) into
+    ``RESULT_DIR/files``, by :mod:`planqk_runtime.outputs`' rules; say what was refused."""
+    files, notes = collect(output_dir, limits)
+    copy_out(files, result_dir / FILES_DIR)
+    for note in notes:
+        _say(note)
+
+
 def main(argv: Sequence[str]) -> int:
     alarm_seconds, max_bytes, result_dir = int(argv[0]), int(argv[1]), Path(argv[2])
-    runner = list(argv[4:] if argv[3:4] == ["--"] else argv[3:])
+    rest = list(argv[3:])
+    output: tuple[Path, OutputLimits] | None = None
+    if rest[:1] == ["--output"]:
+        output = (Path(rest[1]), OutputLimits.from_args(rest[2:5]))
+        rest = rest[5:]
+    runner = rest[1:] if rest[:1] == ["--"] else rest
     os.dup2(1, 2)
     _non_dumpable()
     alarmed = []
@@ -124,6 +145,9 @@ def main(argv: Sequence[str]) -> int:
         _say("processes of the execution could not be stopped; its result is not kept")
         return 128 + signal.SIGKILL
     write_response(result_dir, collector.response())
+    if output is not None:
+        # Only now: every other process is gone, nobody can change the output directory any more.
+        copy_outputs(output[0], result_dir, output[1])
     return returncode if returncode >= 0 else 128 - returncode
 
 

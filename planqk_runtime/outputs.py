@@ -37,6 +37,8 @@ CONTAINER_OUTPUT_DIR = "/var/runtime/output"
 NAME_MAX = 200
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _COPY_BYTES = 1 << 20
+# Entries past the count cap that are still looked at, so refusals among them are reported.
+_INSPECT_EXTRA = 1000
 
 
 @dataclass(frozen=True)
@@ -110,9 +112,12 @@ def collect(directory: Path, limits: OutputLimits) -> tuple[list[OutputFile], li
     skipped_for_count = 0
     if directory.is_symlink():
         return kept, ["the output directory was replaced by a link: no result files are kept"]
+    seen = 0
     for entry in _entries(directory):
         shown = entry.name.encode("unicode_escape", "backslashreplace").decode("ascii")[:100]
-        if len(kept) >= limits.max_files:
+        seen += 1
+        if len(kept) >= limits.max_files and seen > limits.max_files + _INSPECT_EXTRA:
+            # Past the cap files are only counted: a million of them must not cost a million opens.
             skipped_for_count += 1
             continue
         try:
@@ -139,6 +144,9 @@ def collect(directory: Path, limits: OutputLimits) -> tuple[list[OutputFile], li
             continue
         if total + info.st_size > limits.max_total_bytes:
             notes.append(f"result file {shown!r} would take all result files past {limits.max_total_bytes} bytes")
+            continue
+        if len(kept) >= limits.max_files:
+            skipped_for_count += 1
             continue
         name = safe_name(entry.name, taken)
         taken.add(name)

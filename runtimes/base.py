@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
+from planqk_runtime.outputs import OutputFile, OutputLimits
 from planqk_runtime.protocol import FinalResponse
 
 #: Execution ids and version ids become file and container names; nothing else is allowed.
@@ -122,6 +123,8 @@ class ExecutionSpec:
     timeout_seconds: int = 600
     max_pids: int = 256
     max_output_bytes: int = 10 * 1024 * 1024
+    #: Caps on the result files the program may leave in its output directory (``OUTPUT_DIRECTORY``).
+    output_limits: OutputLimits = field(default_factory=OutputLimits)
 
 
 @dataclass(frozen=True)
@@ -234,6 +237,15 @@ class Runtime(abc.ABC):
         after the runner has finished (see :mod:`planqk_runtime.channel`). None when the
         execution ended without an answer (killed, out of memory, timed out, cancelled).
         """
+
+    def result_files(self, handle: ExecutionHandle, limits: OutputLimits) -> tuple[list[OutputFile], list[str]]:
+        """The files the program left in its output directory, and notes on the ones refused.
+
+        Call it after :meth:`poll` said the execution ended and before :meth:`cleanup`. Taken by
+        the runtime, never from the output (:mod:`planqk_runtime.outputs` has the rules: regular
+        files only, ``limits``, safe names). Runtimes without an output directory have none.
+        """
+        return [], []
 
     @abc.abstractmethod
     def cancel(self, handle: ExecutionHandle) -> None:

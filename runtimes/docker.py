@@ -50,7 +50,8 @@ from docker.types import LogConfig, Ulimit
 import docker
 import planqk_runtime
 from planqk_runtime.channel import response_from_json
-from planqk_runtime.container import RESPONSE_FILE
+from planqk_runtime.container import FILES_DIR, RESPONSE_FILE
+from planqk_runtime.outputs import CONTAINER_OUTPUT_DIR, OUTPUT_DIRECTORY_ENV, OutputFile, OutputLimits, collect
 from planqk_runtime.protocol import FinalResponse
 from runtimes._common import READABLE_DIR, decode_prefix, has_requirements, pip_error, rmtree
 from runtimes.base import (
@@ -101,11 +102,15 @@ ALARM_EXIT_CODE = 128 + 14  # SIGALRM, as the init process reports it
 
 
 def runner_command(
-    timeout_seconds: int, grace_seconds: int = ALARM_GRACE_SECONDS, max_response_bytes: int = 64 << 20
+    timeout_seconds: int,
+    grace_seconds: int = ALARM_GRACE_SECONDS,
+    max_response_bytes: int = 64 << 20,
+    output_limits: OutputLimits | None = None,
 ) -> list[str]:
     """The container's command: the runner under its supervisor, with a deadline of its own."""
     alarm = str(int(timeout_seconds) + int(grace_seconds))
-    return [*SUPERVISOR, alarm, str(int(max_response_bytes)), RESULT_MOUNT, "--", *RUNNER]
+    output = ["--output", CONTAINER_OUTPUT_DIR, *output_limits.to_args()] if output_limits is not None else []
+    return [*SUPERVISOR, alarm, str(int(max_response_bytes)), RESULT_MOUNT, *output, "--", *RUNNER]
 
 
 @dataclass(frozen=True)
@@ -677,6 +682,7 @@ class DockerRuntime(Runtime):
                 raise ValueError(f"invalid environment variable {key!r}")
             env[key] = str(value)
         env["INPUT_DIR"] = "/var/input"
+        env[OUTPUT_DIRECTORY_ENV] = CONTAINER_OUTPUT_DIR
         # The platform's current runner, whatever the image holds (see runner_copy).
         env["PYTHONPATH"] = RUNNER_MOUNT
         runner = self.runner_copy()
@@ -689,7 +695,10 @@ class DockerRuntime(Runtime):
             container = client.containers.create(
                 build.image_id or build.image,
                 command=runner_command(
-                    spec.timeout_seconds, self.config.alarm_grace_seconds, max_response_bytes=spec.max_output_bytes
+                    spec.timeout_seconds,
+                    self.config.alarm_grace_seconds,
+                    max_response_bytes=spec.max_output_bytes,
+                    output_limits=spec.output_limits,
                 ),
                 # An init process (tini) reaps orphans, whose zombies would count against the
                 # pids limit, and lets the runner's alarm fire (PID 1 ignores it).
@@ -698,7 +707,9 @@ class DockerRuntime(Runtime):
                 detach=True,
                 network_mode="none",
                 read_only=True,
-                tmpfs={"/tmp": tmpfs, "/var/tmp": tmpfs, "/dev/shm": tmpfs},  # noqa: S108
+                # The output directory too: bounded like memory; the supervisor copies the result
+                # files out of it once every other process of the container is gone.
+                tmpfs={"/tmp": tmpfs, "/var/tmp": tmpfs, "/dev/shm": tmpfs, CONTAINER_OUTPUT_DIR: tmpfs},  # noqa: S108
                 cap_drop=["ALL"],
                 security_opt=["no-new-privileges"],
                 mem_limit=memory,
@@ -838,6 +849,18 @@ class DockerRuntime(Runtime):
             return response_from_json(json.loads(data))
         except (ValueError, RecursionError):
             return None
+
+    def result_files(self, handle: ExecutionHandle, limits: OutputLimits) -> tuple[list[OutputFile], list[str]]:
+        """The files the container's supervisor copied out after everything else had ended
+        (``result/files``); nothing while the container still runs (user code could write there)."""
+        own = self._own(handle)
+        container = self._container(own)
+        if container is not None:
+            container.reload()
+            if container.attrs["State"]["Status"] in ("created", "running", "restarting", "paused"):
+                return [], []
+        files, _ = collect(Path(own.dir) / "result" / FILES_DIR, limits)
+        return files, []  # the supervisor printed its notes into the execution's output
 
     def read_output(self, handle: ExecutionHandle, offset: int) -> tuple[str, int]:
         container = self._container(handle)

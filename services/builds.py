@@ -122,6 +122,7 @@ def service_version_build(*, version_id: str | uuid.UUID) -> ServiceVersion | No
         source = workdir / "code"
         source.mkdir()
         _unpack(version, workdir, source, writer)
+        _detect_generation(version, source, writer)
         runtime = get_runtime(runtime_name)
         spec = BuildSpec(version_id=str(version.id), source_dir=source, requirements=version.requirements)
         result = runtime.build(spec, log=writer.line, should_cancel=watch)
@@ -196,6 +197,19 @@ def _unpack(version: ServiceVersion, workdir: Path, source: Path, writer: Chunke
         )
 
 
+def _detect_generation(version: ServiceVersion, source: Path, writer: ChunkedLogWriter) -> None:
+    """Which contract the code follows (:mod:`planqk_runtime.generation`), saved on the version."""
+    from planqk_runtime.generation import GenerationError, detect
+
+    try:
+        found = detect(source)
+    except GenerationError as exc:
+        raise ApplicationError(str(exc), code="build:user:bad-generation") from None
+    writer.line(f"Service generation: {found.generation} ({found.reason})")
+    ServiceVersion.objects.filter(pk=version.pk).update(generation=found.generation)
+    version.generation = found.generation
+
+
 #: The runner's entry point that imports ``src.program`` and finds ``run`` without calling it.
 SMOKE_IMPORT_ENTRY_POINT = "planqk_runtime.smoke:check"
 
@@ -219,13 +233,17 @@ def _smoke_test(
     writer.line("==> smoke test")
     _smoke_run(runtime, version, build, writer, watch, kind="import", env={"ENTRY_POINT": SMOKE_IMPORT_ENTRY_POINT})
     writer.line("src.program imports and defines run")
-    data, params = service_version_example(version=version)
+    secrets: dict[str, str] = {}
+    if _current(version):
+        data, params, secrets = _current_example(version)
+    else:
+        data, params = service_version_example(version=version)
     if data is None and params is None:
         writer.line("the API spec has no example input: run() is not called")
     elif service.skip_example_run:
         writer.line("the example run is skipped (the provider's choice for this service)")
     else:
-        _smoke_run(runtime, version, build, writer, watch, kind="example", data=data, params=params)
+        _smoke_run(runtime, version, build, writer, watch, kind="example", data=data, params=params, secrets=secrets)
         writer.line("the API spec's example input runs")
     writer.line(f"<== smoke test done in {time.monotonic() - started:.1f}s")
 
@@ -241,18 +259,28 @@ def _smoke_run(
     env: dict[str, str] | None = None,
     data: Any = None,
     params: Any = None,
+    secrets: dict[str, str] | None = None,
 ) -> None:
+    from jobs.engine import Redactor
     from planqk_runtime.protocol import KIND_RESULT, final_response
+    from planqk_runtime.runner import CURRENT, GENERATION_ENV
+    from planqk_runtime.secrets import environment
     from runtimes import BuildError, ExecutionSpec
 
     service = version.service
     timeout = int(settings.PLANQK_BUILD_SMOKE_TIMEOUT)
+    env = dict(env or {})
+    if _current(version) and kind != "import":
+        env[GENERATION_ENV] = CURRENT
+        env.update(environment(secrets or {}))
+    # The example's secrets (if its spec gives any) are redacted from the build log like a job's.
+    redact = Redactor((secrets or {}).values())
     spec = ExecutionSpec(
         execution_id=f"smoke-{version.id.hex}-{kind}",
         build=build,
         data=data if isinstance(data, dict) else None,
         params=params if isinstance(params, dict) else None,
-        env=env or {},
+        env=env,
         memory_mb=int(service.memory_mb),
         cpus=float(service.cpus),
         timeout_seconds=timeout,
@@ -282,13 +310,13 @@ def _smoke_run(
             logger.warning("could not remove the smoke execution %s", spec.execution_id, exc_info=True)
     lines = [line for line in output.splitlines() if line.strip()]
     for line in lines[-40:]:
-        writer.line(f"  | {line}")
+        writer.line(redact(f"  | {line}"))
     if final is not None and final.kind == KIND_RESULT and state.exit_code == 0:
         return
     if state.timed_out:
         why = f"did not finish within {timeout} seconds"
     elif final is not None:
-        why = f"failed: {final.payload.get('code')}: {final.payload.get('detail')}"
+        why = redact(f"failed: {final.payload.get('code')}: {final.payload.get('detail')}")
     else:
         why = f"ended without an answer (exit code {state.exit_code})"
     if kind == "import":
@@ -301,6 +329,38 @@ def _smoke_run(
         )
         code = "build:user:smoke-example"
     raise BuildError(message, user_error=True, code=code)
+
+
+def _current(version: ServiceVersion) -> bool:
+    from .models import Generation
+
+    return version.generation == Generation.CURRENT
+
+
+def _current_example(version: ServiceVersion) -> tuple[dict | None, None, dict[str, str]]:
+    """A current-generation version's example: the ``POST /`` request example as it is (its
+    top-level keys are run()'s input), with its ``$secrets`` apart; ``(None, None, {})`` if none."""
+    import json
+
+    from jobs.selectors import _dig, _load_spec, _resolve
+
+    spec = _load_spec(version.api_spec or "")
+    media = _dig(spec, "paths", "/", "post", "requestBody", "content", "application/json") if spec else None
+    example = None
+    if isinstance(media, dict):
+        example = media.get("example")
+        if example is None and isinstance(media.get("examples"), dict) and media["examples"]:
+            first = _resolve(spec, next(iter(media["examples"].values())))
+            example = first.get("value") if isinstance(first, dict) else None
+    if not isinstance(example, dict):
+        return None, None, {}
+    try:
+        json.dumps(example)  # YAML can hold what JSON cannot (dates, sets)
+    except (TypeError, ValueError):
+        return None, None, {}
+    raw_secrets = example.get("$secrets")
+    secrets = {str(k): str(v) for k, v in raw_secrets.items()} if isinstance(raw_secrets, dict) else {}
+    return {k: v for k, v in example.items() if not k.startswith("$")}, None, secrets
 
 
 def _finish_ready(version: ServiceVersion, handle: dict[str, Any]) -> bool:

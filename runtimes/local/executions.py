@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from planqk_runtime.channel import response_from_json
+from planqk_runtime.outputs import OUTPUT_DIRECTORY_ENV, OutputFile, OutputLimits, collect
 from planqk_runtime.protocol import FinalResponse
 from runtimes._common import READABLE_DIR, decode_prefix, rmtree
 from runtimes.base import ExecutionSpec, ExecutionState, RuntimeUnavailable, check_id
@@ -186,6 +187,8 @@ class Executions:
             env[name] = str(value)
         # Set last: user-supplied variables must not redirect the input or hide the marker.
         env["INPUT_DIR"] = str(exec_dir / "input")
+        # Where the program leaves its result files (Kipu's variable; the same path in the sandbox).
+        env[OUTPUT_DIRECTORY_ENV] = str(exec_dir / "output")
         env[sup.MARKER_ENV] = execution_id
 
         cgroups = self.sandbox.cgroups()
@@ -368,6 +371,17 @@ class Executions:
         """
         outcome = self._read_exit(Path(handle.dir))
         return response_from_json(outcome.get("response")) if outcome else None
+
+    def result_files(self, handle: LocalExecutionHandle, limits: OutputLimits) -> tuple[list[OutputFile], list[str]]:
+        """The files in the execution's ``output`` folder, once its supervisor recorded the end.
+
+        By then every process of the execution is gone (the supervisor killed the tree before
+        writing ``exit.json``), so nothing changes the folder while it is read.
+        """
+        exec_dir = Path(handle.dir)
+        if self._read_exit(exec_dir) is None:
+            return [], []
+        return collect(exec_dir / "output", limits)
 
     @staticmethod
     def _read_exit(exec_dir: Path) -> dict[str, Any] | None:

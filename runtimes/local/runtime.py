@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
+from planqk_runtime.outputs import OutputFile, OutputLimits
 from planqk_runtime.protocol import FinalResponse
 from runtimes._common import rmtree
 from runtimes.base import (
@@ -177,6 +178,9 @@ class LocalRuntime(Runtime):
 
     def final_response(self, handle: ExecutionHandle) -> FinalResponse | None:
         return self.executions.final_response(self._own(handle))
+
+    def result_files(self, handle: ExecutionHandle, limits: OutputLimits) -> tuple[list[OutputFile], list[str]]:
+        return self.executions.result_files(self._own(handle), limits)
 
     def cancel(self, handle: ExecutionHandle) -> None:
         self.executions.cancel(self._own(handle))
