@@ -92,18 +92,21 @@ def init(args: argparse.Namespace) -> int:
 
     target = Path(args.name)
     name = target.name or Path.cwd().name
+    current = bool(getattr(args, "current", False))
     try:
-        write_template(target, name=name)
+        write_template(target, name=name, current=current)
     except FileExistsError as exc:
         raise FileProblem(str(exc), hint="Choose another NAME: `planqk init NAME`.") from exc
     except OSError as exc:
         raise FileProblem(f"cannot write the template into {target}: {exc.strerror or exc}") from exc
-    term.success(f"Created the user code template in {target.resolve()}")
+    kind = "the current generation's template" if current else "the user code template"
+    term.success(f"Created {kind} in {target.resolve()}")
     cd = "" if target.resolve() == Path.cwd().resolve() else f"  cd {args.name}\n"
+    local_run = "run it on input/input.json" if current else "run it on input/data.json and input/params.json"
     term.info(
         "Next steps:\n"
         f"{cd}"
-        "  python -m src        run it on input/data.json and input/params.json\n"
+        f"  python -m src        {local_run}\n"
         "  planqk serve         try its service API locally (Swagger UI at /docs)\n"
         "  planqk up            create the service on the portal"
     )
@@ -147,7 +150,7 @@ def services(args: argparse.Namespace) -> int:
 def resolve_service_id(portal: Portal, value: str) -> str:
     """A service id from an id or the name of one of your services."""
     if is_uuid(value):
-        return value
+        return str(uuid.UUID(value))  # the portal takes the hyphenated form only
     found = portal.find_service(value)
     if found is None:
         raise NotFound(f"you have no service named {value!r}", hint="`planqk services` lists them.")

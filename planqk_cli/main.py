@@ -105,10 +105,13 @@ def build_parser() -> argparse.ArgumentParser:
         "init", _lazy("commands", "init"), "create the user code template in a new folder",
         description="Write the user code template (the same files as the portal's template.zip) into ./NAME. "
         "Existing files are never overwritten.",
-        epilog="Examples:\n  planqk init\n  planqk init my-service",
+        epilog="Examples:\n  planqk init\n  planqk init my-service\n  planqk init --current my-service",
     )  # fmt: skip
     init.add_argument("name", nargs="?", default="planqk-service", metavar="NAME",
                       help="the folder, also the title of the API spec (default: planqk-service)")  # fmt: skip
+    init.add_argument("--current", action="store_true",
+                      help="the current generation's template (Kipu Quantum Hub's qhub-serve way): a typed run() "
+                      "with pydantic models, its return value as the result, a result file")  # fmt: skip
 
     openapi = command(
         "openapi", _lazy("openapi", "openapi"), "write openapi-spec.yml from the examples in input/",

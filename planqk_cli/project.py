@@ -14,7 +14,9 @@ from planqk_cli.errors import FileProblem, NoTemplate, UsageError
 PROJECT_FILE = "planqk.json"
 ENTRY_POINT = Path("src") / "program.py"
 #: What goes into the zip, like the documentation's `zip -r user_code.zip src requirements.txt ...`.
-ZIP_MEMBERS = ("src", "requirements.txt", "environment.yml", "openapi-spec.yml")
+#: planqk.json goes along: its "generation" key ("2022" or "current") overrides what the build
+#: detects from run()'s signature (planqk_runtime.generation).
+ZIP_MEMBERS = ("src", "requirements.txt", "environment.yml", "openapi-spec.yml", PROJECT_FILE)
 _SKIPPED_DIRS = {"__pycache__", ".ipynb_checkpoints"}
 _SKIPPED_SUFFIXES = (".pyc", ".pyo")
 
@@ -58,11 +60,14 @@ def zip_template(folder: Path, dest: Path) -> list[str]:
 
 
 def read_project(folder: Path) -> dict[str, Any] | None:
-    """``planqk.json`` of the folder (``{"serviceId", "name"}``), or None when there is none."""
+    """``planqk.json`` of the folder (``{"serviceId", "name"}``), or None when it names no service yet
+    (missing, or only settings such as ``"generation"``: the first ``planqk up`` adds the service)."""
     path = folder / PROJECT_FILE
     if not path.exists():
         return None
     data = read_json_file(path)
+    if isinstance(data, dict) and "serviceId" not in data:
+        return None
     if not isinstance(data, dict) or not isinstance(data.get("serviceId"), str) or not data["serviceId"]:
         raise FileProblem(
             f'{path} does not name a service (expected {{"serviceId": ..., "name": ...}})',
@@ -74,8 +79,14 @@ def read_project(folder: Path) -> dict[str, Any] | None:
 def write_project(folder: Path, *, service_id: str, name: str) -> Path:
     """Remember the service of this folder, so the next ``planqk up`` uploads a new version."""
     path = folder / PROJECT_FILE
+    # Keep what else the file says (the "generation" override, say): only the service is ours.
     try:
-        path.write_text(json.dumps({"serviceId": service_id, "name": name}, indent=2) + "\n", encoding="utf-8")
+        kept = read_json_file(path) if path.is_file() else {}
+    except FileProblem:
+        kept = {}
+    project = {**(kept if isinstance(kept, dict) else {}), "serviceId": service_id, "name": name}
+    try:
+        path.write_text(json.dumps(project, indent=2) + "\n", encoding="utf-8")
     except OSError as exc:
         raise FileProblem(f"cannot write {path}: {exc.strerror}") from exc
     return path

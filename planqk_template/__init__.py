@@ -21,6 +21,7 @@ import zipfile
 from pathlib import Path
 
 __all__ = [
+    "CURRENT_TEMPLATE_PATHS",
     "TEMPLATE_PATHS",
     "build_tar_gz",
     "build_zip",
@@ -48,6 +49,18 @@ TEMPLATE_PATHS: tuple[str, ...] = (
     "src/libs/return_objects.py",
 )
 
+#: The current generation's template (``planqk init --current``; files in ``planqk_template/current/``):
+#: a typed ``run()`` with pydantic models, its result as the return value and a result file.
+CURRENT_TEMPLATE_PATHS: tuple[str, ...] = (
+    "README.md",
+    "openapi-spec.yml",
+    "requirements.txt",
+    "input/input.json",
+    "src/__init__.py",
+    "src/__main__.py",
+    "src/program.py",
+)
+
 # A fixed timestamp makes the archives byte-for-byte reproducible (stable ETags, cacheable).
 _ARCHIVE_DATE = (2024, 1, 1, 0, 0, 0)
 _ARCHIVE_MTIME = 1704067200  # 2024-01-01 00:00:00 UTC
@@ -55,9 +68,9 @@ _ARCHIVE_MTIME = 1704067200  # 2024-01-01 00:00:00 UTC
 _DEFAULT_TITLE = "PlanQK Service"
 
 
-def files_dir() -> Path:
-    """The folder holding the template's files."""
-    return Path(__file__).resolve().parent / "files"
+def files_dir(*, current: bool = False) -> Path:
+    """The folder holding the template's files (the current generation's with ``current``)."""
+    return Path(__file__).resolve().parent / ("current" if current else "files")
 
 
 def _with_name(files: dict[str, bytes], name: str) -> dict[str, bytes]:
@@ -73,13 +86,15 @@ def _with_name(files: dict[str, bytes], name: str) -> dict[str, bytes]:
     return files
 
 
-def template_files(*, name: str | None = None) -> dict[str, bytes]:
+def template_files(*, name: str | None = None, current: bool = False) -> dict[str, bytes]:
     """The template as ``{relative path: content}``, in :data:`TEMPLATE_PATHS` order.
 
     ``name`` (optional) is the service's name, put into the API spec's title and the README.
+    ``current``: the current generation's template (:data:`CURRENT_TEMPLATE_PATHS`).
     """
-    root = files_dir()
-    files = {path: (root / path).read_bytes() for path in TEMPLATE_PATHS}
+    root = files_dir(current=current)
+    paths = CURRENT_TEMPLATE_PATHS if current else TEMPLATE_PATHS
+    files = {path: (root / path).read_bytes() for path in paths}
     if name:
         files = _with_name(files, name)
     return files
@@ -147,10 +162,11 @@ def write_files(dest: Path, files: dict[str, bytes]) -> None:
             handle.write(content)
 
 
-def write_template(dest: Path, *, name: str | None = None) -> None:
+def write_template(dest: Path, *, name: str | None = None, current: bool = False) -> None:
     """Write the template into the folder ``dest`` (created when missing), as ``planqk init`` does.
 
-    ``name`` (optional) goes into the API spec's title and the README. Raises
-    :class:`FileExistsError`, before writing anything, when a template file exists in ``dest``.
+    ``name`` (optional) goes into the API spec's title and the README; ``current`` writes the
+    current generation's template. Raises :class:`FileExistsError`, before writing anything,
+    when a template file exists in ``dest``.
     """
-    write_files(dest, template_files(name=name))
+    write_files(dest, template_files(name=name, current=current))
