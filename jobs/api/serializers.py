@@ -8,6 +8,14 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from jobs.models import InterimResult, Job, JobStatus
+from planqk_portal.api_fields import QuerySerializer, StrictCharField, StrictUUIDField
+
+
+class JobQuerySerializer(QuerySerializer):
+    """The list's filters (an empty or malformed one is 400, never "no filter")."""
+
+    service = StrictUUIDField(required=False, help_text="Only jobs of this service")
+    status = serializers.ChoiceField(choices=JobStatus.choices, required=False, help_text="Only jobs in this state")
 
 
 class JobErrorSerializer(serializers.Serializer):
@@ -18,9 +26,9 @@ class JobErrorSerializer(serializers.Serializer):
 class DataRefSerializer(serializers.Serializer):
     """A data pool file, as the Data Pools page shows it."""
 
-    dataPoolId = serializers.UUIDField()
-    dataSourceDescriptorId = serializers.UUIDField()
-    fileId = serializers.UUIDField()
+    dataPoolId = StrictUUIDField()
+    dataSourceDescriptorId = StrictUUIDField()
+    fileId = StrictUUIDField()
 
 
 class JobCostSerializer(serializers.Serializer):
@@ -120,15 +128,15 @@ class JobCreateSerializer(serializers.Serializer):
         "allOf": [_value_or_ref("data", "dataRef"), _value_or_ref("params", "paramsRef")],
     }
 
-    service_id = serializers.UUIDField(required=False)
-    service_name = serializers.CharField(required=False, max_length=64)
-    version = serializers.CharField(required=False, max_length=32, help_text="Default: the latest callable one.")
+    service_id = StrictUUIDField(required=False)
+    service_name = StrictCharField(required=False, max_length=64)
+    version = StrictCharField(required=False, max_length=32, help_text="Default: the latest callable one.")
     data = JSONObjectField(required=False, allow_null=True, help_text="A JSON object, at most 1 MB.")
     params = JSONObjectField(required=False, allow_null=True, help_text="A JSON object, at most 1 MB.")
     dataRef = DataRefSerializer(required=False, allow_null=True)
     paramsRef = DataRefSerializer(required=False, allow_null=True)
     save_result_to_pool = serializers.BooleanField(required=False, default=False)
-    result_pool_id = serializers.UUIDField(
+    result_pool_id = StrictUUIDField(
         required=False, allow_null=True, help_text="A pool you may write into; a new pool when omitted."
     )
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
@@ -14,13 +13,19 @@ from rest_framework.response import Response
 
 from jobs import selectors, services
 from jobs.admission import execution_admit
-from jobs.models import Job, JobSource, JobStatus
+from jobs.models import Job, JobSource
 from planqk_portal.api_schema import error, errors
 from planqk_portal.errors import ApplicationError
 from planqk_portal.logs import log_poll_payload
 
 from .parsers import JobInputJSONParser
-from .serializers import InterimResultSerializer, JobCreateSerializer, JobLogSerializer, JobSerializer
+from .serializers import (
+    InterimResultSerializer,
+    JobCreateSerializer,
+    JobLogSerializer,
+    JobQuerySerializer,
+    JobSerializer,
+)
 
 TAGS = ["jobs"]
 
@@ -78,25 +83,15 @@ class JobListCreateView(GenericAPIView):
     parser_classes = [JobInputJSONParser]
 
     def get_queryset(self) -> Any:
-        params = self.request.query_params
-        service = params.get("service") or None
-        wanted = params.get("status") or None
-        if wanted and wanted not in JobStatus.values:
-            raise ApplicationError(f"status must be one of {', '.join(JobStatus.values)}.", code="invalid", status=400)
-        if service:
-            try:
-                uuid.UUID(service)
-            except ValueError:
-                raise ApplicationError("service must be a service id (UUID).", code="invalid", status=400) from None
-        return selectors.job_list(user=self.request.user, service=service, status=wanted)
+        query = JobQuerySerializer(data=self.request.query_params)
+        query.is_valid(raise_exception=True)
+        wanted = query.validated_data
+        return selectors.job_list(user=self.request.user, service=wanted.get("service"), status=wanted.get("status"))
 
     @extend_schema(
         tags=TAGS,
         summary="Your jobs, newest first",
-        parameters=[
-            OpenApiParameter("service", OpenApiTypes.UUID, description="Only jobs of this service"),
-            OpenApiParameter("status", str, enum=JobStatus.values, description="Only jobs in this state"),
-        ],
+        parameters=[JobQuerySerializer],
         responses=JobSerializer(many=True),
     )
     def get(self, request: Request) -> Response:
