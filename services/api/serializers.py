@@ -35,6 +35,7 @@ class ServiceVersionSerializer(serializers.ModelSerializer):
             "build_started_at",
             "build_ended_at",
             "is_callable",
+            "generation",
         )
         read_only_fields = fields
 
