@@ -6,13 +6,16 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from applications.services import service_endpoint_url
+from planqk_portal.api_fields import QuerySerializer, StrictCharField
 from services.models import PricingPlan, QuantumBackend, Service, ServiceVersion
 
 from ..selectors import ORDERINGS, marketplace_plans, marketplace_versions
 
 
-class MarketplaceQuerySerializer(serializers.Serializer):
-    search = serializers.CharField(
+class MarketplaceQuerySerializer(QuerySerializer):
+    """The catalogue's filters; an empty one is refused like any value outside its enum."""
+
+    search = StrictCharField(
         required=False, allow_blank=True, max_length=200, help_text="Words in name or description."
     )
     quantum_backend = serializers.ChoiceField(choices=QuantumBackend.choices, required=False)
