@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.files import File
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods
 
+from datapools.selectors import datapool_list_writable
 from planqk_portal.errors import ApplicationError
 from planqk_portal.logs import HTMX_STOP_POLLING, render_log_poll
 
 from . import result_views, schema_form, selectors, services
 from .admission import execution_admit, version_input_schemas
 from .forms import ERROR_FIELDS, JobCreateForm, JobFilterForm
-from .models import Job, JobSource
+from .models import Job, JobResultFile, JobSource
+
+logger = logging.getLogger(__name__)
 
 PAGE_SIZE = 20
 INTERIM_SHOWN = 20
@@ -204,7 +209,7 @@ def _job_or_404(request: HttpRequest, job_id: Any) -> Job:
     return selectors.job_get(user=request.user, job_id=job_id)
 
 
-def _status_context(job: Job) -> dict[str, Any]:
+def _status_context(job: Job, user: Any = None) -> dict[str, Any]:
     interim = list(selectors.job_interim_results(job=job).order_by("-seq")[:INTERIM_CHARTED])
     interim.reverse()
     shown = interim[-INTERIM_SHOWN:]
@@ -219,10 +224,18 @@ def _status_context(job: Job) -> dict[str, Any]:
         else None,
         **_result_preview(job),
         **_result_view(job),
+        **_result_files(job, user),
         "metadata_json": json.dumps(job.result_metadata, indent=2, ensure_ascii=False)
         if job.result_metadata is not None
         else "",
     }
+
+
+def _result_files(job: Job, user: Any) -> dict[str, Any]:
+    """The files the program wrote (current generation), and the pools they can be saved into."""
+    files = list(job.result_files.order_by("name")) if job.is_final else []
+    pools = list(datapool_list_writable(user=user).order_by("name")) if files and user is not None else []
+    return {"result_files": files, "result_file_pools": pools}
 
 
 def _result_view(job: Job) -> dict[str, Any]:
@@ -262,7 +275,7 @@ def job_detail(request: HttpRequest, job_id: Any) -> HttpResponse:
     final = job.is_final  # before the chunks: none written before the end is missed
     chunks = list(selectors.job_log_chunks(job=job))
     context = {
-        **_status_context(job),
+        **_status_context(job, request.user),
         "data_json": json.dumps(job.data, indent=2, ensure_ascii=False) if job.data is not None else "",
         "params_json": json.dumps(job.params, indent=2, ensure_ascii=False) if job.params is not None else "",
         "log_chunks": chunks,
@@ -278,7 +291,7 @@ def job_detail(request: HttpRequest, job_id: Any) -> HttpResponse:
 def job_status(request: HttpRequest, job_id: Any) -> HttpResponse:
     """htmx poll of the status and result area; 286 stops the polling at a final state."""
     job = _job_or_404(request, job_id)
-    response = render(request, "jobs/detail.html#status", _status_context(job))
+    response = render(request, "jobs/detail.html#status", _status_context(job, request.user))
     if job.is_final:
         response.status_code = HTMX_STOP_POLLING
     return response
@@ -306,6 +319,79 @@ def job_result_download(request: HttpRequest, job_id: Any) -> HttpResponse:
     response = HttpResponse(body + "\n", content_type="application/json; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="result.json"'
     return response
+
+
+def _result_file_or_404(request: HttpRequest, job_id: Any, file_id: int) -> JobResultFile:
+    """A result file of a job the user may see (the job page's rule); anything else is the same 404."""
+    job = _job_or_404(request, job_id)
+    result_file = job.result_files.filter(pk=file_id).first()
+    if result_file is None:
+        raise Http404("This job has no such result file.")
+    return result_file
+
+
+def result_file_response(result_file: JobResultFile) -> HttpResponse:
+    """A stored result file as an attachment with its media type, for the job page and the gateway.
+
+    Never rendered by a browser in the portal's origin, whatever the program wrote (an HTML file
+    too): an attachment, ``nosniff`` and a sandboxing CSP.
+    """
+    try:
+        handle = result_file.file.open("rb")
+    except FileNotFoundError:
+        logger.error("result file %s of job %s is missing from storage", result_file.pk, result_file.job_id)
+        raise ApplicationError(
+            "This execution has no result file of that name.", code="execution:result-file-not-found", status=404
+        ) from None
+    response = FileResponse(
+        handle, as_attachment=True, filename=result_file.name, content_type=result_file.media_type or None
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "sandbox; default-src 'none'"
+    return response
+
+
+@login_required
+@require_GET
+def job_result_file_download(request: HttpRequest, job_id: Any, file_id: int) -> HttpResponse:
+    """One result file of the job, downloaded."""
+    result_file = _result_file_or_404(request, job_id, file_id)
+    try:
+        return result_file_response(result_file)
+    except ApplicationError:
+        raise Http404("This job has no such result file.") from None
+
+
+@login_required
+@require_http_methods(["POST"])
+def job_result_file_save(request: HttpRequest, job_id: Any, file_id: int) -> HttpResponse:
+    """Save a result file into a data pool the user may write (or a new one), as an upload would."""
+    from datapools.selectors import Access, datapool_get
+    from datapools.services import datafile_upload, datapool_create
+
+    result_file = _result_file_or_404(request, job_id, file_id)
+    pool_id = request.POST.get("pool", "").strip()
+    try:
+        if pool_id:
+            pool = datapool_get(user=request.user, pool_id=pool_id, need=Access.WRITE)
+        else:
+            label = f"{result_file.job.service.name} job {str(result_file.job_id)[:8]}"
+            pool = datapool_create(user=request.user, name=label[:100])
+        with result_file.file.open("rb") as handle:
+            datafile = datafile_upload(
+                user=request.user,
+                pool=pool,
+                upload=File(handle, name=result_file.name),
+                name=result_file.name,
+                content_type=result_file.media_type,
+            )
+    except FileNotFoundError:
+        messages.error(request, f"“{result_file.name}” is no longer stored; nothing was saved.")
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Saved “{datafile.name}” into the data pool “{pool.name}”.")
+    return redirect("jobs:detail", job_id=result_file.job_id)
 
 
 @login_required

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.db.models import F
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from oauth2_provider.views import TokenView
 from oauthlib.oauth2 import BackendApplicationServer
@@ -487,25 +487,9 @@ def execution_result_file(
         raise ApplicationError(
             "This execution has no result file of that name.", code="execution:result-file-not-found", status=404
         )
+    from jobs.views import result_file_response
+
     return result_file_response(result_file)
-
-
-def result_file_response(result_file: JobResultFile) -> HttpResponse:
-    """A stored result file as an attachment with its media type; never rendered by a browser in
-    the portal's origin (attachment, ``nosniff`` and a sandboxing CSP)."""
-    try:
-        handle = result_file.file.open("rb")
-    except FileNotFoundError:
-        logger.error("result file %s of job %s is missing from storage", result_file.name, result_file.job_id)
-        raise ApplicationError(
-            "This execution has no result file of that name.", code="execution:result-file-not-found", status=404
-        ) from None
-    response = FileResponse(
-        handle, as_attachment=True, filename=result_file.name, content_type=result_file.media_type or None
-    )
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "sandbox; default-src 'none'"
-    return response
 
 
 @gateway_view("PUT")
