@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.db.models import Count, Exists, F, Min, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, F, Min, OuterRef, Prefetch, Q, QuerySet
 
 from services.models import BuildStatus, Lifecycle, PlanKind, PricingPlan, QuantumBackend, Service, ServiceVersion
 
@@ -84,6 +84,23 @@ def marketplace_service_get(*, service_id: Any, user: Any = None) -> Service | N
     if service.lifecycle != Lifecycle.PUBLISHED or not _callable_versions().filter(service=service).exists():
         return None
     return service
+
+
+def marketplace_listing_prefetch(queryset: QuerySet[Service]) -> QuerySet[Service]:
+    """``queryset`` with what each listing's badges need, in two queries for a whole page:
+    ``callable_versions`` (newest first) and ``active_plans`` (cheapest first)."""
+    versions = _callable_versions().defer("api_spec", "build_handle", "build_error").order_by("-created_at")
+    return queryset.prefetch_related(
+        Prefetch("versions", queryset=versions, to_attr="callable_versions"),
+        Prefetch("plans", queryset=_active_plans().order_by("price_cents", "created_at"), to_attr="active_plans"),
+    )
+
+
+def listing_version(*, service: Service, versions: list[ServiceVersion]) -> ServiceVersion | None:
+    """The version a listing shows among ``versions`` (callable, newest first): the published one
+    when it is callable, else the newest."""
+    published = next((v for v in versions if v.pk == service.published_version_id), None)
+    return published or (versions[0] if versions else None)
 
 
 def marketplace_versions(*, service: Service) -> QuerySet[ServiceVersion]:

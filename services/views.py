@@ -248,7 +248,9 @@ def _version_create(
     request: HttpRequest, service_id: Any, handler: upload_handlers.LimitedUploadHandler | None
 ) -> HttpResponse:
     service = _service_or_404(request, service_id)
-    form = ServiceVersionForm(request.POST or None, request.FILES or None)
+    form = ServiceVersionForm(
+        request.POST or None, request.FILES or None, initial={"skip_example_run": service.skip_example_run}
+    )
     if handler is not None and handler.refused:
         form.is_valid()
         _show_error(form, upload_handlers.too_large_error())
@@ -262,6 +264,7 @@ def _version_create(
                 external_url=values["external_url"],
                 api_spec=values["api_spec"],
                 version=values["version"] or None,
+                skip_example_run=values["skip_example_run"],
             )
         except ApplicationError as exc:
             _show_error(form, exc)
@@ -356,7 +359,7 @@ def service_publish(request: HttpRequest, service_id: Any) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def service_publish_flow(request: HttpRequest, service_id: Any) -> HttpResponse:
     """Publish in steps: visibility, plans, the default version, a preview of the listing, confirm."""
-    from marketplace.badges import price_from, sdk_badges
+    from marketplace.badges import listing_badges
 
     service = _service_or_404(request, service_id)
     versions = [v for v in selectors.service_version_list(service=service) if v.is_callable]
@@ -413,8 +416,9 @@ def service_publish_flow(request: HttpRequest, service_id: Any) -> HttpResponse:
                 step="preview",
                 version=version,
                 preview_plans=preview_plans,
-                price_from=price_from(preview_plans),
-                sdks=sdk_badges(version.requirements),
+                listing=listing_badges(
+                    service=service, version=version, plans=preview_plans, currency=settings.PLANQK_CURRENCY
+                ),
                 lifecycle=values["lifecycle"],
             )
     return render(request, "services/publish.html", context, status=400 if form.errors else 200)
