@@ -22,7 +22,17 @@ except ImportError:  # pragma: no cover - only while the services app has not sh
         return mark_safe(nh3.clean(html, url_schemes={"http", "https", "mailto"}))  # noqa: S308 - cleaned by nh3
 
 
-__all__ = ["load_spec", "python_snippet", "render_markdown", "spec_for_swagger", "spec_make_safe"]
+__all__ = [
+    "PLACEHOLDERS",
+    "example_input",
+    "load_spec",
+    "python_snippet",
+    "render_markdown",
+    "spec_example",
+    "spec_for_swagger",
+    "spec_make_safe",
+    "spec_placeholder_text",
+]
 
 
 class SpecError(ValueError):
@@ -43,8 +53,72 @@ def load_spec(text: str) -> dict[str, Any]:
 
 
 def spec_for_swagger(text: str, *, endpoint_url: str, token_url: str) -> dict[str, Any]:
-    """The spec as Swagger UI may see it: parsed, then made safe by ``spec_make_safe``."""
-    return spec_make_safe(load_spec(text), endpoint_url=endpoint_url, token_url=token_url)
+    """The spec as Swagger UI may see it: parsed, made safe by ``spec_make_safe``, and without the
+    template's placeholder sentences (its provider sees a warning until they are replaced)."""
+    safe = spec_make_safe(load_spec(text), endpoint_url=endpoint_url, token_url=token_url)
+    return _without_placeholders(safe)
+
+
+#: The user code template's placeholder text (older templates, and PlanQK's own): it describes
+#: nothing. A spec that still has it gets a warning for its provider (``spec_placeholder_text``)
+#: and subscribers never read it (``spec_for_swagger`` drops the sentences that hold it).
+PLACEHOLDERS = (
+    re.compile(r"Adapt the\s+`?InputData`?", re.IGNORECASE),
+    re.compile(r"Describe your service'?s input here", re.IGNORECASE),
+    re.compile(r"Describe your service'?s output here", re.IGNORECASE),
+)
+# A sentence ends at ., ! or ? followed by white space (a line break inside a sentence is not an end).
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+_PARAGRAPH = re.compile(r"\n\s*\n")
+
+
+def spec_placeholder_text(api_spec: str) -> list[str]:
+    """The template placeholder phrases left in a spec's text (YAML comments do not count: they
+    never reach a page)."""
+    import json
+
+    if not api_spec or not api_spec.strip():
+        return []
+    try:
+        text = json.dumps(yaml.safe_load(api_spec), ensure_ascii=False)
+    except (yaml.YAMLError, TypeError, ValueError):
+        return []
+    found = []
+    for pattern in PLACEHOLDERS:
+        match = pattern.search(text)
+        if match:
+            found.append(match.group(0))
+    return found
+
+
+def _strip_placeholder_sentences(text: str) -> str:
+    if not any(pattern.search(text) for pattern in PLACEHOLDERS):
+        return text
+    paragraphs = []
+    for paragraph in _PARAGRAPH.split(text.strip()):
+        if not any(pattern.search(paragraph) for pattern in PLACEHOLDERS):
+            paragraphs.append(paragraph)  # as written: its line breaks may be Markdown
+            continue
+        sentences = _SENTENCE_END.split(paragraph.strip())
+        kept = [s for s in sentences if not any(pattern.search(s) for pattern in PLACEHOLDERS)]
+        if kept:
+            paragraphs.append(" ".join(kept))
+    return "\n\n".join(paragraphs)
+
+
+def _without_placeholders(node: Any, parent_key: str = "") -> Any:
+    """Every text of the document without its placeholder sentences (a text of nothing else
+    becomes empty: OpenAPI requires some descriptions). Examples and defaults are the provider's
+    data and stay as they are."""
+    if parent_key in _DATA_KEYS:
+        return node
+    if isinstance(node, list):
+        return [_without_placeholders(item) for item in node]
+    if isinstance(node, str):
+        return _strip_placeholder_sentences(node)
+    if not isinstance(node, dict):
+        return node
+    return {key: _without_placeholders(value, parent_key=key) for key, value in node.items()}
 
 
 # Keys whose value is a URL a reader may click (kept only when http or https, never fetched).
@@ -170,20 +244,21 @@ def spec_make_safe(spec: dict[str, Any], *, endpoint_url: str, token_url: str) -
     return safe
 
 
-def _example_input(text: str) -> tuple[Any, Any]:
+def spec_example(api_spec: str) -> tuple[dict | None, dict | None]:
+    """``(data, params)`` of the spec's ``POST /`` example, None where it gives none: the rule of
+    ``jobs.selectors.service_version_example`` (Create Job's prefill and the build's smoke test),
+    so the curl and Python examples and Try it run exactly what the build ran."""
+    from types import SimpleNamespace
+
+    from jobs.selectors import service_version_example
+
+    return service_version_example(version=SimpleNamespace(api_spec=api_spec or ""))
+
+
+def example_input(api_spec: str) -> tuple[Any, Any]:
     """The request example of ``POST /`` when the spec has one, else empty input."""
-    try:
-        spec = load_spec(text)
-        operation = spec["paths"]["/"]["post"]
-        content = operation["requestBody"]["content"]["application/json"]
-        example = content.get("example")
-        if example is None and isinstance(content.get("examples"), dict) and content["examples"]:
-            example = next(iter(content["examples"].values())).get("value")
-    except (SpecError, KeyError, TypeError, AttributeError, StopIteration):
-        example = None
-    if isinstance(example, dict):
-        return example.get("data", {}), example.get("params", {})
-    return {}, {}
+    data, params = spec_example(api_spec)
+    return ({} if data is None else data), ({} if params is None else params)
 
 
 def _py(value: Any) -> str:
@@ -193,7 +268,7 @@ def _py(value: Any) -> str:
 
 def python_snippet(*, endpoint_url: str, api_spec: str = "") -> str:
     """A ready script calling the service with the project's client (planqk_client)."""
-    data, params = _example_input(api_spec)
+    data, params = example_input(api_spec)
     return f'''from planqk_client import PlanqkServiceClient
 
 # The consumer key and secret of your subscribed application (Applications → your application).

@@ -14,7 +14,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.html import strip_tags
 from django.utils.http import urlencode
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from applications import selectors as application_selectors
 from applications.services import service_endpoint_url, subscription_create
@@ -23,8 +23,17 @@ from services.models import PlanKind, PricingPlan, Service, ServiceVersion
 from services.selectors import gateway_url, service_get_owned
 
 from . import selectors, services
+from .badges import listing_badges
 from .forms import MarketplaceFilterForm, PlanForm, SubscribeFlowForm, SubscribeForm
-from .rendering import SpecError, _example_input, load_spec, python_snippet, render_markdown, spec_for_swagger
+from .rendering import (
+    SpecError,
+    example_input,
+    load_spec,
+    python_snippet,
+    render_markdown,
+    spec_example,
+    spec_for_swagger,
+)
 
 PAGE_SIZE = 12
 
@@ -46,9 +55,15 @@ def service_list(request: HttpRequest) -> HttpResponse:
         pricing=filters.get("pricing", ""),
         ordering=filters.get("sort") or "newest",
     )
-    page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = Paginator(selectors.marketplace_listing_prefetch(queryset), PAGE_SIZE).get_page(request.GET.get("page"))
     for service in page.object_list:
         service.provider_name = _provider_name(service)
+        service.listing = listing_badges(
+            service=service,
+            version=selectors.listing_version(service=service, versions=service.callable_versions),
+            plans=service.active_plans,
+            currency=settings.PLANQK_CURRENCY,
+        )
         # Rendered then stripped, so Markdown syntax never shows in the short description.
         service.summary = strip_tags(render_markdown(service.description)).strip()
     query = urlencode({key: value for key, value in filters.items() if value})
@@ -75,12 +90,7 @@ def _chosen_version(request: HttpRequest, service: Service) -> tuple[list[Servic
     versions = [*selectors.marketplace_versions(service=service)]
     wanted = request.GET.get("version")
     chosen = next((v for v in versions if v.version == wanted), None)
-    if chosen is None:
-        published = service.published_version
-        chosen = next((v for v in versions if published is not None and v.pk == published.pk), None)
-    if chosen is None and versions:
-        chosen = versions[0]
-    return versions, chosen
+    return versions, chosen or selectors.listing_version(service=service, versions=versions)
 
 
 def _detail_context(request: HttpRequest, service: Service, form: SubscribeForm | None = None) -> dict[str, Any]:
@@ -109,9 +119,11 @@ def _detail_context(request: HttpRequest, service: Service, form: SubscribeForm 
         "endpoint_url": endpoint,
         "spec_error": spec_error,
         "snippet": python_snippet(endpoint_url=endpoint, api_spec=version.api_spec) if version else "",
+        "has_example": version is not None and spec_example(version.api_spec) != (None, None),
         "form": form,
         "subscribe_flow_form": flow_form,
         "is_owner": is_owner,
+        "listing": listing_badges(service=service, version=version, plans=plans, currency=settings.PLANQK_CURRENCY),
         "is_listed": service.lifecycle == "PUBLISHED" and bool(versions),
         "has_paid_plan": any(plan.is_paid for plan in plans),
     }
@@ -122,6 +134,48 @@ def detail(request: HttpRequest, service_id: Any) -> HttpResponse:
     """A service's page: description, provider, versions, plans, API docs, endpoint, snippet, Subscribe."""
     service = _service_or_404(request, service_id)
     return render(request, "marketplace/detail.html", _detail_context(request, service))
+
+
+@require_POST
+def try_it(request: HttpRequest, service_id: Any) -> HttpResponse:
+    """Try it: run the version's example input (the one the page's curl and Python examples send)
+    as a job of the logged-in user, through admission like every other road. Admission decides
+    (ownership or an active subscription); a user without a subscription is led to the
+    subscribe flow, and any other refusal is shown on the service page."""
+    from jobs.admission import execution_admit
+    from jobs.models import JobSource
+
+    service = _service_or_404(request, service_id)
+    page = reverse("marketplace:detail", args=[service.pk])
+    if not request.user.is_authenticated:
+        return redirect(f"{reverse('account_login')}?{urlencode({'next': page})}")
+    _, version = _chosen_version(request, service)
+    if version is None:
+        raise Http404("This service has no callable version.")
+    page = f"{page}?{urlencode({'version': version.version})}"
+    data, params = spec_example(version.api_spec)
+    if data is None and params is None:
+        messages.error(
+            request,
+            "This service's API spec gives no example input, so there is nothing to try. "
+            "Create Job runs it with input of your own.",
+        )
+        return redirect(f"{page}#try")
+    try:
+        job = execution_admit(
+            service_version=version, owner=request.user, data=data or {}, params=params or {}, source=JobSource.UI
+        )
+    except ApplicationError as exc:
+        if exc.code == "subscription:required":
+            messages.info(request, f"Subscribe one of your applications to “{service.display_name}” to try it.")
+            return redirect(f"{reverse('marketplace:subscribe', args=[service.pk])}")
+        messages.error(request, exc.message)
+        add_card_url = exc.extra.get("add_card_url") if exc.status == 402 else None
+        if add_card_url:
+            return redirect(f"{add_card_url}{'&' if '?' in add_card_url else '?'}{urlencode({'next': page})}")
+        return redirect(f"{page}#try")
+    messages.success(request, f"Started “{service.display_name}” {version.version} with its example input.")
+    return redirect("jobs:detail", job_id=job.pk)
 
 
 def _spec_version(request: HttpRequest, service_id: Any) -> tuple[Service, ServiceVersion]:
@@ -168,7 +222,7 @@ def _call_examples(request: HttpRequest, service: Service, version: ServiceVersi
     if version is None:
         return {"call_curl": "", "snippet": ""}
     endpoint = service_endpoint_url(service=service, version=version, request=request)
-    data, params = _example_input(version.api_spec)
+    data, params = example_input(version.api_spec)
     body = json.dumps({"data": data, "params": params}, ensure_ascii=False).replace("'", "'\\''")
     call = (
         f"curl -X POST '{endpoint}' -H 'Content-Type: application/json' "
