@@ -250,147 +250,63 @@ def _is_current(service_version: Any) -> bool:
     return getattr(service_version, "generation", Generation.DOCUMENTED) == Generation.CURRENT
 
 
-#: The keys of a current-generation request body that are the platform's, not the program's.
-PLATFORM_KEYS = ("$secrets", "$tags")
 _BODY_SCHEMAS: dict[Any, Any] = {}
 
 
 def version_body_schemas(*, service_version: Any) -> Any:
-    """The current generation's input schema: the spec's whole ``POST /`` request body schema
-    (without its ``$secrets``/``$tags`` properties, which never reach the program), as the
-    ``data`` schema of an :class:`~planqk_service_api.schema.InputSchemas`.
-
-    Built by handing the contract's own reader (:func:`planqk_service_api.schema.input_schemas`)
-    a spec whose ``data`` property is that body, so ``$ref``s, dialects and compilation follow
-    the one rule of the documented generation.
-    """
-    import yaml
-
-    from planqk_service_api.schema import InputSchemas, SchemaError, _follow, input_schemas
+    """The current generation's input schema of the version's spec
+    (:mod:`planqk_service_api.current_schema`), kept per process like :func:`version_input_schemas`."""
+    from planqk_service_api.current_schema import body_schemas_of
+    from planqk_service_api.schema import InputSchemas, SchemaError
     from services.models import ServiceVersion
 
     schemas = _BODY_SCHEMAS.get(service_version.pk)
-    if schemas is not None:
-        return schemas
-    text = ServiceVersion.objects.filter(pk=service_version.pk).values_list("api_spec", flat=True).first() or ""
-    try:
-        spec = yaml.safe_load(text) if text.strip() else None
-        body = None
-        if isinstance(spec, dict):
-            media = spec.get("paths", {}).get("/", {}).get("post", {}).get("requestBody", {})
-            media = (
-                media.get("content", {}).get("application/json", {}).get("schema") if isinstance(media, dict) else None
+    if schemas is None:
+        text = ServiceVersion.objects.filter(pk=service_version.pk).values_list("api_spec", flat=True).first()
+        try:
+            schemas = body_schemas_of(text or "")
+        except SchemaError as exc:
+            logger.warning(
+                "version %s: its request body schema cannot be used (%s); input is not checked", service_version.pk, exc
             )
-            body = _follow(spec, media) if media is not None else None
-        if isinstance(body, dict):
-            body = dict(body)
-            if isinstance(body.get("properties"), dict):
-                body["properties"] = {k: v for k, v in body["properties"].items() if k not in PLATFORM_KEYS}
-            if isinstance(body.get("required"), list):
-                body["required"] = [k for k in body["required"] if k not in PLATFORM_KEYS]
-            wrapped = {
-                "openapi": spec.get("openapi") or "3.0.3",
-                "components": spec.get("components") or {},
-                "paths": {
-                    "/": {
-                        "post": {
-                            "requestBody": {"content": {"application/json": {"schema": {"properties": {"data": body}}}}}
-                        }
-                    }
-                },
-            }
-            schemas = input_schemas(wrapped)
-        else:
             schemas = InputSchemas(None, None)
-    except (SchemaError, yaml.YAMLError, AttributeError) as exc:
-        logger.warning(
-            "version %s: its request body schema cannot be used (%s); input is not checked", service_version.pk, exc
-        )
-        schemas = InputSchemas(None, None)
-    if len(_BODY_SCHEMAS) >= _SCHEMAS_MAX:
-        _BODY_SCHEMAS.clear()
-    _BODY_SCHEMAS[service_version.pk] = schemas
+        if len(_BODY_SCHEMAS) >= _SCHEMAS_MAX:
+            _BODY_SCHEMAS.clear()
+        _BODY_SCHEMAS[service_version.pk] = schemas
     return schemas
 
 
 def body_schema_check(*, service_version: Any, data: Any) -> None:
-    """422 ``input:invalid`` with every error of a current-generation request object, its paths
-    named from the top level (``values[2]``, not ``data.values[2]``)."""
+    """422 ``input:invalid`` with every error of a current-generation request object."""
     import planqk_service_api as service_api
-    from planqk_service_api.schema import check_input
+    from planqk_service_api.current_schema import check_body
 
     try:
-        check_input(version_body_schemas(service_version=service_version), data=data)
+        check_body(version_body_schemas(service_version=service_version), data)
     except service_api.ServiceAPIError as exc:
-        errors = []
-        for error in exc.extra.get("errors") or []:
-            path = str(error.get("path", ""))
-            path = path[len("data") :].lstrip(".") if path.startswith("data") else path
-            errors.append({**error, "path": path or "(the request body)"})
-        first = errors[0] if errors else {"path": "(the request body)", "message": exc.detail}
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise ApplicationError(
-            f"The input does not match the service's API spec: {first['path']}: {first['message']}{more}.",
-            code=exc.code,
-            status=exc.status,
-            extra={**exc.extra, "errors": errors},
-        ) from None
+        raise ApplicationError.from_service_api(exc) from None
 
 
 # --- secrets and tags (current generation) ------------------------------------------------------
 
-SECRETS_MAX = 32
-SECRET_VALUE_MAX_BYTES = 16 * 1024
-TAGS_MAX = 20
-TAG_MAX_CHARS = 100
-
 
 def _clean_secrets(secrets: Any) -> dict[str, str]:
-    """``$secrets``: an object of names to strings; each name must become an environment
-    variable (``SECRET_<NAME>``, :func:`planqk_runtime.secrets.env_name`)."""
-    from planqk_runtime.secrets import NAME_RE
+    """``$secrets`` by :func:`planqk_runtime.secrets.clean_secrets` (names that become variables)."""
+    from planqk_runtime.secrets import clean_secrets
 
-    if secrets is None:
-        return {}
-    if not isinstance(secrets, dict):
-        raise ApplicationError("$secrets must be an object of names and strings.", code="input:invalid", status=422)
-    if len(secrets) > SECRETS_MAX:
-        raise ApplicationError(f"At most {SECRETS_MAX} secrets per execution.", code="input:invalid", status=422)
-    cleaned = {}
-    for name, value in secrets.items():
-        if not isinstance(name, str) or not NAME_RE.match(name):
-            raise ApplicationError(
-                "Secret names are letters, digits and underscores, starting with a letter or underscore "
-                "(at most 64 characters).",
-                code="input:invalid",
-                status=422,
-            )
-        if (
-            not isinstance(value, str)
-            or "\x00" in value
-            or len(value.encode("utf-8", "surrogatepass")) > SECRET_VALUE_MAX_BYTES
-        ):
-            raise ApplicationError(
-                f"The secret {name!r} must be a string of at most {SECRET_VALUE_MAX_BYTES} bytes, without NUL.",
-                code="input:invalid",
-                status=422,
-            )
-        cleaned[name] = value
-    return cleaned
+    try:
+        return clean_secrets(secrets)
+    except ValueError as exc:
+        raise ApplicationError(str(exc), code="input:invalid", status=422) from None
 
 
 def _clean_tags(tags: Any) -> list[str]:
-    if tags is None:
-        return []
-    if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
-        raise ApplicationError("$tags must be a list of strings.", code="input:invalid", status=422)
-    if len(tags) > TAGS_MAX or any(len(tag) > TAG_MAX_CHARS or not tag.isprintable() for tag in tags):
-        raise ApplicationError(
-            f"At most {TAGS_MAX} tags of at most {TAG_MAX_CHARS} printable characters.",
-            code="input:invalid",
-            status=422,
-        )
-    return list(tags)
+    from planqk_runtime.secrets import clean_tags
+
+    try:
+        return clean_tags(tags)
+    except ValueError as exc:
+        raise ApplicationError(str(exc), code="input:invalid", status=422) from None
 
 
 def seal_secrets(secrets: dict[str, str]) -> bytes | None:

@@ -36,6 +36,7 @@ from django.utils import timezone
 from planqk_portal.errors import ApplicationError
 from planqk_portal.logs import ChunkedLogWriter
 from planqk_runtime.protocol import KIND_INTERIM, parse_output_line
+from planqk_runtime.secrets import Redactor
 from planqk_service_api import json_problem
 
 from .models import JOB_FINAL_STATES, InterimResult, Job, JobLogChunk, JobResultFile, JobStatus
@@ -646,33 +647,6 @@ def execution_environment(job: Job, secrets: dict[str, str]) -> dict[str, str]:
         env[GENERATION_ENV] = CURRENT
         env.update(environment(secrets))
     return env
-
-
-class Redactor:
-    """Replaces every secret value in a text with ``[redacted]`` (the word ``SecretValue`` prints).
-
-    Applied to whole lines (the engine stores output line by line), so a value is never split
-    between two writes; a value with line breaks is redacted line by line. Also its JSON-escaped
-    form (a program printing a dict or JSON holding it) and its repr.
-    """
-
-    MASK = "[redacted]"
-
-    def __init__(self, values: Any) -> None:
-        import json
-
-        needles: set[str] = set()
-        for value in values:
-            for part in str(value).splitlines() or [str(value)]:
-                if part:
-                    needles.update({part, json.dumps(part)[1:-1], repr(part)[1:-1]})
-        self.needles = sorted(needles, key=len, reverse=True)
-
-    def __call__(self, text: str) -> str:
-        for needle in self.needles:
-            if needle in text:
-                text = text.replace(needle, self.MASK)
-        return text
 
 
 def _remove_stored(rows: list[Any]) -> None:

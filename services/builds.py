@@ -261,10 +261,9 @@ def _smoke_run(
     params: Any = None,
     secrets: dict[str, str] | None = None,
 ) -> None:
-    from jobs.engine import Redactor
     from planqk_runtime.protocol import KIND_RESULT, final_response
     from planqk_runtime.runner import CURRENT, GENERATION_ENV
-    from planqk_runtime.secrets import environment
+    from planqk_runtime.secrets import Redactor, environment
     from runtimes import BuildError, ExecutionSpec
 
     service = version.service
