@@ -327,6 +327,18 @@ def test_current_sdks_against_a_current_service(sdk, venv, sdk_pythons, live_ser
     assert "using the token" in stored_logs
     assert SECRET not in stored_logs
     assert SECRET not in repr(Job.objects.filter(pk=job.pk).values().get())
+    # The same execution on the job page of the application's owner: its result and its file.
+    from django.test import Client
+
+    browser = Client()
+    browser.force_login(user)
+    page = browser.get(f"/jobs/{job.pk}/").content.decode()
+    assert "420.69" in page
+    assert "values.csv" in page
+    file_id = job.result_files.get(name="values.csv").pk
+    download = browser.get(f"/jobs/{job.pk}/files/{file_id}")
+    assert b"".join(download.streaming_content) == b"value\n100.0\n50.0\n200.0\n70.0\n0.69\n"
+
     # Nothing left for the worker once the test's tables go.
     deadline = time.monotonic() + 60
     while Job.objects.filter(service_version=version, status__in=("PENDING", "RUNNING")).exists():
