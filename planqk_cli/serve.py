@@ -9,7 +9,8 @@ is log output.
 
 Routes: ``GET /``, ``POST /`` (``data`` / ``params`` by value; ``dataRef`` / ``paramsRef`` are
 a 400, there are no data pools locally), ``GET /{id}``, ``GET /{id}/result`` (409 while not
-final), ``GET /{id}/interim-results``, ``PUT /{id}/cancel``, ``GET /{id}/logs``, and ``POST
+final), ``GET /{id}/interim-results``, ``PUT /{id}/cancel``, ``GET /{id}/logs``, ``GET /{id}/log``
+(``{message, severity, timestamp}`` entries, 204 while none), and ``POST
 /token``, which grants any client credentials, so clients written for the gateway run unchanged.
 Swagger UI at ``/docs`` (from drf-spectacular-sidecar's files, no CDN) on the folder's
 ``openapi-spec.yml``, served at ``/openapi.yml`` with its ``servers`` pointed at this server.
@@ -100,6 +101,8 @@ class LocalJob:
     ended_at: datetime | None = None
     process: subprocess.Popen[bytes] | None = None
     logs: list[str] = field(default_factory=list)
+    #: When each line of ``logs`` arrived (``GET /{id}/log`` stamps its entries with it).
+    log_times: list[datetime] = field(default_factory=list)
     interim_results: list[Any] = field(default_factory=list)
     response: dict[str, Any] | None = None
     logs_cut: bool = False
@@ -117,9 +120,11 @@ class LocalJob:
     def add_log(self, line: str) -> None:
         if len(self.logs) < MAX_LOG_LINES:
             self.logs.append(line)
+            self.log_times.append(_now())
         elif not self.logs_cut:
             self.logs_cut = True
             self.logs.append(f"[output cut at {MAX_LOG_LINES} lines]")
+            self.log_times.append(_now())
 
 
 class Executor:
@@ -526,7 +531,7 @@ class ServiceAPIHandler(BaseHTTPRequestHandler):
             if job is not None:
                 self._json(HTTPStatus.OK, self.server.executor.snapshot(job))
             return None
-        if len(parts) == 2 and parts[1] in ("result", "interim-results", "logs", "cancel"):
+        if len(parts) == 2 and parts[1] in ("result", "interim-results", "logs", "log", "cancel"):
             wanted = "PUT" if parts[1] == "cancel" else "GET"
             if method != wanted and not (wanted == "GET" and method == "HEAD"):
                 return self._method_not_allowed(wanted)
@@ -643,6 +648,15 @@ class ServiceAPIHandler(BaseHTTPRequestHandler):
         with self.server.executor.lock:
             lines = list(job.logs)
         self._json(HTTPStatus.OK, lines)
+
+    def _log(self, job: LocalJob) -> None:
+        """``GET /{id}/log``: structured entries as the gateway answers them (204 while none)."""
+        with self.server.executor.lock:
+            lines = [(line + "\n", stamp) for line, stamp in zip(job.logs, job.log_times, strict=False)]
+        entries = contract.current.log_entries(lines)
+        if not entries:
+            return self._send(HTTPStatus.NO_CONTENT, b"", "application/json")
+        return self._json(HTTPStatus.OK, entries)
 
     def _cancel(self, job: LocalJob) -> None:
         self._json(HTTPStatus.OK, self.server.executor.cancel(job))

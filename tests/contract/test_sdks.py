@@ -344,3 +344,34 @@ def test_current_sdks_against_a_current_service(sdk, venv, sdk_pythons, live_ser
     while Job.objects.filter(service_version=version, status__in=("PENDING", "RUNNING")).exists():
         assert time.monotonic() < deadline, "an execution did not end"
         time.sleep(0.3)
+
+
+SDK_LOG_ON_SERVE = """
+import json, os, time
+from planqk.service.client import PlanqkServiceClient
+
+a = json.loads(os.environ["SDK_ARGS"])
+client = PlanqkServiceClient(a["endpoint"], "any", "thing", token_endpoint=a["endpoint"] + "token")
+execution = client.run(request={"data": {"values": [1, 2]}, "params": {"round_off": False}})
+execution.wait_for_final_state(timeout=120, wait=0.3)
+logs = execution.logs()
+print(json.dumps({"status": execution.status, "logs": [[e.message, e.severity, str(e.timestamp)] for e in logs]}))
+"""
+
+
+def test_planqk_serve_answers_the_log_as_the_gateway_does(sdk_pythons, tmp_path):
+    """`planqk serve` (2022 template) serves GET /{id}/log from the same contract function."""
+    from tests.cli.conftest import Cli, start_serve
+
+    cli = Cli(home=tmp_path / "home", cwd=tmp_path)
+    cli.home.mkdir()
+    assert cli("init", "sum-service").returncode == 0
+    served = start_serve(cli, tmp_path / "sum-service")
+    try:
+        out = run_sdk(sdk_pythons["planqk-service-sdk-2.12.1"], SDK_LOG_ON_SERVE, endpoint=f"{served.url}/")
+    finally:
+        served.stop()
+    assert out["status"] == "SUCCEEDED"
+    assert out["logs"], out
+    assert any("Job:ResultResponse:" in message for message, _, _ in out["logs"]), out
+    assert {severity for _, severity, _ in out["logs"]} <= {"DEBUG", "NOTICE", "INFO", "WARNING", "ERROR"}
