@@ -10,8 +10,9 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.files import File
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods
@@ -144,6 +145,38 @@ def _admission_error(form: JobCreateForm, exc: ApplicationError) -> None:
     form.add_error(field if field in form.fields else None, exc.message)
 
 
+def _convert(request: HttpRequest, versions: dict[str, Any]) -> HttpResponse:
+    """Create Job's script switching one input between its form and the JSON box: the values
+    entered on one side, as the other side shows them, read and filled by the same code as a
+    submitted form (``schema_form.parse`` and ``schema_form.fill``). ``{"text"}`` for the JSON
+    box, ``{"html"}`` for the form's fields, ``{"detail"}`` with 422 when they do not carry over."""
+    name, to = request.POST.get("convert"), request.POST.get("to")
+    if name not in ("data", "params") or to not in ("json", "form"):
+        detail = "Say which input to convert (data or params) and to what (json or form)."
+        return JsonResponse({"detail": detail}, status=400)
+    tree = _trees(versions.get(request.POST.get("service", "")))[name]
+    if tree is None:
+        return JsonResponse({"detail": "This service's API spec describes no fields for this input."}, status=422)
+    if to == "json":
+        value, ok = schema_form.parse(tree, request.POST)
+        if not ok:
+            problems = [f"{item.label}: {' '.join(item.errors)}" for item in tree.walk() if item.errors]
+            return JsonResponse({"detail": "Fix these fields first: " + "; ".join(problems)}, status=422)
+        return JsonResponse({"text": json.dumps(value, indent=2, ensure_ascii=False)})
+    text = request.POST.get(name, "").strip()
+    try:
+        value = json.loads(text) if text else {}
+    except ValueError:
+        return JsonResponse({"detail": "The JSON box does not hold valid JSON; it stays in JSON mode."}, status=422)
+    if not schema_form.fill(tree, value):
+        return JsonResponse(
+            {"detail": "Part of this JSON has no field in the form, or does not fit its field: it stays in JSON mode."},
+            status=422,
+        )
+    html = render_to_string("jobs/includes/schema_fields.html", {"fields": tree.children}, request=request)
+    return JsonResponse({"html": html})
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def job_create(request: HttpRequest) -> HttpResponse:
@@ -151,6 +184,8 @@ def job_create(request: HttpRequest) -> HttpResponse:
     advanced settings."""
     pairs = selectors.services_with_callable_version(user=request.user)
     versions = {str(service.pk): version for service, version in pairs}
+    if request.method == "POST" and request.POST.get("convert"):
+        return _convert(request, versions)
     if request.method == "POST" and request.POST.get("reload"):
         # Without JavaScript, choosing another service shows its form after this round trip.
         chosen = request.POST.get("service", "")

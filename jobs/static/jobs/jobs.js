@@ -1,5 +1,6 @@
-// Create Job: show the panel of the chosen input mode, add key-value rows, and let the browser
-// check the form's fields (the page works without this script: then the server checks them).
+// Create Job: show the panel of the chosen input mode (carrying the values over between the form
+// and the JSON box), add key-value rows, and let the browser check the form's fields (the page
+// works without this script: then every panel shows and the server checks them).
 (function () {
   function sync(form) {
     form.querySelectorAll(".mode-panel[data-mode]").forEach((panel) => {
@@ -12,15 +13,75 @@
       });
     });
   }
+  // The mode each input was in, so a switch knows where the values come from.
+  const shown = new WeakMap();
+  function remember(form) {
+    const modes = {};
+    form.querySelectorAll("input[type=radio][name$=_mode]:checked").forEach((radio) => {
+      modes[radio.name] = radio.value;
+    });
+    shown.set(form, modes);
+  }
   function setUp(root) {
     root.querySelectorAll(".job-form").forEach((form) => {
       form.noValidate = false; // the schema fields' min, max, step, pattern and required apply
       sync(form);
+      remember(form);
     });
+  }
+  function say(form, input, message) {
+    const box = form.querySelector(`[data-convert-error="${input}"]`);
+    if (!box) return;
+    box.textContent = message || "";
+    box.hidden = !message;
+  }
+  // Switching an input between its form and the JSON box carries the values over. The server
+  // reads and fills them (the same code as a submitted form), so both sides agree on every type.
+  async function carryOver(form, input, from, to) {
+    const body = new FormData(form); // taken before sync(): the panel left is still enabled
+    body.set("convert", input);
+    body.set("to", to);
+    let answer = null;
+    try {
+      const response = await fetch(form.action || window.location.href, {
+        method: "POST",
+        body: body,
+        credentials: "same-origin",
+        headers: { Accept: "application/json" },
+      });
+      answer = await response.json();
+    } catch (error) {
+      answer = { detail: "The values could not be carried over; check them in this mode." };
+    }
+    if (answer.text !== undefined) {
+      form.querySelector(`textarea[name="${input}"]`).value = answer.text;
+    } else if (answer.html !== undefined) {
+      const fields = form.querySelector(`[data-fields-of="${input}"]`);
+      fields.innerHTML = answer.html;
+      sync(form); // the new fields get the panel's enabled state
+    } else {
+      // Nothing carried over: back to where the values are, with the reason.
+      const back = form.querySelector(`input[name="${input}_mode"][value="${from}"]`);
+      back.checked = true;
+      sync(form);
+      remember(form);
+    }
+    say(form, input, answer.detail);
   }
   document.addEventListener("change", (event) => {
     const form = event.target.closest(".job-form");
-    if (form && event.target.matches("input[type=radio]")) sync(form);
+    if (!form || !event.target.matches("input[type=radio]")) return;
+    const radio = event.target;
+    const from = (shown.get(form) || {})[radio.name];
+    const input = radio.name.replace(/_mode$/, "");
+    const modes = ["form", "json"];
+    if (radio.name.endsWith("_mode") && from !== radio.value && modes.includes(from) && modes.includes(radio.value)) {
+      carryOver(form, input, from, radio.value);
+    } else if (radio.name.endsWith("_mode")) {
+      say(form, input, "");
+    }
+    sync(form);
+    remember(form);
   });
   document.addEventListener("click", (event) => {
     const button = event.target.closest("[data-add-kv-row]");
