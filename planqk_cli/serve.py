@@ -19,6 +19,15 @@ the error codes and statuses, every check of the request body) comes from
 :mod:`planqk_service_api`, the package the gateway uses too, so both answer alike: ``POST /`` is
 201 with the job as created (PENDING) and a ``Location``; errors are ``{"code", "detail"}``.
 
+Both generations of user code (:mod:`planqk_runtime.generation`, detected from the folder at
+start): a 2022 template folder gets the documented API above; a current-generation one (typed
+``run()``, Kipu's ``qhub-serve`` way) gets the current API of :mod:`planqk_service_api.current`:
+``GET /`` lists the executions, ``POST /`` takes the input's top-level keys plus ``$secrets``
+(the program's ``SECRET_<NAME>`` variables, redacted from its log) and ``$tags``, ``GET /{id}``
+the execution, ``GET /{id}/result`` the HAL result. Both have ``GET /{id}/result/{file}``: every
+execution gets an ``OUTPUT_DIRECTORY``, and what the program leaves there (by
+:mod:`planqk_runtime.outputs`' rules) are its result files, kept until the server stops.
+
 Ctrl-C (or SIGTERM) stops the server and kills the executions still running.
 """
 
@@ -43,15 +52,21 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import planqk_service_api as contract
 from planqk_cli import term
 from planqk_cli.errors import CliError, ExitCode
 from planqk_cli.project import require_template
 from planqk_runtime import channel
+from planqk_runtime.generation import CURRENT, GenerationError, detect
+from planqk_runtime.outputs import OUTPUT_DIRECTORY_ENV, OutputFile, OutputLimits, collect
 from planqk_runtime.protocol import KIND_INTERIM, parse_output_line
+from planqk_runtime.runner import GENERATION_ENV
+from planqk_runtime.secrets import Redactor, clean_secrets, clean_tags, environment
 from planqk_service_api import CANCELLED, FAILED, FINAL_STATES, PENDING, RUNNING, SUCCEEDED, ServiceAPIError, codes
+from planqk_service_api import current as current_api
+from planqk_service_api.current_schema import body_schemas_of, check_body
 from planqk_service_api.schema import InputSchemas, SchemaError, input_schemas_of
 from planqk_service_api.schema import check_input as schema_check
 
@@ -106,9 +121,24 @@ class LocalJob:
     interim_results: list[Any] = field(default_factory=list)
     response: dict[str, Any] | None = None
     logs_cut: bool = False
+    current: bool = False
+    tags: list[str] = field(default_factory=list)
+    secrets: dict[str, str] = field(default_factory=dict)
+    redact: Redactor = field(default_factory=lambda: Redactor(()))
+    output_dir: Path | None = None
+    files: list[OutputFile] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        """The job object of the service API."""
+        """The job object of the service API (the current API's execution object for that generation)."""
+        if self.current:
+            return current_api.execution_object(
+                id=self.id,
+                status=self.status,
+                created_at=self.created_at,
+                started_at=self.started_at,
+                ended_at=self.ended_at,
+                tags=self.tags,
+            )
         return contract.job_object(
             id=self.id,
             status=self.status,
@@ -118,8 +148,9 @@ class LocalJob:
         )
 
     def add_log(self, line: str) -> None:
+        # Secret values never reach the kept log, as on the platform.
         if len(self.logs) < MAX_LOG_LINES:
-            self.logs.append(line)
+            self.logs.append(self.redact(line))
             self.log_times.append(_now())
         elif not self.logs_cut:
             self.logs_cut = True
@@ -130,9 +161,11 @@ class LocalJob:
 class Executor:
     """Starts, watches and stops the executions; all job state is guarded by one lock."""
 
-    def __init__(self, folder: Path, *, python: str, concurrency: int) -> None:
+    def __init__(self, folder: Path, *, python: str, concurrency: int, generation: str = "2022") -> None:
         self.folder = folder
         self.python = python
+        self.current = generation == CURRENT
+        self.output_limits = OutputLimits()
         self.root = Path(tempfile.mkdtemp(prefix="planqk-serve-"))
         self.runner_path = _copy_runner(self.root / "runner")
         self.jobs: dict[str, LocalJob] = {}
@@ -141,8 +174,11 @@ class Executor:
         self.threads: list[threading.Thread] = []
         self.stopping = False
 
-    def submit(self, inputs: dict[str, Any]) -> dict[str, Any]:
-        """Create a PENDING job with ``inputs`` (``{"data"?: ..., "params"?: ...}``) and start it.
+    def submit(
+        self, inputs: dict[str, Any], *, secrets: dict[str, str] | None = None, tags: list[str] | None = None
+    ) -> dict[str, Any]:
+        """Create a PENDING job with ``inputs`` (``{"data"?: ..., "params"?: ...}``; for the current
+        generation ``data`` is the request object) and start it.
 
         Returns the job object as created (PENDING), as the gateway answers: the execution may
         well be RUNNING by the time the answer is sent.
@@ -152,7 +188,17 @@ class Executor:
         input_dir.mkdir(parents=True)
         for name, value in inputs.items():
             (input_dir / f"{name}.json").write_text(json.dumps(value), encoding="utf-8")
-        job = LocalJob(id=job_id, input_dir=input_dir)
+        output_dir = self.root / "outputs" / job_id
+        output_dir.mkdir(parents=True)
+        job = LocalJob(
+            id=job_id,
+            input_dir=input_dir,
+            current=self.current,
+            tags=list(tags or ()),
+            secrets=dict(secrets or {}),
+            redact=Redactor((secrets or {}).values()),
+            output_dir=output_dir,
+        )
         with self.lock:
             if self.stopping:
                 raise RuntimeError("the server is stopping")
@@ -166,6 +212,11 @@ class Executor:
     def get(self, job_id: str) -> LocalJob | None:
         with self.lock:
             return self.jobs.get(job_id)
+
+    def listing(self) -> list[LocalJob]:
+        """Every job, newest first (``GET /`` of the current API)."""
+        with self.lock:
+            return sorted(self.jobs.values(), key=lambda job: job.created_at, reverse=True)
 
     def snapshot(self, job: LocalJob) -> dict[str, Any]:
         with self.lock:
@@ -198,7 +249,11 @@ class Executor:
     def _run_process(self, job: LocalJob) -> None:
         env = {key: value for key, value in os.environ.items() if key not in _CONTRACT_VARIABLES}
         env["INPUT_DIR"] = str(job.input_dir)
+        env[OUTPUT_DIRECTORY_ENV] = str(job.output_dir)
         env["PYTHONUNBUFFERED"] = "1"
+        if job.current:
+            env[GENERATION_ENV] = CURRENT
+            env.update(environment(job.secrets))
         # Only the runner is added to the path: the user's interpreter keeps its own packages.
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(self.runner_path), env.get("PYTHONPATH")]))
         with self.lock:
@@ -248,9 +303,13 @@ class Executor:
             os.killpg(process.pid, signal.SIGKILL)
         for reader in readers:
             reader.join(timeout=10)
+        self._collect_files(job)
         final = collector.response()
         if final is not None:
-            self._finish(job, SUCCEEDED if final.succeeded else FAILED, final.payload)
+            payload = dict(final.payload)
+            if not final.succeeded:
+                payload["detail"] = job.redact(str(payload.get("detail") or ""))
+            self._finish(job, SUCCEEDED if final.succeeded else FAILED, payload)
         else:
             self._finish(
                 job,
@@ -260,6 +319,16 @@ class Executor:
                     "detail": f"The program ended (exit code {returncode}) without printing its result; see the logs.",
                 },
             )
+
+    def _collect_files(self, job: LocalJob) -> None:
+        """The result files the program left in its output directory (every process of it is gone)."""
+        if job.output_dir is None:
+            return
+        files, notes = collect(job.output_dir, self.output_limits)
+        with self.lock:
+            job.files = files
+            for note in notes:
+                job.add_log(f"[planqk serve] {note}")
 
     def _read_stdout(self, job: LocalJob, stream: Any) -> None:
         for raw in stream:
@@ -407,6 +476,20 @@ class ServiceAPIServer(ThreadingHTTPServer):
         self._schema_warned = ""
         super().__init__(address, ServiceAPIHandler)
 
+    def body_schemas(self) -> InputSchemas:
+        """The current generation's request body schema of ``openapi-spec.yml`` (any object without one)."""
+        try:
+            text = (self.folder / "openapi-spec.yml").read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return InputSchemas(None, None)
+        try:
+            return body_schemas_of(text)
+        except SchemaError as exc:
+            if self._schema_warned != text:
+                self._schema_warned = text
+                _log(f"openapi-spec.yml: input is not checked, its request body schema cannot be used: {exc}")
+            return InputSchemas(None, None)
+
     def input_schemas(self) -> InputSchemas:
         """The folder's ``openapi-spec.yml`` input schemas, read again when the file changes."""
         try:
@@ -512,11 +595,14 @@ class ServiceAPIHandler(BaseHTTPRequestHandler):
     def _handle(self) -> None:
         parts = self._route()
         method = self.command
+        current = self.server.executor.current
         if not parts:
             if method in ("GET", "HEAD"):
+                if current:
+                    return self._list()
                 return self._json(HTTPStatus.OK, {"status": "Service is up and running"})
             if method == "POST":
-                return self._submit()
+                return self._submit_current() if current else self._submit()
             return self._method_not_allowed("GET, POST")
         if parts == ["token"] and method == "POST":
             return self._token()
@@ -530,6 +616,13 @@ class ServiceAPIHandler(BaseHTTPRequestHandler):
             job = self._job(parts[0])
             if job is not None:
                 self._json(HTTPStatus.OK, self.server.executor.snapshot(job))
+            return None
+        if len(parts) == 3 and parts[1] == "result":
+            if method not in ("GET", "HEAD"):
+                return self._method_not_allowed("GET")
+            job = self._job(parts[0])
+            if job is not None:
+                self._result_file(job, unquote(parts[2]))
             return None
         if len(parts) == 2 and parts[1] in ("result", "interim-results", "logs", "log", "cancel"):
             wanted = "PUT" if parts[1] == "cancel" else "GET"
@@ -616,6 +709,34 @@ class ServiceAPIHandler(BaseHTTPRequestHandler):
         _log(f"job {created['id']} PENDING")
         return self._json(HTTPStatus.CREATED, created, {"Location": f"{self._base_url()}/{created['id']}"})
 
+    def _submit_current(self) -> None:
+        """``POST /`` of the current API: the body's top-level keys are the input, plus ``$secrets``
+        and ``$tags``; checked as the platform's admission checks them."""
+        body = contract.parse_body(self._read_body())
+        data, secrets, tags = current_api.split_request(body)
+        checked = contract.execution_input({"data": data}, max_bytes=MAX_INPUT_BYTES)["data"]
+        try:
+            secrets, tags = clean_secrets(secrets), clean_tags(tags)
+        except ValueError as exc:
+            raise ServiceAPIError(codes.INPUT_INVALID, str(exc), 422) from None
+        check_body(self.server.body_schemas(), checked or {})
+        try:
+            created = self.server.executor.submit({"data": checked or {}}, secrets=secrets, tags=tags)
+        except RuntimeError:
+            return self._error(HTTPStatus.SERVICE_UNAVAILABLE, codes.UNAVAILABLE, "planqk serve is stopping.")
+        _log(f"job {created['id']} PENDING")
+        return self._json(HTTPStatus.CREATED, created, {"Location": f"{self._base_url()}/{created['id']}"})
+
+    def _list(self) -> None:
+        """``GET /`` of the current API: the executions, newest first, one page at a time."""
+        query = parse_qs(urlsplit(self.path).query)
+        page, size = current_api.page_request((query.get("page") or [None])[0], (query.get("size") or [None])[0])
+        jobs = self.server.executor.listing()
+        with self.server.executor.lock:
+            executions = [job.to_json() for job in jobs[page * size : (page + 1) * size]]
+        headers = current_api.page_headers(base_url=self._base_url(), page=page, size=size, total=len(jobs))
+        return self._json(HTTPStatus.OK, executions, headers)
+
     def _token(self) -> None:
         """``POST /token``: the gateway's token endpoint, granting any credentials.
 
@@ -635,9 +756,37 @@ class ServiceAPIHandler(BaseHTTPRequestHandler):
     def _result(self, job: LocalJob) -> None:
         with self.server.executor.lock:
             status, response = job.status, job.response
+            execution, names = job.to_json(), [item.name for item in job.files]
         if status not in FINAL_STATES or response is None:
             return self._fail(contract.not_finished(status))
-        return self._json(HTTPStatus.OK, response)
+        if not job.current:
+            return self._json(HTTPStatus.OK, response)
+        if status == SUCCEEDED:
+            fields = current_api.result_fields(response.get("result"))
+        else:
+            fields = current_api.failure_fields(
+                status=status, code=str(response.get("code") or ""), detail=str(response.get("detail") or "")
+            )
+        hal = current_api.hal_result(execution=execution, base_url=self._base_url(), fields=fields, files=names)
+        return self._json(HTTPStatus.OK, hal)
+
+    def _result_file(self, job: LocalJob, name: str) -> None:
+        """``GET /{id}/result/{file}``: a result file by its (safe) name only, as a download."""
+        with self.server.executor.lock:
+            item = next((item for item in job.files if item.name == name), None)
+        if item is None:
+            return self._error(
+                HTTPStatus.NOT_FOUND,
+                "execution:result-file-not-found",
+                "This execution has no result file of that name.",
+            )
+        with item.open() as fh:
+            content = fh.read()
+        headers = {
+            "Content-Disposition": f'attachment; filename="{item.name}"',
+            "X-Content-Type-Options": "nosniff",
+        }
+        return self._send(HTTPStatus.OK, content, item.media_type, headers)
 
     def _interim_results(self, job: LocalJob) -> None:
         with self.server.executor.lock:
@@ -740,7 +889,11 @@ def serve(args: argparse.Namespace) -> int:
     python = args.python or default_python()
     if args.concurrency < 1:
         raise CliError("--concurrency must be at least 1", exit_code=ExitCode.USAGE)
-    executor = Executor(folder, python=python, concurrency=args.concurrency)
+    try:
+        generation = detect(folder)
+    except GenerationError as exc:
+        raise CliError(str(exc), exit_code=ExitCode.USAGE) from exc
+    executor = Executor(folder, python=python, concurrency=args.concurrency, generation=generation.generation)
     try:
         server = ServiceAPIServer((args.host, args.port), executor, folder)
     except OSError as exc:
@@ -757,6 +910,8 @@ def serve(args: argparse.Namespace) -> int:
     print(f"Serving {folder} at {url}/", flush=True)
     term.info(f"Swagger UI: {url}/docs   API spec: {url}/openapi.yml   Stop with Ctrl-C.")
     term.info(term.style(f"Executions run with {python}", "2", stream=sys.stderr))
+    api = "the current service API" if generation.generation == CURRENT else "the documented (2022) service API"
+    term.info(term.style(f"Serving {api}: {generation.reason}", "2", stream=sys.stderr))
     if host not in ("127.0.0.1", "::1", "localhost"):
         term.warn(f"{host} is reachable from other machines and planqk serve has no authentication.")
 
