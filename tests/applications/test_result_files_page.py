@@ -121,3 +121,17 @@ def test_download_needs_a_login(client, user):
     response = client.get(f"/jobs/{job.pk}/files/{csv.pk}")
     assert response.status_code == 302
     assert "/login" in response["Location"] or "accounts" in response["Location"]
+
+
+def test_a_current_jobs_page_shows_its_request_and_tags(client, user):
+    from services.models import Generation
+
+    target = make_service(user, name="hub", sample=None)
+    target.version.generation = Generation.CURRENT
+    target.version.save(update_fields=["generation"])
+    job = execution_admit(service_version=target.version, owner=user, data={"values": [4, 5]}, tags=["night<ly>"])
+    text = logged_in(client, user).get(f"/jobs/{job.pk}/").content.decode()
+    assert "Request" in text
+    assert "Job parameters" not in text
+    assert "night&lt;ly&gt;" in text
+    assert "night<ly>" not in text
