@@ -283,3 +283,50 @@ def test_2022_programs_get_an_output_directory_too(user, make_version):
     assert job.status == JobStatus.SUCCEEDED, log_text(job)
     assert job.result == {"ok": True}  # the documented result shape, unchanged
     assert list(JobResultFile.objects.filter(job=job).values_list("name", flat=True)) == ["report.txt"]
+
+
+DOCKER_PROGRAM = """\
+import os
+
+
+class SecretValue:
+    # The shape of qhub.commons.secret.SecretValue (the runner recognises it by its name).
+    def __init__(self, value):
+        self._value = value
+
+    def unwrap(self):
+        return self._value
+
+
+def run(values: list[float], api_token: SecretValue) -> dict:
+    token = api_token.unwrap()
+    print("using", token)
+    out = os.environ["OUTPUT_DIRECTORY"]
+    with open(os.path.join(out, "report.txt"), "w") as fh:
+        fh.write(f"{len(values)} values")
+    os.symlink("/etc/passwd", os.path.join(out, "passwd"))
+    with open(os.path.join(out, "big.bin"), "wb") as fh:
+        fh.write(b"x" * (2 * 1024 * 1024))
+    return {"total": sum(values)}
+"""
+
+
+@pytest.mark.docker
+def test_a_current_version_on_docker_keeps_its_files_and_no_secret(user, settings, make_version, base_image):
+    settings.PLANQK_JOB_RESULT_FILE_MAX_MB = 1
+    version = make_version(user, "sum", program=DOCKER_PROGRAM, runtime="docker")
+    version.generation = Generation.CURRENT
+    version.save(update_fields=["generation"])
+    job = run(version, user, data={"values": [1, 2, 3]}, secrets={"api_token": SECRET})
+    logs = log_text(job)
+    assert job.status == JobStatus.SUCCEEDED, (job.error_detail, logs)
+    assert job.result == {"total": 6}
+    files = {row.name: row for row in JobResultFile.objects.filter(job=job)}
+    assert set(files) == {"report.txt"}
+    with files["report.txt"].file.open("rb") as fh:
+        assert fh.read() == b"3 values"
+    # The container's supervisor refused the link and the big file, and said so.
+    assert "'passwd' is a link: not kept" in logs
+    assert "'big.bin' is larger than 1048576 bytes: not kept" in logs
+    assert "using [redacted]" in logs
+    assert SECRET not in stored_text(job)
