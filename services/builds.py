@@ -206,8 +206,43 @@ def _detect_generation(version: ServiceVersion, source: Path, writer: ChunkedLog
     except GenerationError as exc:
         raise ApplicationError(str(exc), code="build:user:bad-generation") from None
     writer.line(f"Service generation: {found.generation} ({found.reason})")
-    ServiceVersion.objects.filter(pk=version.pk).update(generation=found.generation)
-    version.generation = found.generation
+    fields: dict[str, Any] = {"generation": found.generation}
+    from .models import Generation
+
+    if (
+        found.generation == Generation.CURRENT
+        and version.api_spec.strip() == uploads.default_api_spec(title=version.service.display_name).strip()
+    ):
+        # The upload had no spec and got the 2022 template's: its data/params schemas and example
+        # would describe another program. Such a version takes any object until it ships its own.
+        fields["api_spec"] = _generic_current_spec(version)
+        writer.line(
+            "No openapi-spec.yml: the input is any JSON object (add one with the request body schema to have "
+            "requests checked and an example run)"
+        )
+    ServiceVersion.objects.filter(pk=version.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(version, name, value)
+
+
+def _generic_current_spec(version: ServiceVersion) -> str:
+    """A current-generation spec that says only what is known: ``POST /`` takes a JSON object."""
+    import yaml
+
+    spec = {
+        "openapi": "3.0.3",
+        "info": {"title": version.service.display_name, "version": version.version},
+        "paths": {
+            "/": {
+                "post": {
+                    "summary": "Start an execution",
+                    "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}},
+                    "responses": {"201": {"description": "The execution was created"}},
+                }
+            }
+        },
+    }
+    return yaml.safe_dump(spec, sort_keys=False)
 
 
 #: The runner's entry point that imports ``src.program`` and finds ``run`` without calling it.

@@ -330,3 +330,72 @@ def test_a_current_version_on_docker_keeps_its_files_and_no_secret(user, setting
     assert "'big.bin' is larger than 1048576 bytes: not kept" in logs
     assert "using [redacted]" in logs
     assert SECRET not in stored_text(job)
+
+
+PLAIN_CURRENT = b"def run(values: list, scale: int = 1) -> dict:\n    return {'total': sum(values) * scale}\n"
+DICT_PROGRAM = b"def run(data=None, params=None):\n    return {'data': data, 'params': params}\n"
+
+
+def test_a_current_project_without_a_spec_builds_and_takes_any_object(user):
+    version = build(user, "no-spec", make_zip({"src/program.py": PLAIN_CURRENT}))
+    blog = build_log(version)
+    assert version.status == BuildStatus.READY, blog
+    assert version.generation == Generation.CURRENT
+    assert "No openapi-spec.yml: the input is any JSON object" in blog
+    assert "InputData" not in version.api_spec  # not the 2022 template's spec any more
+    job = run(version, user, data={"values": [1, 2], "scale": 3})
+    assert job.status == JobStatus.SUCCEEDED, log_text(job)
+    assert job.result == {"total": 9}
+
+
+def test_planqk_json_decides_the_generation_and_a_bad_value_fails_the_build(user):
+    # run(data, params) with plain dicts is the 2022 template, unless planqk.json says otherwise.
+    current = build(
+        user, "forced-current", make_zip({"src/program.py": DICT_PROGRAM, "planqk.json": b'{"generation": "current"}'})
+    )
+    assert current.status == BuildStatus.READY, build_log(current)
+    assert current.generation == Generation.CURRENT
+    assert 'planqk.json says "generation": "current"' in build_log(current)
+    job = run(current, user, data={"data": {"a": 1}, "other": 2})
+    # The current way: the request's top-level keys bound by name; its return value is the result.
+    assert job.result == {"data": {"a": 1}, "params": None}
+
+    bad = build(user, "bad-generation", make_zip({"planqk.json": b'{"generation": "2025"}'}))
+    assert bad.status == BuildStatus.FAILED
+    assert bad.build_error_code == "build:user:bad-generation"
+    assert '"2022" or "current"' in bad.build_error
+
+
+def test_secrets_are_stored_encrypted_and_erased_by_every_final_state(user):
+    version = build(user, "secret-keeper", make_zip({"src/program.py": PLAIN_CURRENT}))
+    job = execution_admit(service_version=version, owner=user, data={"values": [1]}, secrets={"api_token": SECRET})
+    stored = bytes(Job.objects.values_list("secrets_ciphertext", flat=True).get(pk=job.pk))
+    assert SECRET.encode() not in stored
+    assert SECRET not in stored_text(job)
+    from jobs.services import job_cancel
+
+    job_cancel(job=job)  # PENDING: cancelled before it started
+    job.refresh_from_db()
+    assert job.status == JobStatus.CANCELLED
+    assert job.secrets_ciphertext is None
+
+
+@pytest.mark.parametrize(
+    ("secrets", "tags"),
+    [
+        ({"bad-name": "x"}, None),
+        ({"ok": 1}, None),
+        ("not an object", None),
+        ({f"s{i}": "x" for i in range(33)}, None),
+        (None, "not a list"),
+        (None, ["x" * 101]),
+        (None, ["line\nbreak"]),
+    ],
+)
+def test_bad_secrets_and_tags_are_refused_before_a_job_exists(user, secrets, tags):
+    version = build(user, "strict-secrets", make_zip({"src/program.py": PLAIN_CURRENT}))
+    with pytest.raises(ApplicationError) as refused:
+        execution_admit(service_version=version, owner=user, data={"values": [1]}, secrets=secrets, tags=tags)
+    assert refused.value.status == 422
+    assert refused.value.code == "input:invalid"
+    assert not Job.objects.filter(service_version=version).exists()
