@@ -34,6 +34,7 @@ def local_config() -> Any:
         execution_group=int(settings.PLANQK_EXECUTION_GROUP),
         pip_index_url=settings.PLANQK_PIP_INDEX_URL,
         pip_extra_index_url=settings.PLANQK_PIP_EXTRA_INDEX_URL,
+        allowed_index_urls=tuple(settings.PLANQK_ALLOWED_INDEX_URLS),
         ca_bundle=settings.PLANQK_BUILD_CA_BUNDLE,
         build_timeout_seconds=int(settings.PLANQK_BUILD_TIMEOUT),
         installer=settings.PLANQK_INSTALLER,

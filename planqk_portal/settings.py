@@ -409,6 +409,14 @@ PLANQK_BUILD_CA_BUNDLE = os.environ.get(
 )
 PLANQK_PIP_INDEX_URL = os.environ.get("PLANQK_PIP_INDEX_URL", "")
 PLANQK_PIP_EXTRA_INDEX_URL = os.environ.get("PLANQK_PIP_EXTRA_INDEX_URL", "")
+# Package indexes a provider's requirements.txt may name (--index-url / --extra-index-url lines),
+# comma separated; a URL is accepted only exactly as written here. Empty: no index options at all.
+try:
+    from runtimes.requirements import parse_allowed_index_urls
+
+    PLANQK_ALLOWED_INDEX_URLS = parse_allowed_index_urls(os.environ.get("PLANQK_ALLOWED_INDEX_URLS", ""))
+except ValueError as _exc:
+    raise ImproperlyConfigured(f"PLANQK_ALLOWED_INDEX_URLS: {_exc}") from None
 PLANQK_DEBIAN_MIRROR = os.environ.get("PLANQK_DEBIAN_MIRROR", "")
 # bubblewrap (the default: a worker where it does not work runs nothing) or "none": user code
 # without a sandbox, the operator's explicit choice (every page then tells staff what is missing).

@@ -14,13 +14,21 @@ parser pip itself vendors). It returns a list of canonical requirement strings m
 ASCII alphabet that every installer splits and reads the same way. The installer is only ever
 handed that list, written by the platform, never the provider's bytes: no parser differential
 between this check and pip or uv can matter.
+
+The one exception is an operator's allow-list of package indexes (``PLANQK_ALLOWED_INDEX_URLS``):
+a line ``--index-url URL`` or ``--extra-index-url URL`` (also ``-i URL`` and ``--option=URL``)
+whose URL is exactly, character for character, one of the allowed URLs is accepted and becomes
+the canonical line ``--index-url URL`` / ``--extra-index-url URL``. Anything else about it (another
+URL, more text on the line, a second ``--index-url``) is refused like any other option.
 """
 
 from __future__ import annotations
 
 import codecs
 import re
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from packaging.requirements import InvalidRequirement, Requirement
 
@@ -46,6 +54,15 @@ _MARKER_VALUE_OK = re.compile(r"^[A-Za-z0-9._+!*-]*$")
 # pip treats a requirement that names an archive file as a local path.
 _ARCHIVE_SUFFIXES = (".zip", ".whl", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz", ".tar.xz", ".txz", ".tlz")
 _ARCHIVE_SUFFIXES += (".tar.lz", ".tar.lzma")
+# The index options an allowed URL may follow, and the canonical spelling of each.
+_INDEX_OPTIONS = {
+    "--index-url": "--index-url",
+    "-i": "--index-url",
+    "--extra-index-url": "--extra-index-url",
+}
+# What an allowed index URL may consist of: no space, quote, '#', '$', backslash or control character,
+# so pip's shlex split of the option, uv and a command line all read it the same.
+_INDEX_URL_RE = re.compile(r"^[A-Za-z0-9._~:/?&=%+@!,;*()\[\]-]+$")
 
 
 class RequirementsError(ValueError):
@@ -132,12 +149,49 @@ def _refuse(line: LogicalLine, why: str) -> RequirementsError:
     return RequirementsError(f"line {line.number}: {shown!r}: {why}", line=line.number, text=line.text)
 
 
-def canonical_line(line: LogicalLine) -> str:
+def parse_allowed_index_urls(value: str) -> tuple[str, ...]:
+    """The operator's comma-separated list of index URLs, each checked; ValueError for a bad one."""
+    urls = []
+    for raw in value.split(","):
+        url = raw.strip()
+        if not url:
+            continue
+        parts = urlsplit(url)
+        if not _INDEX_URL_RE.match(url) or parts.scheme not in ("https", "http", "file") or not parts.path:
+            raise ValueError(f"{url!r} is not an index URL (http, https or file, without spaces, quotes, # or $)")
+        urls.append(url)
+    return tuple(urls)
+
+
+def _index_line(line: LogicalLine, tokens: list[str], allowed: Sequence[str]) -> str | None:
+    """The canonical index option of a line that is one, naming an allowed index; else None."""
+    if not allowed:
+        return None
+    first = tokens[0]
+    name, equals, value = first.partition("=")
+    if name not in _INDEX_OPTIONS or (name == "-i" and equals):
+        return None
+    if equals:
+        if len(tokens) != 1:
+            return None
+    elif len(tokens) != 2:
+        return None
+    else:
+        value = tokens[1]
+    if value not in allowed:
+        raise _refuse(line, f"{value!r} is not one of the package indexes this platform allows ({', '.join(allowed)})")
+    return f"{_INDEX_OPTIONS[name]} {value}"
+
+
+def canonical_line(line: LogicalLine, *, allowed_index_urls: Sequence[str] = ()) -> str:
     """The canonical form of one logical line, or :class:`RequirementsError` saying why not."""
     text = line.text
     if _ENV_VAR_RE.search(text) or "$" in text:
         raise _refuse(line, "environment variables (${...}) are not accepted")
     tokens = text.split(" ")
+    index = _index_line(line, tokens, allowed_index_urls) if tokens[0].startswith("-") else None
+    if index is not None:
+        return index
     option = next((token for token in tokens if token.startswith("-")), None)
     if option is not None:
         raise _refuse(
@@ -163,10 +217,54 @@ def canonical_line(line: LogicalLine) -> str:
     return canonical
 
 
-def canonical_requirements(raw: bytes | str) -> list[str]:
-    """The provider's requirements file as a list of canonical requirements (refusing anything else)."""
+def canonical_requirements(raw: bytes | str, *, allowed_index_urls: Sequence[str] = ()) -> list[str]:
+    """The provider's requirements file as a list of canonical lines (refusing anything else).
+
+    Requirements, and the index options of :data:`allowed_index_urls` (one ``--index-url`` at most).
+    """
     text = decode(raw) if isinstance(raw, bytes) else raw
-    return [canonical_line(line) for line in logical_lines(text)]
+    lines = []
+    primary = 0
+    for line in logical_lines(text):
+        canonical = canonical_line(line, allowed_index_urls=allowed_index_urls)
+        if canonical.startswith("--index-url "):
+            primary += 1
+            if primary > 1:
+                raise _refuse(line, "a second --index-url; name one, and others with --extra-index-url")
+        if canonical not in lines or not canonical.startswith("-"):
+            lines.append(canonical)
+    return lines
+
+
+@dataclass(frozen=True)
+class Indexes:
+    """The canonical lines split into requirements and the indexes they come from."""
+
+    requirements: list[str]
+    index_url: str = ""
+    extra_index_urls: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def options(self) -> list[str]:
+        """The installer options naming the indexes (empty: the platform's configured ones)."""
+        argv = ["--index-url", self.index_url] if self.index_url else []
+        for url in self.extra_index_urls:
+            argv += ["--extra-index-url", url]
+        return argv
+
+
+def split_indexes(lines: list[str]) -> Indexes:
+    """Separate what :func:`canonical_requirements` returned into requirements and index URLs."""
+    requirements, extra = [], []
+    index_url = ""
+    for line in lines:
+        if line.startswith("--index-url "):
+            index_url = line.split(" ", 1)[1]
+        elif line.startswith("--extra-index-url "):
+            extra.append(line.split(" ", 1)[1])
+        else:
+            requirements.append(line)
+    return Indexes(requirements, index_url, tuple(extra))
 
 
 def canonical_text(requirements: list[str]) -> str:

@@ -443,7 +443,7 @@ def check_requirements(raw: bytes, *, source: str = REQUIREMENTS_PATH) -> str:
     from runtimes.requirements import RequirementsError, canonical_requirements, canonical_text
 
     try:
-        return canonical_text(canonical_requirements(raw))
+        return canonical_text(canonical_requirements(raw, allowed_index_urls=settings.PLANQK_ALLOWED_INDEX_URLS))
     except RequirementsError as exc:
         message = f"{source} {exc.message}."
         if exc.line is not None and any(ch in _LINE_BREAKS for ch in raw.decode("utf-8", "replace")):

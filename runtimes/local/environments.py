@@ -25,6 +25,7 @@ import subprocess
 import sys
 import threading
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -35,13 +36,21 @@ from runtimes.local import fetch
 from runtimes.local import supervisor as sup
 from runtimes.local.handles import LocalConfig
 from runtimes.local.sandbox import SANDBOX_TMP, Sandbox
-from runtimes.requirements import RequirementsError, canonical_requirements, canonical_text
+from runtimes.requirements import (
+    Indexes,
+    RequirementsError,
+    canonical_requirements,
+    canonical_text,
+    split_indexes,
+)
 
 logger = logging.getLogger(__name__)
 
 # Bump when the layout of an environment changes, so old ones are rebuilt instead of reused.
 ENV_FORMAT = "2"
 READY_MARKER = ".planqk-ready"
+UV_CACHE = "uv-cache"
+UV_COMPILED = "uv-cache-compiled"
 
 # Environment variables a build's pip may see: its configuration, proxies and CA settings.
 # Everything else of the worker (database URLs, secret keys) stays out of user-controlled code.
@@ -111,10 +120,10 @@ def python_info_of(python: str) -> dict[str, str]:
     return json.loads(out.stdout)
 
 
-def normalized_requirements(requirements: str) -> str:
+def normalized_requirements(requirements: str, allowed_index_urls: tuple[str, ...] = ()) -> str:
     """The canonical requirements (what is installed) as the environment's key; refused text keys as itself."""
     try:
-        return canonical_text(canonical_requirements(requirements))
+        return canonical_text(canonical_requirements(requirements, allowed_index_urls=allowed_index_urls))
     except RequirementsError:
         return "\n".join(line.rstrip() for line in requirements.replace("\r\n", "\n").split("\n")).strip() + "\n"
 
@@ -230,7 +239,8 @@ class Environments:
         """The hash naming the environment for ``requirements`` on this runtime's Python."""
         info = self.python_info()
         text = f"{ENV_FORMAT}\n{os.path.realpath(self.config.python)}\n{info['version']}\n"
-        return hashlib.sha256((text + normalized_requirements(requirements)).encode()).hexdigest()
+        text += normalized_requirements(requirements, self.config.allowed_index_urls)
+        return hashlib.sha256(text.encode()).hexdigest()
 
     @contextlib.contextmanager
     def lock(self, key: str, log: LogFunc, should_cancel: CancelFunc) -> Iterator[None]:
@@ -346,6 +356,26 @@ class Environments:
         """The platform-wide cache of fetched files: filled by the fetch only, read-only to builds."""
         return self.data_dir / fetch.WHEELHOUSE
 
+    @property
+    def uv_cache(self) -> Path:
+        """uv's cache of unpacked wheels of the wheelhouse (with their bytecode), shared by every build.
+
+        Only steps that run no package code see it (uv installing wheels of the wheelhouse,
+        compileall): uv cannot use a read-only cache, so it is never mounted into a step that
+        runs package code (building from source), which has a cache of its own in its /tmp.
+        """
+        return self.data_dir / UV_CACHE
+
+    @property
+    def uv_compiled(self) -> Path:
+        """One empty file per entry of :attr:`uv_cache` whose bytecode the platform compiled."""
+        return self.data_dir / UV_COMPILED
+
+    @property
+    def built_wheels(self) -> Path:
+        """The platform's cache of wheels built from source archives (:func:`fetch.built_wheel_key`)."""
+        return self.data_dir / fetch.BUILT_WHEELS
+
     def installer(self) -> str:
         if self.config.installer not in ("uv", "pip"):
             raise RuntimeUnavailable(f"PLANQK_INSTALLER must be uv or pip, not {self.config.installer!r}")
@@ -360,6 +390,19 @@ class Environments:
             raise RuntimeUnavailable("the uv package is not installed; install it or set PLANQK_INSTALLER=pip") from exc
         return os.path.realpath(find_uv_bin())
 
+    def checked_requirements(self, requirements: str) -> list[str]:
+        """The canonical lines of ``requirements`` under this runtime's allow-list of indexes, or BuildError.
+
+        Checked before an environment is reused too: its key is the text, and an index the
+        operator no longer allows must not keep building from an environment made with it.
+        """
+        try:
+            return canonical_requirements(requirements, allowed_index_urls=self.config.allowed_index_urls)
+        except RequirementsError as exc:
+            raise BuildError(
+                f"requirements.txt {exc.message}", user_error=True, code="build:user:requirements"
+            ) from None
+
     def create(self, env_dir: Path, requirements: str, *, log: LogFunc, should_cancel: CancelFunc) -> None:
         """Build the environment for ``requirements`` in two halves: fetch (network, no package code), install.
 
@@ -368,17 +411,14 @@ class Environments:
         runs none of its code); a package that must be built from source is refused.
         """
         deadline = time.monotonic() + self.config.build_timeout_seconds
-        try:
-            wanted = canonical_requirements(requirements)
-        except RequirementsError as exc:
-            raise BuildError(
-                f"requirements.txt {exc.message}", user_error=True, code="build:user:requirements"
-            ) from None
+        lines = self.checked_requirements(requirements)
         installer = self.installer()
         rmtree(env_dir)  # a half-built leftover of a crashed build
         work = env_dir.with_name(f".{env_dir.name}.work")
         rmtree(work)
-        run = _Steps(self, env_dir, work, log=log, should_cancel=should_cancel, deadline=deadline)
+        indexes = split_indexes(lines)
+        wanted = indexes.requirements
+        run = _Steps(self, env_dir, work, log=log, should_cancel=should_cancel, deadline=deadline, indexes=indexes)
         try:
             env_dir.mkdir(mode=0o755)
             for sub in ("tmp", "fetch", "built"):
@@ -389,6 +429,8 @@ class Environments:
             else:
                 log(f"build sandbox: none ({self.sandbox.mode()[1]}): only wheels are installed, nothing is built")
             (work / "requirements.txt").write_text(canonical_text(wanted))
+            if indexes.options:
+                log(f"packages come from the index(es) requirements.txt names: {' '.join(indexes.options)}")
             with run.phase("environment"):
                 if installer == "uv":
                     argv = [self.uv_binary(), "venv", "--no-config", "--offline", "--python", self.config.python]
@@ -500,6 +542,7 @@ class Environments:
 
     def ensure(self, requirements: str, *, log: LogFunc, should_cancel: CancelFunc) -> tuple[str, Path, bool]:
         """The environment for ``requirements``, built unless a finished one exists: (hash, folder, reused)."""
+        self.checked_requirements(requirements)
         key = self.env_key(requirements)
         env_dir = self.envs_dir / key
         log(f"environment {key[:12]} (Python {self.python_info()['version']})")
@@ -575,8 +618,17 @@ class _Steps:
         log: LogFunc,
         should_cancel: CancelFunc,
         deadline: float,
+        indexes: Indexes | None = None,
     ) -> None:
         self.environments = environments
+        self.indexes = indexes or Indexes([])
+        # Files of an index other than the platform's default go to a wheelhouse of their own: a
+        # build that did not name that index never installs them (a package of the same name there
+        # is not the same package).
+        self.wheelhouse = environments.wheelhouse
+        if self.indexes.options:
+            key = hashlib.sha256("\n".join(self.indexes.options).encode()).hexdigest()[:32]
+            self.wheelhouse = environments.data_dir / f"{fetch.WHEELHOUSE}-by-index" / key
         self.env_dir = env_dir
         self.work = work
         self.log = log
@@ -585,6 +637,14 @@ class _Steps:
         self.sandboxed = environments.sandbox.mode()[0] == "bwrap"
         self.tail: list[str] = []
         self.built_names: set[str] = set()
+        self._fresh = 0
+
+    def fresh(self, prefix: str) -> Path:
+        """A new empty folder of this build's work folder (a step's own /tmp or output)."""
+        self._fresh += 1
+        path = self.work / f"{prefix}-{self._fresh}"
+        path.mkdir(mode=0o755)
+        return path
 
     @property
     def fetched(self) -> Path:
@@ -610,7 +670,7 @@ class _Steps:
         return env
 
     def _readable(self) -> list[str]:
-        readable = [str(self.environments.wheelhouse), str(self.fetched), str(self.built)]
+        readable = [str(self.wheelhouse), str(self.fetched), str(self.built)]
         if self.environments.installer() == "uv":
             readable.append(self.environments.uv_binary())
         return readable
@@ -623,18 +683,32 @@ class _Steps:
         writable: tuple[Path, ...] = (),
         env_writable: bool = True,
         quiet: bool = False,
+        tmp: Path | None = None,
+        extra_env: dict[str, str] | None = None,
+        plain: bool = False,
     ) -> tuple[int, list[str]]:
-        """Run an installer step in the build sandbox (no network), or plainly where there is none."""
-        self.environments.wheelhouse.mkdir(parents=True, exist_ok=True)
+        """Run an installer step in the build sandbox (no network), or plainly where there is none.
+
+        ``tmp`` is the step's /tmp (default: the build's, shared by its steps). ``plain`` runs it
+        outside the sandbox: only for uv installing wheels of the wheelhouse, which runs no package code.
+        """
+        self.wheelhouse.mkdir(parents=True, exist_ok=True)
         readable = [path for path in self._readable() if Path(path) not in writable]
-        sandbox = self.environments.sandbox.build_argv(
-            self.env_dir, self.work / "tmp", readable=readable, writable=writable, env_writable=env_writable
-        )
+        tmp_dir = tmp or self.work / "tmp"
+        sandbox: list[str] = []
+        if not plain:
+            sandbox = self.environments.sandbox.build_argv(
+                self.env_dir, tmp_dir, readable=readable, writable=writable, env_writable=env_writable
+            )
         if not quiet:
             self.log(log_as)
+        env = self._env()
+        if not sandbox:
+            env.update(TMPDIR=str(tmp_dir), HOME=str(tmp_dir), UV_CACHE_DIR=f"{tmp_dir}/uv-cache")
+        env.update(extra_env or {})
         code, self.tail = self.environments.stream(
             [*sandbox, *argv],
-            env=self._env(),
+            env=env,
             log=(lambda _line: None) if quiet else self.log,
             should_cancel=self.should_cancel,
             deadline=self.deadline,
@@ -658,44 +732,160 @@ class _Steps:
         )
         return code, self.tail
 
+    def cache_step(
+        self, argv: list[str], *, log_as: str, quiet: bool = False, target: Path | None = None, plain: bool = False
+    ) -> int:
+        """A step that runs no package code (uv installing wheels of the wheelhouse, compileall) with
+        the platform's uv cache writable: in the sandbox (unless ``plain``), with a fresh /tmp of its own.
+
+        ``target`` is a throw-away folder it may write instead of the environment.
+        """
+        cache = self.environments.uv_cache
+        cache.mkdir(parents=True, exist_ok=True)
+        os.chmod(cache, READABLE_DIR)
+        writable = (cache,) if target is None else (cache, target)
+        code, _ = self.sandboxed_step(
+            argv,
+            log_as=log_as,
+            quiet=quiet,
+            writable=writable,
+            env_writable=target is None,
+            tmp=self.fresh("tmp"),
+            extra_env={"UV_CACHE_DIR": str(cache)},
+            plain=plain,
+        )
+        return code
+
+    def link_mode(self) -> str:
+        """How uv puts the cache's files into the environment: hardlinks where nothing can write them.
+
+        A hardlink shares the cache's inode, so whatever could write a file of the environment
+        could change every environment linked to it. Here nothing can: uv replaces files it
+        installs over (a new inode), compileall writes new files, no step that runs package code
+        has the environment writable once these files are in it (wheels are built from source
+        before, the smoke test and executions see it read-only: a read-only mount in the sandbox,
+        files of another uid without one). Only a worker without sandbox that is not root runs
+        executions as itself, able to write its own files: there, a copy.
+        """
+        return "hardlink" if self.sandboxed or os.geteuid() == 0 else "copy"
+
+    def compile_cache(self) -> int:
+        """Compile the bytecode of the uv cache's entries that have none yet; returns how many.
+
+        uv copies an entry's files, ``__pycache__`` included, into each environment, whose files
+        executions cannot write: without bytecode every execution would compile its imports
+        again (0.8 s more for Qiskit). checked-hash: a .pyc is used only while its source's hash
+        matches, whatever the copied file's mtime.
+        """
+        marks = self.environments.uv_compiled
+        new: list[Path] = []
+        for bucket in sorted(self.environments.uv_cache.glob("archive-v*")):  # uv's unpacked wheels
+            for entry in sorted(os.scandir(bucket), key=lambda e: e.name):
+                if entry.is_dir(follow_symlinks=False) and not (marks / f"{bucket.name}-{entry.name}").exists():
+                    new.append(Path(entry.path))
+        if not new:
+            return 0
+        argv = [self.environments.config.python, "-I", "-S", "-m", "compileall", "-qq", "-j", "0"]
+        argv += ["--invalidation-mode", "checked-hash", *map(str, new)]
+        # Its exit code says whether every file compiled; files that do not (Python 2 test data
+        # of some packages) are imported by nobody, so it does not matter.
+        self.cache_step(argv, log_as=f"$ python -m compileall ({len(new)} new packages in the platform's cache)")
+        marks.mkdir(parents=True, exist_ok=True)
+        for path in new:
+            (marks / f"{path.parent.name}-{path.name}").touch()
+        return len(new)
+
+    def index_pins(self) -> list[str]:
+        """``name==version`` of every wheel the fetch resolved from the index (none built from source)."""
+        from packaging.utils import parse_wheel_filename
+
+        pins: dict[str, str] = {}
+        for path in sorted(self.fetched.iterdir()):
+            if path.is_file() and not path.is_symlink() and path.name.endswith(".whl"):
+                name, version, _build, _tags = parse_wheel_filename(path.name)
+                pins[name] = f"{name}=={version}"
+        return sorted(pins.values())
+
     def install(self, *, offline_cache_only: bool = False, quiet: bool = False) -> bool:
         """Install the requirements from fetched wheels only (never building), without network."""
-        links = [self.environments.wheelhouse]
+        if self.environments.installer() == "uv":
+            return self._uv_install(offline_cache_only=offline_cache_only, quiet=quiet)
+        links = [self.wheelhouse]
         if not offline_cache_only:
             links += [self.fetched, self.built]
         python = str(self.env_dir / "bin" / "python")
         requirements = str(self.env_dir / "requirements.txt")
-        if self.environments.installer() == "uv":
-            argv = [self.environments.uv_binary(), "pip", "install", "--no-config", "--offline", "--no-index"]
-            argv += ["--no-build", "--python", python, "--link-mode", "copy"]
-            for link in links:
-                argv += ["--find-links", str(link)]
-            argv += ["-r", requirements]
-            log_as = "$ uv pip install --offline --no-build -r requirements.txt"
-        else:
-            argv = [python, "-m", "pip", "install", "--isolated", "--no-index", "--only-binary", ":all:"]
-            argv += ["--disable-pip-version-check", "--progress-bar", "off"]
-            for link in links:
-                argv += ["--find-links", str(link)]
-            argv += ["-r", requirements]
-            log_as = "$ pip install --no-index --only-binary :all: -r requirements.txt"
+        argv = [python, "-m", "pip", "install", "--isolated", "--no-index", "--only-binary", ":all:"]
+        argv += ["--disable-pip-version-check", "--progress-bar", "off"]
+        for link in links:
+            argv += ["--find-links", str(link)]
+        argv += ["-r", requirements]
+        log_as = "$ pip install --no-index --only-binary :all: -r requirements.txt"
         code, _ = self.sandboxed_step(argv, log_as=log_as, quiet=quiet)
         return code == 0
+
+    def _uv_install(self, *, offline_cache_only: bool, quiet: bool) -> bool:
+        """uv: wheels of the wheelhouse through the platform's uv cache, wheels built from source apart.
+
+        The cache holds each wheel unpacked and compiled once, so a new environment is links to
+        it (see :meth:`link_mode`). A hardlink needs the cache and the environment on one mount,
+        which the sandbox's binds are not, so the linking step runs outside it: it is uv alone,
+        installing wheels of the wheelhouse (no build, no network) into an environment with
+        nothing in it yet, whose interpreter (queried by uv) is the platform's. Wheels built
+        from source are installed after it, inside the sandbox, with a cache of their own.
+        """
+        uv = self.environments.uv_binary()
+        python = str(self.env_dir / "bin" / "python")
+        base = [uv, "pip", "install", "--no-config", "--offline", "--no-index", "--no-build", "--python", python]
+        base += ["--find-links", str(self.wheelhouse)]
+        if offline_cache_only:
+            argv = [*base, "--link-mode", self.link_mode(), "-r", str(self.env_dir / "requirements.txt")]
+            log_as = "$ uv pip install --offline --no-build -r requirements.txt (the platform's cache)"
+            if self.cache_step(argv, log_as=log_as, quiet=quiet, plain=True) != 0:
+                return False
+            if self.compile_cache():
+                # The cache had entries without bytecode (unpacked by this install): compile the copies too.
+                argv = [self.environments.config.python, "-I", "-S", "-m", "compileall", "-qq", "-j", "0"]
+                argv += ["--invalidation-mode", "checked-hash", str(self.env_dir / "lib")]
+                self.sandboxed_step(argv, log_as="$ python -m compileall (the environment)", tmp=self.fresh("tmp"))
+            return True
+        pins = self.index_pins()
+        if pins:
+            # Unpacked into the cache first (links in a throw-away folder), compiled, then copied.
+            target = self.fresh("prime")
+            argv = [*base, "--no-deps", "--link-mode", "symlink", "--target", str(target), *pins]
+            if self.cache_step(argv, log_as="$ uv pip install --no-deps (into the platform's cache)", target=target):
+                return False
+            self.compile_cache()
+            argv = [*base, "--no-deps", "--link-mode", self.link_mode(), *pins]
+            log_as = f"$ uv pip install --offline --no-build --no-deps ({len(pins)} wheels)"
+            if self.cache_step(argv, log_as=log_as, plain=True):
+                return False
+        built = sorted(str(path) for path in self.built.iterdir() if path.name.endswith(".whl"))
+        if built:
+            argv = [uv, "pip", "install", "--no-config", "--offline", "--no-index", "--no-build", "--no-deps"]
+            argv += ["--python", python, "--link-mode", "copy", *built]
+            log_as = f"$ uv pip install --no-deps ({len(built)} wheels built from source)"
+            code, _ = self.sandboxed_step(argv, log_as=log_as, tmp=self.fresh("tmp"))
+            if code != 0:
+                return False
+        return True
 
     def _download(self, requirements: list[str]) -> tuple[int, list[str]]:
         argv = [sys.executable, "-m", "pip", "download", "--only-binary", ":all:", "--progress-bar", "off"]
         argv += ["--disable-pip-version-check", "--dest", str(self.fetched)]
-        argv += ["--find-links", str(self.environments.wheelhouse), "--find-links", str(self.built)]
+        argv += ["--find-links", str(self.wheelhouse), "--find-links", str(self.built)]
         version = self.environments.python_info()["version"]
         if ".".join(version.split(".")[:2]) != f"{sys.version_info[0]}.{sys.version_info[1]}":
             argv += ["--python-version", version]
+        argv += self.indexes.options
         code, tail = self.platform_step([*argv, *requirements], log_as="$ pip download --only-binary :all: ...")
         if code == 0:
             # Only files the index served go to the shared cache; wheels package code built stay here.
             built = {path.name for path in self.built.iterdir()}
             for name in built:
                 (self.fetched / name).unlink(missing_ok=True)
-            added = fetch.publish(self.fetched, self.environments.wheelhouse)
+            added = fetch.publish(self.fetched, self.wheelhouse)
             if added:
                 self.log(f"{len(added)} new files in the platform's cache")
         return code, tail
@@ -706,6 +896,10 @@ class _Steps:
         from packaging.utils import canonicalize_name
 
         for _round in range(20):
+            # Each round starts empty, so what the last one saved is exactly the set it resolved.
+            for path in self.fetched.iterdir():
+                if not path.is_dir() or path.is_symlink():
+                    path.unlink()
             code, tail = self._download(wanted)
             if code == 0:
                 return
@@ -734,7 +928,7 @@ class _Steps:
         sdists = self.fetched / "sdist"
         sdists.mkdir(exist_ok=True)
         code, tail = self.platform_step(
-            [sys.executable, "-m", "runtimes.local.fetch", str(sdists), requirement],
+            [sys.executable, "-m", "runtimes.local.fetch", str(sdists), requirement, *self.indexes.options],
             log_as=f"{requirement} has no wheel: fetching its source archive",
         )
         if code != 0:
@@ -755,6 +949,18 @@ class _Steps:
                 user_error=True,
                 code="build:user:needs-sandbox",
             )
+        info = self.environments.python_info()
+        key = fetch.built_wheel_key(
+            sdist,
+            python=os.path.realpath(self.environments.config.python),
+            python_version=info["version"],
+            installer=self.environments.installer(),
+        )
+        cached = fetch.cached_built_wheel(self.environments.built_wheels / key)
+        if cached is not None:
+            self.log(f"{sdist.name}: its wheel built earlier from this very archive is in the platform's cache")
+            self._take_built_wheel(cached, name)
+            return
         try:
             build_requires = fetch.build_requirements(sdist)
         except RequirementsError as exc:
@@ -767,32 +973,49 @@ class _Steps:
                     user_error=True,
                     code="build:user:requirements",
                 )
-        before = set(self.built.iterdir())
+        # Its own empty output folder and /tmp: nothing an earlier step's package code left
+        # (a wheel, a cache in /tmp) can reach this build, so its wheel depends on the archive
+        # and the platform's files only, and may be shared.
+        out = self.fresh("out")
         python = str(self.env_dir / "bin" / "python")
-        links = [str(self.environments.wheelhouse), str(self.fetched)]
+        links = [str(self.wheelhouse), str(self.fetched)]
         if self.environments.installer() == "uv":
             argv = [self.environments.uv_binary(), "build", "--no-config", "--offline", "--no-index", "--wheel"]
-            argv += ["--python", python, "--out-dir", str(self.built)]
+            argv += ["--python", python, "--out-dir", str(out)]
             for link in links:
                 argv += ["--find-links", link]
         else:
-            argv = [python, "-m", "pip", "wheel", "-v", "--isolated", "--no-index", "--no-deps", "-w", str(self.built)]
+            argv = [python, "-m", "pip", "wheel", "-v", "--isolated", "--no-index", "--no-deps", "-w", str(out)]
             for link in links:
                 argv += ["--find-links", link]
         code, tail = self.sandboxed_step(
             [*argv, str(sdist)],
             log_as=f"$ building {sdist.name} (in the sandbox, without network)",
-            writable=(self.built,),
+            writable=(out,),
             env_writable=False,
+            tmp=self.fresh("tmp"),
         )
-        wheels = [path for path in set(self.built.iterdir()) - before if path.name.endswith(".whl")]
+        try:
+            wheels = fetch.regular_wheels(out)
+        except RequirementsError as exc:
+            message = f"building {sdist.name} from source failed: {exc.message}"
+            raise BuildError(message, user_error=True, code="build:user:requirements") from None
         if code != 0 or len(wheels) != 1:
             raise BuildError(
                 f"building {sdist.name} from source failed:\n{pip_error(tail)}",
                 user_error=True,
                 code="build:user:requirements",
             )
+        self._take_built_wheel(wheels[0], name)
+        if fetch.store_built_wheel(self.built / wheels[0].name, self.environments.built_wheels / key):
+            self.log(f"the wheel built from {sdist.name} is now in the platform's cache")
+
+    def _take_built_wheel(self, wheel: Path, name: str) -> None:
+        """Copy a wheel built from source into this build's folder, once it is checked."""
+        target = self.built / wheel.name
         try:
-            fetch.check_built_wheel(wheels[0], name)
-        except (RequirementsError, ValueError) as exc:
+            fetch.copy_regular(wheel, target)
+            fetch.check_built_wheel(target, name)
+        except (RequirementsError, ValueError, OSError, zipfile.BadZipFile) as exc:
+            target.unlink(missing_ok=True)
             raise BuildError(str(exc), user_error=True, code="build:user:requirements") from None

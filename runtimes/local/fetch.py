@@ -10,7 +10,14 @@ and *building* run later in the sandbox, without network, from these files only.
 Downloaded files go into the platform-wide cache, ``{DATA_DIR}/wheelhouse``: written only here,
 by the platform, from the index, never by a build (builds see it read-only), so a requirement
 set fetched once builds again without the network and no build can plant a file for another.
-Wheels built from source archives stay in the build's own folder.
+
+A wheel built from a source archive goes to ``{DATA_DIR}/built-wheels/<key>/`` (see
+:func:`built_wheel_key`): the key is the source archive's sha256 and the build environment (the
+interpreter and the installer), and the wheel is stored only when it came out of a build step
+whose inputs were all the platform's (the fetched archive, wheels of the platform's cache, a
+fresh venv, an empty /tmp and an empty output folder), so it is what any provider's build of the
+same archive would make: shared across providers, and nobody can store a wheel under the key of
+an archive other than the one it was built from.
 
 ``python -m runtimes.local.fetch DEST REQUIREMENT [pip options]`` downloads the newest source
 archive matching REQUIREMENT into DEST and prints its path.
@@ -23,7 +30,9 @@ import email.parser
 import hashlib
 import os
 import re
+import secrets
 import shutil
+import stat
 import sys
 import tarfile
 import tomllib
@@ -33,6 +42,10 @@ from pathlib import Path
 from runtimes.requirements import LogicalLine, RequirementsError, canonical_line
 
 WHEELHOUSE = "wheelhouse"
+#: The platform's cache of wheels built from source archives, by :func:`built_wheel_key`.
+BUILT_WHEELS = "built-wheels"
+# Bump when what goes into a built wheel's key changes.
+BUILT_FORMAT = "1"
 #: A distribution file name as indexes serve them: no path parts, a known suffix.
 _DIST_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*\.(whl|tar\.gz|zip)$")
 _MISSING_RE = re.compile(r"satisfies the requirement (.+?) \(from versions")
@@ -66,6 +79,71 @@ def publish(files: Path, wheelhouse: Path) -> list[str]:
         os.replace(staging, target)
         added.append(path.name)
     return added
+
+
+def built_wheel_key(sdist: Path, *, python: str, python_version: str, installer: str) -> str:
+    """The cache key of the wheel built from ``sdist``: its sha256 plus the build environment."""
+    digest = hashlib.sha256()
+    with open(sdist, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    text = f"{BUILT_FORMAT}\n{python}\n{python_version}\n{installer}\n{sdist.name}\n{digest.hexdigest()}\n"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def cached_built_wheel(folder: Path) -> Path | None:
+    """The wheel stored under a key's folder, or None (also for anything but one regular file)."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return None
+    if len(entries) != 1 or not entries[0].is_file(follow_symlinks=False) or not entries[0].name.endswith(".whl"):
+        return None
+    return Path(entries[0].path)
+
+
+def regular_wheels(folder: Path) -> list[Path]:
+    """The ``.whl`` files of a build step's output folder; RequirementsError for one that is not a plain file.
+
+    The folder was writable by package code: a link there could point at a file of the worker,
+    which the platform would then read and copy as the worker. Other entries (uv's .gitignore)
+    are never read.
+    """
+    wheels = []
+    for entry in os.scandir(folder):
+        if not entry.name.endswith(".whl"):
+            continue
+        if not entry.is_file(follow_symlinks=False) or not _DIST_RE.match(entry.name):
+            raise RequirementsError(f"the build left {entry.name!r}, which is not a plain wheel file")
+        wheels.append(Path(entry.path))
+    return wheels
+
+
+def copy_regular(source: Path, target: Path) -> None:
+    """Copy a file never following a link (the source was in a folder package code could write)."""
+    fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW)
+    with os.fdopen(fd, "rb") as src, open(target, "wb") as out:
+        if not stat.S_ISREG(os.fstat(src.fileno()).st_mode):
+            raise RequirementsError(f"{source.name} is not a regular file")
+        shutil.copyfileobj(src, out, 1 << 20)
+    os.chmod(target, 0o644)
+
+
+def store_built_wheel(wheel: Path, folder: Path) -> bool:
+    """Store a checked wheel under its key's folder (the first one stored wins); True when stored."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(folder.parent, 0o755)  # noqa: S103 - read by the platform only; never mounted into a build
+    if folder.exists():
+        return False
+    staging = folder.parent / f".{folder.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    staging.mkdir(mode=0o755)
+    try:
+        copy_regular(wheel, staging / wheel.name)
+        os.rename(staging, folder)
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)
+        return False
+    return True
 
 
 def build_requirements(sdist: Path) -> list[str]:

@@ -41,6 +41,8 @@ class LocalConfig:
     execution_group: int = DEFAULT_EXECUTION_GROUP
     pip_index_url: str = ""
     pip_extra_index_url: str = ""
+    #: Index URLs a requirements file may name (``PLANQK_ALLOWED_INDEX_URLS``).
+    allowed_index_urls: tuple[str, ...] = ()
     ca_bundle: str = field(default_factory=default_ca_bundle)
     runner_dir: Path | None = None
     bwrap: str = "bwrap"
