@@ -399,3 +399,17 @@ def test_bad_secrets_and_tags_are_refused_before_a_job_exists(user, secrets, tag
     assert refused.value.status == 422
     assert refused.value.code == "input:invalid"
     assert not Job.objects.filter(service_version=version).exists()
+
+
+def test_the_service_page_and_the_rest_version_object_show_the_generation(user, client, api_client):
+    current = build(user, "shown-current", make_zip({"src/program.py": PLAIN_CURRENT}))
+    documented = build(user, "shown-2022", make_zip({}))
+    client.force_login(user)
+    page = client.get(f"/services/{current.service_id}/").content.decode()
+    assert 'data-generation="current"' in page
+    assert "Current: typed run() parameters" in page
+    assert 'data-generation="2022"' in client.get(f"/services/{documented.service_id}/").content.decode()
+    body = api_client.get(f"/api/v1/services/{current.service_id}/versions/{current.pk}/").json()
+    assert body["generation"] == "current"
+    body = api_client.get(f"/api/v1/services/{documented.service_id}/versions/{documented.pk}/").json()
+    assert body["generation"] == "2022"
