@@ -18,6 +18,7 @@ import re
 import uuid
 from typing import Any
 
+from django.core.validators import RegexValidator
 from django.http import QueryDict
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
@@ -75,6 +76,8 @@ class _StrictCharSchema(OpenApiSerializerFieldExtension):
     def map_serializer_field(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
         schema = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)
         field = self.target
-        if not field.allow_blank and field.trim_whitespace and "pattern" not in schema:
+        # A field's own pattern (a RegexValidator, added to the schema later) says more.
+        own_pattern = any(isinstance(v, RegexValidator) for v in field.validators)
+        if not field.allow_blank and field.trim_whitespace and not own_pattern and "pattern" not in schema:
             schema["pattern"] = r"\S"
         return schema

@@ -2,7 +2,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.validators import RegexValidator
 from rest_framework import serializers
+
+from planqk_portal.api_fields import StrictCharField
 
 from ..models import Card, Invoice, InvoiceLine
 
@@ -18,21 +21,37 @@ class CardSerializer(serializers.ModelSerializer):
 class CardAddSerializer(serializers.Serializer):
     """One of: a PaymentMethod id, a confirmed SetupIntent id, or (simulator only) test card data."""
 
-    # The request schema says what validate() refuses (planqk_portal.api_schema).
-    schema_constraints = {
-        "oneOf": [{"required": ["payment_method"]}, {"required": ["setup_intent"]}, {"required": ["number"]}]
-    }
+    @property
+    def schema_constraints(self) -> dict[str, Any]:
+        """The request schema says what validate() and the configured gateway refuse
+        (planqk_portal.api_schema): exactly one way in, the gateway's two (a PaymentMethod id and,
+        with Stripe, a SetupIntent; in the simulator a test card number, with its expiry and CVC)."""
+        from payments.gateways import get_gateway
 
-    payment_method = serializers.CharField(required=False, max_length=255, help_text="e.g. pm_card_visa")
-    setup_intent = serializers.CharField(
-        required=False, max_length=255, help_text="A SetupIntent confirmed by Stripe.js."
+        ways = {"payment_method": ["payment_method"]}
+        if get_gateway().takes_card_numbers:
+            ways["number"] = ["number", "exp_month", "exp_year", "cvc"]
+        else:
+            ways["setup_intent"] = ["setup_intent"]
+        others = {"payment_method", "setup_intent", "number"}
+        return {
+            "oneOf": [
+                {"required": required, "not": {"anyOf": [{"required": [o]} for o in sorted(others - {way})]}}
+                for way, required in ways.items()
+            ]
+        }
+
+    payment_method = StrictCharField(required=False, max_length=255, help_text="e.g. pm_card_visa")
+    setup_intent = StrictCharField(
+        required=False,
+        max_length=255,
+        validators=[RegexValidator(r"^\s*seti_", "Give the id of a confirmed SetupIntent (seti_…).")],
+        help_text="Stripe gateway only: a SetupIntent confirmed by Stripe.js.",
     )
-    number = serializers.CharField(
-        required=False, max_length=23, help_text="Simulator only: a Stripe test card number."
-    )
+    number = StrictCharField(required=False, max_length=23, help_text="Simulator only: a Stripe test card number.")
     exp_month = serializers.IntegerField(required=False, min_value=1, max_value=12)
     exp_year = serializers.IntegerField(required=False, min_value=2000, max_value=2200)
-    cvc = serializers.CharField(required=False, max_length=4)
+    cvc = StrictCharField(required=False, max_length=4)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         given = [key for key in ("payment_method", "setup_intent", "number") if attrs.get(key)]

@@ -65,6 +65,9 @@ class PaymentGateway(ABC):
     name: str = ""
     #: True when cards are entered in Stripe Elements (Stripe's script) rather than in our own form.
     uses_stripe_elements: bool = False
+    #: True when a card number, expiry and CVC sent to this server are taken (the simulator's test
+    #: cards); False when cards come as a SetupIntent confirmed by Stripe.js instead (Stripe).
+    takes_card_numbers: bool = False
     publishable_key: str = ""
 
     @abstractmethod

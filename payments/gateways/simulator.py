@@ -45,6 +45,7 @@ def _token() -> str:
 class SimulatorGateway(PaymentGateway):
     name = "simulator"
     uses_stripe_elements = False
+    takes_card_numbers = True
 
     def customer_create(self, *, email: str, reference: str) -> str:
         return f"cus_sim_{secrets.token_hex(8)}"
@@ -99,7 +100,7 @@ class SimulatorGateway(PaymentGateway):
         match = _PM_RE.match(payment_method_id or "")
         if not match or match.group(1) not in TEST_CARDS:
             raise ApplicationError(
-                f"No such PaymentMethod: '{payment_method_id}'.", code="payments:no-such-payment-method", status=400
+                f"No such PaymentMethod: '{payment_method_id}'.", code="payments:no-such-payment-method", status=404
             )
         return TEST_CARDS[match.group(1)], int(match.group(2)), int(match.group(3))
 

@@ -53,7 +53,9 @@ def _stripe_errors() -> Iterator[None]:
         raise ApplicationError(
             exc.user_message or "The payment service refused the request.",
             code=f"payments:{exc.code or 'invalid-request'}",
-            status=400,
+            # A PaymentMethod or SetupIntent named in the request that does not exist: like any
+            # object named by id that is not there (the REST API's 404).
+            status=404 if exc.code == "resource_missing" else 400,
         ) from exc
     except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as exc:
         logger.warning("Stripe unavailable: %s", exc)
