@@ -42,6 +42,7 @@ class ServiceVersionSerializer(serializers.ModelSerializer):
 
 class ServiceSerializer(serializers.ModelSerializer):
     cpus = serializers.FloatField(read_only=True)
+    external_url = serializers.SerializerMethodField()
     latest_version = serializers.SerializerMethodField()
     published_version = serializers.SerializerMethodField()
     gateway_url = serializers.SerializerMethodField()
@@ -72,6 +73,11 @@ class ServiceSerializer(serializers.ModelSerializer):
         if version is None:
             return None
         return {"id": version.id, "version": version.version, "status": version.status}
+
+    @extend_schema_field(serializers.URLField(allow_null=True, help_text="For services imported from a URL."))
+    def get_external_url(self, service: Service) -> str | None:
+        """The URL a service imported from one forwards to; null for uploaded code (not an empty string)."""
+        return service.external_url or None
 
     @extend_schema_field(VersionRefSerializer(allow_null=True))
     def get_latest_version(self, service: Service) -> dict[str, Any] | None:
