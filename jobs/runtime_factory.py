@@ -53,6 +53,7 @@ def docker_config() -> Any:
         ca_bundle=settings.PLANQK_BUILD_CA_BUNDLE,
         pip_index_url=settings.PLANQK_PIP_INDEX_URL,
         pip_extra_index_url=settings.PLANQK_PIP_EXTRA_INDEX_URL,
+        allowed_index_urls=tuple(settings.PLANQK_ALLOWED_INDEX_URLS),
         build_timeout_seconds=int(settings.PLANQK_BUILD_TIMEOUT),
     )
 

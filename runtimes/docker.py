@@ -71,7 +71,7 @@ from runtimes.base import (
 )
 from runtimes.local import supervisor as sup
 from runtimes.local.sandbox import DEFAULT_UID_CLAIMS_DIR, ExecutionUids
-from runtimes.requirements import RequirementsError, canonical_requirements, canonical_text
+from runtimes.requirements import RequirementsError, canonical_requirements, canonical_text, split_indexes
 
 logger = logging.getLogger(__name__)
 
@@ -123,6 +123,8 @@ class DockerConfig:
     ca_bundle: str = ""
     pip_index_url: str = ""
     pip_extra_index_url: str = ""
+    #: Index URLs a requirements file may name (``PLANQK_ALLOWED_INDEX_URLS``); fetched into the build's own folder.
+    allowed_index_urls: tuple[str, ...] = ()
     # Each execution runs as a uid (and gid) of its own from this range.
     execution_uids: str = "200000-265535"
     # Where the claims of that range live: shared with the local runtime's workers of the host.
@@ -364,7 +366,10 @@ class DockerRuntime(Runtime):
             ) from None
         try:
             # pip in the image is handed the platform's canonical list only, never the provider's bytes.
-            requirements = canonical_text(canonical_requirements(spec.requirements))
+            indexes = split_indexes(
+                canonical_requirements(spec.requirements, allowed_index_urls=self.config.allowed_index_urls)
+            )
+            requirements = canonical_text(indexes.requirements)
         except RequirementsError as exc:
             raise BuildError(
                 f"requirements.txt {exc.message}", user_error=True, code="build:user:requirements"
@@ -382,7 +387,15 @@ class DockerRuntime(Runtime):
                 (fetch_dir / "tmp").mkdir()
                 fetch_started = time.monotonic()
                 log("==> fetch (on the worker, with network; no package code runs)")
-                self._fetch(requirements.splitlines(), fetch_dir, log=log, should_cancel=should_cancel)
+                if indexes.options:
+                    log(f"packages come from the index(es) requirements.txt names: {' '.join(indexes.options)}")
+                self._fetch(
+                    requirements.splitlines(),
+                    fetch_dir,
+                    log=log,
+                    should_cancel=should_cancel,
+                    index_options=indexes.options,
+                )
                 log(f"<== fetch done in {time.monotonic() - fetch_started:.1f}s")
             context = _context_tar(spec, files, log, fetch_dir / "wheels" if wants_pip else None)
         finally:
@@ -520,7 +533,15 @@ class DockerRuntime(Runtime):
         self._tags = (image.id, tags)
         return tags
 
-    def _fetch(self, wanted: list[str], work: Path, *, log: LogFunc, should_cancel: CancelFunc) -> None:
+    def _fetch(
+        self,
+        wanted: list[str],
+        work: Path,
+        *,
+        log: LogFunc,
+        should_cancel: CancelFunc,
+        index_options: list[str] | None = None,
+    ) -> None:
         """Download wheels for the image (and source archives where a package has none) into ``work/wheels``.
 
         The worker's pip only downloads (``--only-binary :all:`` for the image's tags: wheel
@@ -568,7 +589,8 @@ class DockerRuntime(Runtime):
 
         def download(requirements: list[str]) -> tuple[int, list[str]]:
             argv = [sys.executable, "-m", "pip", "download", "--only-binary", ":all:", "--progress-bar", "off"]
-            argv += ["--dest", str(wheels), "--find-links", str(wheels), *platform_args, *requirements]
+            argv += ["--dest", str(wheels), "--find-links", str(wheels), *platform_args, *(index_options or [])]
+            argv += requirements
             return run(argv, "$ pip download --only-binary :all: (for the image's Python) ...")
 
         built: set[str] = set()
@@ -602,7 +624,7 @@ class DockerRuntime(Runtime):
             built.add(name)
             assert missing is not None
             code, sdist_tail = run(
-                [sys.executable, "-m", "runtimes.local.fetch", str(wheels), missing],
+                [sys.executable, "-m", "runtimes.local.fetch", str(wheels), missing, *(index_options or [])],
                 f"{missing} has no wheel: fetching its source archive (built later, without network)",
             )
             if code != 0:

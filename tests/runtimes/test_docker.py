@@ -206,3 +206,45 @@ def test_a_docker_build_fetches_first_then_builds_without_network(base_image: st
             rut.runtime.remove_build(handle)
         shutil.rmtree(data, ignore_errors=True)
         shutil.rmtree(source, ignore_errors=True)
+
+
+def test_a_docker_build_fetches_from_an_allowed_index_named_in_requirements(base_image: str, tmp_path) -> None:
+    """PLANQK_ALLOWED_INDEX_URLS on Docker: the line is accepted, the worker's fetch asks that index."""
+    from runtimes import BuildError, BuildSpec
+    from runtimes.docker import DockerConfig, DockerRuntime
+
+    from .test_build_caches import wheel_index
+
+    mirror = wheel_index(tmp_path / "mirror", "mirrorpkg", "1.0", {"mirrorpkg/__init__.py": b"WHERE = 'mirror'\n"})
+    data = _private_dir("docker-allowed-index")
+    source = _private_dir("docker-allowed-index-src")
+    nowhere = f"file://{tmp_path}/no-index/"
+    config = DockerConfig(data_dir=data, base_image=base_image, pip_index_url=nowhere, allowed_index_urls=(mirror,))
+    rut = RuntimeUnderTest(
+        "docker", DockerRuntime(config), {"kind": "docker", "data_dir": str(data)}, source, version_prefix="dindex"
+    )
+    requirements = f"--index-url {mirror}\nmirrorpkg==1.0\n"
+    try:
+        program = "import mirrorpkg\n\ndef run(data=None, params=None):\n    return {'where': mirrorpkg.WHERE}\n"
+        folder = rut.user_code(program, requirements=requirements)
+        lines: list[str] = []
+        spec = BuildSpec(version_id=f"dindex-{folder.name}", source_dir=folder, requirements=requirements)
+        build = rut.runtime.build(spec, log=lines.append).build
+        rut.builds[folder.name] = build
+        assert "packages come from the index(es) requirements.txt names" in "\n".join(lines)
+        _state, output, final = rut.run(build)
+        assert final is not None, output
+        assert final.payload["result"] == {"where": "mirror"}
+        strict = DockerRuntime(DockerConfig(data_dir=data, base_image=base_image, pip_index_url=nowhere))
+        with pytest.raises(BuildError) as refused:
+            strict.build(
+                BuildSpec(version_id=f"dindex-strict-{folder.name}", source_dir=folder, requirements=requirements),
+                log=lambda _line: None,
+            )
+        assert refused.value.code == "build:user:requirements"
+        assert "installer options" in refused.value.message
+    finally:
+        for handle in rut.builds.values():
+            rut.runtime.remove_build(handle)
+        shutil.rmtree(data, ignore_errors=True)
+        shutil.rmtree(source, ignore_errors=True)
