@@ -124,15 +124,20 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-build-") as tmp:
         for sample in args.samples.split(","):
             rows += _local_cases(sample, Path(tmp) / sample, args.rebuilds)
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     notes = (
         "Local runtime, uv and pip measured side by side in one run, each with its own data folder. Every build "
         "fetches outside the sandbox (pip download --only-binary, no package code) and installs inside bubblewrap "
         "without network, then runs the smoke test's import check only where services.builds calls it (not "
-        "here: this measures Runtime.build). Empty cache: the platform's wheel cache (data/wheelhouse) is empty, so "
-        "every wheel is downloaded (pip's own HTTP cache of the worker may be warm). Warm cache: the same "
-        "requirements in a new environment, every wheel in the platform cache, no network used. Rebuild: a new "
-        "version with unchanged requirements (the environment is reused, only the code is copied). All include "
-        "unpacking the archive with every upload check."
+        "here: this measures Runtime.build). Empty cache: the platform's caches (data/wheelhouse, data/uv-cache) "
+        "are empty, so every wheel is downloaded (pip's own HTTP cache of the worker may be warm); with uv it "
+        "includes unpacking every wheel once into the platform's uv cache and compiling its bytecode there "
+        "(compileall, checked-hash). Warm cache: the same requirements in a new environment, every wheel in the "
+        "platform's caches, no network used; with uv the new environment is hardlinks to the cache's unpacked, "
+        "compiled files (pip unpacks and compiles every wheel again). Rebuild: a new version with unchanged "
+        "requirements (the environment is reused, only the code is copied). All include unpacking the archive "
+        f"with every upload check. Load average (1, 5, 15 min) when the run ended: {load} (other work on the "
+        "machine; the figures are wall-clock times)."
     )
     write_table("build", "Service builds: empty and warm platform cache, unchanged rebuild (uv and pip)", rows, notes)
     return 0
