@@ -235,15 +235,21 @@ def start_production_server(extra_env: dict[str, str] | None = None) -> ServerPr
     says otherwise. Call with database access allowed."""
     import socket
 
+    from django.conf import settings
+
     from planqk_portal.server import server_command
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
+    # Encrypted fields (provider tokens, an execution's $secrets) must read the same here as in
+    # the worker, as in one install: this run's key, not one derived from the server's own signing key.
+    field_key = settings.PLANQK_FIELD_ENCRYPTION_KEY
     env = _child_env(
         {
             "DJANGO_DEBUG": "false",
             "DJANGO_SECRET_KEY": "test-only-" + uuid.uuid4().hex * 2,
+            **({"PLANQK_FIELD_ENCRYPTION_KEY": field_key} if field_key else {}),
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
             "DJANGO_SECURE_SSL_REDIRECT": "false",
             **(extra_env or {}),

@@ -4,7 +4,8 @@ package index, run their whole flow as their users write it, in a subprocess of 
 - ``planqk-service-sdk`` 1.9.1 (the 2022 API) against a 2022-generation service: health check,
   start, wait, result, interim results, cancel.
 - ``planqk-service-sdk`` 2.12.1 and ``qhub-service`` 2.0.0 (the current API) against a
-  current-generation service uploaded as a zip and built by the worker: start with ``$secrets``
+  current-generation service uploaded as a zip and built by the worker, under Django's test
+  server and under the production server (``portal``): start with ``$secrets``
   and ``$tags``, wait, result (fields at the top level), result files (listed and downloaded),
   logs, cancel, list.
 
@@ -278,7 +279,7 @@ def current_service(celery_worker, provider):
 
 
 @pytest.mark.parametrize(("sdk", "venv"), [("planqk", "planqk-service-sdk-2.12.1"), ("qhub", "qhub-service-2.0.0")])
-def test_current_sdks_against_a_current_service(sdk, venv, sdk_pythons, live_server, current_service, user):
+def test_current_sdks_against_a_current_service(sdk, venv, sdk_pythons, portal, current_service, user):
     from applications.services import subscription_create
 
     service, version = current_service
@@ -294,13 +295,13 @@ def test_current_sdks_against_a_current_service(sdk, venv, sdk_pythons, live_ser
     )
 
     # The endpoint exactly as the portal shows it (with its trailing slash).
-    endpoint = f"{live_server.url}/gateway/{service.owner.uuid}/{service.name}/{version.version}/"
+    endpoint = f"{portal.url}/gateway/{service.owner.uuid}/{service.name}/{version.version}/"
     out = run_sdk(
         sdk_pythons[venv],
         CURRENT_FLOW,
         sdk=sdk,
         endpoint=endpoint,
-        token_url=f"{live_server.url}/gateway/token",
+        token_url=f"{portal.url}/gateway/token",
         key=app.key,
         secret=app.secret,
         secret_value=SECRET,
