@@ -376,3 +376,42 @@ def test_planqk_serve_answers_the_log_as_the_gateway_does(sdk_pythons, tmp_path)
     assert out["logs"], out
     assert any("Job:ResultResponse:" in message for message, _, _ in out["logs"]), out
     assert {severity for _, severity, _ in out["logs"]} <= {"DEBUG", "NOTICE", "INFO", "WARNING", "ERROR"}
+
+
+@pytest.mark.parametrize(("sdk", "venv"), [("planqk", "planqk-service-sdk-2.12.1"), ("qhub", "qhub-service-2.0.0")])
+def test_current_sdks_against_planqk_serve(sdk, venv, sdk_pythons, tmp_path):
+    """The same flow against `planqk serve` on the same current project: it answers as the gateway."""
+    from tests.cli.conftest import Cli, start_serve
+
+    project = tmp_path / "hub-sum"
+    (project / "src").mkdir(parents=True)
+    (project / "src" / "__init__.py").write_text("")
+    (project / "src" / "program.py").write_bytes(CURRENT_PROGRAM)
+    (project / "openapi-spec.yml").write_bytes(CURRENT_SPEC)
+    cli = Cli(home=tmp_path / "home", cwd=tmp_path)
+    cli.home.mkdir()
+    served = start_serve(cli, project)
+    try:
+        out = run_sdk(
+            sdk_pythons[venv],
+            CURRENT_FLOW,
+            sdk=sdk,
+            endpoint=f"{served.url}/",
+            token_url=f"{served.url}/token",
+            key="any",
+            secret="thing",
+            secret_value=SECRET,
+        )
+    finally:
+        served.stop()
+    assert out["status"] == "SUCCEEDED", out
+    assert out["fields"] == {"total": 420.69, "count": 5, "token_seen": True}
+    assert out["embedded_status"] == "SUCCEEDED"
+    assert out["files"] == ["values.csv"]
+    assert out["downloaded"] == {"values.csv": "value\n100.0\n50.0\n200.0\n70.0\n0.69\n"}
+    messages = [entry["message"] for entry in out["logs"]]
+    assert "WARNING: values are summed as floats" in messages, messages
+    assert SECRET not in json.dumps(out["logs"])
+    assert out["cancelled"] == "CANCELLED"
+    assert out["again"] == "SUCCEEDED"
+    assert set(out["listed"]) == set(out["ids"])
