@@ -47,10 +47,12 @@ def test_container_is_locked_down(docker_rt: RuntimeUnderTest) -> None:
     assert host["MemorySwap"] == 200 * 1024 * 1024
     assert host["NanoCpus"] == 500_000_000
     assert host["PidsLimit"] == 40
-    # A uid (and gid) of its own from PLANQK_EXECUTION_UIDS; private tmpfs for every tmp folder.
+    # A uid (and gid) of its own from PLANQK_EXECUTION_UIDS; private tmpfs for every tmp folder
+    # and for the output directory (its result files are copied out once everything else ended).
     assert 200000 <= handle.uid <= 265535
     assert container.attrs["Config"]["User"] == f"{handle.uid}:{handle.uid}"
-    assert set(host["Tmpfs"]) == {"/tmp", "/var/tmp", "/dev/shm"}
+    assert set(host["Tmpfs"]) == {"/tmp", "/var/tmp", "/dev/shm", "/var/runtime/output"}
+    assert all("size=200m" in options for options in host["Tmpfs"].values())
     assert any(m["Destination"] == "/var/input" and m["RW"] is False for m in container.attrs["Mounts"])
     docker_rt.runtime.cancel(handle)
 
