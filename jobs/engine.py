@@ -437,6 +437,14 @@ class Execution:
                 detail=f"The execution needed more than the service's {service.memory_mb} MB of memory "
                 "and was stopped.",
             )
+        if state.output_files_exceeded:
+            limits = output_limits()
+            return Outcome(
+                JobStatus.FAILED,
+                code="job:output-files-too-large",
+                detail=f"The execution wrote far more into its output directory than a job keeps "
+                f"({limits.max_files} files, {limits.max_total_bytes} bytes) and was stopped.",
+            )
         if state.output_truncated:
             return Outcome(
                 JobStatus.FAILED,

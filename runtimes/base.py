@@ -145,6 +145,9 @@ class ExecutionState:
     output_truncated: bool = False
     peak_memory_kb: int | None = None
     cancelled: bool = False
+    #: The program wrote far more into its output directory than result files may be (the local
+    #: runtime's folder is on disk: it is watched so that no program fills it).
+    output_files_exceeded: bool = False
 
 
 class BuildError(Exception):

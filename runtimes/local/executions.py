@@ -227,6 +227,8 @@ class Executions:
             "output": str(exec_dir / OUTPUT_FILE),
             "timeout": spec.timeout_seconds,
             "max_output_bytes": spec.max_output_bytes,
+            "output_dir": str(exec_dir / "output"),
+            "output_limits": spec.output_limits.to_args(),
             "rlimits": rlimits,
             "cgroup": cgroup,
             # Without bubblewrap the supervisor drops privileges and unshares the network itself;
@@ -361,6 +363,7 @@ class Executions:
             output_truncated=reason == "output" or self._output_size(exec_dir) >= handle.max_output_bytes,
             peak_memory_kb=outcome.get("peak_memory_kb"),
             cancelled=reason == "cancel",
+            output_files_exceeded=reason == "output-files",
         )
 
     def final_response(self, handle: LocalExecutionHandle) -> FinalResponse | None:

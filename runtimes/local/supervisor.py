@@ -316,6 +316,39 @@ def _children_of(parent: int) -> list[int]:
 # --- the supervisor --------------------------------------------------------------------------
 
 
+#: How often the supervisor measures the output directory, and how many entries one look reads.
+OUTPUT_CHECK_SECONDS = 1.0
+_OUTPUT_SCAN_MAX_ENTRIES = 20_000
+
+
+def output_over(directory: Path, *, max_entries: int, max_bytes: int) -> bool:
+    """Whether the folder tree holds more than ``max_entries`` entries or ``max_bytes`` of disk.
+
+    Counted as allocated blocks (a sparse file costs what it uses), links and special files not
+    followed, folders walked with an explicit stack; stops counting once over, so a hostile tree
+    costs at most one bounded walk per look.
+    """
+    entries = used = 0
+    stack = [str(directory)]
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as found:
+                for entry in found:
+                    entries += 1
+                    try:
+                        info = entry.stat(follow_symlinks=False)
+                    except OSError:
+                        continue
+                    used += info.st_blocks * 512
+                    if entries > max_entries or used > max_bytes:
+                        return True
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+        except OSError:
+            continue
+    return False
+
+
 def write_stop(directory: Path, reason: str) -> str:
     """Record why the execution is being stopped; returns the reason that holds (the first)."""
     path = directory / STOP_FILE
@@ -451,6 +484,11 @@ class _Supervisor:
         self.child_start = proc_start_time(self.child.pid)
         write_json_atomic(self.dir / CHILD_FILE, {"pid": self.child.pid, "start_time": self.child_start})
         reason: str | None = None
+        # The output directory is on disk: a program must not fill it (result files are capped
+        # when they are taken; this bounds what can pile up before that, with room to spare).
+        limits = launch.get("output_limits")
+        output_dir = Path(launch["output_dir"]) if launch.get("output_dir") else None
+        next_output_check = time.monotonic() + OUTPUT_CHECK_SECONDS
         while True:
             # Look without reaping: a zombie keeps its pid (and process group id) reserved, so
             # killing the group below cannot hit an unrelated process that reused the number.
@@ -465,6 +503,11 @@ class _Supervisor:
                     reason = write_stop(self.dir, "timeout")
                 elif os.fstat(out_fd).st_size >= max_output:
                     reason = write_stop(self.dir, "output")
+                elif limits and output_dir is not None and time.monotonic() >= next_output_check:
+                    next_output_check = time.monotonic() + OUTPUT_CHECK_SECONDS
+                    max_entries = min(int(limits[0]) + 1000, _OUTPUT_SCAN_MAX_ENTRIES)
+                    if output_over(output_dir, max_entries=max_entries, max_bytes=2 * int(limits[2]) + int(limits[1])):
+                        reason = write_stop(self.dir, "output-files")
                 if reason is not None:
                     self.kill_tree()
             # Read as it comes, so a response larger than the pipe's buffer never blocks the runner.

@@ -413,3 +413,29 @@ def test_the_service_page_and_the_rest_version_object_show_the_generation(user, 
     assert body["generation"] == "current"
     body = api_client.get(f"/api/v1/services/{documented.service_id}/versions/{documented.pk}/").json()
     assert body["generation"] == "2022"
+
+
+FLOOD_PROGRAM = """\
+import itertools
+import os
+
+
+def run() -> dict:
+    out = os.environ["OUTPUT_DIRECTORY"]
+    os.mkdir(os.path.join(out, "deep"))
+    for i in itertools.count():
+        # Files without end, half of them in a subfolder: the disk must not fill up.
+        open(os.path.join(out, "deep" if i % 2 else "", f"f{i}"), "w").close()
+"""
+
+
+def test_a_program_flooding_its_output_directory_is_stopped(user, settings, make_version):
+    settings.PLANQK_JOB_RESULT_FILES_MAX = 10
+    version = make_version(user, "sum", program=FLOOD_PROGRAM, timeout_seconds=60)
+    version.generation = Generation.CURRENT
+    version.save(update_fields=["generation"])
+    job = run(version, user, data={})
+    assert job.status == JobStatus.FAILED
+    # Stopped by the watch on the output directory, long before its timeout.
+    assert job.error_code == "job:output-files-too-large", (job.error_code, job.error_detail)
+    assert job.started_execution
