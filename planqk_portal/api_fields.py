@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from django.core.validators import RegexValidator
@@ -28,7 +29,20 @@ from rest_framework.fields import empty
 _UUID_TEXT = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
-class StrictCharField(serializers.CharField):
+class SchemaMixin:
+    """``schema=``: JSON Schema keywords the field's schema gets besides its own (a dict, or a
+    callable returning one when the schema is made, for bounds from settings).
+
+    For rules a service function checks with its own error code (a service name's grammar, the
+    resource bounds): the schema says them, the check stays in one place.
+    """
+
+    def __init__(self, *args: Any, schema: dict[str, Any] | Callable[[], dict[str, Any]] | None = None, **kwargs: Any):
+        self.schema_extra = schema
+        super().__init__(*args, **kwargs)
+
+
+class StrictCharField(SchemaMixin, serializers.CharField):
     """A string field that refuses numbers, booleans and everything else that is not a string.
 
     ``max_length`` counts the string as sent (DRF counts it after trimming whitespace, which
@@ -44,6 +58,14 @@ class StrictCharField(serializers.CharField):
         if self.max_length is not None and len(data) > self.max_length:
             self.fail("max_length", max_length=self.max_length)
         return super().to_internal_value(data)
+
+
+class DocumentedIntegerField(SchemaMixin, serializers.IntegerField):
+    """An integer field with ``schema=`` keywords (:class:`SchemaMixin`)."""
+
+
+class DocumentedFloatField(SchemaMixin, serializers.FloatField):
+    """A number field with ``schema=`` keywords (:class:`SchemaMixin`)."""
 
 
 class StrictUUIDField(serializers.UUIDField):
@@ -67,17 +89,26 @@ class QuerySerializer(serializers.Serializer):
         super().__init__(instance, data=data, **kwargs)
 
 
-class _StrictCharSchema(OpenApiSerializerFieldExtension):
-    """The schema of a :class:`StrictCharField`: a non-blank one needs a character that is not whitespace."""
+class _DocumentedSchema(OpenApiSerializerFieldExtension):
+    """The schema of a :class:`SchemaMixin` field: its ``schema=`` keywords; a non-blank
+    :class:`StrictCharField` also needs a character that is not whitespace."""
 
-    target_class = StrictCharField
+    target_class = SchemaMixin
     match_subclasses = True
 
     def map_serializer_field(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
         schema = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)
         field = self.target
+        extra = field.schema_extra() if callable(field.schema_extra) else dict(field.schema_extra or {})
+        schema.update(extra)
         # A field's own pattern (a RegexValidator, added to the schema later) says more.
         own_pattern = any(isinstance(v, RegexValidator) for v in field.validators)
-        if not field.allow_blank and field.trim_whitespace and not own_pattern and "pattern" not in schema:
+        if (
+            isinstance(field, serializers.CharField)
+            and not field.allow_blank
+            and field.trim_whitespace
+            and not own_pattern
+            and "pattern" not in schema
+        ):
             schema["pattern"] = r"\S"
         return schema

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from planqk_portal.api_fields import DocumentedFloatField, DocumentedIntegerField, StrictCharField
 from services import selectors
-from services.models import Service, ServiceVersion
+from services.models import QuantumBackend, Service, ServiceVersion, service_name_validator
+from services.services import MAX_DESCRIPTION, VERSION_RE, resource_bounds
 
 
 class VersionRefSerializer(serializers.Serializer):
@@ -103,30 +106,68 @@ class ServiceSerializer(serializers.ModelSerializer):
         return selectors.service_endpoint_url(service=service, version=version, request=self.context.get("request"))
 
 
+def _resource(key: str) -> Callable[[], dict[str, Any]]:
+    """A resource's bounds for the schema, from the settings when the schema is made."""
+
+    def bounds() -> dict[str, Any]:
+        low, _default, high = resource_bounds()[key]
+        return {"minimum": float(low), "maximum": float(high)} if key == "cpus" else {"minimum": low, "maximum": high}
+
+    return bounds
+
+
+def _trimmed(regex: str, *, prefix: str = "", blank: bool = False) -> dict[str, str]:
+    """services.services' own grammar for a value it trims first; with ``blank`` whitespace alone
+    counts as not given (the empty string is the schema's other branch, drf-spectacular's)."""
+    inner = regex.removeprefix("^").removesuffix("$")
+    pattern = rf"^\s*{prefix}(?:{inner})\s*$"
+    return {"pattern": rf"{pattern}|^\s+$" if blank else pattern}
+
+
+# What services.services checks, with its own codes, as the schema can say it.
+NAME_SCHEMA = _trimmed(service_name_validator.regex.pattern)
+VERSION_SCHEMA = _trimmed(VERSION_RE.pattern, prefix="[vV]?", blank=True)
+BACKEND_SCHEMA = _trimmed(
+    "|".join("".join(f"[{c.lower()}{c}]" for c in value) for value in QuantumBackend.values), blank=True
+)
+
+
 class ServiceCreateSerializer(serializers.Serializer):
     file = serializers.FileField(
         required=False, allow_empty_file=True, help_text="user_code.zip (src/program.py, requirements.txt, ...)"
     )
-    external_url = serializers.CharField(
-        required=False, allow_blank=True, help_text="Instead of a file: the URL of a service running elsewhere"
+    external_url = StrictCharField(
+        required=False,
+        allow_blank=True,
+        schema={"format": "uri"},
+        help_text="Instead of a file: the http(s) URL of a service running elsewhere",
     )
     api_spec = serializers.FileField(
         required=False, allow_empty_file=True, help_text="OpenAPI 3 document (YAML or JSON); default: the template's"
     )
-    name = serializers.CharField(max_length=200, help_text="Lower-case letters, digits and dashes; part of the URL")
-    title = serializers.CharField(required=False, allow_blank=True, max_length=120)
-    description = serializers.CharField(required=False, allow_blank=True, help_text="Markdown")
-    quantum_backend = serializers.CharField(required=False, allow_blank=True, help_text="NONE, IBM or DWAVE")
-    memory_mb = serializers.IntegerField(required=False, allow_null=True)
-    cpus = serializers.FloatField(required=False, allow_null=True)
-    timeout_seconds = serializers.IntegerField(required=False, allow_null=True)
-    version = serializers.CharField(required=False, allow_blank=True, help_text="Default 1.0.0")
+    name = StrictCharField(
+        max_length=200,
+        schema=NAME_SCHEMA,
+        help_text="Lower-case letters, digits and dashes (at most 64, starting and ending with a letter or digit); "
+        "part of the URL",
+    )
+    title = StrictCharField(required=False, allow_blank=True, max_length=120)
+    description = StrictCharField(required=False, allow_blank=True, max_length=MAX_DESCRIPTION, help_text="Markdown")
+    quantum_backend = StrictCharField(
+        required=False, allow_blank=True, schema=BACKEND_SCHEMA, help_text="NONE (the default), IBM or DWAVE"
+    )
+    memory_mb = DocumentedIntegerField(required=False, allow_null=True, schema=_resource("memory_mb"))
+    cpus = DocumentedFloatField(required=False, allow_null=True, schema=_resource("cpus"))
+    timeout_seconds = DocumentedIntegerField(required=False, allow_null=True, schema=_resource("timeout_seconds"))
+    version = StrictCharField(
+        required=False, allow_blank=True, max_length=32, schema=VERSION_SCHEMA, help_text="Default 1.0.0"
+    )
     skip_example_run = serializers.BooleanField(
         required=False,
         default=False,
         help_text="Builds check that the code imports but skip the API spec's example run (hardware tokens)",
     )
-    plans = serializers.CharField(
+    plans = StrictCharField(
         required=False,
         allow_blank=True,
         help_text='Pricing plans, a JSON list: [{"name": "Basic", "kind": "FREE" | "PER_EXECUTION" | "MONTHLY", '
@@ -134,21 +175,36 @@ class ServiceCreateSerializer(serializers.Serializer):
     )
 
 
+class ServiceCreateJSONSerializer(ServiceCreateSerializer):
+    """The same in a JSON body, which carries no files: a service imported from a URL."""
+
+    file = None
+    api_spec = None
+    external_url = StrictCharField(schema={"format": "uri"}, help_text="The http(s) URL of a service running elsewhere")
+
+
 class ServiceVersionCreateSerializer(serializers.Serializer):
     file = serializers.FileField(required=False, allow_empty_file=True, help_text="user_code.zip")
-    external_url = serializers.CharField(
+    external_url = StrictCharField(
         required=False, allow_blank=True, help_text="For services imported from a URL: the new version's URL"
     )
     api_spec = serializers.FileField(
         required=False, allow_empty_file=True, help_text="OpenAPI 3 document; default: the archive's or the previous"
     )
-    version = serializers.CharField(required=False, allow_blank=True, help_text="Default: the next patch number")
+    version = StrictCharField(required=False, allow_blank=True, help_text="Default: the next patch number")
     skip_example_run = serializers.BooleanField(
         required=False,
         default=None,
         allow_null=True,
         help_text="Set the service's choice to skip the API spec's example run in builds; default: unchanged",
     )
+
+
+class ServiceVersionCreateJSONSerializer(ServiceVersionCreateSerializer):
+    """The same in a JSON body, which carries no files: a new version of a service imported from a URL."""
+
+    file = None
+    api_spec = None
 
 
 class LogChunkSerializer(serializers.Serializer):

@@ -21,8 +21,10 @@ from services.models import Service, ServiceVersion
 
 from .serializers import (
     BuildLogSerializer,
+    ServiceCreateJSONSerializer,
     ServiceCreateSerializer,
     ServiceSerializer,
+    ServiceVersionCreateJSONSerializer,
     ServiceVersionCreateSerializer,
     ServiceVersionSerializer,
 )
@@ -46,6 +48,12 @@ def _version(request: Request, service_id: Any, version_id: Any) -> ServiceVersi
 
 def _blank_to_none(value: Any) -> Any:
     return None if value == "" else value
+
+
+def _by_content_type(request: Request, form: type, json_body: type) -> type:
+    """The serializer the body's media type can fill: a JSON body has no files (its schema says so)."""
+    media_type = (request.content_type or "").split(";", 1)[0].strip().lower()
+    return json_body if media_type == "application/json" else form
 
 
 class _UploadView(GenericAPIView):
@@ -84,12 +92,12 @@ class ServiceListCreateView(_UploadView):
     @extend_schema(
         tags=TAGS,
         summary="Create a service (multipart: the zip, the API spec and the properties)",
-        request={"multipart/form-data": ServiceCreateSerializer, "application/json": ServiceCreateSerializer},
+        request={"multipart/form-data": ServiceCreateSerializer, "application/json": ServiceCreateJSONSerializer},
         responses={201: ServiceSerializer},
     )
     def post(self, request: Request) -> Response:
         self.check_upload(request)
-        data = ServiceCreateSerializer(data=request.data)
+        data = _by_content_type(request, ServiceCreateSerializer, ServiceCreateJSONSerializer)(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
         service = services.service_create(
@@ -195,14 +203,16 @@ class ServiceVersionListCreateView(_UploadView):
         summary="Upload a new version; it builds beside the running one and replaces it once READY",
         request={
             "multipart/form-data": ServiceVersionCreateSerializer,
-            "application/json": ServiceVersionCreateSerializer,
+            "application/json": ServiceVersionCreateJSONSerializer,
         },
         responses={201: ServiceVersionSerializer},
     )
     def post(self, request: Request, service_id: Any) -> Response:
         service = _service(request, service_id)
         self.check_upload(request)
-        data = ServiceVersionCreateSerializer(data=request.data)
+        data = _by_content_type(request, ServiceVersionCreateSerializer, ServiceVersionCreateJSONSerializer)(
+            data=request.data
+        )
         data.is_valid(raise_exception=True)
         values = data.validated_data
         version = services.service_version_create(
