@@ -844,14 +844,15 @@ class _Steps:
             if self.cache_step(argv, log_as=log_as, quiet=quiet, plain=True) != 0:
                 return False
             if self.compile_cache():
-                # The cache had entries without bytecode (unpacked by this install): compile the copies too.
+                # The cache had entries without bytecode (unpacked by this install, so the environment
+                # got their files before the bytecode existed): compile the environment's too.
                 argv = [self.environments.config.python, "-I", "-S", "-m", "compileall", "-qq", "-j", "0"]
                 argv += ["--invalidation-mode", "checked-hash", str(self.env_dir / "lib")]
                 self.sandboxed_step(argv, log_as="$ python -m compileall (the environment)", tmp=self.fresh("tmp"))
             return True
         pins = self.index_pins()
         if pins:
-            # Unpacked into the cache first (links in a throw-away folder), compiled, then copied.
+            # Unpacked into the cache first (symlinks in a throw-away folder), compiled, then linked.
             target = self.fresh("prime")
             argv = [*base, "--no-deps", "--link-mode", "symlink", "--target", str(target), *pins]
             if self.cache_step(argv, log_as="$ uv pip install --no-deps (into the platform's cache)", target=target):
