@@ -387,6 +387,8 @@ class Execution:
         self._emit(line)
 
     def _emit(self, line: str) -> None:
+        # Redacted before it is read: an interim result is stored too, and must not hold a secret.
+        line = self.redact(line)
         kind, payload = parse_output_line(line)
         if kind == KIND_INTERIM:
             problem = json_problem(payload, max_depth=RESULT_MAX_DEPTH)

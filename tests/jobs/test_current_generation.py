@@ -12,7 +12,7 @@ from django.core.files.storage import default_storage
 
 from jobs import engine
 from jobs.admission import execution_admit
-from jobs.models import Job, JobResultFile, JobStatus
+from jobs.models import InterimResult, Job, JobResultFile, JobStatus
 from planqk_portal.errors import ApplicationError
 from services import builds, services
 from services.models import BuildStatus, Generation
@@ -42,6 +42,7 @@ def private_media(settings, tmp_path):
 SECRET = "tok-5f0c2b9e-very-private-7d1a"
 
 QHUB_PROGRAM = """\
+import json
 import logging
 import os
 
@@ -70,6 +71,7 @@ def run(data: InputData, params: InputParams, api_token: SecretValue) -> Result:
     print(f"calling the backend with {token}")
     logger.warning("token again: %s", token)
     print({"token": token})
+    print("PlanQK:Job:InterimResult: " + json.dumps({"progress": 0.5, "token": token}), flush=True)
     total = sum(data.values)
     if params.round_off:
         total = round(total)
@@ -175,6 +177,8 @@ def test_a_qhub_serve_project_builds_as_current_runs_and_keeps_its_file_and_no_s
     # The program printed and logged its secret three ways; the stored log shows none of them.
     assert logs.count("[redacted]") >= 3, logs
     assert SECRET not in stored_text(job)
+    interims = list(InterimResult.objects.filter(job=job).values_list("payload", flat=True))
+    assert interims == [{"progress": 0.5, "token": "[redacted]"}]
     job.refresh_from_db()
     assert job.secrets_ciphertext is None
 
