@@ -63,7 +63,11 @@ def run(args: argparse.Namespace) -> int:
         ("data", args.data, args.data_file, "-d/--data"),
         ("params", args.params, args.params_file, "-p/--params"),
     ):
-        given, payload = _input(value, file, option, folder / "input" / f"{key}.json")
+        default = folder / "input" / f"{key}.json"
+        if key == "data" and not default.is_file():
+            # The current generation's template: its request object is the job's whole input.
+            default = folder / "input" / "input.json"
+        given, payload = _input(value, file, option, default)
         if given:
             body[key] = payload
 
