@@ -956,6 +956,7 @@ class _Steps:
             python=os.path.realpath(self.environments.config.python),
             python_version=info["version"],
             installer=self.environments.installer(),
+            indexes=" ".join(self.indexes.options),
         )
         cached = fetch.cached_built_wheel(self.environments.built_wheels / key)
         if cached is not None:

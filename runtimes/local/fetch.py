@@ -81,13 +81,18 @@ def publish(files: Path, wheelhouse: Path) -> list[str]:
     return added
 
 
-def built_wheel_key(sdist: Path, *, python: str, python_version: str, installer: str) -> str:
-    """The cache key of the wheel built from ``sdist``: its sha256 plus the build environment."""
+def built_wheel_key(sdist: Path, *, python: str, python_version: str, installer: str, indexes: str = "") -> str:
+    """The cache key of the wheel built from ``sdist``: its sha256 plus the build environment.
+
+    ``indexes`` are the index options the build's requirements named (PLANQK_ALLOWED_INDEX_URLS):
+    its build requirements come from their files, so a wheel built with another index's
+    setuptools is never handed to a build of the same archive that did not name that index.
+    """
     digest = hashlib.sha256()
     with open(sdist, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
-    text = f"{BUILT_FORMAT}\n{python}\n{python_version}\n{installer}\n{sdist.name}\n{digest.hexdigest()}\n"
+    text = f"{BUILT_FORMAT}\n{python}\n{python_version}\n{installer}\n{indexes}\n{sdist.name}\n{digest.hexdigest()}\n"
     return hashlib.sha256(text.encode()).hexdigest()
 
 

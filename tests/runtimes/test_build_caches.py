@@ -299,3 +299,19 @@ def test_an_allowed_index_is_fetched_from_and_its_files_serve_only_builds_that_n
         build(strict, tmp_path, "strict", f"--index-url {mirror}\nmirrorpkg==1.0\n")
     assert caught.value.code == "build:user:requirements"
     assert "installer options" in caught.value.message
+
+
+@needs_bwrap
+def test_a_wheel_built_with_a_named_index_is_not_shared_with_builds_of_the_default_index(tmp_path):
+    """The same archive built with an allowed index named (its build requirements come from there) is cached apart."""
+    data_dir = tmp_path / "data"
+    index = source_index(tmp_path / "index", "srconly", "1.0", {"srconly/__init__.py": "VALUE = 1\n"})
+    config = LocalConfig(data_dir=data_dir, sandbox="bwrap", pip_index_url=index, allowed_index_urls=(index,))
+    runtime = LocalRuntime(config)
+    _env, log = build(runtime, tmp_path, "named", f"--index-url {index}\nsrconly==1.0\n")
+    assert "BACKEND RAN" in log
+    _env, log = build(runtime, tmp_path, "default", "srconly==1.0\n")
+    assert "BACKEND RAN" in log  # built again, not taken from the named index's build
+    assert len(list((data_dir / "built-wheels").glob("*/srconly-1.0-py3-none-any.whl"))) == 2
+    _env, log = build(runtime, tmp_path, "default-again", "srconly>=1.0\n")
+    assert "BACKEND RAN" not in log
