@@ -121,10 +121,23 @@ class ExternalExecutionHandle(ExecutionHandle):
 # --- forwarding safety --------------------------------------------------------------------------
 
 
+#: IPv6 prefixes whose low 32 bits are an IPv4 address a translator or the host may route to,
+#: which Python's ``is_global`` still calls public: NAT64's well-known prefix (RFC 6052) and the
+#: deprecated IPv4-compatible addresses.
+_EMBEDDING_IPV4 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("::/96"))
+#: RFC 8215's local-use NAT64 prefix: an operator's own translator, refused whatever it embeds.
+_LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
+
+
 def _refused(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     """Whether ``address`` is not a public unicast address (also through IPv6 embeddings)."""
     if isinstance(address, ipaddress.IPv6Address):
-        for embedded in (address.ipv4_mapped, address.sixtofour, (address.teredo or (None, None))[1]):
+        if address in _LOCAL_NAT64:
+            return True
+        low32 = next(
+            (ipaddress.IPv4Address(int(address) & 0xFFFFFFFF) for net in _EMBEDDING_IPV4 if address in net), None
+        )
+        for embedded in (address.ipv4_mapped, address.sixtofour, (address.teredo or (None, None))[1], low32):
             if embedded is not None and _refused(embedded):
                 return True
     return not address.is_global or address.is_multicast or address.is_unspecified
