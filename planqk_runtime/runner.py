@@ -493,6 +493,15 @@ def bind_arguments(function: Callable[..., Any], data: Any, *, environ: Mapping[
     return arguments
 
 
+def _describe_problem(exc: BaseException) -> str:
+    """A failure of the current generation: qhub-commons' ``HandlerError(title, detail)`` (an RFC
+    7807 problem, recognised by its attributes) by its own words, anything else as usual."""
+    title, detail = getattr(exc, "title", None), getattr(exc, "detail", None)
+    if isinstance(title, str) and isinstance(detail, str):
+        return title if detail in ("", title) else f"{title}: {detail}"
+    return _describe_exception(exc)
+
+
 def _current_default(value: Any) -> Any:
     dump = getattr(value, "model_dump", None)
     if callable(dump):
@@ -548,7 +557,7 @@ def execute(*, environ: Mapping[str, str] | None = None) -> Outcome:
     except BaseException as exc:
         # BaseException: sys.exit() or KeyboardInterrupt inside run() must still give an answer.
         _print_traceback()
-        detail = _describe_exception(exc)
+        detail = _describe_problem(exc) if current else _describe_exception(exc)
         logger.error("%s raised %s", spec, detail)
         return _error(ErrorCode.EXECUTION_ERROR, detail, ExitCode.RUNNER_ERROR)
     try:

@@ -320,3 +320,21 @@ def test_secret_names_map_to_variables_and_values_are_redacted_in_every_form():
     for bad in ({"1abc": "x"}, {"a-b": "x"}, {"ok": 5}, {"ok": "a\x00b"}, ["x"]):
         with pytest.raises(ValueError, match="ecret"):
             clean_secrets(bad)
+
+
+def test_a_handler_error_fails_with_its_title_and_detail(tmp_path):
+    program = """
+class HandlerError(Exception):
+    # qhub.commons.runtime.error.HandlerError's shape
+    def __init__(self, title, detail=None):
+        super().__init__(title)
+        self.title = title
+        self.detail = detail if detail is not None else title
+
+
+def run(n: int):
+    raise HandlerError("Backend unavailable", "the QPU is in maintenance")
+"""
+    code = write_program(tmp_path / "code", program)
+    run = current(code, {"n": 1}, tmp_path)
+    assert run.final.payload == {"code": "EXECUTION_ERROR", "detail": "Backend unavailable: the QPU is in maintenance"}
