@@ -54,6 +54,17 @@ Error codes of the runner (each with a ``detail`` saying what failed; tracebacks
     raised; the detail names the exception type and message), ``RESULT_NOT_SERIALIZABLE``,
     ``INTERNAL_ERROR``.
 
+The current generation (``PLANQK_GENERATION=current``; :mod:`planqk_runtime.generation`)
+    Kipu Quantum Hub's ``qhub-serve`` / ``qhub-commons`` convention. The input is one JSON
+    object (read as ``data`` above: the request without its ``$`` keys); ``run()``'s parameters
+    are bound from its top-level keys by name and converted to their annotations (pydantic
+    models via ``model_validate``, simple types, containers...; :func:`planqk_runtime.runner.
+    bind_arguments`); a missing or misfitting one is ``INVALID_INPUT`` naming it. ``SecretValue``
+    parameters come from ``SECRET_<NAME>`` (:mod:`planqk_runtime.secrets`). The return value is
+    the result as it is (``{"result": <value>, "metadata": null}`` on the channel; a pydantic
+    model by ``model_dump(mode="json")``). Files the program writes into ``OUTPUT_DIRECTORY``
+    are taken by the platform after it ended (:mod:`planqk_runtime.outputs`), in both generations.
+
 Logging
     ``LOG_LEVEL`` (``DEBUG``, ``INFO``... or a number; default ``INFO``) sets the root logger's
     level; log records go to stderr.
