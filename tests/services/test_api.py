@@ -28,7 +28,7 @@ SERVICE_KEYS = {
 }  # fmt: skip
 VERSION_KEYS = {
     "id", "version", "status", "build_error", "build_error_code", "created_at", "build_started_at",
-    "build_ended_at", "is_callable",
+    "build_ended_at", "is_callable", "generation",
 }  # fmt: skip
 
 
