@@ -742,7 +742,7 @@ class _Steps:
         """
         cache = self.environments.uv_cache
         cache.mkdir(parents=True, exist_ok=True)
-        os.chmod(cache, READABLE_DIR)
+        os.chmod(cache, 0o700)  # executions reach the linked files through their environment, never here
         writable = (cache,) if target is None else (cache, target)
         code, _ = self.sandboxed_step(
             argv,

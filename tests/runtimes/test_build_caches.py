@@ -15,6 +15,7 @@ import base64
 import hashlib
 import io
 import os
+import shutil
 import tarfile
 import zipfile
 from pathlib import Path
@@ -315,3 +316,31 @@ def test_a_wheel_built_with_a_named_index_is_not_shared_with_builds_of_the_defau
     assert len(list((data_dir / "built-wheels").glob("*/srconly-1.0-py3-none-any.whl"))) == 2
     _env, log = build(runtime, tmp_path, "default-again", "srconly>=1.0\n")
     assert "BACKEND RAN" not in log
+
+
+@pytest.mark.parametrize("variant", ["local", "local-nosandbox"])
+def test_an_execution_runs_from_the_linked_environment(variant):
+    """The linked files are readable where user code runs: in the sandbox, and as another uid without one."""
+    from .conftest import RuntimeUnderTest, _local, _private_dir
+
+    if variant == "local" and not bwrap_works():
+        pytest.skip("bubblewrap does not work here")
+    data_dir, source = _private_dir("linked"), _private_dir("linked-src")
+    try:
+        runtime, config = _local(variant, data_dir)
+        (data_dir / "wheelhouse").mkdir()
+        wheel = wheel_bytes("cachedpkg", "2.0", {"cachedpkg/__init__.py": b"VALUE = 'good'\n"})
+        (data_dir / "wheelhouse" / "cachedpkg-2.0-py3-none-any.whl").write_bytes(wheel)
+        rut = RuntimeUnderTest(variant, runtime, config, source)
+        program = "import cachedpkg\n\ndef run(data=None, params=None):\n    return {'value': cachedpkg.VALUE}\n"
+        handle = rut.build(program, requirements="cachedpkg==2.0\n")
+        env = Path(handle.env_dir)  # type: ignore[attr-defined]
+        (cached,) = cache_copies(data_dir, "cachedpkg/__init__.py")
+        linked = os.stat(site_file(env, "cachedpkg/__init__.py")).st_ino == os.stat(cached).st_ino
+        assert linked == (variant == "local" or os.geteuid() == 0)
+        _state, output, final = rut.run(handle)
+        assert final is not None, output
+        assert final.payload["result"] == {"value": "good"}
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+        shutil.rmtree(source, ignore_errors=True)
