@@ -9,3 +9,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "planqk_portal.settings")
 app = Celery("planqk_portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# Every worker keeps its host's heartbeat row fresh (hosts.worker): the reaper tells a lost host
+# from a lost worker process by it.
+from hosts.worker import HostHeartbeat  # noqa: E402 - after the app exists, as Celery's docs add steps
+
+app.steps["worker"].add(HostHeartbeat)

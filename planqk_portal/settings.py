@@ -9,6 +9,8 @@ each part to its production counterpart without code changes.
 from __future__ import annotations
 
 import os
+import re
+import socket
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -105,6 +107,7 @@ INSTALLED_APPS = [
     "datapools",
     "payments",
     "algorithms",
+    "hosts",
 ]
 
 MIDDLEWARE = [
@@ -465,6 +468,23 @@ PLANQK_DATAREF_MAX_BYTES = env_int("PLANQK_DATAREF_MAX_BYTES", 64 * 1024 * 1024,
 PLANQK_JOB_HEARTBEAT_STALE_SECONDS = env_int("PLANQK_JOB_HEARTBEAT_STALE_SECONDS", 60, minimum=1)
 PLANQK_JOB_PENDING_REQUEUE_SECONDS = env_int("PLANQK_JOB_PENDING_REQUEUE_SECONDS", 120, minimum=1)
 PLANQK_JOB_PENDING_EXPIRE_SECONDS = env_int("PLANQK_JOB_PENDING_EXPIRE_SECONDS", 24 * 3600, minimum=1)
+# Worker hosts: each host's workers beat under this name (the host part of a job's worker id, so
+# no colon); a host silent this long is lost and the reaper settles its running jobs by the rule
+# in jobs.engine.job_settle_stale. Longer than a job's staleness: a lost job heartbeat alone
+# means a lost worker process, which a worker restarted on the same host reattaches to.
+PLANQK_HOST_NAME = os.environ.get("PLANQK_HOST_NAME", "").strip() or socket.gethostname()
+if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", PLANQK_HOST_NAME):
+    raise ImproperlyConfigured(
+        f"PLANQK_HOST_NAME must be 1-100 letters, digits, dots, dashes or underscores, got {PLANQK_HOST_NAME!r}"
+    )
+PLANQK_HOST_LOST_SECONDS = env_int(
+    "PLANQK_HOST_LOST_SECONDS", max(180, 3 * PLANQK_JOB_HEARTBEAT_STALE_SECONDS), minimum=2
+)
+if PLANQK_HOST_LOST_SECONDS <= PLANQK_JOB_HEARTBEAT_STALE_SECONDS:
+    raise ImproperlyConfigured(
+        f"PLANQK_HOST_LOST_SECONDS ({PLANQK_HOST_LOST_SECONDS}) must be longer than "
+        f"PLANQK_JOB_HEARTBEAT_STALE_SECONDS ({PLANQK_JOB_HEARTBEAT_STALE_SECONDS})"
+    )
 # What an execution may print before it is stopped: the log cap plus room for the result line.
 PLANQK_JOB_OUTPUT_MAX_BYTES = env_int(
     "PLANQK_JOB_OUTPUT_MAX_BYTES", max(64 * 1024 * 1024, 4 * PLANQK_JOB_LOG_MAX_BYTES), minimum=1
