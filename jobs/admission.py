@@ -320,8 +320,13 @@ def seal_secrets(secrets: dict[str, str]) -> bytes | None:
     return encrypt(json.dumps(secrets))
 
 
+class SecretsUnreadable(Exception):
+    """A job's sealed secrets cannot be opened (the install's key changed, the row was altered)."""
+
+
 def open_secrets(ciphertext: bytes | memoryview | None) -> dict[str, str]:
-    """What :func:`seal_secrets` sealed ({} when nothing was, or when the key changed)."""
+    """What :func:`seal_secrets` sealed ({} when nothing was); :class:`SecretsUnreadable` when it
+    cannot be opened: running the program without them, or logging it unredacted, is worse."""
     if not ciphertext:
         return {}
     import json
@@ -332,8 +337,10 @@ def open_secrets(ciphertext: bytes | memoryview | None) -> dict[str, str]:
         value = json.loads(decrypt(ciphertext))
     except ValueError:
         logger.error("the secrets of a job cannot be decrypted with the install's keys")
-        return {}
-    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+        raise SecretsUnreadable from None
+    if not isinstance(value, dict):
+        raise SecretsUnreadable
+    return {str(k): str(v) for k, v in value.items()}
 
 
 def _ref_check(*, owner: Any, ref: Any) -> dict[str, str]:

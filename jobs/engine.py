@@ -179,10 +179,14 @@ class Execution:
         self.peak_memory_kb: int | None = None
         # Current generation: the request's secrets, for the program's environment at start and
         # for redacting their values from every stored log line (also after a takeover).
-        from .admission import open_secrets
+        from .admission import SecretsUnreadable, open_secrets
 
-        self.secrets = open_secrets(job.secrets_ciphertext)
-        self.redact = Redactor(self.secrets.values())
+        try:
+            self.secrets: dict[str, str] | None = open_secrets(job.secrets_ciphertext)
+        except SecretsUnreadable:
+            # Never run the program without the secrets it was given, nor log it unredacted.
+            self.secrets = None
+        self.redact = Redactor((self.secrets or {}).values())
         self.result_files: list[Any] = []
 
     def owned(self) -> Any:
@@ -206,6 +210,9 @@ class Execution:
             if self.taken_over:
                 self.runtime = self._runtime(self.job.runtime or None)
                 self.handle = self.runtime.execution_handle(self.job.runtime_handle)
+                if self.secrets is None:
+                    self.runtime.cancel(self.handle)
+                    raise _PlatformFailure("platform:secrets-unreadable", "the job's secrets cannot be decrypted")
                 self.platform_line("a new worker took over this job; reading on")
             else:
                 self.handle = self._start()
@@ -262,6 +269,10 @@ class Execution:
         if Job.objects.filter(pk=job.pk, cancel_requested=True).exists():
             self._finish(Outcome(JobStatus.CANCELLED, code="job:cancelled", detail="Cancelled before it started."))
             return None
+        if self.secrets is None:
+            raise _PlatformFailure(
+                "platform:secrets-unreadable", "the job's secrets cannot be decrypted with the install's keys"
+            )
         version = job.service_version
         if not version.build_handle:
             raise _PlatformFailure(
@@ -276,7 +287,7 @@ class Execution:
             build=self.runtime.build_handle(version.build_handle),
             data=data,
             params=params,
-            env=execution_environment(job, self.secrets),
+            env=execution_environment(job, self.secrets or {}),
             output_limits=output_limits(),
             memory_mb=min(int(service.memory_mb), int(settings.PLANQK_JOB_MAX_MEMORY_MB)),
             cpus=min(float(service.cpus), float(settings.PLANQK_JOB_MAX_CPUS)),
@@ -603,6 +614,7 @@ class _PlatformFailure(ApplicationError):
 _PLATFORM_TEXT = {
     "platform:runtime-unavailable": "The platform cannot run executions of this service right now.",
     "platform:not-built": "This version of the service has no build to run; its provider must build it again.",
+    "platform:secrets-unreadable": "The platform cannot read the secrets sent with this execution; send them again.",
 }
 
 
