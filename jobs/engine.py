@@ -19,9 +19,9 @@ codes (``EXECUTION_ERROR``, ``SAMPLE_FAILURE``...) and ``datapool:*`` for unread
 
 from __future__ import annotations
 
+import json
 import logging
 import os
-import socket
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -139,7 +139,13 @@ def runtime_for(name: str | None) -> Any:
 
 
 def _worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    # The host part is PLANQK_HOST_NAME (no colon): the reaper reads a job's host from it.
+    return f"{settings.PLANQK_HOST_NAME}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def worker_host(worker: str) -> str:
+    """The host of a worker id (``<host>:<pid>:<random>``); empty for a job nobody follows."""
+    return worker.split(":", 1)[0] if worker.count(":") >= 2 else ""
 
 
 # --- entry point -------------------------------------------------------------------------------
@@ -189,6 +195,11 @@ class Execution:
         self.redact = Redactor((self.secrets or {}).values())
         self.result_files: list[Any] = []
 
+    @property
+    def host(self) -> str:
+        """The host this execution is followed on (what the job's log names)."""
+        return worker_host(self.worker) or settings.PLANQK_HOST_NAME
+
     def owned(self) -> Any:
         return Job.objects.filter(pk=self.job.pk, status=JobStatus.RUNNING, worker=self.worker)
 
@@ -213,7 +224,7 @@ class Execution:
                 if self.secrets is None:
                     self.runtime.cancel(self.handle)
                     raise _PlatformFailure("platform:secrets-unreadable", "the job's secrets cannot be decrypted")
-                self.platform_line("a new worker took over this job; reading on")
+                self.platform_line(f"a new worker took over this job on host {self.host}; reading on")
             else:
                 self.handle = self._start()
             if self.handle is not None:
@@ -242,13 +253,34 @@ class Execution:
                 except Exception:
                     logger.exception("job %s: recording the final state failed", self.job.pk)
                     _force_final(self.job.pk, self.worker)
-            if lost and Job.objects.filter(pk=self.job.pk).exists():
+            if lost and self._still_the_jobs_execution():
                 # The execution belongs to the worker that took over: leave it alone.
                 logger.warning("job %s: another worker owns it now; leaving it", self.job.pk)
             else:
                 # Finished, or the job was deleted meanwhile (its service went): stop and remove it.
                 self._cleanup()
         return "handed over" if lost else str(self.job.status)
+
+    def _still_the_jobs_execution(self) -> bool:
+        """After losing the job: is our execution still the one the job follows? Not when the job
+        was deleted, final (whoever ended it, our execution has no job to serve), or settled
+        without us (its host was counted lost: run again elsewhere); then this worker, e.g. of a
+        host that came back, stops and removes its own execution."""
+        found = list(Job.objects.filter(pk=self.job.pk).values_list("runtime_handle", "status")[:1])
+        if not found:
+            return False  # deleted meanwhile (its service went)
+        if self.handle is None or self.runtime is None:
+            return True  # nothing of ours runs
+        stored, status = found[0]
+        # Compared as stored (JSON), so a tuple in the handle does not look like another handle.
+        if status not in JOB_FINAL_STATES and stored == json.loads(json.dumps(self.handle.to_json())):
+            return True
+        logger.warning("job %s: settled without this worker (host lost); stopping its execution here", self.job.pk)
+        try:
+            self.runtime.cancel(self.handle)
+        except Exception:  # cleanup below kills what is left
+            logger.warning("job %s: cancelling the execution failed", self.job.pk, exc_info=True)
+        return False
 
     # --- start ---------------------------------------------------------------------------------
 
@@ -304,6 +336,7 @@ class Execution:
             self.runtime.cancel(handle)
             self.runtime.cleanup(handle)
             raise _LostOwnership
+        self.platform_line(f"started on host {self.host}")
         # Without a sandbox (the operator's choice) every job log says what isolation is missing.
         notice = getattr(self.runtime, "isolation_notice", None)
         if notice is not None and (text := notice()):
@@ -696,39 +729,32 @@ def provider_environment(job: Job) -> dict[str, str]:
 def job_reap() -> dict[str, int]:
     """Finish what dead workers left behind; registered with ``planqk_portal.reaper``.
 
-    - RUNNING with a stale heartbeat: without a runtime handle the execution never started
-      (FAILED ``platform:worker-lost``); with one, it is handed to a new worker, which reads on
-      from the saved offset and finishes it (also when it ended meanwhile).
+    - RUNNING with a stale heartbeat: settled by :func:`job_settle_stale`.
     - PENDING whose task seems lost: enqueued once more (the claim stops a second run); PENDING
       for a day: FAILED ``platform:not-started``.
     - Executions of jobs that are final (or unknown and long past any timeout): killed and removed.
     """
-    from .services import job_enqueue, job_enqueue_again
+    from .services import job_enqueue_again
 
     now = timezone.now()
-    counts = {"handed_over": 0, "lost": 0, "requeued": 0, "expired": 0, "orphans": 0}
+    counts = {
+        "handed_over": 0,
+        "lost": 0,
+        "rerun": 0,
+        "host_lost": 0,
+        "waiting": 0,
+        "requeued": 0,
+        "expired": 0,
+        "orphans": 0,
+    }
     stale = now - timedelta(seconds=heartbeat_stale_seconds())
     ours = Job.objects.all()
     running = ours.filter(status=JobStatus.RUNNING).filter(
         Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True, started_at__lt=stale)
     )
-    for job in running.only("id", "heartbeat_at", "runtime_handle", "enqueue_count"):
-        if not job.runtime_handle or job.enqueue_count >= MAX_HANDOVERS:
-            detail = (
-                "The worker running this job stopped before the execution started. Run the job again."
-                if not job.runtime_handle
-                else f"Workers following this job stopped {MAX_HANDOVERS} times; the platform gave up on it."
-            )
-            if Job.objects.filter(heartbeat_at=job.heartbeat_at).finish(
-                job.pk, status=JobStatus.FAILED, code="platform:worker-lost", detail=detail
-            ):
-                counts["lost"] += 1
-            continue
-        if Job.objects.hand_over(job.pk, heartbeat_at=job.heartbeat_at):
-            with transaction.atomic():
-                job_enqueue(job_id=job.pk)
-            counts["handed_over"] += 1
-
+    fields = ("id", "heartbeat_at", "runtime_handle", "enqueue_count", "worker", "service__retry_on_host_loss")
+    for job in running.select_related("service").only("service", *fields):
+        counts[job_settle_stale(job, now=now)] += 1
     requeue_before = now - timedelta(seconds=pending_requeue_seconds())
     for job in ours.filter(status=JobStatus.PENDING, created_at__lt=requeue_before, enqueue_count__lt=2):
         with transaction.atomic():
@@ -737,6 +763,100 @@ def job_reap() -> dict[str, int]:
     counts["expired"] = Job.objects.expire_pending(created_before=now - timedelta(seconds=pending_expire_seconds()))
     counts["orphans"] = job_reap_orphans()
     return counts
+
+
+def job_settle_stale(job: Job, *, now: Any) -> str:
+    """The settlement rule for a RUNNING job whose heartbeat is stale; returns what it did.
+
+    ``job`` carries what the reaper saw (``heartbeat_at``, ``worker``, ``runtime_handle``), and
+    every change below is conditional on exactly that, so a worker that beat meanwhile, a second
+    reaper or a cancel wins and this one changes nothing. The job's host is the host part of
+    ``worker`` (:func:`worker_host`), its state :func:`hosts.selectors.host_state`:
+
+    - no runtime handle (the execution never started), or handed over ``MAX_HANDOVERS`` times:
+      FAILED ``platform:worker-lost`` ("lost");
+    - host ALIVE or UNKNOWN (the worker process died, the host did not; or a job nobody claimed
+      since a handover): handed to a new worker, which reattaches to the execution and reads on
+      from the saved offset ("handed_over"). Reattaching works only on the host that runs the
+      execution: a worker restarted there;
+    - host SILENT (beyond a job's staleness, not yet ``PLANQK_HOST_LOST_SECONDS``): nothing yet
+      ("waiting"), so a host that is only slow never sees its job run twice;
+    - host LOST: when the service allows it (``Service.retry_on_host_loss``, default on) and the
+      execution published no interim result, it starts again from the beginning on whichever
+      worker takes it ("rerun": handle and read offset dropped, ``runtime_starts`` kept, so the
+      job shows it ran twice); otherwise FAILED ``platform:host-lost``, not billed ("host_lost").
+
+    Billing of a re-run: one job, one usage record, so a per-execution price is charged once
+    (the first start was the platform's loss); its duration counts from the re-run's start,
+    which also restarts the engine's timeout. A worker of the lost host that comes back owns
+    nothing any more (``worker`` changed): its writes find no row, and it stops its own execution
+    (:meth:`Execution._still_the_jobs_execution`).
+    """
+    from hosts.selectors import HostState, host_state
+
+    from .services import job_enqueue
+
+    seen = Job.objects.filter(heartbeat_at=job.heartbeat_at, worker=job.worker)
+    if not job.runtime_handle or job.enqueue_count >= MAX_HANDOVERS:
+        detail = (
+            "The worker running this job stopped before the execution started. Run the job again."
+            if not job.runtime_handle
+            else f"Workers following this job stopped {MAX_HANDOVERS} times; the platform gave up on it."
+        )
+        finished = seen.finish(job.pk, status=JobStatus.FAILED, code="platform:worker-lost", detail=detail)
+        return "lost" if finished else "waiting"
+    host = worker_host(job.worker)
+    state = host_state(host, now=now)
+    if state in (HostState.ALIVE, HostState.UNKNOWN):
+        if Job.objects.hand_over(job.pk, heartbeat_at=job.heartbeat_at):
+            with transaction.atomic():
+                job_enqueue(job_id=job.pk)
+            return "handed_over"
+        return "waiting"
+    if state == HostState.SILENT:
+        return "waiting"
+    lost_for = f"host {host} stopped answering (no heartbeat for over {settings.PLANQK_HOST_LOST_SECONDS} s)"
+    if job.service.retry_on_host_loss and not InterimResult.objects.filter(job_id=job.pk).exists():
+        from django.db.models import F
+
+        with transaction.atomic():
+            # Not a state change (it stays RUNNING): the execution is dropped and claimed afresh.
+            if not seen.filter(pk=job.pk, status=JobStatus.RUNNING).update(
+                worker="",
+                runtime_handle=None,
+                output_offset=0,
+                started_at=now,
+                heartbeat_at=now,
+                enqueue_count=F("enqueue_count") + 1,
+            ):
+                return "waiting"
+            _reaper_line(job, f"{lost_for}; the execution starts again from the beginning on another host")
+            job_enqueue(job_id=job.pk)
+        return "rerun"
+    why = (
+        "it had already published interim results"
+        if job.service.retry_on_host_loss
+        else "this service does not allow running an execution again"
+    )
+    with transaction.atomic():
+        finished = seen.finish(
+            job.pk,
+            status=JobStatus.FAILED,
+            code="platform:host-lost",
+            detail=f"The host running this job stopped answering, and it was not run again because {why}. "
+            "You are not charged for it; run the job again.",
+        )
+        if finished is None:
+            return "waiting"
+        _reaper_line(job, f"{lost_for}; not run again because {why}")
+    return "host_lost"
+
+
+def _reaper_line(job: Job, text: str) -> None:
+    """A platform line in the job's log, written by the reaper (no worker follows the job now)."""
+    writer = ChunkedLogWriter(JobLogChunk, "job", job, max_bytes=log_max_bytes())
+    writer.write(f"{PLATFORM_PREFIX}{text}\n")
+    writer.flush()
 
 
 def job_reap_orphans() -> int:

@@ -83,6 +83,13 @@ class Service(models.Model):
         help_text="Builds check that the code imports but do not run the API spec's example input "
         "(for services that need hardware tokens).",
     )
+    # When the host running an execution is lost (jobs.engine.job_settle_stale): run it again from
+    # the start on another host, if it printed no interim result yet; off for code whose first
+    # steps may already have cost something (a paid hardware call), which then fails unbilled.
+    retry_on_host_loss = models.BooleanField(
+        default=True,
+        help_text="Run an execution again on another host when its host is lost before any interim result.",
+    )
 
     class Meta:
         ordering = ("-created_at",)
