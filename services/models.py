@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
@@ -66,7 +67,10 @@ class Service(models.Model):
     lifecycle = models.CharField(max_length=12, choices=Lifecycle.choices, default=Lifecycle.CREATED)
     memory_mb = models.PositiveIntegerField(default=1024, validators=[MinValueValidator(64)])
     cpus = models.DecimalField(
-        max_digits=4, decimal_places=2, default=1, validators=[MinValueValidator(0.1), MaxValueValidator(64)]
+        max_digits=4,
+        decimal_places=2,
+        default=1,
+        validators=[MinValueValidator(Decimal("0.1")), MaxValueValidator(Decimal(64))],
     )
     timeout_seconds = models.PositiveIntegerField(default=600, validators=[MinValueValidator(5)])
     published_version = models.ForeignKey(
