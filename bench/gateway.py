@@ -1,6 +1,6 @@
 """Gateway throughput and latency: token endpoint, POST / (start an execution), GET /{id} (status).
 
-``python -m bench gateway [--server granian|gunicorn] [--workers N] [--threads N] [--seconds S]``
+``python -m bench gateway [--server granian|gunicorn] [--workers N] [--threads N] [--seconds S] [--validation on|off]``
 
 Runs the portal under its production server (``python -m planqk_portal.server``: granian; or
 gunicorn with ``--server gunicorn``, for comparison) on 127.0.0.1 against PostgreSQL and Redis and
@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/bench_gateway"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/7"
 SUM_INPUT = json.dumps({"data": {"values": [100, 50, 200, 70, 0.69]}, "params": {"round_off": False}}).encode()
+INVALID_SUM_INPUT = json.dumps({"data": {"values": "abc"}}).encode()
 
 
 # --- the load generator --------------------------------------------------------------------------
@@ -207,6 +208,12 @@ def _request(method: str, path: str, host: str, headers: dict[str, str], body: b
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
+def _one_status(port: int, request: bytes) -> int:
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(request)
+        return int(sock.recv(64).split(b" ", 2)[1])
+
+
 # --- the portal under its server -------------------------------------------------------------------
 
 
@@ -248,7 +255,7 @@ def _recreate_database(database_url: str) -> None:
         conn.execute(f'CREATE DATABASE "{name}"')
 
 
-def _seed(env: dict[str, str], applications: int) -> dict:
+def _seed(env: dict[str, str], applications: int, *, validation: bool = True) -> dict:
     """A provider's READY service with a plan without practical limits and subscribed applications."""
     script = f"""
 import json
@@ -258,7 +265,12 @@ from services.models import BuildStatus, PricingPlan, Service, ServiceVersion
 provider = User.objects.create_user(email="provider@bench.example", password="bench-password-1")
 subscriber = User.objects.create_user(email="subscriber@bench.example", password="bench-password-1")
 service = Service.objects.create(owner=provider, name="sum", lifecycle="PUBLISHED")
-version = ServiceVersion.objects.create(service=service, version="1.0.0", status=BuildStatus.READY, runtime="local")
+# The sum sample's spec, so admission checks every POST against its data/params schemas (issue 18).
+from planqk_samples import sample_files
+spec = sample_files("sum")["openapi-spec.yml"].decode() if {validation!r} else ""
+version = ServiceVersion.objects.create(
+    service=service, version="1.0.0", status=BuildStatus.READY, runtime="local", api_spec=spec
+)
 service.published_version = version
 service.save()
 plan = PricingPlan.objects.create(
@@ -380,6 +392,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--post-rate", type=float, default=200.0, help="POST /s of the open-loop phase")
     parser.add_argument("--status-rate", type=float, default=1000.0, help="status GET/s of the open-loop phase")
     parser.add_argument("--max-in-flight", type=int, default=64, help="connections of the open-loop phases")
+    # off: the version has no spec, so admission checks no schema (the POST cost before issue 18),
+    # for a comparison on the same machine at the same time; written to gateway-no-validation.md.
+    parser.add_argument("--validation", choices=("on", "off"), default="on")
     args = parser.parse_args(argv)
 
     database_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB)
@@ -391,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
     _recreate_database(database_url)
     _flush_redis(redis_url)
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
-    seed = _seed(env, args.applications)
+    seed = _seed(env, args.applications, validation=args.validation == "on")
     port = _free_port()
     host = f"127.0.0.1:{port}"
     load_before = os.getloadavg()
@@ -421,6 +436,11 @@ def main(argv: list[str] | None = None) -> int:
 
         def post_request() -> bytes:
             return _request("POST", seed["path"], host, random.choice(bearers), SUM_INPUT)
+
+        # Validation must be on: an input the spec refuses is a 422 before anything is measured.
+        refused = _one_status(port, _request("POST", seed["path"], host, bearers[0], INVALID_SUM_INPUT))
+        if (refused == 422) != (args.validation == "on"):
+            raise SystemExit(f"an input the sum spec refuses got {refused} with --validation {args.validation}")
 
         post_phase = run_phase("POST / (start execution)", "127.0.0.1", port, post_request, keep_bodies=True, **bounded)
         at_rate = {"seconds": args.seconds, "max_connections": args.max_in_flight, "server_pid": server.pid}
@@ -459,6 +479,11 @@ def main(argv: list[str] | None = None) -> int:
     server_note = (
         "python -m planqk_portal.server, keep-alive" if args.server == "granian" else "gthread workers, keep-alive"
     )
+    checked = (
+        "the check of its input against the sum sample's data/params schemas (compiled once per version and process)"
+        if args.validation == "on"
+        else "no schema check (--validation off: the version has no spec)"
+    )
     notes = (
         f"{args.server} with {args.workers} processes x {args.threads} threads ({server_note}); an "
         "asyncio load generator in one process on the same machine; PostgreSQL and Redis on 127.0.0.1; no Celery "
@@ -475,15 +500,17 @@ def main(argv: list[str] | None = None) -> int:
         "shared VM.\n\n"
         "Per request: a status GET is one Redis round trip (the rate counter) and one prepared SQL query (token → "
         "subscription → the job row); a token request is oauthlib plus one salted SHA-256 and three queries; a "
-        "POST is the same authentication query (which also reads the version), the rate counter, then one "
-        "transaction (lock the subscription row, count its unfinished executions up to the plan's limit, insert "
-        "the job) and the Celery message after commit.\n\n"
+        "POST is the same authentication query (which also reads the version), the rate counter, "
+        f"{checked}, then one transaction (lock the subscription row, count its unfinished executions up to "
+        "the plan's limit, insert the job) and the Celery message after commit.\n\n"
         "`python -m bench gateway --server gunicorn` runs the same phases under gunicorn (gthread workers, the "
         "same processes and threads) and writes bench/results/gateway-gunicorn.md: it is why the production "
         "server is granian."
     )
     # The production server's numbers are the results; others are kept beside them for comparison.
     name = "gateway" if args.server == "granian" else f"gateway-{args.server}"
+    if args.validation == "off":
+        name += "-no-validation"
     write_table(name, f"Gateway throughput and latency ({args.server})", rows, notes)
     return 0
 
