@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -89,8 +90,19 @@ def max_interim_results() -> int:
 
 
 def execution_id(job: Job) -> str:
-    """The runtime's name for a job's execution; the ``job-`` prefix tells the reaper it is ours."""
+    """The runtime's name for a job's execution; the ``job-`` prefix tells the reaper it is ours.
+
+    A run after the first (the job started again because its host was lost) has a name of its
+    own, ``job-<id>-run<n>``: what the lost host left under the first name (a folder, a uid
+    claim, a cgroup, a container) is removed by that name when it comes back, never the new
+    execution's on a machine the two share.
+    """
+    if job.runtime_starts:
+        return f"job-{job.id}-run{job.runtime_starts + 1}"
     return f"job-{job.id}"
+
+
+_EXECUTION_JOB_ID = re.compile(r"job-([0-9a-f-]{36})(?:-run[0-9]+)?")
 
 
 class _LostOwnership(Exception):
@@ -887,8 +899,9 @@ def _is_orphan(handle: Any) -> bool:
     execution = str(handle.execution_id)
     if not execution.startswith("job-"):
         return False  # not a job's execution (runtime tests, benchmarks): not ours to remove
+    match = _EXECUTION_JOB_ID.fullmatch(execution)
     try:
-        status = Job.objects.filter(pk=execution[4:]).values_list("status", flat=True).first()
+        status = Job.objects.filter(pk=match[1] if match else execution[4:]).values_list("status", flat=True).first()
     except Exception:
         return False
     if status is not None:

@@ -27,6 +27,27 @@ class HostProcess(WorkerProcess):
     data_dir: Path | None = None
     queue: str = ""
 
+    def family(self) -> list:
+        """The worker and every process it started (executions start their own session)."""
+        import psutil
+
+        try:
+            root = psutil.Process(self.proc.pid)
+            return [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
+    def pause(self) -> None:
+        """SIGSTOP the whole host: it is cut off, not gone (and may come back)."""
+        for process in self.family():
+            with contextlib.suppress(Exception):
+                process.suspend()
+
+    def resume(self) -> None:
+        for process in self.family():
+            with contextlib.suppress(Exception):
+                process.resume()
+
     def crash(self) -> None:
         """SIGKILL the worker, its pool and every process they started, the executions too:
         a supervisor starts its own session, so the process group alone would leave it running."""
@@ -34,10 +55,7 @@ class HostProcess(WorkerProcess):
 
         if self.proc.poll() is not None:
             return
-        try:
-            family = [psutil.Process(self.proc.pid), *psutil.Process(self.proc.pid).children(recursive=True)]
-        except psutil.NoSuchProcess:
-            family = []
+        family = self.family()
         for process in family:
             with contextlib.suppress(psutil.NoSuchProcess):
                 process.send_signal(signal.SIGKILL)

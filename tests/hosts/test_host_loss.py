@@ -148,3 +148,36 @@ def test_a_job_on_a_lost_host_that_may_not_run_again_fails_unbilled_once(user, m
     engine.job_reap()
     assert Job.objects.get(pk=job.pk).ended_at == job.ended_at
     assert usage_of(job) == [("FAILED", 0)]
+
+
+def test_a_lost_host_that_comes_back_writes_nothing_into_its_job_and_stops_its_execution(
+    user,
+    make_version,  # noqa: F811
+    start_host,
+):
+    from jobs.runtime_factory import get_runtime
+
+    version = make_version(make_user(), "slow", lifecycle="PUBLISHED")
+    host_a, _host_b, job = start_on_host_a(start_host, version, user, {"steps": 2, "sleep": 8})
+    first = Job.objects.get(pk=job.pk)
+    host_a.pause()  # cut off: its worker and its execution are frozen, not gone
+    let_time_pass(first, "host-a", seconds=lost_seconds())
+    assert engine.job_reap()["rerun"] == 1
+    wait_for(lambda: Job.objects.filter(pk=job.pk, worker__startswith="host-b:", runtime_starts=2).exists())
+    host_a.resume()
+
+    # Host A's worker finds the job is not its own any more and stops its own execution.
+    runtime = get_runtime(first.runtime)
+    old_execution = runtime.execution_handle(first.runtime_handle)
+    wait_for(lambda: "settled without this worker" in host_a.log(), timeout=60)
+    wait_for(lambda: not runtime.poll(old_execution).running, timeout=60)
+    job = wait_final(job)
+    assert job.status == JobStatus.SUCCEEDED, (job.error_code, job.error_detail, log_text(job))
+    assert job.worker.startswith("host-b:")
+    assert usage_of(job) == [("SUCCEEDED", 70)]
+    logs = log_text(job)
+    # Only host B's run reached the log after the re-run: host A wrote nothing into it.
+    assert logs.count("step 1 of 2 done") == 1, logs
+    assert logs.count("step 2 of 2 done") == 1, logs
+    assert list(InterimResult.objects.filter(job=job).values_list("seq", flat=True)) == [1, 2]
+    assert host_a.proc.poll() is None  # it lives on, and owns nothing
