@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, WorkerProcess, _child_env
-from tests.jobs.conftest import wait_for
+from tests.jobs.conftest import make_version, wait_for  # noqa: F401 - make_version: the fixture, for tests/hosts
 
 
 @dataclass

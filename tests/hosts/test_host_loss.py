@@ -20,7 +20,7 @@ from jobs import engine
 from jobs.models import InterimResult, Job, JobStatus
 from jobs.tasks import execute_job
 from tests.conftest import make_user
-from tests.jobs.conftest import log_text, make_version, wait_final, wait_for  # noqa: F401 - a fixture
+from tests.jobs.conftest import log_text, wait_final, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -77,7 +77,7 @@ def usage_of(job: Job) -> list[tuple[str, int]]:
     return list(UsageRecord.objects.filter(job=job).values_list("status", "price_cents"))
 
 
-def test_a_job_on_a_lost_host_runs_again_on_the_other_host_once(user, make_version, start_host):  # noqa: F811
+def test_a_job_on_a_lost_host_runs_again_on_the_other_host_once(user, make_version, start_host):
     version = make_version(make_user(), "slow", lifecycle="PUBLISHED")
     host_a, host_b, job = start_on_host_a(start_host, version, user, {"steps": 2, "sleep": 8})
     assert Job.objects.get(pk=job.pk).worker.startswith("host-a:")
@@ -116,7 +116,7 @@ def test_a_job_on_a_lost_host_runs_again_on_the_other_host_once(user, make_versi
 
 
 @pytest.mark.parametrize("case", ["interim-result", "retry-off"])
-def test_a_job_on_a_lost_host_that_may_not_run_again_fails_unbilled_once(user, make_version, start_host, case):  # noqa: F811
+def test_a_job_on_a_lost_host_that_may_not_run_again_fails_unbilled_once(user, make_version, start_host, case):
     retry = case == "interim-result"
     version = make_version(make_user(), "slow", lifecycle="PUBLISHED", retry_on_host_loss=retry)
     params = {"steps": 30, "sleep": 1} if retry else {"steps": 1, "sleep": 60}
@@ -152,7 +152,7 @@ def test_a_job_on_a_lost_host_that_may_not_run_again_fails_unbilled_once(user, m
 
 def test_a_lost_host_that_comes_back_writes_nothing_into_its_job_and_stops_its_execution(
     user,
-    make_version,  # noqa: F811
+    make_version,
     start_host,
 ):
     from jobs.runtime_factory import get_runtime

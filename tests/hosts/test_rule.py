@@ -1,0 +1,135 @@
+"""The settlement rule's edges without worker processes: host states, and a reaper that lost a
+race changes nothing (every change is conditional on what it saw)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from hosts.models import WorkerHost
+from hosts.selectors import HostState, host_state
+from hosts.services import host_beat
+from jobs import engine
+from jobs.models import Job, JobStatus
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def running_job(user, make_version, *, worker: str, seconds_ago: float, **fields) -> Job:
+    """A RUNNING job whose execution started on ``worker``; its heartbeat ``seconds_ago`` old."""
+    version = make_version(user, "sum")
+    past = timezone.now() - timedelta(seconds=seconds_ago)
+    return Job.objects.create(
+        service=version.service,
+        service_version=version,
+        owner=user,
+        status=JobStatus.RUNNING,
+        started_at=past,
+        heartbeat_at=past,
+        worker=worker,
+        runtime="local",
+        runtime_handle={"execution_id": "job-x", "dir": "/nonexistent"},
+        runtime_starts=1,
+        enqueue_count=1,
+        **fields,
+    )
+
+
+def silent(name: str, seconds: float) -> None:
+    host_beat(name=name, runtimes=["local"])
+    WorkerHost.objects.filter(name=name).update(last_seen=timezone.now() - timedelta(seconds=seconds))
+
+
+def test_host_states_follow_the_heartbeat(settings):
+    assert host_state("") == HostState.UNKNOWN
+    assert host_state("never-seen") == HostState.UNKNOWN
+    host_beat(name="h1", runtimes=["local"])
+    assert host_state("h1") == HostState.ALIVE
+    silent("h1", settings.PLANQK_JOB_HEARTBEAT_STALE_SECONDS + 1)
+    assert host_state("h1") == HostState.SILENT
+    silent("h1", settings.PLANQK_HOST_LOST_SECONDS + 1)
+    assert host_state("h1") == HostState.LOST
+    host_beat(name="h1", runtimes=["docker"])  # back: alive again, one row
+    assert host_state("h1") == HostState.ALIVE
+    assert list(WorkerHost.objects.values_list("name", "runtimes")) == [("h1", ["docker"])]
+
+
+def test_a_worker_that_beat_after_the_reaper_looked_keeps_its_job(user, make_version, settings):
+    job = running_job(user, make_version, worker="h1:1:a", seconds_ago=settings.PLANQK_HOST_LOST_SECONDS + 60)
+    silent("h1", settings.PLANQK_HOST_LOST_SECONDS + 60)
+    seen = Job.objects.select_related("service").get(pk=job.pk)
+    Job.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now())  # the worker was only slow
+    assert engine.job_settle_stale(seen, now=timezone.now()) == "waiting"
+    job.refresh_from_db()
+    assert (job.status, job.worker, job.runtime_starts) == (JobStatus.RUNNING, "h1:1:a", 1)
+    assert job.runtime_handle is not None
+
+
+def test_a_job_cancelled_while_the_reaper_looked_is_not_run_again(user, make_version, settings):
+    job = running_job(user, make_version, worker="h1:1:a", seconds_ago=settings.PLANQK_HOST_LOST_SECONDS + 60)
+    silent("h1", settings.PLANQK_HOST_LOST_SECONDS + 60)
+    seen = Job.objects.select_related("service").get(pk=job.pk)
+    Job.objects.finish(job.pk, status=JobStatus.CANCELLED, code="job:cancelled", detail="by the owner")
+    assert engine.job_settle_stale(seen, now=timezone.now()) == "waiting"
+    job.refresh_from_db()
+    assert job.status == JobStatus.CANCELLED
+
+
+def test_a_job_of_a_worker_without_a_host_row_is_handed_over_as_before(user, make_version, settings):
+    job = running_job(user, make_version, worker="old-worker", seconds_ago=settings.PLANQK_HOST_LOST_SECONDS + 60)
+    assert engine.job_reap()["handed_over"] == 1
+    job.refresh_from_db()
+    assert (job.status, job.worker) == (JobStatus.RUNNING, "")
+    assert job.runtime_handle is not None  # reattach, not a fresh start
+
+
+def test_a_job_on_a_silent_host_waits(user, make_version, settings):
+    job = running_job(user, make_version, worker="h1:1:a", seconds_ago=settings.PLANQK_JOB_HEARTBEAT_STALE_SECONDS + 5)
+    silent("h1", settings.PLANQK_JOB_HEARTBEAT_STALE_SECONDS + 5)
+    assert engine.job_reap()["waiting"] == 1
+    job.refresh_from_db()
+    assert (job.status, job.worker, job.enqueue_count) == (JobStatus.RUNNING, "h1:1:a", 1)
+
+
+def test_a_rerun_has_an_execution_name_of_its_own_that_the_orphan_sweep_understands(user, make_version):
+    job = running_job(user, make_version, worker="h1:1:a", seconds_ago=0)
+    assert engine.execution_id(job) == f"job-{job.pk}-run2"
+    Job.objects.filter(pk=job.pk).update(runtime_starts=0)
+    job.refresh_from_db()
+    assert engine.execution_id(job) == f"job-{job.pk}"
+
+    class Leftover:
+        execution_id = f"job-{job.pk}-run2"
+        started_at = None
+
+    assert engine._is_orphan(Leftover) is False  # its job still runs
+    Job.objects.finish(job.pk, status=JobStatus.FAILED, code="platform:host-lost", detail="x")
+    assert engine._is_orphan(Leftover) is True
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"PLANQK_HOST_NAME": "a:b"}, "PLANQK_HOST_NAME must be"),
+        ({"PLANQK_HOST_NAME": "../x"}, "PLANQK_HOST_NAME must be"),
+        ({"PLANQK_HOST_LOST_SECONDS": "60", "PLANQK_JOB_HEARTBEAT_STALE_SECONDS": "60"}, "must be longer than"),
+    ],
+)
+def test_settings_refuse_a_host_name_or_lost_time_the_rule_cannot_use(env, message):
+    completed = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=ROOT,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "planqk_portal.settings", **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode != 0
+    assert "ImproperlyConfigured" in completed.stderr
+    assert message in completed.stderr
