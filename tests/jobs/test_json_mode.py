@@ -60,7 +60,8 @@ def test_form_values_reach_the_json_box_and_back(browser_page, live_server, user
     page.check("input[name=params_mode][value=json]")
     expect(page.locator("#id_params")).to_have_value(json.dumps({"shots": 12, "backend": "aer_simulator"}, indent=2))
     page.fill("#id_params", '{"shots": 3, "optimisation": "heavy"}')
-    page.check("input[name=params_mode][value=form]")
+    # click, not check: the page may switch back before Playwright looks at the radio again.
+    page.click("input[name=params_mode][value=form]")
     expect(page.locator("[data-convert-error=params]")).to_contain_text("no field in the form")
     expect(page.locator("input[name=params_mode][value=json]")).to_be_checked()
     expect(page.locator("#id_params")).to_be_visible()
@@ -90,7 +91,7 @@ def test_a_list_of_numbers_carries_over_and_a_bad_field_keeps_the_form(browser_p
     expect(values).to_have_value("1, 2.5, -3")
 
     values.fill("1, two")
-    page.check("input[name=data_mode][value=json]")
+    page.click("input[name=data_mode][value=json]")  # click: the page switches back at once
     expect(page.locator("[data-convert-error=data]")).to_contain_text("Fix these fields first")
     expect(page.locator("input[name=data_mode][value=form]")).to_be_checked()
     expect(values).to_have_value("1, two")
