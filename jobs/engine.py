@@ -872,9 +872,15 @@ def _reaper_line(job: Job, text: str) -> None:
 
 
 def job_reap_orphans() -> int:
-    """Kill and remove executions whose job is final; returns how many were removed."""
-    alive = Job.objects.filter(status__in=[JobStatus.PENDING, JobStatus.RUNNING]).values_list("id", flat=True)
-    known = {f"job-{job_id}" for job_id in alive}
+    """Kill and remove executions whose job is final, or that a re-run superseded (the job
+    started again after its host counted as lost, and this host's old execution survived its
+    worker: a worker restarted after more than ``PLANQK_HOST_LOST_SECONDS``); returns how many
+    were removed."""
+    alive = Job.objects.filter(status__in=[JobStatus.PENDING, JobStatus.RUNNING]).values_list(
+        "id", "runtime_starts", "runtime_handle"
+    )
+    # The first run's name is skipped here only while it may still be the job's current run.
+    known = {f"job-{job_id}" for job_id, starts, handle in alive if not _superseded(1, starts, handle)}
     used = Job.objects.exclude(runtime="").values_list("runtime", flat=True).distinct()
     names = {settings.PLANQK_RUNTIME, *used}
     removed = 0
@@ -895,17 +901,31 @@ def job_reap_orphans() -> int:
     return removed
 
 
+def _superseded(run: int, runtime_starts: int, runtime_handle: Any) -> bool:
+    """Whether run ``run`` (1 for ``job-<id>``, n for ``job-<id>-run<n>``) of a job that is not
+    final can no longer be its current one: an earlier run than the last started, or the last
+    started after a re-run dropped its handle. The run being started now is ``runtime_starts + 1``
+    until ``record_start`` counts it, so it is never superseded."""
+    return run < runtime_starts or (run == runtime_starts and runtime_handle is None)
+
+
 def _is_orphan(handle: Any) -> bool:
     execution = str(handle.execution_id)
     if not execution.startswith("job-"):
         return False  # not a job's execution (runtime tests, benchmarks): not ours to remove
     match = _EXECUTION_JOB_ID.fullmatch(execution)
     try:
-        status = Job.objects.filter(pk=match[1] if match else execution[4:]).values_list("status", flat=True).first()
+        row = (
+            Job.objects.filter(pk=match[1] if match else execution[4:])
+            .values_list("status", "runtime_starts", "runtime_handle")
+            .first()
+        )
     except Exception:
         return False
-    if status is not None:
-        return status in JOB_FINAL_STATES
+    if row is not None:
+        status, starts, stored = row
+        run = int(execution.rsplit("-run", 1)[1]) if match and "-run" in execution else 1
+        return status in JOB_FINAL_STATES or _superseded(run, starts, stored)
     # No such job here: another database shares this folder, or the job was deleted. Only
     # remove it once no execution of any deployment could still be running.
     started = handle.started_at

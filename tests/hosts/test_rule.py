@@ -133,3 +133,59 @@ def test_settings_refuse_a_host_name_or_lost_time_the_rule_cannot_use(env, messa
     assert completed.returncode != 0
     assert "ImproperlyConfigured" in completed.stderr
     assert message in completed.stderr
+
+
+def test_an_execution_a_rerun_superseded_is_removed_and_the_rerun_left_alone(user, make_version):
+    """One machine, a worker restarted after its host counted as lost: the old execution outlived
+    its worker, the job started again; the sweep stops the old one, never the new one."""
+    from pathlib import Path
+
+    from jobs.runtime_factory import get_runtime
+    from runtimes import ExecutionSpec
+
+    version = make_version(user, "slow")
+    runtime = get_runtime(version.runtime)
+    job = Job.objects.create(
+        service=version.service,
+        service_version=version,
+        owner=user,
+        status=JobStatus.RUNNING,
+        started_at=timezone.now(),
+        heartbeat_at=timezone.now(),
+        worker="",
+        runtime_starts=1,  # the first run started; the re-run dropped its handle and is starting
+    )
+
+    def start(execution_id: str):
+        build = runtime.build_handle(version.build_handle)
+        return runtime.start(ExecutionSpec(execution_id=execution_id, build=build, params={"steps": 600}))
+
+    old = start(engine.execution_id(Job(id=job.pk, runtime_starts=0)))
+    new = start(engine.execution_id(job))
+    assert new.execution_id.endswith("-run2")
+    try:
+        assert engine.job_reap_orphans() == 1
+        assert not Path(old.dir).exists()
+        assert runtime.poll(new).running
+        # Once the re-run is recorded, it is the job's execution and stays.
+        Job.objects.filter(pk=job.pk).update(runtime_starts=2, runtime_handle=new.to_json())
+        assert engine.job_reap_orphans() == 0
+        assert runtime.poll(new).running
+    finally:
+        for handle in (old, new):
+            runtime.cleanup(handle)
+
+
+@pytest.mark.parametrize(
+    ("run", "starts", "handle", "superseded"),
+    [
+        (1, 0, None, False),  # being started
+        (1, 1, {"h": 1}, False),  # running
+        (1, 1, None, True),  # re-run dropped it
+        (2, 1, None, False),  # the re-run being started
+        (1, 2, {"h": 2}, True),
+        (2, 2, {"h": 2}, False),
+    ],
+)
+def test_which_run_is_superseded(run, starts, handle, superseded):
+    assert engine._superseded(run, starts, handle) is superseded
