@@ -189,3 +189,20 @@ def test_an_execution_a_rerun_superseded_is_removed_and_the_rerun_left_alone(use
 )
 def test_which_run_is_superseded(run, starts, handle, superseded):
     assert engine._superseded(run, starts, handle) is superseded
+
+
+def test_operators_see_each_host_and_its_state_in_the_admin(client, settings):
+    from accounts.models import User
+
+    host_beat(name="alive-host", runtimes=["local"])
+    silent("lost-host", settings.PLANQK_HOST_LOST_SECONDS + 1)
+    admin = User.objects.create_superuser(email="ops@example.com", password="x-long-password-1")
+    client.force_login(admin)
+    page = client.get("/admin/hosts/workerhost/")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "alive-host" in text
+    assert "lost-host" in text
+    assert ">lost<" in text
+    assert ">alive<" in text
+    assert client.get("/admin/hosts/workerhost/add/").status_code == 403
