@@ -68,6 +68,17 @@ class DocumentedFloatField(SchemaMixin, serializers.FloatField):
     """A number field with ``schema=`` keywords (:class:`SchemaMixin`)."""
 
 
+class StrictBooleanField(serializers.BooleanField):
+    """A boolean that is one in a JSON body (``0``, ``"true"`` and ``null`` are refused there);
+    a form or multipart body, which has only text, keeps DRF's spellings (``true``, ``on``, ``1``...)."""
+
+    def to_internal_value(self, data: Any) -> bool:
+        form = isinstance(getattr(self.root, "initial_data", None), QueryDict)
+        if not isinstance(data, bool) and not (form and isinstance(data, str)):
+            self.fail("invalid", input=data)
+        return super().to_internal_value(data)
+
+
 class StrictUUIDField(serializers.UUIDField):
     """A UUID in its hyphenated text form only (``8-4-4-4-12`` hex digits)."""
 

@@ -9,7 +9,12 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from planqk_portal.api_fields import DocumentedFloatField, DocumentedIntegerField, StrictCharField
+from planqk_portal.api_fields import (
+    DocumentedFloatField,
+    DocumentedIntegerField,
+    StrictBooleanField,
+    StrictCharField,
+)
 from services import selectors
 from services.models import QuantumBackend, Service, ServiceVersion, service_name_validator
 from services.services import MAX_DESCRIPTION, VERSION_RE, resource_bounds
@@ -162,7 +167,7 @@ class ServiceCreateSerializer(serializers.Serializer):
     version = StrictCharField(
         required=False, allow_blank=True, max_length=32, schema=VERSION_SCHEMA, help_text="Default 1.0.0"
     )
-    skip_example_run = serializers.BooleanField(
+    skip_example_run = StrictBooleanField(
         required=False,
         default=False,
         help_text="Builds check that the code imports but skip the API spec's example run (hardware tokens)",
@@ -192,7 +197,7 @@ class ServiceVersionCreateSerializer(serializers.Serializer):
         required=False, allow_empty_file=True, help_text="OpenAPI 3 document; default: the archive's or the previous"
     )
     version = StrictCharField(required=False, allow_blank=True, help_text="Default: the next patch number")
-    skip_example_run = serializers.BooleanField(
+    skip_example_run = StrictBooleanField(
         required=False,
         default=None,
         allow_null=True,
