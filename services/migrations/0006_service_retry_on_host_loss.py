@@ -4,15 +4,17 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('services', '0005_serviceversion_generation'),
+        ("services", "0005_serviceversion_generation"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='service',
-            name='retry_on_host_loss',
-            field=models.BooleanField(default=True, help_text='Run an execution again on another host when its host is lost before any interim result.'),
+            model_name="service",
+            name="retry_on_host_loss",
+            field=models.BooleanField(
+                default=True,
+                help_text="Run an execution again on another host when its host is lost before any interim result.",
+            ),
         ),
     ]
