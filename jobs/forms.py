@@ -58,6 +58,8 @@ def kv_value(text: str) -> Any:
 
 
 class JobCreateForm(forms.Form):
+    #: Set by the view: a current-generation version takes its input as one object, no params.
+    current_generation = False
     service = forms.ChoiceField(label="Service")
     data_mode = forms.ChoiceField(
         choices=[("json", "JSON"), ("datapool", "From a data pool")], initial="json", widget=forms.RadioSelect

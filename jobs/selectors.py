@@ -110,40 +110,71 @@ def _resolve(spec: dict[str, Any], value: Any) -> Any:
     return value
 
 
-def service_version_example(*, version: Any) -> tuple[dict | None, dict | None]:
-    """``(data, params)`` from the example of the ``POST /`` request body of the version's API spec.
+def is_current_generation(version: Any) -> bool:
+    from services.models import Generation
 
-    Looks at the media type's ``example``, then its first ``examples`` entry, then the
-    examples of the request schema's ``data`` and ``params`` properties. Returns ``(None,
-    None)`` when the spec has none (or is not readable).
-    """
-    spec = _load_spec(getattr(version, "api_spec", "") or "")
-    if spec is None:
-        return None, None
+    return getattr(version, "generation", Generation.DOCUMENTED) == Generation.CURRENT
+
+
+def _media_example(spec: dict[str, Any]) -> Any:
+    """The ``POST /`` request body's ``example``, else its first ``examples`` entry's value."""
     media = _dig(spec, "paths", "/", "post", "requestBody", "content", "application/json")
-    example = None
-    if isinstance(media, dict):
-        example = media.get("example")
-        if example is None and isinstance(media.get("examples"), dict) and media["examples"]:
-            first = _resolve(spec, next(iter(media["examples"].values())))
-            example = first.get("value") if isinstance(first, dict) else None
-        if example is None:
-            schema = _resolve(spec, media.get("schema"))
-            props = schema.get("properties") if isinstance(schema, dict) else None
-            if isinstance(props, dict):
-                parts = {}
-                for key in ("data", "params"):
-                    prop = _resolve(spec, props.get(key))
-                    if isinstance(prop, dict) and "example" in prop:
-                        parts[key] = prop["example"]
-                example = parts or None
-    if not isinstance(example, dict):
-        return None, None
-    data, params = example.get("data"), example.get("params")
+    if not isinstance(media, dict):
+        return None
+    example = media.get("example")
+    if example is None and isinstance(media.get("examples"), dict) and media["examples"]:
+        first = _resolve(spec, next(iter(media["examples"].values())))
+        example = first.get("value") if isinstance(first, dict) else None
+    if example is None:
+        # Failing both, the request schema's data/params examples (2022 specs write them there).
+        schema = _resolve(spec, media.get("schema"))
+        props = schema.get("properties") if isinstance(schema, dict) else None
+        if isinstance(props, dict):
+            parts = {}
+            for key in ("data", "params"):
+                prop = _resolve(spec, props.get(key))
+                if isinstance(prop, dict) and "example" in prop:
+                    parts[key] = prop["example"]
+            example = parts or None
     try:
-        json.dumps([data, params])  # YAML can hold what JSON cannot (dates, sets)
+        json.dumps(example)  # YAML can hold what JSON cannot (dates, sets)
     except (TypeError, ValueError):
-        return None, None
+        return None
+    return example if isinstance(example, dict) else None
+
+
+def service_version_request_example(*, version: Any) -> tuple[dict | None, dict[str, str]]:
+    """The one rule for a version's example call: ``(body, secrets)``, the ``POST /`` body a caller
+    sends (2022: ``{"data", "params"}``; current generation: its top-level keys, without
+    ``$secrets``/``$tags``) and the example's ``$secrets`` apart (current generation only), or
+    ``(None, {})`` when the spec gives no example. Create Job's prefill, Try it, the service
+    page's curl and Python examples and the build's smoke test all read it."""
+    spec = _load_spec(getattr(version, "api_spec", "") or "")
+    example = _media_example(spec) if spec is not None else None
+    if example is None:
+        return None, {}
+    if is_current_generation(version):
+        raw = example.get("$secrets")
+        secrets = {str(k): str(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
+        return {k: v for k, v in example.items() if not str(k).startswith("$")}, secrets
+    data, params = example.get("data"), example.get("params")
+    data = data if isinstance(data, dict) else None
+    params = params if isinstance(params, dict) else None
+    if data is None and params is None:
+        return None, {}
+    return {"data": data or {}, "params": params or {}}, {}
+
+
+def service_version_example(*, version: Any) -> tuple[dict | None, dict | None]:
+    """``(data, params)`` of the version's example call, as ``execution_admit`` takes them: for the
+    current generation the whole request object is ``data`` and there are no params. ``(None,
+    None)`` when the spec gives no example (or is not readable)."""
+    if is_current_generation(version):
+        body, _ = service_version_request_example(version=version)
+        return body, None
+    spec = _load_spec(getattr(version, "api_spec", "") or "")
+    example = (_media_example(spec) if spec is not None else None) or {}
+    data, params = example.get("data"), example.get("params")
     return (data if isinstance(data, dict) else None), (params if isinstance(params, dict) else None)
 
 

@@ -22,7 +22,7 @@ from planqk_portal.errors import ApplicationError
 from planqk_portal.logs import HTMX_STOP_POLLING, render_log_poll
 
 from . import result_views, schema_form, selectors, services
-from .admission import execution_admit, version_input_schemas
+from .admission import execution_admit, version_body_schemas, version_input_schemas
 from .forms import ERROR_FIELDS, JobCreateForm, JobFilterForm
 from .models import Job, JobResultFile, JobSource
 
@@ -90,6 +90,11 @@ def _trees(version: Any) -> dict[str, schema_form.SchemaField | None]:
     """The version's ``data``/``params`` schemas as form fields (None where there are none)."""
     if version is None:
         return {"data": None, "params": None}
+    if selectors.is_current_generation(version):
+        # The current generation's input is one object (the request's top-level keys): shown as
+        # the data input, with no parameters.
+        body = version_body_schemas(service_version=version)
+        return {"data": schema_form.build_fields(body.data, root="data"), "params": None}
     schemas = version_input_schemas(service_version=version)
     return {
         "data": schema_form.build_fields(schemas.data, root="data"),
@@ -126,10 +131,15 @@ def _create_form(request: HttpRequest, *, pairs: Any, initial: dict[str, Any] | 
         for name, tree in trees.items():
             if tree is not None and request.POST.get(f"{name}_mode") != "form":
                 schema_form.fill_from_post(tree, request.POST)
-        return JobCreateForm(request.POST, data_tree=trees["data"], params_tree=trees["params"], **kwargs)
-    trees = _trees(versions.get(str(initial.get("service") or "")))
+        form = JobCreateForm(request.POST, data_tree=trees["data"], params_tree=trees["params"], **kwargs)
+        form.current_generation = selectors.is_current_generation(versions.get(request.POST.get("service", "")))
+        return form
+    version = versions.get(str(initial.get("service") or ""))
+    trees = _trees(version)
     _fill_trees(trees, initial)
-    return JobCreateForm(initial=initial, data_tree=trees["data"], params_tree=trees["params"], **kwargs)
+    form = JobCreateForm(initial=initial, data_tree=trees["data"], params_tree=trees["params"], **kwargs)
+    form.current_generation = selectors.is_current_generation(version)
+    return form
 
 
 def _admission_error(form: JobCreateForm, exc: ApplicationError) -> None:
@@ -196,10 +206,11 @@ def job_create(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             version = form.selected_version()
             try:
+                current = selectors.is_current_generation(version)
                 job = execution_admit(
                     service_version=version,
                     owner=request.user,
-                    data=form.cleaned_data["data"],
+                    data=form.cleaned_data["data"] if not current else (form.cleaned_data["data"] or {}),
                     params=form.cleaned_data["params"],
                     data_ref=form.data_ref(),
                     params_ref=form.params_ref(),
@@ -208,6 +219,10 @@ def job_create(request: HttpRequest) -> HttpResponse:
                     result_pool=form.result_pool_object() if form.cleaned_data["save_result"] else None,
                 )
             except ApplicationError as exc:
+                if current and exc.extra.get("errors"):
+                    # Paths of the current generation start at the request's top level, which
+                    # this form shows as its data input.
+                    exc.extra["errors"] = [{**e, "path": f"data.{e.get('path', '')}"} for e in exc.extra["errors"]]
                 _admission_error(form, exc)
             else:
                 return redirect("jobs:detail", job_id=job.pk)

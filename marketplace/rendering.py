@@ -24,11 +24,11 @@ except ImportError:  # pragma: no cover - only while the services app has not sh
 
 __all__ = [
     "PLACEHOLDERS",
-    "example_input",
+    "call_example",
+    "has_example",
     "load_spec",
     "python_snippet",
     "render_markdown",
-    "spec_example",
     "spec_for_swagger",
     "spec_make_safe",
     "spec_placeholder_text",
@@ -244,21 +244,23 @@ def spec_make_safe(spec: dict[str, Any], *, endpoint_url: str, token_url: str) -
     return safe
 
 
-def spec_example(api_spec: str) -> tuple[dict | None, dict | None]:
-    """``(data, params)`` of the spec's ``POST /`` example, None where it gives none: the rule of
-    ``jobs.selectors.service_version_example`` (Create Job's prefill and the build's smoke test),
-    so the curl and Python examples and Try it run exactly what the build ran."""
-    from types import SimpleNamespace
+def call_example(version: Any) -> dict[str, Any]:
+    """The body of the version's example call as a caller sends it, from the one rule
+    (``jobs.selectors.service_version_request_example``, also Create Job's prefill, Try it and
+    the build's smoke test): 2022 ``{"data", "params"}`` (empty input without an example), the
+    current generation's top-level keys plus the example's ``$secrets``."""
+    from jobs.selectors import is_current_generation, service_version_request_example
 
-    from jobs.selectors import service_version_example
+    body, secrets = service_version_request_example(version=version)
+    if is_current_generation(version):
+        return {**(body or {}), **({"$secrets": secrets} if secrets else {})}
+    return body or {"data": {}, "params": {}}
 
-    return service_version_example(version=SimpleNamespace(api_spec=api_spec or ""))
 
+def has_example(version: Any) -> bool:
+    from jobs.selectors import service_version_request_example
 
-def example_input(api_spec: str) -> tuple[Any, Any]:
-    """The request example of ``POST /`` when the spec has one, else empty input."""
-    data, params = spec_example(api_spec)
-    return ({} if data is None else data), ({} if params is None else params)
+    return version is not None and service_version_request_example(version=version)[0] is not None
 
 
 def _py(value: Any) -> str:
@@ -266,9 +268,29 @@ def _py(value: Any) -> str:
     return repr(value)
 
 
-def python_snippet(*, endpoint_url: str, api_spec: str = "") -> str:
-    """A ready script calling the service with the project's client (planqk_client)."""
-    data, params = example_input(api_spec)
+def python_snippet(*, endpoint_url: str, version: Any, token_url: str = "") -> str:
+    """A ready script calling the service: the project's client (planqk_client) for the 2022
+    generation, Kipu's ``qhub-service`` client for the current one."""
+    from jobs.selectors import is_current_generation
+
+    body = call_example(version)
+    if is_current_generation(version):
+        secrets = body.pop("$secrets", None)
+        return f'''from qhub.service.client import HubServiceClient  # pip install qhub-service
+
+# The consumer key and secret of your subscribed application (Applications → your application).
+client = HubServiceClient(
+    "{endpoint_url}",
+    "YOUR_CONSUMER_KEY",
+    "YOUR_CONSUMER_SECRET",
+    token_endpoint="{token_url}",
+)
+execution = client.run(request={_py(body)}{f", secrets={_py(secrets)}" if secrets else ""})
+execution.wait_for_final_state()
+print(execution.status)
+print(execution.result().data(), execution.result_files())
+'''
+    data, params = body.get("data", {}), body.get("params", {})
     return f'''from planqk_client import PlanqkServiceClient
 
 # The consumer key and secret of your subscribed application (Applications → your application).

@@ -27,11 +27,11 @@ from .badges import listing_badges
 from .forms import MarketplaceFilterForm, PlanForm, SubscribeFlowForm, SubscribeForm
 from .rendering import (
     SpecError,
-    example_input,
+    call_example,
+    has_example,
     load_spec,
     python_snippet,
     render_markdown,
-    spec_example,
     spec_for_swagger,
 )
 
@@ -118,8 +118,10 @@ def _detail_context(request: HttpRequest, service: Service, form: SubscribeForm 
         "applications": applications,
         "endpoint_url": endpoint,
         "spec_error": spec_error,
-        "snippet": python_snippet(endpoint_url=endpoint, api_spec=version.api_spec) if version else "",
-        "has_example": version is not None and spec_example(version.api_spec) != (None, None),
+        "snippet": python_snippet(endpoint_url=endpoint, version=version, token_url=f"{gateway_url(request)}/token")
+        if version
+        else "",
+        "has_example": has_example(version),
         "form": form,
         "subscribe_flow_form": flow_form,
         "is_owner": is_owner,
@@ -144,6 +146,7 @@ def try_it(request: HttpRequest, service_id: Any) -> HttpResponse:
     subscribe flow, and any other refusal is shown on the service page."""
     from jobs.admission import execution_admit
     from jobs.models import JobSource
+    from jobs.selectors import service_version_example, service_version_request_example
 
     service = _service_or_404(request, service_id)
     page = reverse("marketplace:detail", args=[service.pk])
@@ -153,7 +156,8 @@ def try_it(request: HttpRequest, service_id: Any) -> HttpResponse:
     if version is None:
         raise Http404("This service has no callable version.")
     page = f"{page}?{urlencode({'version': version.version})}"
-    data, params = spec_example(version.api_spec)
+    data, params = service_version_example(version=version)
+    _, secrets = service_version_request_example(version=version)
     if data is None and params is None:
         messages.error(
             request,
@@ -163,7 +167,12 @@ def try_it(request: HttpRequest, service_id: Any) -> HttpResponse:
         return redirect(f"{page}#try")
     try:
         job = execution_admit(
-            service_version=version, owner=request.user, data=data or {}, params=params or {}, source=JobSource.UI
+            service_version=version,
+            owner=request.user,
+            data=data or {},
+            params=params or {},
+            secrets=secrets or None,
+            source=JobSource.UI,
         )
     except ApplicationError as exc:
         if exc.code == "subscription:required":
@@ -222,8 +231,7 @@ def _call_examples(request: HttpRequest, service: Service, version: ServiceVersi
     if version is None:
         return {"call_curl": "", "snippet": ""}
     endpoint = service_endpoint_url(service=service, version=version, request=request)
-    data, params = example_input(version.api_spec)
-    body = json.dumps({"data": data, "params": params}, ensure_ascii=False).replace("'", "'\\''")
+    body = json.dumps(call_example(version), ensure_ascii=False).replace("'", "'\\''")
     call = (
         f"curl -X POST '{endpoint}' -H 'Content-Type: application/json' "
         f"-H \"Authorization: Bearer $ACCESS_TOKEN\" \\\n     -d '{body}'"
@@ -232,7 +240,7 @@ def _call_examples(request: HttpRequest, service: Service, version: ServiceVersi
         "endpoint_url": endpoint,
         "call_curl": call,
         "status_curl": f"curl '{endpoint}<id>' -H \"Authorization: Bearer $ACCESS_TOKEN\"",
-        "snippet": python_snippet(endpoint_url=endpoint, api_spec=version.api_spec),
+        "snippet": python_snippet(endpoint_url=endpoint, version=version, token_url=f"{gateway_url(request)}/token"),
     }
 
 

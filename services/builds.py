@@ -259,7 +259,7 @@ def _smoke_test(
     example of the version's API spec; the provider can skip it (services that need hardware
     tokens).
     """
-    from jobs.selectors import service_version_example
+    from jobs.selectors import service_version_example, service_version_request_example
 
     if runtime.name == "external":
         return
@@ -268,11 +268,8 @@ def _smoke_test(
     writer.line("==> smoke test")
     _smoke_run(runtime, version, build, writer, watch, kind="import", env={"ENTRY_POINT": SMOKE_IMPORT_ENTRY_POINT})
     writer.line("src.program imports and defines run")
-    secrets: dict[str, str] = {}
-    if _current(version):
-        data, params, secrets = _current_example(version)
-    else:
-        data, params = service_version_example(version=version)
+    data, params = service_version_example(version=version)
+    _, secrets = service_version_request_example(version=version)
     if data is None and params is None:
         writer.line("the API spec has no example input: run() is not called")
     elif service.skip_example_run:
@@ -369,32 +366,6 @@ def _current(version: ServiceVersion) -> bool:
     from .models import Generation
 
     return version.generation == Generation.CURRENT
-
-
-def _current_example(version: ServiceVersion) -> tuple[dict | None, None, dict[str, str]]:
-    """A current-generation version's example: the ``POST /`` request example as it is (its
-    top-level keys are run()'s input), with its ``$secrets`` apart; ``(None, None, {})`` if none."""
-    import json
-
-    from jobs.selectors import _dig, _load_spec, _resolve
-
-    spec = _load_spec(version.api_spec or "")
-    media = _dig(spec, "paths", "/", "post", "requestBody", "content", "application/json") if spec else None
-    example = None
-    if isinstance(media, dict):
-        example = media.get("example")
-        if example is None and isinstance(media.get("examples"), dict) and media["examples"]:
-            first = _resolve(spec, next(iter(media["examples"].values())))
-            example = first.get("value") if isinstance(first, dict) else None
-    if not isinstance(example, dict):
-        return None, None, {}
-    try:
-        json.dumps(example)  # YAML can hold what JSON cannot (dates, sets)
-    except (TypeError, ValueError):
-        return None, None, {}
-    raw_secrets = example.get("$secrets")
-    secrets = {str(k): str(v) for k, v in raw_secrets.items()} if isinstance(raw_secrets, dict) else {}
-    return {k: v for k, v in example.items() if not k.startswith("$")}, None, secrets
 
 
 def _finish_ready(version: ServiceVersion, handle: dict[str, Any]) -> bool:

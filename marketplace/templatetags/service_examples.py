@@ -19,12 +19,12 @@ register = template.Library()
 def example_body(service: Any) -> str:
     """``{"data": ..., "params": ...}`` from the ``POST /`` example of the service's callable version
     (empty input when it has none), quoted for a shell's single quotes: pasted, it runs."""
-    from marketplace.rendering import example_input
+    from marketplace.rendering import call_example
     from services.selectors import service_version_latest_callable
 
     version = service_version_latest_callable(service=service) if service is not None else None
-    data, params = example_input(version.api_spec if version is not None else "")
-    return json.dumps({"data": data, "params": params}, ensure_ascii=False).replace("'", "'\\''")
+    body = call_example(version) if version is not None else {"data": {}, "params": {}}
+    return json.dumps(body, ensure_ascii=False).replace("'", "'\\''")
 
 
 @register.filter

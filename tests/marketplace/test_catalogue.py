@@ -184,13 +184,14 @@ def test_rest_api_lists_and_gets_published_services(catalogue, user):
 def test_python_snippet_fits_the_client_and_uses_the_specs_example():
     import ast
     import inspect
+    from types import SimpleNamespace
 
     from marketplace.rendering import python_snippet
     from planqk_client import PlanqkServiceClient
     from planqk_template import files_dir
 
     spec = (files_dir() / "openapi-spec.yml").read_text()
-    snippet = python_snippet(endpoint_url="http://h/gateway/u/sum/1.0.0/", api_spec=spec)
+    snippet = python_snippet(endpoint_url="http://h/gateway/u/sum/1.0.0/", version=SimpleNamespace(api_spec=spec))
     tree = ast.parse(snippet)
     calls = {
         node.func.attr if isinstance(node.func, ast.Attribute) else node.func.id: node
