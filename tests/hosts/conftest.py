@@ -74,6 +74,14 @@ def start_host(django_db_blocker, tmp_path) -> Iterator[Callable[..., HostProces
     """
     from django.conf import settings
 
+    from planqk_portal.celery import app
+
+    # A queue of this test's own: the hosts consume it and the reaper (in this process) enqueues
+    # re-runs to it, so no other worker of the run (the session's celery_worker, host "vm")
+    # can take a job meant for host B.
+    own_queue = f"hosts-{uuid.uuid4().hex[:8]}"
+    saved = (app.conf.task_default_queue, settings.CELERY_TASK_DEFAULT_QUEUE)
+    app.conf.task_default_queue = settings.CELERY_TASK_DEFAULT_QUEUE = own_queue
     started: list[HostProcess] = []
 
     def start(name: str, queue: str | None = None) -> HostProcess:
@@ -116,6 +124,9 @@ def start_host(django_db_blocker, tmp_path) -> Iterator[Callable[..., HostProces
             raise RuntimeError(f"the worker of host {name} exited early:\n{host.log()}")
         return host
 
-    yield start
-    for host in started:
-        host.stop()
+    try:
+        yield start
+    finally:
+        for host in started:
+            host.stop()
+        app.conf.task_default_queue, settings.CELERY_TASK_DEFAULT_QUEUE = saved
