@@ -138,6 +138,12 @@ class ServiceEditForm(_ResourcesMixin):
     title = forms.CharField(label="Display name", max_length=120, required=False)
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 8}), help_text="Markdown.")
     quantum_backend = forms.ChoiceField(choices=QuantumBackend.choices)
+    retry_on_host_loss = forms.BooleanField(
+        label="Run again on another host when a worker host is lost",
+        required=False,
+        help_text="Only for executions that have produced no interim result yet; turn it off when a run may "
+        "already have paid for hardware time. Otherwise such an execution fails unbilled (platform:host-lost).",
+    )
 
 
 class ServiceVersionForm(forms.Form):

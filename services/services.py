@@ -464,6 +464,7 @@ def service_update(
     memory_mb: Any = None,
     cpus: Any = None,
     timeout_seconds: Any = None,
+    retry_on_host_loss: bool | None = None,
 ) -> Service:
     """Change a service's properties (its name stays: it is part of every caller's URL)."""
     with transaction.atomic():
@@ -487,6 +488,8 @@ def service_update(
         service.memory_mb = resources.memory_mb
         service.cpus = resources.cpus
         service.timeout_seconds = resources.timeout_seconds
+        if retry_on_host_loss is not None:
+            service.retry_on_host_loss = bool(retry_on_host_loss)
         _full_clean(service, exclude=["published_version"])
         service.save()
     return service

@@ -215,6 +215,7 @@ def service_edit(request: HttpRequest, service_id: Any) -> HttpResponse:
         "memory_mb": service.memory_mb,
         "cpus": service.cpus,
         "timeout_seconds": service.timeout_seconds,
+        "retry_on_host_loss": service.retry_on_host_loss,
     }
     form = ServiceEditForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
