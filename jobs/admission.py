@@ -186,7 +186,9 @@ def _check_input(
     data_ref, params_ref = checked["data_ref"], checked["params_ref"]
     # The spec's schemas; input given by reference is checked the same way when it is read.
     by_value = {name: checked[name] for name in ("data", "params") if checked[f"{name}_ref"] is None}
-    if _is_current(service_version):
+    from .selectors import is_current_generation
+
+    if is_current_generation(service_version):
         # The current generation's input is the request body itself: no params, no references.
         if params not in (None, {}) or data_ref is not None or params_ref is not None:
             raise ApplicationError(
@@ -209,26 +211,33 @@ _SCHEMAS: dict[Any, Any] = {}
 _SCHEMAS_MAX = 1024
 
 
-def version_input_schemas(*, service_version: Any) -> Any:
-    """The ``data``/``params`` schemas of the version's API spec (:mod:`planqk_service_api.schema`)."""
-    from planqk_service_api.schema import InputSchemas, SchemaError, input_schemas_of
+def _cached_schemas(cache: dict[Any, Any], service_version: Any, read: Any, what: str) -> Any:
+    """``read(api_spec)`` of the version, compiled once per process; a spec it cannot use (stored
+    before uploads refused such specs) takes any object."""
+    from planqk_service_api.schema import InputSchemas, SchemaError
     from services.models import ServiceVersion
 
-    schemas = _SCHEMAS.get(service_version.pk)
+    schemas = cache.get(service_version.pk)
     if schemas is None:
         text = ServiceVersion.objects.filter(pk=service_version.pk).values_list("api_spec", flat=True).first()
         try:
-            schemas = input_schemas_of(text or "")
+            schemas = read(text or "")
         except SchemaError as exc:
-            # Uploads refuse such specs now; a version stored before that takes any object.
             logger.warning(
-                "version %s: its input schemas cannot be used (%s); input is not checked", service_version.pk, exc
+                "version %s: its %s cannot be used (%s); input is not checked", service_version.pk, what, exc
             )
             schemas = InputSchemas(None, None)
-        if len(_SCHEMAS) >= _SCHEMAS_MAX:
-            _SCHEMAS.clear()
-        _SCHEMAS[service_version.pk] = schemas
+        if len(cache) >= _SCHEMAS_MAX:
+            cache.clear()
+        cache[service_version.pk] = schemas
     return schemas
+
+
+def version_input_schemas(*, service_version: Any) -> Any:
+    """The ``data``/``params`` schemas of the version's API spec (:mod:`planqk_service_api.schema`)."""
+    from planqk_service_api.schema import input_schemas_of
+
+    return _cached_schemas(_SCHEMAS, service_version, input_schemas_of, "input schemas")
 
 
 def schema_check(*, service_version: Any, **inputs: Any) -> None:
@@ -244,12 +253,6 @@ def schema_check(*, service_version: Any, **inputs: Any) -> None:
         raise ApplicationError.from_service_api(exc) from None
 
 
-def _is_current(service_version: Any) -> bool:
-    from services.models import Generation
-
-    return getattr(service_version, "generation", Generation.DOCUMENTED) == Generation.CURRENT
-
-
 _BODY_SCHEMAS: dict[Any, Any] = {}
 
 
@@ -257,23 +260,8 @@ def version_body_schemas(*, service_version: Any) -> Any:
     """The current generation's input schema of the version's spec
     (:mod:`planqk_service_api.current_schema`), kept per process like :func:`version_input_schemas`."""
     from planqk_service_api.current_schema import body_schemas_of
-    from planqk_service_api.schema import InputSchemas, SchemaError
-    from services.models import ServiceVersion
 
-    schemas = _BODY_SCHEMAS.get(service_version.pk)
-    if schemas is None:
-        text = ServiceVersion.objects.filter(pk=service_version.pk).values_list("api_spec", flat=True).first()
-        try:
-            schemas = body_schemas_of(text or "")
-        except SchemaError as exc:
-            logger.warning(
-                "version %s: its request body schema cannot be used (%s); input is not checked", service_version.pk, exc
-            )
-            schemas = InputSchemas(None, None)
-        if len(_BODY_SCHEMAS) >= _SCHEMAS_MAX:
-            _BODY_SCHEMAS.clear()
-        _BODY_SCHEMAS[service_version.pk] = schemas
-    return schemas
+    return _cached_schemas(_BODY_SCHEMAS, service_version, body_schemas_of, "request body schema")
 
 
 def body_schema_check(*, service_version: Any, data: Any) -> None:

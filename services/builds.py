@@ -293,6 +293,7 @@ def _smoke_run(
     params: Any = None,
     secrets: dict[str, str] | None = None,
 ) -> None:
+    from jobs.selectors import is_current_generation
     from planqk_runtime.protocol import KIND_RESULT, final_response
     from planqk_runtime.runner import CURRENT, GENERATION_ENV
     from planqk_runtime.secrets import Redactor, environment
@@ -301,7 +302,7 @@ def _smoke_run(
     service = version.service
     timeout = int(settings.PLANQK_BUILD_SMOKE_TIMEOUT)
     env = dict(env or {})
-    if _current(version) and kind != "import":
+    if is_current_generation(version) and kind != "import":
         env[GENERATION_ENV] = CURRENT
         env.update(environment(secrets or {}))
     # The example's secrets (if its spec gives any) are redacted from the build log like a job's.
@@ -360,12 +361,6 @@ def _smoke_run(
         )
         code = "build:user:smoke-example"
     raise BuildError(message, user_error=True, code=code)
-
-
-def _current(version: ServiceVersion) -> bool:
-    from .models import Generation
-
-    return version.generation == Generation.CURRENT
 
 
 def _finish_ready(version: ServiceVersion, handle: dict[str, Any]) -> bool:
