@@ -28,6 +28,12 @@ def _ready(owner, sample: str):
     )
 
 
+def _settled(page) -> None:
+    """Wait for a mode switch's conversion to answer (the form is aria-busy until then): a field
+    filled before it would be replaced by the answer, as it was in one full CI run."""
+    expect(page.locator(".job-form[aria-busy]")).to_have_count(0)
+
+
 def _json(page, selector: str) -> dict:
     return json.loads(page.input_value(selector))
 
@@ -50,6 +56,7 @@ def test_form_values_reach_the_json_box_and_back(browser_page, live_server, user
         {"shots": 77, "seed": 5, "backend": "aer_simulator_statevector"}, indent=2
     ))  # fmt: skip
 
+    _settled(page)
     page.fill("#id_params", json.dumps({"shots": 12, "backend": "aer_simulator"}))
     page.check("input[name=params_mode][value=form]")
     expect(shots).to_have_value("12")
@@ -58,6 +65,7 @@ def test_form_values_reach_the_json_box_and_back(browser_page, live_server, user
 
     # JSON the form cannot show stays in JSON mode, with the reason, and nothing is lost.
     page.check("input[name=params_mode][value=json]")
+    _settled(page)
     expect(page.locator("#id_params")).to_have_value(json.dumps({"shots": 12, "backend": "aer_simulator"}, indent=2))
     page.fill("#id_params", '{"shots": 3, "optimisation": "heavy"}')
     # click, not check: the page may switch back before Playwright looks at the radio again.
@@ -88,6 +96,7 @@ def test_a_list_of_numbers_carries_over_and_a_bad_field_keeps_the_form(browser_p
     page.check("input[name=data_mode][value=json]")
     expect(page.locator("#id_data")).to_have_value(json.dumps({"values": [1, 2.5, -3]}, indent=2))
     page.check("input[name=data_mode][value=form]")
+    _settled(page)
     expect(values).to_have_value("1, 2.5, -3")
 
     values.fill("1, two")

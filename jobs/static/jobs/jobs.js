@@ -41,6 +41,11 @@
     const body = new FormData(form); // taken before sync(): the panel left is still enabled
     body.set("convert", input);
     body.set("to", to);
+    // Until the answer arrives the panel shown holds stale values: keep it from being edited (what
+    // is typed there would be overwritten) and tell assistive technology the form is updating.
+    const target = form.querySelector(`.mode-panel[data-mode="${input}_mode:${to}"]`);
+    if (target) target.inert = true;
+    form.setAttribute("aria-busy", "true");
     let answer = null;
     try {
       const response = await fetch(form.action || window.location.href, {
@@ -67,6 +72,8 @@
       remember(form);
     }
     say(form, input, answer.detail);
+    if (target) target.inert = false;
+    form.removeAttribute("aria-busy");
   }
   document.addEventListener("change", (event) => {
     const form = event.target.closest(".job-form");
