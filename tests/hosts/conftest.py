@@ -66,8 +66,9 @@ class HostProcess(WorkerProcess):
 
 @pytest.fixture
 def start_host(django_db_blocker, tmp_path) -> Iterator[Callable[..., HostProcess]]:
-    """``start_host(name, queue=None)``: a worker on host ``name`` with a data directory of its own,
-    consuming ``queue`` (default: this run's queue) and enqueueing to this run's queue.
+    """``start_host(name, queue=None, env=None)``: a worker on host ``name`` with a data directory
+    of its own, consuming ``queue`` (default: this run's queue) and enqueueing to this run's queue;
+    ``env`` adds or overrides the worker's environment (a runtime, an engine, a registry).
 
     What must be the same on every host (docs/MULTIHOST.md) is this run's: the signing and field
     encryption keys, the database, the broker and the stored files (``DJANGO_MEDIA_ROOT``).
@@ -84,7 +85,7 @@ def start_host(django_db_blocker, tmp_path) -> Iterator[Callable[..., HostProces
     app.conf.task_default_queue = settings.CELERY_TASK_DEFAULT_QUEUE = own_queue
     started: list[HostProcess] = []
 
-    def start(name: str, queue: str | None = None) -> HostProcess:
+    def start(name: str, queue: str | None = None, env: dict[str, str] | None = None) -> HostProcess:
         if settings.CELERY_BROKER_URL.startswith("filesystem"):
             # The filesystem broker lives in each data directory: hosts of their own cannot share it.
             pytest.skip("several hosts need one broker: run with CELERY_BROKER_URL=redis://... (as .ci/run does)")
@@ -103,6 +104,7 @@ def start_host(django_db_blocker, tmp_path) -> Iterator[Callable[..., HostProces
                     # Checkpoints (and with them the log) every second: the test sees the start
                     # line stored before it kills a host.
                     "PLANQK_JOB_HEARTBEAT_STALE_SECONDS": "6",
+                    **(env or {}),
                 }
             )
         log_dir = ROOT / "var" / "test-workers"
