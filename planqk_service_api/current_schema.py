@@ -13,12 +13,10 @@ Used by admission (``jobs.admission.body_schema_check``) and ``planqk serve``.
 
 from __future__ import annotations
 
-import functools
-import hashlib
 from typing import Any
 
 from .errors import ServiceAPIError
-from .schema import InputSchemas, SchemaError, _follow, check_input, input_schemas
+from .schema import InputSchemas, check_input, input_schemas, mismatch, request_body_schema, schemas_of_text
 
 #: The keys of a current-generation request body that are the platform's, not the program's.
 PLATFORM_KEYS = ("$secrets", "$tags")
@@ -30,13 +28,7 @@ def body_schemas(spec: Any) -> InputSchemas:
     (None: any object); raises :class:`SchemaError` when it cannot be used."""
     if not isinstance(spec, dict):
         return InputSchemas(None, None)
-    post = spec.get("paths", {}).get("/", {}).get("post", {}) if isinstance(spec.get("paths"), dict) else {}
-    body = post.get("requestBody") if isinstance(post, dict) else None
-    media = body.get("content", {}).get("application/json", {}) if isinstance(body, dict) else None
-    schema = media.get("schema") if isinstance(media, dict) else None
-    if schema is None:
-        return InputSchemas(None, None, str(spec.get("openapi") or "3.0.3"))
-    schema = _follow(spec, schema)
+    schema = request_body_schema(spec)
     if not isinstance(schema, dict):
         return InputSchemas(None, None, str(spec.get("openapi") or "3.0.3"))
     schema = dict(schema)
@@ -53,22 +45,9 @@ def body_schemas(spec: Any) -> InputSchemas:
     return input_schemas(wrapped)
 
 
-@functools.lru_cache(maxsize=256)
-def _body_schemas_of_text(digest: str, text: str) -> InputSchemas:
-    import yaml
-
-    try:
-        spec = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise SchemaError(f"the spec is not YAML: {exc}") from None
-    return body_schemas(spec)
-
-
 def body_schemas_of(text: str) -> InputSchemas:
     """:func:`body_schemas` of a spec's YAML/JSON text, parsed and compiled once per text."""
-    if not text or not text.strip():
-        return InputSchemas(None, None)
-    return _body_schemas_of_text(hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(), text)
+    return schemas_of_text(text, body_schemas)
 
 
 def check_body(schemas: InputSchemas, value: Any) -> None:
@@ -82,11 +61,6 @@ def check_body(schemas: InputSchemas, value: Any) -> None:
             path = str(error.get("path", ""))
             path = path[len("data") :].lstrip(".") if path.startswith("data") else path
             errors.append({**error, "path": path or _WHOLE_BODY})
-        first = errors[0] if errors else {"path": _WHOLE_BODY, "message": exc.detail}
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise ServiceAPIError(
-            exc.code,
-            f"The input does not match the service's API spec: {first['path']}: {first['message']}{more}.",
-            exc.status,
-            {**exc.extra, "errors": errors},
-        ) from None
+        if not errors:
+            errors = [{"path": _WHOLE_BODY, "message": exc.detail}]
+        raise mismatch(errors, exc.status, exc.extra) from None

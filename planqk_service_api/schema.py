@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -149,15 +150,18 @@ def _validator(openapi: str, schema_json: str) -> Any:
     return cls(schema, format_checker=FormatChecker())
 
 
+def request_body_schema(spec: Any) -> Any:
+    """The ``POST /`` JSON request body schema of a parsed spec, its ``$ref`` followed (None: none)."""
+    media = _dig(spec, "paths", "/", "post", "requestBody", "content", "application/json", "schema")
+    return None if media is None else _follow(spec, media)
+
+
 def input_schemas(spec: dict[str, Any] | None) -> InputSchemas:
     """The input schemas of a parsed spec; raises :class:`SchemaError` when they cannot be used."""
     if not isinstance(spec, dict):
         return InputSchemas(None, None)
     openapi = str(spec.get("openapi") or "3.0.3")
-    media = _dig(spec, "paths", "/", "post", "requestBody", "content", "application/json", "schema")
-    if media is None:
-        return InputSchemas(None, None, openapi)
-    body = _follow(spec, media)
+    body = request_body_schema(spec)
     properties = body.get("properties") if isinstance(body, dict) else None
     if not isinstance(properties, dict):
         return InputSchemas(None, None, openapi)
@@ -180,21 +184,39 @@ def input_schemas(spec: dict[str, Any] | None) -> InputSchemas:
 
 
 @functools.lru_cache(maxsize=256)
-def _schemas_of_text(digest: str, text: str) -> InputSchemas:
+def _schemas_of_text(digest: str, text: str, reader: Callable[[Any], InputSchemas]) -> InputSchemas:
     import yaml
 
     try:
         spec = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise SchemaError(f"the spec is not YAML: {exc}") from None
-    return input_schemas(spec)
+    return reader(spec)
+
+
+def schemas_of_text(text: str, reader: Callable[[Any], InputSchemas]) -> InputSchemas:
+    """``reader`` (:func:`input_schemas` or the current generation's ``body_schemas``) of a spec's
+    YAML/JSON text, parsed and compiled once per text and reader."""
+    if not text or not text.strip():
+        return InputSchemas(None, None)
+    return _schemas_of_text(hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(), text, reader)
 
 
 def input_schemas_of(text: str) -> InputSchemas:
     """:func:`input_schemas` of a spec's YAML/JSON text, parsed and compiled once per text."""
-    if not text or not text.strip():
-        return InputSchemas(None, None)
-    return _schemas_of_text(hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(), text)
+    return schemas_of_text(text, input_schemas)
+
+
+def mismatch(errors: list[dict[str, str]], status: int = 422, extra: dict[str, Any] | None = None) -> ServiceAPIError:
+    """The ``input:invalid`` error naming the first of ``errors`` (``{"path", "message"}``)."""
+    first = errors[0]
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return ServiceAPIError(
+        codes.INPUT_INVALID,
+        f"The input does not match the service's API spec: {first['path']}: {first['message']}{more}.",
+        status,
+        {**(extra or {}), "errors": errors[:MAX_ERRORS]},
+    )
 
 
 def check_input(schemas: InputSchemas, **inputs: Any) -> None:
@@ -203,11 +225,4 @@ def check_input(schemas: InputSchemas, **inputs: Any) -> None:
     for name, value in inputs.items():
         errors += schemas.errors(name, value)
     if errors:
-        first = errors[0]
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise ServiceAPIError(
-            codes.INPUT_INVALID,
-            f"The input does not match the service's API spec: {first['path']}: {first['message']}{more}.",
-            422,
-            {"errors": errors[:MAX_ERRORS]},
-        )
+        raise mismatch(errors)
