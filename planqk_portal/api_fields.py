@@ -60,12 +60,37 @@ class StrictCharField(SchemaMixin, serializers.CharField):
         return super().to_internal_value(data)
 
 
-class DocumentedIntegerField(SchemaMixin, serializers.IntegerField):
-    """An integer field with ``schema=`` keywords (:class:`SchemaMixin`)."""
+def _from_form(field: serializers.Field) -> bool:
+    """Whether the field's body is a form or multipart body (text only), not JSON."""
+    return isinstance(getattr(field.root, "initial_data", None), QueryDict)
 
 
-class DocumentedFloatField(SchemaMixin, serializers.FloatField):
-    """A number field with ``schema=`` keywords (:class:`SchemaMixin`)."""
+class _StrictNumberMixin:
+    """A number that is one in a JSON body: DRF reads ``"12"`` and ``true`` as 12 and 1, while
+    the schema says integer/number; a form body, which has only text, keeps DRF's reading."""
+
+    #: The JSON types the schema's type allows (bool is an int in Python, so it is named apart).
+    json_types: tuple[type, ...] = (int,)
+
+    def to_internal_value(self, data: Any) -> Any:
+        text_ok = _from_form(self) and isinstance(data, str)  # type: ignore[arg-type]
+        if not text_ok and (isinstance(data, bool) or not isinstance(data, self.json_types)):
+            self.fail("invalid")  # type: ignore[attr-defined]
+        return super().to_internal_value(data)  # type: ignore[misc]
+
+
+class StrictIntegerField(_StrictNumberMixin, serializers.IntegerField):
+    """An integer: in JSON a number without a fraction, never a string or a boolean."""
+
+
+class DocumentedIntegerField(SchemaMixin, StrictIntegerField):
+    """A strict integer field with ``schema=`` keywords (:class:`SchemaMixin`)."""
+
+
+class DocumentedFloatField(SchemaMixin, _StrictNumberMixin, serializers.FloatField):
+    """A strict number field with ``schema=`` keywords (:class:`SchemaMixin`)."""
+
+    json_types = (int, float)
 
 
 class StrictBooleanField(serializers.BooleanField):
@@ -73,8 +98,7 @@ class StrictBooleanField(serializers.BooleanField):
     a form or multipart body, which has only text, keeps DRF's spellings (``true``, ``on``, ``1``...)."""
 
     def to_internal_value(self, data: Any) -> bool:
-        form = isinstance(getattr(self.root, "initial_data", None), QueryDict)
-        if not isinstance(data, bool) and not (form and isinstance(data, str)):
+        if not isinstance(data, bool) and not (_from_form(self) and isinstance(data, str)):
             self.fail("invalid", input=data)
         return super().to_internal_value(data)
 

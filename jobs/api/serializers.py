@@ -8,7 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from jobs.models import InterimResult, Job, JobStatus
-from planqk_portal.api_fields import QuerySerializer, StrictCharField, StrictUUIDField
+from planqk_portal.api_fields import QuerySerializer, StrictBooleanField, StrictCharField, StrictUUIDField
 
 
 class JobQuerySerializer(QuerySerializer):
@@ -135,7 +135,7 @@ class JobCreateSerializer(serializers.Serializer):
     params = JSONObjectField(required=False, allow_null=True, help_text="A JSON object, at most 1 MB.")
     dataRef = DataRefSerializer(required=False, allow_null=True)
     paramsRef = DataRefSerializer(required=False, allow_null=True)
-    save_result_to_pool = serializers.BooleanField(required=False, default=False)
+    save_result_to_pool = StrictBooleanField(required=False, default=False)
     result_pool_id = StrictUUIDField(
         required=False, allow_null=True, help_text="A pool you may write into; a new pool when omitted."
     )

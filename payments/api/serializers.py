@@ -5,7 +5,7 @@ from typing import Any
 from django.core.validators import RegexValidator
 from rest_framework import serializers
 
-from planqk_portal.api_fields import StrictCharField
+from planqk_portal.api_fields import StrictCharField, StrictIntegerField
 
 from ..models import Card, Invoice, InvoiceLine
 
@@ -49,8 +49,8 @@ class CardAddSerializer(serializers.Serializer):
         help_text="Stripe gateway only: a SetupIntent confirmed by Stripe.js.",
     )
     number = StrictCharField(required=False, max_length=23, help_text="Simulator only: a Stripe test card number.")
-    exp_month = serializers.IntegerField(required=False, min_value=1, max_value=12)
-    exp_year = serializers.IntegerField(required=False, min_value=2000, max_value=2200)
+    exp_month = StrictIntegerField(required=False, min_value=1, max_value=12)
+    exp_year = StrictIntegerField(required=False, min_value=2000, max_value=2200)
     cvc = StrictCharField(required=False, max_length=4)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:

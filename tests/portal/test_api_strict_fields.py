@@ -99,3 +99,42 @@ def test_the_filters_still_filter(api_client):
     assert api_client.get("/api/v1/marketplace/services/", {"quantum_backend": "IBM"}).status_code == 200
     assert api_client.get("/api/v1/algorithms/", {"problem_class": "SEARCH", "search": ""}).status_code == 200
     assert api_client.get("/api/v1/jobs/", {"status": "RUNNING"}).status_code == 200
+
+
+@pytest.mark.parametrize("month", ["12", 12.0, 12.5, True])
+def test_a_card_expiry_that_is_not_a_json_integer_is_refused_and_no_card_is_stored(api_client, user, month):
+    from payments.models import Card
+
+    card = {"number": "4242424242424242", "exp_month": month, "exp_year": 2040, "cvc": "123"}
+    _invalid(api_client.post("/api/v1/payments/cards/", card, format="json"), "exp_month")
+    _invalid(api_client.post("/api/v1/payments/cards/", {**card, "exp_month": 12, "exp_year": "2040"}, format="json"),
+             "exp_year")  # fmt: skip
+    assert not Card.objects.filter(user=user).exists()
+    taken = api_client.post("/api/v1/payments/cards/", {**card, "exp_month": 12}, format="json")
+    assert taken.status_code == 201, taken.content
+    assert Card.objects.get(user=user).exp_month == 12
+
+
+@pytest.mark.parametrize("flag", ["true", 1, 0, None])
+def test_a_job_flag_that_is_not_a_json_boolean_is_refused_and_no_job_is_made(api_client, flag):
+    from jobs.models import Job
+
+    body = {"service_name": "nothing-here", "save_result_to_pool": flag}
+    _invalid(api_client.post("/api/v1/jobs/", body, format="json"), "save_result_to_pool")
+    assert not Job.objects.exists()
+
+
+@pytest.mark.parametrize("memory", ["512", True, 512.5])
+def test_a_service_resource_that_is_not_a_json_number_of_its_type_is_refused(api_client, user, memory):
+    from payments.testing import add_test_card
+    from services.models import Service
+
+    add_test_card(user)  # a provider needs a card to create a service
+    body = {"name": "remote", "external_url": "https://quantum.example.org/svc/", "memory_mb": memory}
+    _invalid(api_client.post("/api/v1/services/", body, format="json"), "memory_mb")
+    _invalid(api_client.post("/api/v1/services/", {**body, "memory_mb": 512, "cpus": "0.5"}, format="json"), "cpus")
+    assert not Service.objects.filter(owner=user).exists()
+    # A form body has only text: there "512" is the number, as before.
+    form = api_client.post("/api/v1/services/", {**body, "memory_mb": "512"}, format="multipart")
+    assert form.status_code == 201, form.content
+    assert Service.objects.get(owner=user).memory_mb == 512
