@@ -55,6 +55,10 @@ def docker_config() -> Any:
         pip_extra_index_url=settings.PLANQK_PIP_EXTRA_INDEX_URL,
         allowed_index_urls=tuple(settings.PLANQK_ALLOWED_INDEX_URLS),
         build_timeout_seconds=int(settings.PLANQK_BUILD_TIMEOUT),
+        registry=settings.PLANQK_DOCKER_REGISTRY,
+        registry_username=settings.PLANQK_DOCKER_REGISTRY_USERNAME,
+        registry_password=settings.PLANQK_DOCKER_REGISTRY_PASSWORD,
+        host_name=settings.PLANQK_HOST_NAME,
     )
 
 

@@ -406,6 +406,19 @@ else:
 PLANQK_RUNTIME = os.environ.get("PLANQK_RUNTIME", "local")
 PLANQK_BASE_IMAGE = os.environ.get("PLANQK_BASE_IMAGE", "planqk/python-base:3.11")
 PLANQK_BUILD_NETWORK = os.environ.get("PLANQK_BUILD_NETWORK", "host")
+# Where Docker builds push their images and other hosts pull them by digest: host[:port][/path]
+# (e.g. 127.0.0.1:5000/planqk), the same on every host. Empty: images stay in the building
+# host's engine (one engine for every worker). Credentials only when the registry wants them.
+PLANQK_DOCKER_REGISTRY = os.environ.get("PLANQK_DOCKER_REGISTRY", "").strip()
+if PLANQK_DOCKER_REGISTRY:
+    from runtimes.docker import parse_registry
+
+    try:
+        PLANQK_DOCKER_REGISTRY = parse_registry(PLANQK_DOCKER_REGISTRY)
+    except ValueError as _exc:
+        raise ImproperlyConfigured(f"PLANQK_DOCKER_REGISTRY: {_exc}") from None
+PLANQK_DOCKER_REGISTRY_USERNAME = os.environ.get("PLANQK_DOCKER_REGISTRY_USERNAME", "")
+PLANQK_DOCKER_REGISTRY_PASSWORD = os.environ.get("PLANQK_DOCKER_REGISTRY_PASSWORD", "")
 _HOST_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 PLANQK_BUILD_CA_BUNDLE = os.environ.get(
     "PLANQK_BUILD_CA_BUNDLE", _HOST_CA_BUNDLE if Path(_HOST_CA_BUNDLE).exists() else ""

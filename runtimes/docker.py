@@ -11,6 +11,14 @@ Builds
     build backends run without any network); tagged ``planqk-svc-<version_id>``. The requirements
     layers come before the code, so unchanged requirements are served from Docker's layer cache.
 
+Registry (``PLANQK_DOCKER_REGISTRY``, issue 22)
+    Without one, a version's image lives in the building host's engine only. With one (say
+    ``127.0.0.1:5000/planqk``) the build tags the image ``<registry>/planqk-svc-<version_id>`` and
+    pushes it; the handle records the manifest digest the registry answered. A host whose engine
+    lacks the image pulls ``<registry>/planqk-svc-<version_id>@<digest>`` before it creates the
+    container: by digest, so a tag someone moved later cannot swap the code, and by a name made
+    from this host's setting and the version id, never one read from the stored handle.
+
 Executions
     Container ``planqk-job-<execution_id>`` (a retried start removes a leftover of that name)
     with no network, a read-only root, size-limited private ``/tmp``, ``/var/tmp`` and
@@ -40,7 +48,7 @@ import tarfile
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -85,6 +93,14 @@ CA_FILE = "planqk-build-ca.crt"
 BUILD_DIR = "/opt/planqk-build"
 TIMEOUT_GRACE_SECONDS = 2.0
 _STEP_RE = re.compile(r"^Step \d+/\d+ : (.*)$")
+_DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+# The reference grammar of the distribution project (distribution/reference, regexp.go), which
+# the Docker engine enforces: the SDK only splits names (docker.auth.split_repo_name,
+# docker.utils.parse_repository_tag) and lets upper case, "..", empty parts or spaces through.
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_DOMAIN = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?"
+_REPOSITORY_RE = re.compile(rf"^{_DOMAIN}(?:/{_PATH_COMPONENT})*$")
 # The container's main process is the runner's supervisor (planqk_runtime.container): it
 # points stderr at stdout (one stream in write order, as the local runtime's log file), arms
 # an alarm so the deadline holds even when no worker polls (poll() normally kills earlier),
@@ -134,6 +150,14 @@ class DockerConfig:
     build_timeout_seconds: int = 1800
     #: The runner every container runs (default: the platform's own ``planqk_runtime``).
     runner_dir: Path | None = None
+    #: Where builds push their images and other hosts pull them (``PLANQK_DOCKER_REGISTRY``,
+    #: checked by :func:`parse_registry`); empty: images stay in the building host's engine.
+    registry: str = ""
+    registry_username: str = ""
+    # Never in a repr, a log line or an error message.
+    registry_password: str = field(default="", repr=False)
+    #: This host's name (``PLANQK_HOST_NAME``), for the build and job log lines.
+    host_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -145,6 +169,11 @@ class DockerBuildHandle(BuildHandle):
     image_id: str = ""
     base_image: str = ""
     reused: bool = False
+    #: The image as pushed to the registry (``<registry>/planqk-svc-<version>:<tag>``), for the
+    #: build log and the operator; a host pulls by :attr:`digest` under its own registry setting.
+    pushed: str = ""
+    #: The manifest digest the registry answered to the push (``sha256:...``); empty without a registry.
+    digest: str = ""
     runtime: str = "docker"
 
 
@@ -166,6 +195,42 @@ class DockerExecutionHandle(ExecutionHandle):
 def image_tag(version_id: str) -> str:
     """The image name of a service version (Docker wants lower case)."""
     return IMAGE_PREFIX + check_id(version_id, "version id").lower()
+
+
+def parse_registry(value: str) -> str:
+    """``PLANQK_DOCKER_REGISTRY`` checked: ``host[:port][/path]``, no scheme, tag or digest.
+
+    Raises ``ValueError`` saying what is wrong. The host is required: without one Docker would
+    read the first part as a namespace on Docker Hub and push the providers' code there.
+    """
+    from docker.auth import resolve_repository_name, split_repo_name
+    from docker.errors import InvalidRepository
+    from docker.utils import parse_repository_tag
+
+    text = value.strip().rstrip("/")
+    if not text:
+        return ""
+    example = f"{text}/{IMAGE_PREFIX}v1"
+    try:
+        resolve_repository_name(example)
+    except InvalidRepository as exc:
+        raise ValueError(f"{value!r} is not a registry: {exc}") from None
+    # Without a "/", a ":" is the port (localhost:5000), which the SDK's splitter reads as a tag.
+    if parse_repository_tag(text)[1] is not None and ("/" in text or "@" in text):
+        raise ValueError(f"{value!r} names a tag or a digest; give the registry and an optional path only")
+    if not example.startswith(split_repo_name(example)[0] + "/"):
+        raise ValueError(f"{value!r} has no registry host: write host[:port][/path], e.g. 127.0.0.1:5000/planqk")
+    if not _REPOSITORY_RE.match(text) or len(example) > 255:
+        raise ValueError(
+            f"{value!r} is not host[:port][/path] in Docker's reference grammar (the path in lower case "
+            "letters and digits, separated by '/', '.', '_' or '-')"
+        )
+    return text
+
+
+def registry_repository(registry: str, version_id: str) -> str:
+    """Where a version's image lives in the registry: ``<registry>/planqk-svc-<version_id>``."""
+    return f"{registry}/{image_tag(version_id)}"
 
 
 def container_name(execution_id: str) -> str:
@@ -499,6 +564,9 @@ class DockerRuntime(Runtime):
         if cached_requirements:
             log("requirements unchanged: reusing the cached pip layer")
         log(f"build finished in {time.monotonic() - started:.1f}s")
+        pushed = digest = ""
+        if self.config.registry:
+            pushed, digest = self._push(image, spec.version_id, log=log)
         return BuildResult(
             DockerBuildHandle(
                 version_id=spec.version_id,
@@ -506,8 +574,103 @@ class DockerRuntime(Runtime):
                 image_id=image.id,
                 base_image=self.config.base_image,
                 reused=cached_requirements or not wants_pip,
+                pushed=pushed,
+                digest=digest,
             )
         )
+
+    # --- the registry ------------------------------------------------------------------------
+
+    def _registry_auth(self) -> dict[str, str] | None:
+        if not self.config.registry_username:
+            return None
+        return {"username": self.config.registry_username, "password": self.config.registry_password}
+
+    def _host(self) -> str:
+        return self.config.host_name or socket.gethostname()
+
+    def _push(self, image: Any, version_id: str, *, log: LogFunc) -> tuple[str, str]:
+        """Push a built image to the registry; the pushed name and the manifest digest it answered.
+
+        The tag is the image's own id (short): the same build gives the same tag, another build
+        of the version another. Hosts pull by the digest, so the tag only helps the operator.
+        """
+        repository = registry_repository(self.config.registry, version_id)
+        tag = "b" + image.id.removeprefix("sha256:")[:16]
+        pushed = f"{repository}:{tag}"
+        started = time.monotonic()
+        log(f"==> push {pushed}")
+        digest = ""
+        failure = ""
+        try:
+            if not image.tag(repository, tag):
+                raise BuildError(
+                    f"could not tag the image as {pushed}", user_error=False, code="build:platform:registry"
+                )
+            for event in self.client.api.push(
+                repository, tag=tag, stream=True, decode=True, auth_config=self._registry_auth()
+            ):
+                if "error" in event:
+                    failure = (event.get("errorDetail") or {}).get("message") or str(event["error"])
+                found = (event.get("aux") or {}).get("Digest", "")
+                if isinstance(found, str) and _DIGEST_RE.match(found):
+                    digest = found
+        except docker.errors.DockerException as exc:
+            failure = _engine_message(exc)
+        if failure or not digest:
+            raise BuildError(
+                f"pushing the image to the registry {self.config.registry} failed: "
+                f"{failure or 'the registry answered no digest'}",
+                user_error=False,
+                code="build:platform:registry-push",
+            )
+        log(f"pushed to {pushed} digest {digest} from host {self._host()} in {time.monotonic() - started:.1f}s")
+        return pushed, digest
+
+    def _image_for(self, build: DockerBuildHandle, log: LogFunc | None = None) -> str:
+        """The image a container of ``build`` runs on this host, pulled from the registry when missing.
+
+        A build with a digest runs ``<registry>/planqk-svc-<version>@<digest>``: the name from
+        this host's registry setting and the version id (checked), the digest checked too, so a
+        handle edited in the database can name no other image. The engine verifies what it pulls
+        against the digest.
+        """
+        if not build.digest:
+            return build.image_id or build.image
+        if not self.config.registry:
+            raise RuntimeUnavailable(
+                f"the version's image was pushed to a registry ({build.pushed or build.digest}), but this host "
+                "has no PLANQK_DOCKER_REGISTRY: set it as on the building host",
+                code="platform:image-pull",
+            )
+        if not _DIGEST_RE.match(build.digest):
+            raise RuntimeUnavailable(
+                f"the build's image digest is not a sha256 digest: {build.digest[:80]!r}", code="platform:image-pull"
+            )
+        reference = f"{registry_repository(self.config.registry, build.version_id)}@{build.digest}"
+        client = self.client
+        try:
+            return client.images.get(reference).id
+        except docker.errors.ImageNotFound:
+            pass
+        except docker.errors.DockerException as exc:
+            raise RuntimeUnavailable(f"the Docker engine failed: {_engine_message(exc)}") from None
+        started = time.monotonic()
+        failure = ""
+        try:
+            for event in client.api.pull(reference, stream=True, decode=True, auth_config=self._registry_auth()):
+                if "error" in event:
+                    failure = (event.get("errorDetail") or {}).get("message") or str(event["error"])
+            image_id = client.images.get(reference).id
+        except docker.errors.DockerException as exc:
+            failure = failure or _engine_message(exc)
+        if failure:
+            raise RuntimeUnavailable(
+                f"pulling {reference} on host {self._host()} failed: {failure}", code="platform:image-pull"
+            )
+        if log is not None:
+            log(f"pulled {reference} on host {self._host()} in {time.monotonic() - started:.1f}s")
+        return image_id
 
     def _api_kwargs(self) -> dict[str, Any]:
         # The engine from the environment, as docker.from_env() found it.
@@ -655,16 +818,27 @@ class DockerRuntime(Runtime):
         raise BuildError("too many packages must be built from source", user_error=True, code="build:user:requirements")
 
     def remove_build(self, build_handle: BuildHandle | Mapping[str, Any]) -> None:
+        """Remove the version's image from this host's engine (the registry keeps its copy:
+        deleting there is the registry's garbage collection, an operator's job)."""
         handle = self.build_handle(build_handle)
         assert isinstance(handle, DockerBuildHandle)
-        tag = handle.image or image_tag(handle.version_id)
-        try:
-            self.client.images.remove(tag)
-        except docker.errors.ImageNotFound:
-            pass
-        except docker.errors.APIError as exc:
-            # Still used by a container: the next garbage collection gets it.
-            logger.warning("could not remove image %s: %s", tag, exc)
+        names = [image_tag(handle.version_id)]
+        if handle.digest and self.config.registry and _DIGEST_RE.match(handle.digest):
+            names.append(f"{registry_repository(self.config.registry, handle.version_id)}@{handle.digest}")
+        if (
+            handle.pushed
+            and self.config.registry
+            and handle.pushed.startswith(registry_repository(self.config.registry, handle.version_id) + ":")
+        ):
+            names.append(handle.pushed)
+        for name in names:
+            try:
+                self.client.images.remove(name)
+            except docker.errors.ImageNotFound:
+                pass
+            except docker.errors.APIError as exc:
+                # Still used by a container: the next garbage collection gets it.
+                logger.warning("could not remove image %s: %s", name, exc)
 
     # --- executions --------------------------------------------------------------------------
 
@@ -711,11 +885,12 @@ class DockerRuntime(Runtime):
         memory = f"{int(spec.memory_mb)}m"
         # In memory and counted against the container's memory limit, gone with the container.
         tmpfs = f"rw,nosuid,nodev,size={int(spec.memory_mb)}m,mode=1777"
+        image = self._image_for(build, spec.log)
         uids = self.uids()
         uid = uids.claim(execution_id, exec_dir)
         try:
             container = client.containers.create(
-                build.image_id or build.image,
+                image,
                 command=runner_command(
                     spec.timeout_seconds,
                     self.config.alarm_grace_seconds,
@@ -929,6 +1104,12 @@ class DockerRuntime(Runtime):
                 )
             )
         return found
+
+
+def _engine_message(exc: BaseException) -> str:
+    """What the engine said, without the SDK's request URL (it names the engine's socket)."""
+    explanation = getattr(exc, "explanation", None)
+    return str(explanation or exc).strip()[:500]
 
 
 def _cgroup_peak_bytes(container_id: str) -> int | None:
