@@ -40,6 +40,9 @@ def check_id(value: str, what: str) -> str:
 
 _H = TypeVar("_H", bound="Handle")
 
+LogFunc = Callable[[str], None]
+CancelFunc = Callable[[], bool]
+
 
 class Handle:
     """Base of the typed handles: a frozen dataclass that turns into JSON and back.
@@ -125,6 +128,12 @@ class ExecutionSpec:
     max_output_bytes: int = 10 * 1024 * 1024
     #: Caps on the result files the program may leave in its output directory (``OUTPUT_DIRECTORY``).
     output_limits: OutputLimits = field(default_factory=OutputLimits)
+    #: Where a runtime reports what it did on this host for the execution besides running it (the
+    #: local runtime materialising a build made on another host): lines for the job's log.
+    log: LogFunc | None = field(default=None, compare=False, repr=False)
+    #: Writes the version's user code (its stored archive, unpacked with the upload checks) into
+    #: the empty folder it is given: how a runtime gets the code of a build made on another host.
+    unpack_code: Callable[[Path], None] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -169,11 +178,14 @@ class BuildError(Exception):
 
 
 class RuntimeUnavailable(Exception):
-    """The runtime cannot work here (no Docker engine, no usable interpreter...)."""
+    """The runtime cannot work here (no Docker engine, no usable interpreter...).
 
+    ``code`` is the job's platform error code when a start fails with it.
+    """
 
-LogFunc = Callable[[str], None]
-CancelFunc = Callable[[], bool]
+    def __init__(self, message: str, *, code: str = "platform:runtime-unavailable") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def _never() -> bool:

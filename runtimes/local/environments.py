@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import queue
+import re
 import secrets
 import shutil
 import signal
@@ -26,7 +27,7 @@ import sys
 import threading
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from runtimes.base import BuildError, BuildSpec, CancelFunc, LogFunc, RuntimeUna
 from runtimes.local import fetch
 from runtimes.local import supervisor as sup
 from runtimes.local.handles import LocalConfig
+from runtimes.local.locks import LOCK_FILE, LOCK_HEADER, Lock, LockError, parse_lock
 from runtimes.local.sandbox import SANDBOX_TMP, Sandbox
 from runtimes.requirements import (
     Indexes,
@@ -153,18 +155,32 @@ def copy_tree(source: Path, target: Path) -> list[str]:
 
 
 RUNNER_PACKAGE = "planqk_runtime"
+#: A build's environment folder name: the sha256 of :meth:`Environments.env_key`.
+_ENV_KEY_RE = re.compile(r"^[0-9a-f]{64}$")
+#: The job error code when a host cannot make a build's environment or code its own.
+BUILD_UNAVAILABLE = "platform:build-unavailable"
 
 
-def tree_digest(folder: Path) -> str:
+def check_env_key(value: str) -> str:
+    """``value`` if it names an environment folder (64 hex digits), else ``ValueError``."""
+    if not isinstance(value, str) or not _ENV_KEY_RE.match(value):
+        raise ValueError(f"invalid environment key: {value!r}")
+    return value
+
+
+def tree_digest(folder: Path, *, exclude: frozenset[str] = frozenset()) -> str:
     """A digest of the regular files under ``folder`` (names and contents; ``__pycache__`` skipped).
 
     "" for a folder that is missing. Links count by their target's text, never followed.
+    ``exclude``: top-level names left out (the runner's copy in a code folder).
     """
     if not folder.is_dir() or folder.is_symlink():
         return ""
     digest = hashlib.sha256()
     for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__" and not (root == str(folder) and d in exclude))
+        if root == str(folder):
+            files = [name for name in files if name not in exclude]
         for name in sorted(files):
             path = Path(root, name)
             relative = os.path.relpath(path, folder)
@@ -432,18 +448,7 @@ class Environments:
             if indexes.options:
                 log(f"packages come from the index(es) requirements.txt names: {' '.join(indexes.options)}")
             with run.phase("environment"):
-                if installer == "uv":
-                    argv = [self.uv_binary(), "venv", "--no-config", "--offline", "--python", self.config.python]
-                    code, tail = run.sandboxed_step([*argv, str(env_dir)], log_as=f"$ uv venv {env_dir.name}")
-                else:
-                    argv = [self.config.python, "-m", "venv", str(env_dir)]
-                    code, tail = run.sandboxed_step(argv, log_as=f"$ python -m venv {env_dir.name}")
-                if code != 0:
-                    raise BuildError(
-                        f"creating the virtual environment failed:\n{pip_error(tail)}",
-                        user_error=False,
-                        code="build:platform:venv",
-                    )
+                run.venv()
             (env_dir / "requirements.txt").write_text(canonical_text(wanted))
             if wanted:
                 with run.phase("install from the platform's cache"):
@@ -461,6 +466,8 @@ class Environments:
                             )
             else:
                 log("requirements.txt lists no packages")
+            with run.phase("lock"):
+                run.lock([run.wheelhouse, run.built])
             sup.write_json_atomic(
                 env_dir / READY_MARKER,
                 {"created_at": time.time(), "python": self.python_info()["version"], "installer": installer},
@@ -471,8 +478,161 @@ class Environments:
         finally:
             rmtree(work)
 
-    def install_code(self, spec: BuildSpec, log: LogFunc) -> Path:
-        """Copy the user code and the runner to ``builds/<version_id>``, replacing an older copy."""
+    def read_lock(self, env_dir: Path) -> str:
+        """The lock an environment was built or materialised from ("" when it has none)."""
+        try:
+            return (env_dir / LOCK_FILE).read_text()
+        except (OSError, UnicodeDecodeError):
+            return ""
+
+    def lock_existing(self, env_dir: Path, requirements: str, *, log: LogFunc) -> None:
+        """Lock an environment built before builds were locked (call it under the environment's lock).
+
+        Its files came from the wheelhouse of its indexes or the platform's wheels built from source.
+        """
+        if self.read_lock(env_dir) or self.installer() != "uv":
+            return
+        indexes = split_indexes(self.checked_requirements(requirements))
+        work = env_dir.with_name(f".{env_dir.name}.lock-work")
+        rmtree(work)
+        work.mkdir(mode=0o700)
+        (work / "tmp").mkdir(mode=0o755)
+        deadline = time.monotonic() + 300
+        run = _Steps(self, env_dir, work, log=log, should_cancel=_never, deadline=deadline, indexes=indexes)
+        try:
+            built = sorted(path for path in self.built_wheels.glob("*") if path.is_dir() and not path.is_symlink())
+            run.lock([run.wheelhouse, *built])
+        finally:
+            rmtree(work)
+
+    def materialise(self, key: str, lock_text: str, *, log: LogFunc) -> tuple[Path, bool]:
+        """This host's environment holding exactly ``lock_text``: ``(folder, created now)``.
+
+        ``envs/<key>`` when it holds that lock (it was built or materialised here). When it holds
+        another one (the same requirements resolved elsewhere or on another day, possibly in use by
+        running executions) the lock gets a folder of its own, keyed by ``key`` and the lock.
+        Otherwise it is created from the lock, in the build sandbox, under the environment's file
+        lock: a second job on this host waits and reuses it. Raises :class:`RuntimeUnavailable`
+        (code :data:`BUILD_UNAVAILABLE`) when it cannot be, :class:`LockError` for a lock that
+        is not one the platform wrote.
+        """
+        check_env_key(key)
+        lock = parse_lock(lock_text, allowed_index_urls=self.config.allowed_index_urls)
+        for folder_key in (key, hashlib.sha256(f"lock\n{key}\n{lock.digest}\n".encode()).hexdigest()):
+            env_dir = self.envs_dir / folder_key
+            with self.lock(folder_key, log, _never):
+                if not (env_dir / READY_MARKER).exists():
+                    try:
+                        self.create_from_lock(env_dir, lock, log=log)
+                    except BuildError as exc:
+                        raise RuntimeUnavailable(
+                            f"the build's environment could not be materialised on this host: {exc.message}",
+                            code=BUILD_UNAVAILABLE,
+                        ) from None
+                    return env_dir, True
+                if self.read_lock(env_dir) == lock.text:
+                    os.utime(env_dir / READY_MARKER)  # in use: spared by garbage collection by age
+                    return env_dir, False
+        raise RuntimeUnavailable(f"environment {key[:12]}: two folders hold other locks", code=BUILD_UNAVAILABLE)
+
+    def create_from_lock(self, env_dir: Path, lock: Lock, *, log: LogFunc) -> None:
+        """Install exactly the pins of ``lock`` (``--require-hashes --no-deps``), wheels only.
+
+        From this host's wheelhouse first, without network; what it lacks is downloaded (by
+        hash, from the lock's indexes or the platform's) and installed again. Same sandbox and
+        same steps as :meth:`create`; a hash that does not match fails it.
+        """
+        deadline = time.monotonic() + self.config.build_timeout_seconds
+        rmtree(env_dir)
+        work = env_dir.with_name(f".{env_dir.name}.work")
+        rmtree(work)
+        run = _Steps(self, env_dir, work, log=log, should_cancel=_never, deadline=deadline, indexes=lock.indexes)
+        pins = canonical_text(lock.indexes.requirements)
+        try:
+            env_dir.mkdir(mode=0o755)
+            for sub in ("tmp", "fetch", "built"):
+                (work / sub).mkdir(parents=True, mode=0o755)
+            os.chmod(work, 0o700)
+            (work / "requirements.txt").write_text(pins)
+            run.venv()
+            (env_dir / "requirements.txt").write_text(pins)
+            if lock.indexes.requirements and not run.install_locked():
+                code, tail = run.fetch_locked()
+                if code != 0:
+                    raise BuildError(f"fetching the locked files failed:\n{pip_error(tail)}", user_error=False)
+                if not run.install_locked():
+                    raise BuildError(f"installing the lock failed:\n{pip_error(run.tail)}", user_error=False)
+            (env_dir / LOCK_FILE).write_text(lock.text)
+            sup.write_json_atomic(
+                env_dir / READY_MARKER,
+                {"created_at": time.time(), "python": self.python_info()["version"], "from_lock": lock.digest},
+            )
+        except BaseException:
+            _remove_for_sure(env_dir)
+            raise
+        finally:
+            rmtree(work)
+
+    def materialise_code(
+        self, version_id: str, digest: str, unpack: Callable[[Path], None] | None, *, log: LogFunc
+    ) -> tuple[Path, bool]:
+        """This host's code folder of a version: ``(builds/<version_id>, created now)``.
+
+        Made from the version's stored archive (``unpack``) when missing or not the build's code
+        (``digest``, the runner left out); under a file lock, so two jobs unpack it once.
+        """
+        final = self.builds_dir / version_id
+        if final.is_dir() and (not digest or self.has_code(final, digest)):
+            return final, False
+        if not digest or unpack is None:
+            raise RuntimeUnavailable(
+                f"the build's code folder is not on this host and cannot be made here ({final.name}); "
+                "build the version again",
+                code=BUILD_UNAVAILABLE,
+            )
+        self.builds_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.builds_dir / f".{version_id}.code.lock", "a+") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                if final.is_dir() and self.has_code(final, digest):
+                    return final, False
+                source = self.builds_dir / f".{version_id}.{secrets.token_hex(4)}.src"
+                try:
+                    source.mkdir(mode=0o700)
+                    try:
+                        unpack(source)
+                    except Exception as exc:  # the archive is gone, unreadable or refused by the checks
+                        raise RuntimeUnavailable(
+                            f"the version's code could not be unpacked here: {exc}", code=BUILD_UNAVAILABLE
+                        ) from None
+                    self.install_code(BuildSpec(version_id, source, ""), log, expect_digest=digest)
+                finally:
+                    rmtree(source)
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+        return final, True
+
+    def code_digest(self, build_dir: Path) -> str:
+        """The digest of a code folder without the runner (which every start refreshes)."""
+        return tree_digest(build_dir, exclude=frozenset({RUNNER_PACKAGE}))
+
+    def _digest_file(self, build_dir: Path) -> Path:
+        return build_dir.with_name(f".{build_dir.name}.code-digest")
+
+    def has_code(self, build_dir: Path, digest: str) -> bool:
+        """Whether the code folder holds the code of ``digest``; hashed once, then read from a file of ours."""
+        try:
+            known = self._digest_file(build_dir).read_text()
+        except OSError:
+            known = self.code_digest(build_dir)
+            self._digest_file(build_dir).write_text(known)
+        return known == digest
+
+    def install_code(self, spec: BuildSpec, log: LogFunc, *, expect_digest: str = "") -> Path:
+        """Copy the user code and the runner to ``builds/<version_id>``, replacing an older copy.
+
+        With ``expect_digest`` the copy must be that code (:meth:`code_digest`) or nothing changes.
+        """
         self.builds_dir.mkdir(parents=True, exist_ok=True)
         final = self.builds_dir / spec.version_id
         staging = self.builds_dir / f".{spec.version_id}.{secrets.token_hex(4)}.tmp"
@@ -482,11 +642,19 @@ class Environments:
                 log(f"skipped {os.path.relpath(path, spec.source_dir)}: not a regular file or folder")
             # The platform's runner wins over a folder of that name in the upload.
             rmtree(staging / RUNNER_PACKAGE)
+            if expect_digest and self.code_digest(staging) != expect_digest:  # before anything is replaced
+                raise RuntimeUnavailable(
+                    "the version's stored archive is not the code it was built from (its digest differs)",
+                    code=BUILD_UNAVAILABLE,
+                )
             copy_tree(self.runner_dir(), staging / RUNNER_PACKAGE)
+            digest = self.code_digest(staging)
             old = self.builds_dir / f".{spec.version_id}.{secrets.token_hex(4)}.old"
+            self._digest_file(final).unlink(missing_ok=True)
             if final.exists():
                 final.rename(old)
             staging.rename(final)
+            self._digest_file(final).write_text(digest)
             rmtree(old)
         except BaseException:
             rmtree(staging)
@@ -552,6 +720,7 @@ class Environments:
                 log("requirements unchanged: reusing the environment")
                 # Its mtime says when it was last used, for garbage collection by age.
                 os.utime(env_dir / READY_MARKER)
+                self.lock_existing(env_dir, requirements, log=log)
             else:
                 if should_cancel():
                     raise BuildError("build cancelled", user_error=False, code="build:cancelled")
@@ -583,6 +752,34 @@ class Environments:
                 (self.envs_dir / f"{entry.name}.lock").unlink(missing_ok=True)
                 removed.append(entry.name)
         return removed
+
+
+def _never() -> bool:
+    return False
+
+
+def _pins_of_freeze(lines: list[str]) -> list[str] | None:
+    """``name==version`` of each line of ``uv pip freeze``; a wheel installed from a file
+    (``name @ file:///.../name-1.0-py3-none-any.whl``, one built from source) by its file name.
+    None when a line is neither (an editable or a folder: nothing another host could install)."""
+    from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+
+    pins = []
+    for line in lines:
+        line = line.strip()
+        if not line:
+            continue
+        if " @ " in line:
+            try:
+                name, version, _build, _tags = parse_wheel_filename(line.rsplit("/", 1)[-1])
+            except InvalidWheelFilename:
+                return None
+            pins.append(f"{canonicalize_name(name)}=={version}")
+        elif re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*==[A-Za-z0-9.+!_-]+$", line):
+            pins.append(line)
+        else:
+            return None
+    return sorted(pins)
 
 
 def _remove_for_sure(path: Path, *, seconds: float = 10.0) -> None:
@@ -639,6 +836,112 @@ class _Steps:
         self.built_names: set[str] = set()
         self._fresh = 0
 
+    def venv(self) -> None:
+        """Create the empty virtual environment (in the sandbox)."""
+        env_dir = self.env_dir
+        if self.environments.installer() == "uv":
+            argv = [self.environments.uv_binary(), "venv", "--no-config", "--offline"]
+            argv += ["--python", self.environments.config.python, str(env_dir)]
+            code, tail = self.sandboxed_step(argv, log_as=f"$ uv venv {env_dir.name}")
+        else:
+            argv = [self.environments.config.python, "-m", "venv", str(env_dir)]
+            code, tail = self.sandboxed_step(argv, log_as=f"$ python -m venv {env_dir.name}")
+        if code != 0:
+            raise BuildError(
+                f"creating the virtual environment failed:\n{pip_error(tail)}",
+                user_error=False,
+                code="build:platform:venv",
+            )
+
+    def lock(self, find_links: list[Path]) -> str:
+        """Write the environment's lock: what uv says it holds, each pinned with its files' hashes.
+
+        ``uv pip freeze`` lists the environment's site-packages (queried through the platform's
+        interpreter, so none of the environment's code runs), ``uv pip compile --generate-hashes``
+        pins that set offline over ``find_links`` (the wheels it was installed from). "" (and a
+        line in the log) when it cannot be locked: then only this host can run its builds.
+        """
+        env = self.environments
+        if env.installer() != "uv":
+            self.log("not locked (PLANQK_INSTALLER=pip): only this host can run builds of this environment")
+            return ""
+        uv = env.uv_binary()
+        version = ".".join(env.python_info()["version"].split(".")[:2])
+        site = self.env_dir / "lib" / f"python{version}" / "site-packages"
+        frozen: list[str] = []
+        argv = [uv, "-q", "pip", "freeze", "--no-config", "--offline", "--python", env.config.python]
+        code, _ = self.sandboxed_step(
+            [*argv, "--path", str(site)], log_as="", quiet=True, plain=True, tmp=self.fresh("tmp"), capture=frozen
+        )
+        pins = _pins_of_freeze(frozen) if code == 0 else None
+        text: str | None = None
+        if pins == []:
+            text = LOCK_HEADER
+        elif pins is not None:
+            out = self.fresh("lock")
+            (out / "frozen.txt").write_text(canonical_text(pins))
+            argv = [uv, "-q", "pip", "compile", "--no-config", "--offline", "--no-index", "--no-build"]
+            argv += ["--generate-hashes", "--no-header", "--no-annotate", "--python", env.config.python]
+            for folder in find_links:
+                argv += ["--find-links", str(folder)]
+            argv += ["-o", str(out / "lock.txt"), str(out / "frozen.txt")]
+            code, _ = self.sandboxed_step(argv, log_as="", quiet=True, plain=True, tmp=self.fresh("tmp"))
+            if code == 0:
+                options = "".join(f"{line}\n" for line in self._index_lines())
+                text = LOCK_HEADER + options + (out / "lock.txt").read_text()
+        lock = None
+        if text is not None:
+            try:
+                lock = parse_lock(text, allowed_index_urls=env.config.allowed_index_urls)
+            except LockError as exc:
+                logger.warning("environment %s: uv's lock is refused: %s", self.env_dir.name, exc)
+        if lock is None:
+            self.log("the environment could not be locked: only this host can run builds of it")
+            return ""
+        (self.env_dir / LOCK_FILE).write_text(lock.text)
+        self.log(f"locked: {len(lock.indexes.requirements)} distributions pinned with their hashes")
+        return lock.text
+
+    def _index_lines(self) -> list[str]:
+        lines = [f"--index-url {self.indexes.index_url}"] if self.indexes.index_url else []
+        return lines + [f"--extra-index-url {url}" for url in self.indexes.extra_index_urls]
+
+    def install_locked(self) -> bool:
+        """Install the lock's pins (``work/requirements.txt``) from this host's wheelhouse, offline."""
+        lockfile = str(self.work / "requirements.txt")
+        python = str(self.env_dir / "bin" / "python")
+        if self.environments.installer() == "uv":
+            argv = [self.environments.uv_binary(), "pip", "install", "--no-config", "--offline", "--no-index"]
+            argv += ["--no-build", "--no-deps", "--require-hashes", "--python", python]
+            argv += ["--find-links", str(self.wheelhouse), "--link-mode", self.link_mode(), "-r", lockfile]
+            log_as = "$ uv pip install --offline --require-hashes --no-deps -r lock (this host's cache)"
+            if self.cache_step(argv, log_as=log_as, plain=True) != 0:
+                return False
+            if self.compile_cache():
+                argv = [self.environments.config.python, "-I", "-S", "-m", "compileall", "-qq", "-j", "0"]
+                argv += ["--invalidation-mode", "checked-hash", str(self.env_dir / "lib")]
+                self.sandboxed_step(argv, log_as="$ python -m compileall (the environment)", tmp=self.fresh("tmp"))
+            return True
+        argv = [python, "-m", "pip", "install", "--isolated", "--no-index", "--only-binary", ":all:", "--no-deps"]
+        argv += ["--require-hashes", "--disable-pip-version-check", "--progress-bar", "off"]
+        argv += ["--find-links", str(self.wheelhouse), "-r", lockfile]
+        code, _ = self.sandboxed_step(argv, log_as="$ pip install --no-index --require-hashes --no-deps -r lock")
+        return code == 0
+
+    def fetch_locked(self) -> tuple[int, list[str]]:
+        """Download the lock's files this host lacks, checked against their hashes, into its wheelhouse."""
+        argv = [sys.executable, "-m", "pip", "download", "--only-binary", ":all:", "--no-deps", "--require-hashes"]
+        argv += ["--progress-bar", "off", "--disable-pip-version-check", "--dest", str(self.fetched)]
+        argv += ["--find-links", str(self.wheelhouse)]
+        version = self.environments.python_info()["version"]
+        if ".".join(version.split(".")[:2]) != f"{sys.version_info[0]}.{sys.version_info[1]}":
+            argv += ["--python-version", version]
+        argv += [*self.indexes.options, "-r", str(self.work / "requirements.txt")]
+        code, tail = self.platform_step(argv, log_as="$ pip download --only-binary :all: --require-hashes -r lock")
+        if code == 0:
+            fetch.publish(self.fetched, self.wheelhouse)
+        return code, tail
+
     def fresh(self, prefix: str) -> Path:
         """A new empty folder of this build's work folder (a step's own /tmp or output)."""
         self._fresh += 1
@@ -686,11 +989,13 @@ class _Steps:
         tmp: Path | None = None,
         extra_env: dict[str, str] | None = None,
         plain: bool = False,
+        capture: list[str] | None = None,
     ) -> tuple[int, list[str]]:
         """Run an installer step in the build sandbox (no network), or plainly where there is none.
 
         ``tmp`` is the step's /tmp (default: the build's, shared by its steps). ``plain`` runs it
-        outside the sandbox: only for uv installing wheels of the wheelhouse, which runs no package code.
+        outside the sandbox: only for uv installing wheels of the wheelhouse (or reading metadata),
+        which runs no package code. ``capture`` collects every output line (instead of the log).
         """
         self.wheelhouse.mkdir(parents=True, exist_ok=True)
         readable = [path for path in self._readable() if Path(path) not in writable]
@@ -709,7 +1014,7 @@ class _Steps:
         code, self.tail = self.environments.stream(
             [*sandbox, *argv],
             env=env,
-            log=(lambda _line: None) if quiet else self.log,
+            log=capture.append if capture is not None else (lambda _line: None) if quiet else self.log,
             should_cancel=self.should_cancel,
             deadline=self.deadline,
             cwd=self.work / "tmp",

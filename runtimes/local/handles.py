@@ -56,7 +56,14 @@ class LocalConfig:
 
 @dataclass(frozen=True)
 class LocalBuildHandle(BuildHandle):
-    """A built version: its environment (shared by equal requirements) and its code folder."""
+    """A built version: its environment (shared by equal requirements) and its code folder.
+
+    ``env_dir`` and ``build_dir`` say where the building host put them, for people: a runtime
+    never uses them (a handle edited in the database must not point it at another folder), it
+    derives this host's folders from ``env_key`` and ``version_id``. ``lock`` (every installed
+    distribution pinned with its hashes, as uv reports them) and ``code_digest`` (of the code
+    folder without the runner) let any host materialise both (:meth:`LocalRuntime.start`).
+    """
 
     version_id: str
     env_key: str
@@ -64,6 +71,8 @@ class LocalBuildHandle(BuildHandle):
     build_dir: str
     python_version: str = ""
     reused: bool = False
+    lock: str = ""
+    code_digest: str = ""
     runtime: str = "local"
 
 

@@ -8,6 +8,8 @@ It orchestrates three parts kept apart, as Read the Docs keeps its build steps:
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import os
 import time
 from collections.abc import Mapping
@@ -32,10 +34,13 @@ from runtimes.base import (
     _never,
     check_id,
 )
-from runtimes.local.environments import Environments
+from runtimes.local.environments import BUILD_UNAVAILABLE, READY_MARKER, Environments, check_env_key
 from runtimes.local.executions import Executions
 from runtimes.local.handles import LocalBuildHandle, LocalConfig, LocalExecutionHandle
+from runtimes.local.locks import LockError
 from runtimes.local.sandbox import Cgroups, isolation_gaps
+
+logger = logging.getLogger(__name__)
 
 
 class LocalRuntime(Runtime):
@@ -143,6 +148,8 @@ class LocalRuntime(Runtime):
                 build_dir=str(build_dir),
                 python_version=self.python_info()["version"],
                 reused=reused,
+                lock=self.environments.read_lock(env_dir),
+                code_digest=self.environments.code_digest(build_dir),
             )
         )
 
@@ -150,7 +157,8 @@ class LocalRuntime(Runtime):
         handle = self.build_handle(build_handle)
         assert isinstance(handle, LocalBuildHandle)
         rmtree(self.builds_dir / check_id(handle.version_id, "version id"))
-        (self.builds_dir / f".{handle.version_id}.runner.lock").unlink(missing_ok=True)
+        for suffix in ("runner.lock", "code.lock", "code-digest"):
+            (self.builds_dir / f".{handle.version_id}.{suffix}").unlink(missing_ok=True)
 
     def garbage_collect_envs(self, keep: set[str], *, idle_seconds: float | None = None) -> list[str]:
         """Delete environments whose hash is not in ``keep`` (and, with ``idle_seconds``, idle that long)."""
@@ -161,14 +169,74 @@ class LocalRuntime(Runtime):
     def start(self, spec: ExecutionSpec) -> LocalExecutionHandle:
         if not isinstance(spec.build, LocalBuildHandle):
             raise ValueError(f"not a build of the local runtime: {spec.build!r}")
-        build_dir = Path(spec.build.build_dir)
-        if build_dir.is_dir():  # else executions.start says the build is gone
+        build = self.build_here(spec)
+        build_dir = Path(build.build_dir)
+        try:
+            # Every execution runs the platform's current runner, also for versions built before an upgrade.
+            self.environments.refresh_runner(build_dir)
+        except OSError as exc:
+            raise RuntimeUnavailable(f"the build's copy of the runner could not be updated: {exc}") from exc
+        return self.executions.start(spec, build)
+
+    def build_here(self, spec: ExecutionSpec) -> LocalBuildHandle:
+        """The build of ``spec`` with this host's folders, materialised first when this host lacks them.
+
+        The folders come from the handle's environment key and version id, never from its
+        paths: a handle edited in the database names no folder of its choosing. A build made on
+        another host (or whose environment was collected here) is made again from its lock and
+        the version's archive (``spec.unpack_code``); ``spec.log`` hears what was done, in one line.
+        """
+        build = spec.build
+        assert isinstance(build, LocalBuildHandle)
+        try:
+            version_id = check_id(build.version_id, "version id")
+            key = check_env_key(build.env_key)
+        except ValueError as exc:
+            raise RuntimeUnavailable(f"the build handle is not valid: {exc}", code=BUILD_UNAVAILABLE) from None
+        started = time.monotonic()
+        waited: list[str] = []
+
+        def step_log(line: str) -> None:
+            # The steps go to the operator's log; the job's log gets one line (below).
+            if line.startswith("another build is creating"):
+                waited.append(line)
+            logger.info("materialising %s: %s", version_id, line)
+
+        env_dir = self.envs_dir / key
+        env_made = False
+        if build.lock:
+            self._check_python(build)
             try:
-                # Every execution runs the platform's current runner, also for versions built before an upgrade.
-                self.environments.refresh_runner(build_dir)
-            except OSError as exc:
-                raise RuntimeUnavailable(f"the build's copy of the runner could not be updated: {exc}") from exc
-        return self.executions.start(spec, spec.build)
+                env_dir, env_made = self.environments.materialise(key, build.lock, log=step_log)
+            except LockError as exc:
+                raise RuntimeUnavailable(f"the build's lock is refused: {exc}", code=BUILD_UNAVAILABLE) from None
+        elif not (env_dir / READY_MARKER).exists():
+            raise RuntimeUnavailable(
+                f"the build's environment {key[:12]} is not on this host and the build has no lock to make it "
+                "from (it was built before builds were locked); build the version again",
+                code=BUILD_UNAVAILABLE,
+            )
+        build_dir, code_made = self.environments.materialise_code(
+            version_id, build.code_digest, spec.unpack_code, log=step_log
+        )
+        seconds = time.monotonic() - started
+        if spec.log is not None:
+            if env_made or code_made:
+                what = " and ".join(part for part, made in (("environment", env_made), ("code", code_made)) if made)
+                sources = "the build's lock" if env_made else ""
+                sources += (" and " if sources and code_made else "") + ("the version's archive" if code_made else "")
+                spec.log(f"{what} materialised on this host from {sources} in {seconds:.1f}s")
+            elif waited:
+                spec.log(f"waited {seconds:.1f}s for another job materialising this build on this host; reusing it")
+        return dataclasses.replace(build, env_dir=str(env_dir), build_dir=str(build_dir))
+
+    def _check_python(self, build: LocalBuildHandle) -> None:
+        here = self.python_info()["version"]
+        if build.python_version and build.python_version.split(".")[:2] != here.split(".")[:2]:
+            raise RuntimeUnavailable(
+                f"the build was made for Python {build.python_version} and this host's is {here}",
+                code=BUILD_UNAVAILABLE,
+            )
 
     def poll(self, handle: ExecutionHandle) -> ExecutionState:
         return self.executions.poll(self._own(handle))
