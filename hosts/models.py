@@ -12,8 +12,11 @@ class WorkerHost(models.Model):
     # The latest start of a worker on this host.
     started_at = models.DateTimeField()
     last_seen = models.DateTimeField(db_index=True)
-    # The runtimes this host's workers are configured for (announced; routing is not built yet).
+    # What the host's workers announce (PLANQK_HOST_RUNTIMES, PLANQK_WORKER_QUEUES and the worker's
+    # concurrency): hosts.selectors tells from it whether a live host can take a job at all.
     runtimes = models.JSONField(default=list, blank=True)
+    queues = models.JSONField(default=list, blank=True, help_text="Pinned queues its workers consume.")
+    capacity = models.PositiveIntegerField(default=0, help_text="Executions its worker runs at once.")
 
     class Meta:
         ordering = ("name",)

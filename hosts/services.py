@@ -9,14 +9,24 @@ from django.utils import timezone
 from .models import WorkerHost
 
 
-def host_beat(*, name: str, runtimes: list[str], started_at: datetime | None = None) -> WorkerHost:
-    """Record that ``name`` is alive now (one UPDATE once the row exists)."""
+def host_beat(
+    *,
+    name: str,
+    runtimes: list[str],
+    queues: list[str] | None = None,
+    capacity: int = 0,
+    started_at: datetime | None = None,
+) -> WorkerHost:
+    """Record that ``name`` is alive now and what it runs (one UPDATE once the row exists):
+    ``runtimes`` whose executions it takes, the pinned ``queues`` it consumes, and ``capacity``,
+    how many executions its worker runs at once."""
     now = timezone.now()
-    if WorkerHost.objects.filter(name=name).update(last_seen=now, runtimes=runtimes):
+    announced = {"runtimes": runtimes, "queues": queues or [], "capacity": max(0, int(capacity))}
+    if WorkerHost.objects.filter(name=name).update(last_seen=now, **announced):
         if started_at is not None:
             WorkerHost.objects.filter(name=name, started_at__lt=started_at).update(started_at=started_at)
         return WorkerHost.objects.get(name=name)
     host, _ = WorkerHost.objects.update_or_create(
-        name=name, defaults={"last_seen": now, "runtimes": runtimes, "started_at": started_at or now}
+        name=name, defaults={"last_seen": now, "started_at": started_at or now, **announced}
     )
     return host

@@ -28,6 +28,8 @@ class HostHeartbeat(bootsteps.StartStopStep):
         super().__init__(parent, **kwargs)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # The worker's pool size (-c): the host's announced capacity.
+        self._capacity = int(getattr(parent, "concurrency", 0) or 0)
 
     def start(self, parent: Any) -> None:
         from django.utils import timezone
@@ -47,17 +49,19 @@ class HostHeartbeat(bootsteps.StartStopStep):
             self._thread = None
 
     def _run(self, started_at: Any) -> None:
-        from django.conf import settings
         from django.db import connection
 
+        from .routing import host_runtimes, worker_pins
         from .selectors import host_beat_every_seconds, host_name
         from .services import host_beat
 
-        name, runtimes = host_name(), [str(settings.PLANQK_RUNTIME or "local")]
+        name, runtimes, queues = host_name(), host_runtimes(), worker_pins()
         try:
             while True:
                 try:
-                    host_beat(name=name, runtimes=runtimes, started_at=started_at)
+                    host_beat(
+                        name=name, runtimes=runtimes, queues=queues, capacity=self._capacity, started_at=started_at
+                    )
                 except Exception:  # the database is away: beat again later on a fresh connection
                     logger.warning("host heartbeat of %s failed", name, exc_info=True)
                     connection.close()
@@ -65,3 +69,16 @@ class HostHeartbeat(bootsteps.StartStopStep):
                     return
         finally:
             connection.close()
+
+
+def consume_routed_queues(sender: str, instance: Any, **kwargs: Any) -> None:
+    """``celeryd_after_setup``: besides the default queue (or the ``-Q`` ones), consume the queues
+    :func:`hosts.routing.worker_queues` names for this host (its runtimes', its pinned ones and
+    its own), the way Celery's documentation adds a queue per worker."""
+    from .routing import worker_queues
+    from .selectors import host_name
+
+    queues = worker_queues(host=host_name())
+    for queue in queues:
+        instance.app.amqp.queues.select_add(queue)
+    logger.info("worker %s also consumes %s", sender, ", ".join(queues))

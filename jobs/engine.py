@@ -31,7 +31,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max, Q
+from django.db.models import Exists, Max, OuterRef, Q
 from django.utils import timezone
 
 from planqk_portal.errors import ApplicationError
@@ -756,6 +756,7 @@ def job_reap() -> dict[str, int]:
         "host_lost": 0,
         "waiting": 0,
         "requeued": 0,
+        "unserved": 0,
         "expired": 0,
         "orphans": 0,
     }
@@ -772,6 +773,7 @@ def job_reap() -> dict[str, int]:
         with transaction.atomic():
             if job_enqueue_again(job=job):
                 counts["requeued"] += 1
+    counts["unserved"] = _note_unserved(now=now)
     counts["expired"] = Job.objects.expire_pending(created_before=now - timedelta(seconds=pending_expire_seconds()))
     counts["orphans"] = job_reap_orphans()
     return counts
@@ -822,7 +824,8 @@ def job_settle_stale(job: Job, *, now: Any) -> str:
     if state in (HostState.ALIVE, HostState.UNKNOWN):
         if Job.objects.hand_over(job.pk, heartbeat_at=job.heartbeat_at):
             with transaction.atomic():
-                job_enqueue(job_id=job.pk)
+                # To the host running the execution: only a worker there can reattach to it.
+                job_enqueue(job_id=job.pk, on_host=host if state == HostState.ALIVE else "")
             return "handed_over"
         return "waiting"
     if state == HostState.SILENT:
@@ -862,6 +865,30 @@ def job_settle_stale(job: Job, *, now: Any) -> str:
             return "waiting"
         _reaper_line(job, f"{lost_for}; not run again because {why}")
     return "host_lost"
+
+
+def _note_unserved(*, now: Any) -> int:
+    """A platform line in the log of each job waiting (PENDING past a job's staleness) for a
+    host no live one is (its version's runtime, its service's pinned queue): the job page says
+    why it does not start. Once per job (a waiting job has no log yet); it stays PENDING, and the
+    pending expiry (``PLANQK_JOB_PENDING_EXPIRE_SECONDS``) fails it if no such host comes."""
+    from hosts.routing import why_no_host
+    from hosts.selectors import hosts_alive
+
+    waiting = (
+        Job.objects.filter(status=JobStatus.PENDING, created_at__lt=now - timedelta(seconds=heartbeat_stale_seconds()))
+        .exclude(Exists(JobLogChunk.objects.filter(job=OuterRef("pk"))))
+        .select_related("service_version__service")
+    )
+    hosts, noted, reasons = hosts_alive(now=now), 0, {}
+    for job in waiting[:500]:
+        version = job.service_version
+        if version.pk not in reasons:
+            reasons[version.pk] = why_no_host(version, hosts)
+        if reasons[version.pk]:
+            _reaper_line(job, f"waiting: {reasons[version.pk]}; the job starts when one does")
+            noted += 1
+    return noted
 
 
 def _reaper_line(job: Job, text: str) -> None:

@@ -67,12 +67,18 @@ def input_check(value: Any, *, name: str, max_bytes: int | None = None) -> Any:
     return value
 
 
-def job_enqueue(*, job_id: Any) -> None:
-    """Enqueue the execution of a job once the current transaction commits."""
+def job_enqueue(*, job_id: Any, on_host: str = "") -> None:
+    """Enqueue the execution of a job once the current transaction commits, on the queue routing
+    chooses (:mod:`hosts.routing`): its version's runtime or the service's pin, or with
+    ``on_host`` (a hand-over of an execution that runs there) that host's own queue."""
+    from hosts.routing import queue_for_execution, queue_for_handover
+
     from .tasks import execute_job
 
     job_key = str(job_id)
-    transaction.on_commit(lambda: execute_job.delay(job_key))
+    version = Job.objects.select_related("service_version__service").get(pk=job_id).service_version
+    queue = queue_for_handover(version, host=on_host) if on_host else queue_for_execution(version)
+    transaction.on_commit(lambda: execute_job.apply_async(args=[job_key], queue=queue))
 
 
 def job_cancel(*, job: Job) -> Job:

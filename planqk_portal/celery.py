@@ -12,6 +12,10 @@ app.autodiscover_tasks()
 
 # Every worker keeps its host's heartbeat row fresh (hosts.worker): the reaper tells a lost host
 # from a lost worker process by it.
-from hosts.worker import HostHeartbeat  # noqa: E402 - after the app exists, as Celery's docs add steps
+# Each worker consumes the queues routing sends its host's work to (hosts.routing).
+from celery.signals import celeryd_after_setup  # noqa: E402
+
+from hosts.worker import HostHeartbeat, consume_routed_queues  # noqa: E402 - after the app exists, as Celery's docs add steps
 
 app.steps["worker"].add(HostHeartbeat)
+celeryd_after_setup.connect(consume_routed_queues, weak=False)

@@ -9,7 +9,6 @@ each part to its production counterpart without code changes.
 from __future__ import annotations
 
 import os
-import re
 import socket
 import sys
 from datetime import timedelta
@@ -404,6 +403,25 @@ else:
 
 # --- Runtimes and builds ----------------------------------------------------------------------
 PLANQK_RUNTIME = os.environ.get("PLANQK_RUNTIME", "local")
+# What this host's workers run, so routing (hosts.routing) sends them only what they can: the
+# runtimes whose executions they take (comma separated; default PLANQK_RUNTIME, the runtime new
+# builds use, the same on every host) and the pinned queues of services an operator sent to them.
+PLANQK_HOST_RUNTIMES = [r.strip() for r in os.environ.get("PLANQK_HOST_RUNTIMES", "").split(",") if r.strip()] or [
+    PLANQK_RUNTIME
+]
+PLANQK_WORKER_QUEUES = [q.strip() for q in os.environ.get("PLANQK_WORKER_QUEUES", "").split(",") if q.strip()]
+try:
+    from hosts.routing import QUEUE_NAME_RE
+    from runtimes.base import RUNTIME_CLASSES as _RUNTIMES
+
+    for _name in PLANQK_HOST_RUNTIMES:
+        if _name not in _RUNTIMES:
+            raise ValueError(f"unknown runtime {_name!r}; choose from {', '.join(sorted(_RUNTIMES))}")
+    for _name in PLANQK_WORKER_QUEUES:
+        if not QUEUE_NAME_RE.fullmatch(_name):
+            raise ValueError(f"{_name!r} is not a queue name (1-40 lower-case letters, digits and dashes)")
+except ValueError as _exc:
+    raise ImproperlyConfigured(f"PLANQK_HOST_RUNTIMES / PLANQK_WORKER_QUEUES: {_exc}") from None
 PLANQK_BASE_IMAGE = os.environ.get("PLANQK_BASE_IMAGE", "planqk/python-base:3.11")
 PLANQK_BUILD_NETWORK = os.environ.get("PLANQK_BUILD_NETWORK", "host")
 # Where Docker builds push their images and other hosts pull them by digest: host[:port][/path]
@@ -486,7 +504,9 @@ PLANQK_JOB_PENDING_EXPIRE_SECONDS = env_int("PLANQK_JOB_PENDING_EXPIRE_SECONDS",
 # in jobs.engine.job_settle_stale. Longer than a job's staleness: a lost job heartbeat alone
 # means a lost worker process, which a worker restarted on the same host reattaches to.
 PLANQK_HOST_NAME = os.environ.get("PLANQK_HOST_NAME", "").strip() or socket.gethostname()
-if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", PLANQK_HOST_NAME):
+from hosts.routing import HOST_NAME_RE  # noqa: E402 - the one grammar, which routing reads back
+
+if not HOST_NAME_RE.fullmatch(PLANQK_HOST_NAME):
     raise ImproperlyConfigured(
         f"PLANQK_HOST_NAME must be 1-100 letters, digits, dots, dashes or underscores, got {PLANQK_HOST_NAME!r}"
     )

@@ -1,4 +1,8 @@
+from typing import Any
+
 from django.contrib import admin
+
+from hosts.routing import may_pin_queue
 
 from .models import PricingPlan, Service, ServiceVersion
 
@@ -14,11 +18,16 @@ class ServiceVersionInline(admin.TabularInline):
 
 @admin.register(Service)
 class ServiceAdmin(admin.ModelAdmin):
-    list_display = ("name", "owner", "lifecycle", "source", "quantum_backend", "created_at", "deleted_at")
-    list_filter = ("lifecycle", "source", "quantum_backend")
+    list_display = ("name", "owner", "lifecycle", "source", "quantum_backend", "queue", "created_at", "deleted_at")
+    list_filter = ("lifecycle", "source", "quantum_backend", "queue")
     search_fields = ("name", "title", "owner__email")
     raw_id_fields = ("owner", "published_version")
     inlines = [ServiceVersionInline]
+
+    def get_readonly_fields(self, request: Any, obj: Any = None) -> Any:
+        # The queue pin is the operators' (hosts.routing.may_pin_queue), whoever else sees this page.
+        fields = tuple(super().get_readonly_fields(request, obj))
+        return fields if may_pin_queue(request.user) else (*fields, "queue")
 
 
 @admin.register(ServiceVersion)

@@ -427,16 +427,18 @@ def service_builds_requeue() -> int:
     """
     from django.core.cache import cache
 
+    from hosts.routing import queue_for_build
+
     from .tasks import build_service_version
 
     every = settings.PLANQK_BUILD_REQUEUE_SECONDS
     cutoff = timezone.now() - timedelta(seconds=every)
     waiting = ServiceVersion.objects.filter(
         status=BuildStatus.PENDING, cancel_requested=False, created_at__lt=cutoff
-    ).values_list("pk", flat=True)[:500]
+    ).select_related("service")[:500]
     requeued = 0
-    for pk in waiting:
-        if cache.add(f"services:requeue:{pk}", 1, timeout=every):
-            build_service_version.delay(str(pk))
+    for version in waiting:
+        if cache.add(f"services:requeue:{version.pk}", 1, timeout=every):
+            build_service_version.apply_async(args=[str(version.pk)], queue=queue_for_build(version))
             requeued += 1
     return requeued

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
+from hosts.routing import QUEUE_NAME_RE
 from planqk_portal.logs import LogChunkBase
 
 
@@ -93,6 +94,21 @@ class Service(models.Model):
     retry_on_host_loss = models.BooleanField(
         default=True,
         help_text="Run an execution again on another host when its host is lost before any interim result.",
+    )
+    # An operator's pin (hosts.routing): the service's builds and executions go only to hosts that
+    # consume this queue (PLANQK_WORKER_QUEUES), e.g. those with a GPU or a hardware token's network.
+    # Staff set it (hosts.routing.may_pin_queue); providers read it and cannot write it.
+    queue = models.CharField(
+        max_length=40,
+        blank=True,
+        validators=[
+            RegexValidator(
+                QUEUE_NAME_RE,
+                "Lower-case letters, digits and dashes, as the hosts' PLANQK_WORKER_QUEUES name it.",
+            )
+        ],
+        help_text="Pinned worker queue (set by operators): only hosts consuming it run this service; empty: any host "
+        "with the version's runtime.",
     )
 
     class Meta:

@@ -59,11 +59,14 @@ _PROVIDER_FOR_BACKEND = {QuantumBackend.IBM: "IBM", QuantumBackend.DWAVE: "DWAVE
 
 
 def _enqueue_build(version_id: uuid.UUID) -> None:
+    from hosts.routing import queue_for_build
+
     from .tasks import build_service_version
 
+    queue = queue_for_build(ServiceVersion.objects.select_related("service").get(pk=version_id))
     # robust: a broker outage must not turn a committed upload into an error page; the reaper
     # enqueues builds that stay PENDING.
-    transaction.on_commit(lambda: build_service_version.delay(str(version_id)), robust=True)
+    transaction.on_commit(lambda: build_service_version.apply_async(args=[str(version_id)], queue=queue), robust=True)
 
 
 def parse_version(value: str | None) -> str | None:
@@ -741,12 +744,18 @@ def service_delete(*, service: Service) -> None:
                 ) from None
 
         def cleanup() -> None:
+            from hosts.routing import queue_for_removal
+
             from .tasks import remove_service_builds
 
             for name in archives:
                 _delete_archive(name)
-            if builds:
-                remove_service_builds.delay(builds)
+            # Each runtime's artefacts are removed by a worker that has that runtime.
+            by_runtime: dict[str, list[dict[str, Any]]] = {}
+            for build in builds:
+                by_runtime.setdefault(build["runtime"], []).append(build)
+            for runtime, group in by_runtime.items():
+                remove_service_builds.apply_async(args=[group], queue=queue_for_removal(runtime))
 
         transaction.on_commit(cleanup)
 

@@ -54,6 +54,16 @@ class ServiceSerializer(serializers.ModelSerializer):
     latest_version = serializers.SerializerMethodField()
     published_version = serializers.SerializerMethodField()
     gateway_url = serializers.SerializerMethodField()
+    retry_on_host_loss = serializers.BooleanField(
+        read_only=True,
+        help_text="When the host running an execution is lost before any interim result, run it again on another "
+        "host (otherwise it fails with platform:host-lost, unbilled); set it with PATCH",
+    )
+    queue = serializers.CharField(
+        read_only=True,
+        help_text="The worker queue an operator pinned this service to (only hosts consuming it build and run it); "
+        "empty: any host with the version's runtime. Operators set it; the API does not",
+    )
 
     class Meta:
         model = Service
@@ -69,6 +79,8 @@ class ServiceSerializer(serializers.ModelSerializer):
             "memory_mb",
             "cpus",
             "timeout_seconds",
+            "retry_on_host_loss",
+            "queue",
             "created_at",
             "latest_version",
             "published_version",
@@ -186,6 +198,15 @@ class ServiceCreateJSONSerializer(ServiceCreateSerializer):
     file = None
     api_spec = None
     external_url = StrictCharField(schema={"format": "uri"}, help_text="The http(s) URL of a service running elsewhere")
+
+
+class ServiceUpdateSerializer(serializers.Serializer):
+    """What an owner changes with PATCH; a field left out stays as it is."""
+
+    retry_on_host_loss = StrictBooleanField(
+        required=False,
+        help_text="Run an execution again on another host when its host is lost before any interim result",
+    )
 
 
 class ServiceVersionCreateSerializer(serializers.Serializer):

@@ -24,6 +24,7 @@ from .serializers import (
     ServiceCreateJSONSerializer,
     ServiceCreateSerializer,
     ServiceSerializer,
+    ServiceUpdateSerializer,
     ServiceVersionCreateJSONSerializer,
     ServiceVersionCreateSerializer,
     ServiceVersionSerializer,
@@ -137,6 +138,25 @@ class ServiceDetailView(GenericAPIView):
     @extend_schema(tags=TAGS, summary="One of your services", responses=ServiceSerializer)
     def get(self, request: Request, service_id: Any) -> Response:
         return Response(self.get_serializer(_service(request, service_id)).data)
+
+    @extend_schema(
+        tags=TAGS,
+        summary="Change a service's properties (those the body names)",
+        request=ServiceUpdateSerializer,
+        responses=ServiceSerializer,
+    )
+    def patch(self, request: Request, service_id: Any) -> Response:
+        service = _service(request, service_id)
+        if isinstance(request.data, dict) and "queue" in request.data:
+            # Pinning steers code onto chosen hosts (a hardware token's network): operators only,
+            # in the admin (hosts.routing.may_pin_queue), never through the API.
+            raise ApplicationError(
+                "queue is set by the platform's operators, not through the API.", code="service:queue-read-only"
+            )
+        data = ServiceUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.service_update(service=service, **data.validated_data)
+        return Response(self.get_serializer(selectors.service_get_owned(user=request.user, service_id=service.pk)).data)
 
     @extend_schema(
         tags=TAGS,
