@@ -129,12 +129,14 @@ def queue_for_removal(runtime: str) -> str:
 
 
 def may_pin_queue(user: Any) -> bool:
-    """Who may set ``Service.queue``: staff allowed to change services (operators), never a
-    provider, who would otherwise steer their code onto a host holding a hardware token."""
+    """Who may set ``Service.queue``: staff with the ``services.pin_service_queue`` permission
+    (superusers have it), never a provider, who would otherwise steer their code onto a host
+    holding a hardware token; staff who may only edit services see the pin read-only."""
     return bool(
         getattr(user, "is_active", False)
         and getattr(user, "is_staff", False)
         and user.has_perm("services.change_service")
+        and user.has_perm("services.pin_service_queue")
     )
 
 

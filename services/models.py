@@ -115,6 +115,8 @@ class Service(models.Model):
         ordering = ("-created_at",)
         constraints = [models.UniqueConstraint(fields=("owner", "name"), name="service_name_unique_per_owner")]
         indexes = [models.Index(fields=("lifecycle",))]
+        # Operators who may send a service's code to chosen hosts (hosts.routing.may_pin_queue).
+        permissions = [("pin_service_queue", "Can pin a service to a worker queue")]
 
     def __str__(self) -> str:
         return self.title or self.name

@@ -47,6 +47,16 @@ def _version(request: Request, service_id: Any, version_id: Any) -> ServiceVersi
     return version
 
 
+def _refuse_queue(request: Request) -> None:
+    """Pinning steers code onto chosen hosts (a hardware token's network): operators do it in the
+    admin (:func:`hosts.routing.may_pin_queue`), nobody through the API, so a body naming
+    ``queue`` is refused rather than silently ignored."""
+    if isinstance(request.data, dict) and "queue" in request.data:
+        raise ApplicationError(
+            "queue is set by the platform's operators, not through the API.", code="service:queue-read-only"
+        )
+
+
 def _blank_to_none(value: Any) -> Any:
     return None if value == "" else value
 
@@ -98,6 +108,7 @@ class ServiceListCreateView(_UploadView):
     )
     def post(self, request: Request) -> Response:
         self.check_upload(request)
+        _refuse_queue(request)
         data = _by_content_type(request, ServiceCreateSerializer, ServiceCreateJSONSerializer)(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
@@ -147,12 +158,7 @@ class ServiceDetailView(GenericAPIView):
     )
     def patch(self, request: Request, service_id: Any) -> Response:
         service = _service(request, service_id)
-        if isinstance(request.data, dict) and "queue" in request.data:
-            # Pinning steers code onto chosen hosts (a hardware token's network): operators only,
-            # in the admin (hosts.routing.may_pin_queue), never through the API.
-            raise ApplicationError(
-                "queue is set by the platform's operators, not through the API.", code="service:queue-read-only"
-            )
+        _refuse_queue(request)
         data = ServiceUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.service_update(service=service, **data.validated_data)
