@@ -67,8 +67,11 @@ class HostProcess(WorkerProcess):
 @pytest.fixture
 def start_host(django_db_blocker, tmp_path) -> Iterator[Callable[..., HostProcess]]:
     """``start_host(name, queue=None, env=None)``: a worker on host ``name`` with a data directory
-    of its own, consuming ``queue`` (default: this run's queue) and enqueueing to this run's queue;
-    ``env`` adds or overrides the worker's environment (a runtime, an engine, a registry).
+    of its own, consuming ``queue`` (default: this test's queue D) and, as every worker does
+    (hosts.routing.worker_queues), the queues routing sends this host's work to: ``D.runtime.<r>``
+    for its runtimes (``PLANQK_HOST_RUNTIMES`` in ``env``; default its ``PLANQK_RUNTIME``),
+    ``D.pin.<q>`` for ``PLANQK_WORKER_QUEUES`` and ``D.host.<name>``; it enqueues to this test's
+    queues. ``env`` adds or overrides the worker's environment (a runtime, an engine, a registry).
 
     What must be the same on every host (docs/MULTIHOST.md) is this run's: the signing and field
     encryption keys, the database, the broker and the stored files (``DJANGO_MEDIA_ROOT``).
@@ -77,9 +80,9 @@ def start_host(django_db_blocker, tmp_path) -> Iterator[Callable[..., HostProces
 
     from planqk_portal.celery import app
 
-    # A queue of this test's own: the hosts consume it and the reaper (in this process) enqueues
-    # re-runs to it, so no other worker of the run (the session's celery_worker, host "vm")
-    # can take a job meant for host B.
+    # A queue family of this test's own: the hosts consume it and the reaper (in this process)
+    # routes re-runs into it, so no other worker of the run (the session's celery_worker, host
+    # "vm", which consumes the run's family) can take a job meant for host B.
     own_queue = f"hosts-{uuid.uuid4().hex[:8]}"
     saved = (app.conf.task_default_queue, settings.CELERY_TASK_DEFAULT_QUEUE)
     app.conf.task_default_queue = settings.CELERY_TASK_DEFAULT_QUEUE = own_queue
