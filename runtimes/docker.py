@@ -627,13 +627,14 @@ class DockerRuntime(Runtime):
         log(f"pushed to {pushed} digest {digest} from host {self._host()} in {time.monotonic() - started:.1f}s")
         return pushed, digest
 
-    def _image_for(self, build: DockerBuildHandle, log: LogFunc | None = None) -> str:
+    def _image_for(self, build: DockerBuildHandle, spec: ExecutionSpec) -> str:
         """The image a container of ``build`` runs on this host, pulled from the registry when missing.
 
         A build with a digest runs ``<registry>/planqk-svc-<version>@<digest>``: the name from
         this host's registry setting and the version id (checked), the digest checked too, so a
         handle edited in the database can name no other image. The engine verifies what it pulls
-        against the digest.
+        against the digest. The pull says so in the job's log (``spec.log``) and beats the job's
+        heartbeat while it downloads (``spec.should_stop``, which may also stop it).
         """
         if not build.digest:
             return build.image_id or build.image
@@ -658,9 +659,15 @@ class DockerRuntime(Runtime):
         started = time.monotonic()
         failure = ""
         try:
-            for event in client.api.pull(reference, stream=True, decode=True, auth_config=self._registry_auth()):
+            events = client.api.pull(reference, stream=True, decode=True, auth_config=self._registry_auth())
+            for event in events:
                 if "error" in event:
                     failure = (event.get("errorDetail") or {}).get("message") or str(event["error"])
+                if spec.should_stop is not None and spec.should_stop():
+                    # Closing the stream ends the engine's pull.
+                    with contextlib.suppress(Exception):
+                        events.close()
+                    raise RuntimeUnavailable(f"the pull of {reference} was stopped: the job is no longer ours")
             image_id = client.images.get(reference).id
         except docker.errors.DockerException as exc:
             failure = failure or _engine_message(exc)
@@ -668,8 +675,9 @@ class DockerRuntime(Runtime):
             raise RuntimeUnavailable(
                 f"pulling {reference} on host {self._host()} failed: {failure}", code="platform:image-pull"
             )
-        if log is not None:
-            log(f"pulled {reference} on host {self._host()} in {time.monotonic() - started:.1f}s")
+        if spec.log is not None:
+            # The job's log names the host of every line the runtime sends it.
+            spec.log(f"pulled {reference} in {time.monotonic() - started:.1f}s")
         return image_id
 
     def _api_kwargs(self) -> dict[str, Any]:
@@ -885,7 +893,7 @@ class DockerRuntime(Runtime):
         memory = f"{int(spec.memory_mb)}m"
         # In memory and counted against the container's memory limit, gone with the container.
         tmpfs = f"rw,nosuid,nodev,size={int(spec.memory_mb)}m,mode=1777"
-        image = self._image_for(build, spec.log)
+        image = self._image_for(build, spec)
         uids = self.uids()
         uid = uids.claim(execution_id, exec_dir)
         try:

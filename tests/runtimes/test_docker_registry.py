@@ -280,7 +280,7 @@ def test_a_version_built_on_host_a_runs_on_host_b_pulled_by_digest(two_hosts: Tw
     assert final.payload["result"] == {"sum": 6}
     assert reference in engine_b.images.get(reference).attrs["RepoDigests"]
     assert len(job_log) == 1, job_log
-    assert job_log[0].startswith(f"pulled {reference} on host B in "), job_log
+    assert re.fullmatch(rf"pulled {re.escape(reference)} in \d+\.\ds", job_log[0]), job_log
     # The next execution on host B finds the image there: no second pull.
     again: list[str] = []
     _state, output, final = two_hosts.b.run(build, data={"values": [4]}, log=again.append)
@@ -359,3 +359,22 @@ def test_an_unreachable_registry_fails_the_build_clearly(base_image: str, second
             runtime.client.images.remove(image_tag(f"{rut.version_prefix}-x"))
         shutil.rmtree(data, ignore_errors=True)
         shutil.rmtree(source, ignore_errors=True)
+
+
+def test_a_pull_stops_when_the_job_is_no_longer_ours(two_hosts: TwoHosts) -> None:
+    from runtimes import RuntimeUnavailable
+
+    build, _ = _build(two_hosts, _returns("stopped"))
+    asked: list[bool] = []
+
+    def should_stop() -> bool:
+        asked.append(True)
+        return True
+
+    with pytest.raises(RuntimeUnavailable, match="was stopped"):
+        two_hosts.b.start(build, should_stop=should_stop)
+    assert asked
+    # Asked only while pulling: the next start pulls and runs.
+    _state, output, final = two_hosts.b.run(build)
+    assert final is not None, output
+    assert final.payload["result"] == {"who": "stopped"}

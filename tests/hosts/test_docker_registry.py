@@ -1,0 +1,102 @@
+"""A Docker version built on host A runs on host B, whose engine never saw its image (issue 22).
+
+Two real worker hosts with ``PLANQK_RUNTIME=docker``, each on its own Docker engine (this
+machine's and a second dockerd with its own image store), one PostgreSQL and Redis and a real
+registry (Debian's docker-registry on loopback). Host A builds the version through the build task
+and pushes the image; host B pulls it by digest and runs the job to SUCCEEDED, also when someone
+has since pushed other code under the tag host A pushed.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from jobs.models import JobStatus
+from jobs.tasks import execute_job
+from services.models import BuildStatus, ServiceVersion
+from tests.hosts.test_host_loss import subscribed_job
+from tests.jobs.conftest import log_text, wait_final, wait_for
+
+# The registry and the second engine are session fixtures of the runtime's registry tests.
+from tests.runtimes.test_docker_registry import Engine, Registry, registry, second_engine  # noqa: F401
+from tests.services.conftest import make_provider
+from tests.services.helpers import build_log
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+FIRST_ENGINE = "unix:///var/run/docker.sock"
+
+
+def docker_host_env(engine: str, registry_prefix: str, base_image: str) -> dict[str, str]:
+    """A Docker host's settings: its own engine, the registry every host shares."""
+    return {
+        "PLANQK_RUNTIME": "docker",
+        "PLANQK_HOST_RUNTIMES": "docker",
+        "DOCKER_HOST": engine,
+        "PLANQK_DOCKER_REGISTRY": registry_prefix,
+        "PLANQK_BASE_IMAGE": base_image,
+    }
+
+
+def test_a_docker_version_built_on_host_a_runs_on_host_b_from_the_registry(
+    user,
+    settings,
+    start_host,
+    base_image: str,
+    registry: Registry,  # noqa: F811 - the fixture imported above
+    second_engine: Engine,  # noqa: F811
+):
+    import docker.errors
+
+    import docker
+    from planqk_samples import sample_zip
+    from runtimes.docker import image_tag
+    from services import services
+
+    prefix = f"{registry.address}/hosts{uuid.uuid4().hex[:6]}"
+    # The platform's runtime, the same on every host: the new version's build goes to Docker hosts.
+    settings.PLANQK_RUNTIME = "docker"
+    # Host A takes the build the new service enqueues (nothing else consumes this test's queues).
+    host_a = start_host("host-a", env=docker_host_env(FIRST_ENGINE, prefix, base_image))
+    service = services.service_create(
+        owner=make_provider(), name=f"sum-{uuid.uuid4().hex[:6]}", archive=sample_zip("sum"), skip_example_run=True
+    )
+    version = service.versions.get()
+    wait_for(
+        lambda: ServiceVersion.objects.get(pk=version.pk).status in (BuildStatus.READY, BuildStatus.FAILED),
+        timeout=300,
+    )
+    version.refresh_from_db()
+    assert version.status == BuildStatus.READY, build_log(version)
+    handle = version.build_handle
+    reference = f"{prefix}/{image_tag(str(version.pk))}@{handle['digest']}"
+    assert f"pushed to {handle['pushed']} digest {handle['digest']} from host host-a" in build_log(version)
+    engine_b = docker.DockerClient(base_url=second_engine.host)
+    with pytest.raises(docker.errors.ImageNotFound):
+        engine_b.images.get(reference)
+
+    # Someone pushes other code (the bare base image) under the tag host A pushed: host B runs
+    # what host A built all the same, because it pulls by digest.
+    engine_a = docker.DockerClient(base_url=FIRST_ENGINE)
+    repository, tag = handle["pushed"].rsplit(":", 1)
+    engine_a.images.get(base_image).tag(repository, tag)
+    for event in engine_a.api.push(repository, tag=tag, stream=True, decode=True):
+        assert "error" not in event, event
+
+    host_a.stop()
+    host_b = start_host(
+        "host-b", queue=f"host-b-{uuid.uuid4().hex[:8]}", env=docker_host_env(second_engine.host, prefix, base_image)
+    )
+    job = subscribed_job(version, user, data={"values": [1, 2, 3.5]})
+    execute_job.apply_async(args=[str(job.pk)], queue=host_b.queue)
+    job = wait_final(job, timeout=240)
+    logs = log_text(job)
+    assert job.status == JobStatus.SUCCEEDED, (job.error_code, job.error_detail, logs)
+    assert job.result == {"sum": 6.5}
+    assert job.worker.startswith("host-b:")
+    assert f"host host-b: pulled {reference} in " in logs, logs
+    assert logs.index("pulled ") < logs.index("started on host host-b")
+    assert reference in engine_b.images.get(reference).attrs["RepoDigests"]
+    engine_b.images.remove(reference, force=True)
