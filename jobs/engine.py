@@ -44,13 +44,11 @@ from .models import JOB_FINAL_STATES, InterimResult, Job, JobLogChunk, JobResult
 
 logger = logging.getLogger(__name__)
 
-# Poll quickly for the first half second (most jobs are short), then back off.
-POLL_FAST_SECONDS = 0.01
-POLL_FAST_FOR_SECONDS = 0.5
-POLL_MAX_SECONDS = 0.25
 # Logs and interim results reach the database at most this often (one transaction each).
 CHECKPOINT_SECONDS = 0.5
 CANCEL_CHECK_SECONDS = 0.25
+# Output is read this often from a runtime that cannot wake the engine for it (Runtime.wait's
+# clock default); one that can (Runtime.waits_for_output) is read on every wake.
 READ_EVERY_SECONDS = 0.2
 # Beyond the runtime's own timeout enforcement, the engine stops an execution this much later.
 TIMEOUT_GRACE_SECONDS = 30
@@ -377,8 +375,11 @@ class Execution:
         runtime, handle, job = self.runtime, self.handle, self.job
         started = job.started_at or timezone.now()
         hard_deadline = started + timedelta(seconds=job.timeout_seconds + TIMEOUT_GRACE_SECONDS)
-        interval = POLL_FAST_SECONDS
-        following_since = last_checkpoint = last_heartbeat = last_cancel_check = last_read = time.monotonic()
+        # PLANQK_ENGINE_WAIT=poll: the clock alone, as before events (for comparing the two).
+        events = settings.PLANQK_ENGINE_WAIT == "events"
+        wait = runtime.wait if events else (lambda handle, timeout, offset: runtime.clock_wait(handle, timeout))
+        read_on_wake = events and runtime.waits_for_output
+        last_checkpoint = last_heartbeat = last_cancel_check = last_read = time.monotonic()
         cancel_sent = engine_timeout = False
         while True:
             state = runtime.poll(handle)
@@ -388,8 +389,8 @@ class Execution:
                 # After poll() said "ended", every byte of output is there to read.
                 self._read(final=True)
                 break
-            if now - last_read >= READ_EVERY_SECONDS:
-                # Not on every poll: reading costs a Docker API call, and logs are stored per checkpoint.
+            if read_on_wake or now - last_read >= READ_EVERY_SECONDS:
+                # Not on every poll of a clock: reading costs a Docker API call, and logs are stored per checkpoint.
                 self._read(final=False)
                 last_read = now
             if not cancel_sent and now - last_cancel_check >= CANCEL_CHECK_SECONDS:
@@ -408,9 +409,18 @@ class Execution:
             if due_checkpoint or now - last_heartbeat >= heartbeat_every_seconds():
                 self._checkpoint()
                 last_checkpoint = last_heartbeat = now
-            time.sleep(interval)
-            if now - following_since > POLL_FAST_FOR_SECONDS:
-                interval = min(interval * 1.5, POLL_MAX_SECONDS)
+            # Wait for the execution, but never past what is due next on the clock: the heartbeat,
+            # the cancel check, a checkpoint of output read, the engine's own timeout.
+            due = [last_heartbeat + heartbeat_every_seconds()]
+            if not cancel_sent:
+                due.append(last_cancel_check + CANCEL_CHECK_SECONDS)
+            if self.follow.new_output:
+                due.append(last_checkpoint + CHECKPOINT_SECONDS)
+            if not read_on_wake:
+                due.append(last_read + READ_EVERY_SECONDS)
+            if not cancel_sent and not engine_timeout:
+                due.append(now + max(0.0, (hard_deadline - timezone.now()).total_seconds()))
+            wait(handle, max(0.0, min(due) - time.monotonic()), offset=self.follow.offset if read_on_wake else None)
         return self._outcome(state, cancel_sent=cancel_sent, engine_timeout=engine_timeout)
 
     def _cancel_requested(self) -> bool:

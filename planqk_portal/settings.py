@@ -523,6 +523,11 @@ PLANQK_JOB_OUTPUT_MAX_BYTES = env_int(
     "PLANQK_JOB_OUTPUT_MAX_BYTES", max(64 * 1024 * 1024, 4 * PLANQK_JOB_LOG_MAX_BYTES), minimum=1
 )
 PLANQK_JOB_MAX_INTERIM_RESULTS = env_int("PLANQK_JOB_MAX_INTERIM_RESULTS", 1000, minimum=1)
+# How the engine follows a running execution: "events" (the runtime wakes it when the execution
+# ended or printed, Runtime.wait) or "poll" (a clock only, as before; kept to compare the two).
+PLANQK_ENGINE_WAIT = os.environ.get("PLANQK_ENGINE_WAIT", "events").strip()
+if PLANQK_ENGINE_WAIT not in ("events", "poll"):
+    raise ImproperlyConfigured(f"PLANQK_ENGINE_WAIT must be events or poll, not {PLANQK_ENGINE_WAIT!r}")
 # Result files: what a program leaves in its output directory (OUTPUT_DIRECTORY) is kept with the
 # job up to these caps (count, per file, all together); what is over a cap is refused with a note.
 PLANQK_JOB_RESULT_FILES_MAX = env_int("PLANQK_JOB_RESULT_FILES_MAX", 100, minimum=0)

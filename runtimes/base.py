@@ -19,6 +19,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 import re
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -195,6 +196,27 @@ def _never() -> bool:
 class Runtime(abc.ABC):
     """Builds service versions and runs executions of them.
 
+# Without events an execution is looked at on a clock (:meth:`Runtime.clock_wait`): every 10 ms
+# in its first half second (most executions are short), then less and less often.
+POLL_FAST_SECONDS = 0.01
+POLL_FAST_FOR_SECONDS = 0.5
+POLL_MAX_SECONDS = 0.25
+
+
+def poll_interval(age_seconds: float | None) -> float:
+    """How long to sleep between two looks at an execution that has run ``age_seconds``.
+
+    An unknown or impossible age (no start time, a clock in the future) is not a young
+    execution: it gets the slow end, so a stored start time cannot make a worker spin.
+    """
+    if age_seconds is None or age_seconds < 0:
+        return POLL_MAX_SECONDS
+    if age_seconds < POLL_FAST_FOR_SECONDS:
+        return POLL_FAST_SECONDS
+    # Grows with the age past the fast phase: the slow end is reached about half a second later.
+    return min(POLL_MAX_SECONDS, POLL_FAST_SECONDS + (age_seconds - POLL_FAST_FOR_SECONDS) / 2)
+
+
     Every handle a runtime returns is self-contained and turns into JSON and back
     (:meth:`execution_handle`, :meth:`build_handle`): a fresh runtime object in another process
     can ``poll``, ``read_output``, ``cancel`` and ``cleanup`` with it.
@@ -206,6 +228,10 @@ class Runtime(abc.ABC):
 
     def build_handle(self, data: BuildHandle | Mapping[str, Any]) -> BuildHandle:
         """The typed build handle of stored JSON (``ServiceVersion.build_handle``)."""
+    #: True when :meth:`wait` returns on new output (events): the caller may read after every
+    #: return. False (the clock default): reading is worth it only now and then (Docker's
+    #: ``read_output`` is an API call).
+    waits_for_output: ClassVar[bool] = False
         return self.build_handle_class.from_json(data)
 
     def execution_handle(self, data: ExecutionHandle | Mapping[str, Any]) -> ExecutionHandle:
@@ -239,6 +265,23 @@ class Runtime(abc.ABC):
     @abc.abstractmethod
     def read_output(self, handle: ExecutionHandle, offset: int) -> tuple[str, int]:
         """Combined stdout and stderr from byte ``offset``: ``(text, next_offset)``.
+    def wait(self, handle: ExecutionHandle, timeout: float, *, offset: int | None = None) -> None:
+        """Return as soon as the execution has ended or has output past ``offset``, at the latest
+        after ``timeout`` seconds.
+
+        It may return earlier for no reason: the caller polls after every return, so a spurious
+        wake costs one poll and a missed event at most ``timeout``. ``offset`` is the caller's
+        read offset (None: do not wake for output). The default has no events: it sleeps on
+        the clock (:meth:`clock_wait`); runtimes that can be told override it.
+        """
+        self.clock_wait(handle, timeout)
+
+    def clock_wait(self, handle: ExecutionHandle, timeout: float) -> None:
+        """Sleep the poll interval for the execution's age (:func:`poll_interval`), at most ``timeout``."""
+        started = getattr(handle, "started_at", None)
+        age = time.time() - started if isinstance(started, int | float) else None
+        time.sleep(max(0.0, min(float(timeout), poll_interval(age))))
+
 
         Only logs, never the outcome (:meth:`final_response`). Never returns bytes past the
         execution's output cap, and never half a UTF-8 character.

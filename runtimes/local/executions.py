@@ -51,6 +51,7 @@ from runtimes.base import ExecutionSpec, ExecutionState, RuntimeUnavailable, che
 from runtimes.local import supervisor as sup
 from runtimes.local.handles import LocalBuildHandle, LocalConfig, LocalExecutionHandle
 from runtimes.local.sandbox import SANDBOX_TMP, Sandbox, harden_data_dir, tasks_of
+from runtimes.local.waiter import Waiter
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ class Executions:
         self.data_dir = data_dir
         self.sandbox = sandbox
         self._warned = False
+        self.waiter = Waiter(self.executions_dir)
 
     @property
     def executions_dir(self) -> Path:
@@ -366,6 +368,11 @@ class Executions:
             output_files_exceeded=reason == "output-files",
         )
 
+    def wait(self, handle: LocalExecutionHandle, timeout: float, *, offset: int | None = None) -> bool:
+        """Until the execution ended or has output past ``offset``, or ``timeout`` passed
+        (:mod:`runtimes.local.waiter`); False when this host gives no events (wait on the clock)."""
+        return self.waiter.wait(handle, timeout, offset=offset)
+
     def final_response(self, handle: LocalExecutionHandle) -> FinalResponse | None:
         """The runner's response as its supervisor took it from the result pipe (``exit.json``).
 
@@ -416,6 +423,7 @@ class Executions:
             self._stop(handle, "cleanup")
         sup.cgroup_remove(handle.cgroup)
         self._forget(handle)
+        self.waiter.forget(handle.execution_id)
         self._release_uid(handle.execution_id)
         rmtree(exec_dir)
 

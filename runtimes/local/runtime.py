@@ -49,6 +49,7 @@ class LocalRuntime(Runtime):
     name: ClassVar[str] = "local"
     build_handle_class = LocalBuildHandle
     execution_handle_class = LocalExecutionHandle
+    waits_for_output: ClassVar[bool] = True
 
     def __init__(self, config: LocalConfig) -> None:
         self.config = config
@@ -243,6 +244,11 @@ class LocalRuntime(Runtime):
 
     def read_output(self, handle: ExecutionHandle, offset: int) -> tuple[str, int]:
         return self.executions.read_output(self._own(handle), offset)
+    def wait(self, handle: ExecutionHandle, timeout: float, *, offset: int | None = None) -> None:
+        """Woken by the execution's folder and its supervisor's exit (:mod:`runtimes.local.waiter`)."""
+        if not self.executions.wait(self._own(handle), timeout, offset=offset):
+            self.clock_wait(handle, timeout)
+
 
     def final_response(self, handle: ExecutionHandle) -> FinalResponse | None:
         return self.executions.final_response(self._own(handle))
