@@ -193,9 +193,6 @@ def _never() -> bool:
     return False
 
 
-class Runtime(abc.ABC):
-    """Builds service versions and runs executions of them.
-
 # Without events an execution is looked at on a clock (:meth:`Runtime.clock_wait`): every 10 ms
 # in its first half second (most executions are short), then less and less often.
 POLL_FAST_SECONDS = 0.01
@@ -217,6 +214,9 @@ def poll_interval(age_seconds: float | None) -> float:
     return min(POLL_MAX_SECONDS, POLL_FAST_SECONDS + (age_seconds - POLL_FAST_FOR_SECONDS) / 2)
 
 
+class Runtime(abc.ABC):
+    """Builds service versions and runs executions of them.
+
     Every handle a runtime returns is self-contained and turns into JSON and back
     (:meth:`execution_handle`, :meth:`build_handle`): a fresh runtime object in another process
     can ``poll``, ``read_output``, ``cancel`` and ``cleanup`` with it.
@@ -225,13 +225,13 @@ def poll_interval(age_seconds: float | None) -> float:
     name: ClassVar[str]
     build_handle_class: ClassVar[type[BuildHandle]]
     execution_handle_class: ClassVar[type[ExecutionHandle]]
-
-    def build_handle(self, data: BuildHandle | Mapping[str, Any]) -> BuildHandle:
-        """The typed build handle of stored JSON (``ServiceVersion.build_handle``)."""
     #: True when :meth:`wait` returns on new output (events): the caller may read after every
     #: return. False (the clock default): reading is worth it only now and then (Docker's
     #: ``read_output`` is an API call).
     waits_for_output: ClassVar[bool] = False
+
+    def build_handle(self, data: BuildHandle | Mapping[str, Any]) -> BuildHandle:
+        """The typed build handle of stored JSON (``ServiceVersion.build_handle``)."""
         return self.build_handle_class.from_json(data)
 
     def execution_handle(self, data: ExecutionHandle | Mapping[str, Any]) -> ExecutionHandle:
@@ -262,9 +262,6 @@ def poll_interval(age_seconds: float | None) -> float:
     def poll(self, handle: ExecutionHandle) -> ExecutionState:
         """The execution's state; kills it when it is past its timeout or over its output cap."""
 
-    @abc.abstractmethod
-    def read_output(self, handle: ExecutionHandle, offset: int) -> tuple[str, int]:
-        """Combined stdout and stderr from byte ``offset``: ``(text, next_offset)``.
     def wait(self, handle: ExecutionHandle, timeout: float, *, offset: int | None = None) -> None:
         """Return as soon as the execution has ended or has output past ``offset``, at the latest
         after ``timeout`` seconds.
@@ -282,6 +279,9 @@ def poll_interval(age_seconds: float | None) -> float:
         age = time.time() - started if isinstance(started, int | float) else None
         time.sleep(max(0.0, min(float(timeout), poll_interval(age))))
 
+    @abc.abstractmethod
+    def read_output(self, handle: ExecutionHandle, offset: int) -> tuple[str, int]:
+        """Combined stdout and stderr from byte ``offset``: ``(text, next_offset)``.
 
         Only logs, never the outcome (:meth:`final_response`). Never returns bytes past the
         execution's output cap, and never half a UTF-8 character.

@@ -242,13 +242,13 @@ class LocalRuntime(Runtime):
     def poll(self, handle: ExecutionHandle) -> ExecutionState:
         return self.executions.poll(self._own(handle))
 
-    def read_output(self, handle: ExecutionHandle, offset: int) -> tuple[str, int]:
-        return self.executions.read_output(self._own(handle), offset)
     def wait(self, handle: ExecutionHandle, timeout: float, *, offset: int | None = None) -> None:
         """Woken by the execution's folder and its supervisor's exit (:mod:`runtimes.local.waiter`)."""
         if not self.executions.wait(self._own(handle), timeout, offset=offset):
             self.clock_wait(handle, timeout)
 
+    def read_output(self, handle: ExecutionHandle, offset: int) -> tuple[str, int]:
+        return self.executions.read_output(self._own(handle), offset)
 
     def final_response(self, handle: ExecutionHandle) -> FinalResponse | None:
         return self.executions.final_response(self._own(handle))
