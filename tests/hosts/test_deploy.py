@@ -31,7 +31,7 @@ def test_the_compose_file_validates_and_its_hosts_differ_only_where_they_must():
     completed = compose_config(SECRETS)
     assert completed.returncode == 0, completed.stderr
     services = yaml.safe_load(completed.stdout)["services"]
-    assert set(services) == {*PLATFORM, "postgres", "redis"}
+    assert set(services) == {*PLATFORM, "postgres", "redis", "registry"}
     env = {name: services[name]["environment"] for name in PLATFORM}
     shared = ("DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL", "DJANGO_SECRET_KEY", "PLANQK_FIELD_ENCRYPTION_KEY")
     for key in (*shared, "DJANGO_MEDIA_ROOT", "PLANQK_HOST_LOST_SECONDS", "PLANQK_JOB_HEARTBEAT_STALE_SECONDS"):
@@ -47,6 +47,10 @@ def test_the_compose_file_validates_and_its_hosts_differ_only_where_they_must():
         assert f"{data_dir}:{data_dir}:rw" in services[name]["volumes"], services[name]["volumes"]
         assert "worker" in services[name]["command"]
     assert "beat" in services["beat"]["command"]
+    # One registry for every host, at the address the machine's engine (which pushes and pulls) reaches.
+    assert {env[name]["PLANQK_DOCKER_REGISTRY"] for name in PLATFORM} == {"127.0.0.1:5000/planqk"}
+    ports = services["registry"]["ports"]  # docker-compose 1 writes "ip:published:target/tcp"
+    assert [str(port).split("/")[0] for port in ports] == ["127.0.0.1:5000:5000"], ports
     assert sum("beat" in (services[name].get("command") or []) for name in services) == 1  # exactly one beat
 
 
