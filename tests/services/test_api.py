@@ -24,7 +24,8 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_media")]
 
 SERVICE_KEYS = {
     "id", "name", "title", "description", "quantum_backend", "lifecycle", "source", "external_url", "memory_mb",
-    "cpus", "timeout_seconds", "created_at", "latest_version", "published_version", "gateway_url",
+    "cpus", "timeout_seconds", "retry_on_host_loss", "queue", "created_at", "latest_version", "published_version",
+    "gateway_url",
 }  # fmt: skip
 VERSION_KEYS = {
     "id", "version", "status", "build_error", "build_error_code", "created_at", "build_started_at",
