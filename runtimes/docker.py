@@ -424,11 +424,14 @@ class DockerRuntime(Runtime):
         try:
             client.images.get(self.config.base_image)
         except docker.errors.ImageNotFound:
-            raise BuildError(
-                f"the base image {self.config.base_image} is missing: build it with scripts/build-base-image.sh",
-                user_error=False,
-                code="build:platform:base-image",
-            ) from None
+            if not self._in_registry(self.config.base_image):
+                raise BuildError(
+                    f"the base image {self.config.base_image} is missing: build it with "
+                    "scripts/build-base-image.sh (or push it to PLANQK_DOCKER_REGISTRY and name it there)",
+                    user_error=False,
+                    code="build:platform:base-image",
+                ) from None
+            self._pull_base_image(log)
         try:
             # pip in the image is handed the platform's canonical list only, never the provider's bytes.
             indexes = split_indexes(
@@ -626,6 +629,34 @@ class DockerRuntime(Runtime):
             )
         log(f"pushed to {pushed} digest {digest} from host {self._host()} in {time.monotonic() - started:.1f}s")
         return pushed, digest
+
+    def _in_registry(self, image: str) -> bool:
+        """Whether ``image`` is a name under this host's registry setting."""
+        return bool(self.config.registry) and image.startswith(self.config.registry + "/")
+
+    def _pull_base_image(self, log: LogFunc) -> None:
+        """Pull a base image the operator pushed to the registry (a host's first build).
+
+        By its name, which the operator chose: the operator's registry is trusted for the base as
+        for every service image in it.
+        """
+        image = self.config.base_image
+        started = time.monotonic()
+        failure = ""
+        try:
+            for event in self.client.api.pull(image, stream=True, decode=True, auth_config=self._registry_auth()):
+                if "error" in event:
+                    failure = (event.get("errorDetail") or {}).get("message") or str(event["error"])
+            self.client.images.get(image)
+        except docker.errors.DockerException as exc:
+            failure = failure or _engine_message(exc)
+        if failure:
+            raise BuildError(
+                f"the base image {image} is missing here and pulling it from the registry failed: {failure}",
+                user_error=False,
+                code="build:platform:base-image",
+            )
+        log(f"pulled the base image {image} on host {self._host()} in {time.monotonic() - started:.1f}s")
 
     def _image_for(self, build: DockerBuildHandle, spec: ExecutionSpec) -> str:
         """The image a container of ``build`` runs on this host, pulled from the registry when missing.

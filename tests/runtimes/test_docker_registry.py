@@ -378,3 +378,47 @@ def test_a_pull_stops_when_the_job_is_no_longer_ours(two_hosts: TwoHosts) -> Non
     _state, output, final = two_hosts.b.run(build)
     assert final is not None, output
     assert final.payload["result"] == {"who": "stopped"}
+
+
+def test_a_host_builds_on_a_base_image_the_operator_pushed_to_the_registry(
+    two_hosts: TwoHosts, base_image: str, second_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What an operator does for a new building host: push the base image to the registry once
+    and name it there in PLANQK_BASE_IMAGE; a host whose engine lacks it pulls it at its first build."""
+    from runtimes import BuildSpec
+    from runtimes.docker import DockerConfig, DockerRuntime
+
+    engine_a = two_hosts.a.runtime.client
+    pushed_base = f"{two_hosts.registry}/python-base:3.11"
+    engine_a.images.get(base_image).tag(pushed_base)
+    for event in engine_a.api.push(pushed_base, stream=True, decode=True):
+        assert "error" not in event, event
+    # Host B's worker: its engine from the environment, as every worker finds it.
+    monkeypatch.setenv("DOCKER_HOST", second_engine.host)
+    data = _private_dir("reg-b-builds")
+    builder_b = DockerRuntime(
+        DockerConfig(data_dir=data, base_image=pushed_base, registry=two_hosts.registry, host_name="B")
+    )
+    folder = two_hosts.a.user_code(_returns("built on B"))
+    lines: list[str] = []
+    spec = BuildSpec(version_id=f"{two_hosts.a.version_prefix}-b-{folder.name}", source_dir=folder, requirements="")
+    build = None
+    try:
+        build = builder_b.build(spec, log=lines.append).build
+        assert any(line.startswith(f"pulled the base image {pushed_base} on host B") for line in lines), lines
+        assert any(line.startswith(f"pushed to {build.pushed} digest {build.digest} from host B") for line in lines)
+        # Built on B, it runs on A (whose engine has only the base) through the registry as well.
+        job_log: list[str] = []
+        _state, output, final = two_hosts.a.run(build, log=job_log.append)
+        assert final is not None, output
+        assert final.payload["result"] == {"who": "built on B"}
+        assert [line.split(" in ")[0] for line in job_log] == [
+            f"pulled {two_hosts.registry}/{build.image}@{build.digest}"
+        ]
+    finally:
+        with contextlib.suppress(Exception):
+            engine_a.images.remove(pushed_base)
+        if build is not None:
+            builder_b.remove_build(build)
+            two_hosts.a.runtime.remove_build(build)
+        shutil.rmtree(data, ignore_errors=True)
