@@ -304,8 +304,18 @@ class Execution:
                 "platform:runtime-unavailable", f"The runtime {name!r} is not available: {exc}"
             ) from exc
 
+    def _beat_while_starting(self) -> bool:
+        """The runtime's ``should_stop`` during a start (materialising a build may take minutes):
+        the job beats, so the reaper does not take its worker for dead; True once it is not ours."""
+        now = time.monotonic()
+        if now - getattr(self, "_start_beat", 0.0) < heartbeat_every_seconds():
+            return False
+        self._start_beat = now
+        return not self.owned().update(heartbeat_at=timezone.now())
+
     def _start(self) -> dict[str, Any] | None:
         from runtimes import ExecutionSpec, RuntimeUnavailable
+        from services.builds import service_version_unpack
 
         job = self.job
         if Job.objects.filter(pk=job.pk, cancel_requested=True).exists():
@@ -336,11 +346,16 @@ class Execution:
             timeout_seconds=int(job.timeout_seconds),
             max_pids=int(settings.PLANQK_JOB_MAX_PIDS),
             max_output_bytes=output_max_bytes(),
+            # A host without the build's folders materialises them (issue 22): its job log says so,
+            # the code comes from the version's stored archive, and the job beats meanwhile.
+            log=lambda text: self.platform_line(f"host {self.host}: {text}"),
+            unpack_code=lambda dest: service_version_unpack(version=version, dest=dest),
+            should_stop=self._beat_while_starting,
         )
         try:
             handle = self.runtime.start(spec)
         except RuntimeUnavailable as exc:
-            raise _PlatformFailure("platform:runtime-unavailable", str(exc)) from exc
+            raise _PlatformFailure(exc.code, str(exc)) from exc
         if not Job.objects.record_start(job.pk, worker=self.worker, runtime=self.runtime.name, handle=handle.to_json()):
             # Cannot happen unless the reaper took a job that was alive: do not leave it running.
             self.runtime.cancel(handle)
@@ -669,6 +684,7 @@ class _PlatformFailure(ApplicationError):
 _PLATFORM_TEXT = {
     "platform:runtime-unavailable": "The platform cannot run executions of this service right now.",
     "platform:not-built": "This version of the service has no build to run; its provider must build it again.",
+    "platform:build-unavailable": "The platform could not prepare this version's build on the host that took the job.",
     "platform:secrets-unreadable": "The platform cannot read the secrets sent with this execution; send them again.",
 }
 

@@ -135,6 +135,9 @@ class ExecutionSpec:
     #: Writes the version's user code (its stored archive, unpacked with the upload checks) into
     #: the empty folder it is given: how a runtime gets the code of a build made on another host.
     unpack_code: Callable[[Path], None] | None = field(default=None, compare=False, repr=False)
+    #: Called every second or so while a start works for long (materialising a build): the
+    #: caller beats its heartbeat there; True stops the start (RuntimeUnavailable).
+    should_stop: CancelFunc | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

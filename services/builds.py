@@ -84,6 +84,7 @@ def service_version_build(*, version_id: str | uuid.UUID) -> ServiceVersion | No
     Returns None when there was nothing to do: another worker claimed it, it was cancelled
     before it started, or it no longer exists.
     """
+    from hosts.selectors import host_name
     from jobs.runtime_factory import get_runtime
     from runtimes import BuildError, BuildSpec
 
@@ -118,7 +119,9 @@ def service_version_build(*, version_id: str | uuid.UUID) -> ServiceVersion | No
         end(BuildStatus.CANCELLED, line, build_error="Cancelled by the provider.", build_error_code="build:cancelled")
 
     try:
-        writer.line(f"Building {version.service.name} {version.version} on the {runtime_name} runtime")
+        writer.line(
+            f"Building {version.service.name} {version.version} on the {runtime_name} runtime on host {host_name()}"
+        )
         source = workdir / "code"
         source.mkdir()
         _unpack(version, workdir, source, writer)
@@ -167,26 +170,40 @@ def service_version_build(*, version_id: str | uuid.UUID) -> ServiceVersion | No
     return ServiceVersion.objects.filter(pk=version_id).first()
 
 
-def _workdir() -> Path:
+def _builds_tmp() -> Path:
     base = Path(settings.PLANQK_DATA_DIR) / "tmp" / "builds"
     base.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix="build-", dir=base))
+    return base
+
+
+def _workdir() -> Path:
+    return Path(tempfile.mkdtemp(prefix="build-", dir=_builds_tmp()))
+
+
+def service_version_unpack(*, version: ServiceVersion, dest: Path, workdir: Path | None = None) -> Any:
+    """Unpack the version's stored archive into the empty folder ``dest``, with every upload check again.
+
+    What a build unpacks, and what a host materialising another host's build unpacks
+    (``ExecutionSpec.unpack_code``): the same code both times. Returns the archive's summary.
+    """
+    if not version.archive:
+        raise ApplicationError("The uploaded archive of this version is missing.", code="build:no-archive")
+    with tempfile.TemporaryDirectory(dir=workdir or _builds_tmp()) as tmp:
+        local = Path(tmp) / "user_code.zip"
+        try:
+            with version.archive.open("rb") as stored, open(local, "wb") as out:
+                shutil.copyfileobj(stored, out)
+        except OSError as exc:
+            raise ApplicationError(
+                f"The uploaded archive of this version cannot be read ({exc}).", code="build:no-archive"
+            ) from exc
+        with open(local, "rb") as fh:
+            return uploads.extract_archive(fh, dest)
 
 
 def _unpack(version: ServiceVersion, workdir: Path, source: Path, writer: ChunkedLogWriter) -> None:
     """Copy the stored archive next to ``source`` and unpack it there with every check again."""
-    if not version.archive:
-        raise ApplicationError("The uploaded archive of this version is missing.", code="build:no-archive")
-    local = workdir / "user_code.zip"
-    try:
-        with version.archive.open("rb") as stored, open(local, "wb") as out:
-            shutil.copyfileobj(stored, out)
-    except OSError as exc:
-        raise ApplicationError(
-            f"The uploaded archive of this version cannot be read ({exc}).", code="build:no-archive"
-        ) from exc
-    with open(local, "rb") as fh:
-        summary = uploads.extract_archive(fh, source)
+    summary = service_version_unpack(version=version, dest=source, workdir=workdir)
     writer.line(f"Unpacked {len(summary.files)} files ({summary.total_bytes} bytes)")
     if summary.requirements_source and summary.requirements_source != uploads.REQUIREMENTS_PATH:
         writer.line(f"No requirements.txt: installing the pip dependencies of {summary.requirements_source}")

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from runtimes._common import READABLE_DIR, pip_error, rmtree
-from runtimes.base import BuildError, BuildSpec, CancelFunc, LogFunc, RuntimeUnavailable
+from runtimes.base import BuildError, BuildSpec, CancelFunc, LogFunc, RuntimeUnavailable, _never
 from runtimes.local import fetch
 from runtimes.local import supervisor as sup
 from runtimes.local.handles import LocalConfig
@@ -505,7 +505,9 @@ class Environments:
         finally:
             rmtree(work)
 
-    def materialise(self, key: str, lock_text: str, *, log: LogFunc) -> tuple[Path, bool]:
+    def materialise(
+        self, key: str, lock_text: str, *, log: LogFunc, should_stop: CancelFunc = _never
+    ) -> tuple[Path, bool]:
         """This host's environment holding exactly ``lock_text``: ``(folder, created now)``.
 
         ``envs/<key>`` when it holds that lock (it was built or materialised here). When it holds
@@ -520,22 +522,23 @@ class Environments:
         lock = parse_lock(lock_text, allowed_index_urls=self.config.allowed_index_urls)
         for folder_key in (key, hashlib.sha256(f"lock\n{key}\n{lock.digest}\n".encode()).hexdigest()):
             env_dir = self.envs_dir / folder_key
-            with self.lock(folder_key, log, _never):
-                if not (env_dir / READY_MARKER).exists():
-                    try:
-                        self.create_from_lock(env_dir, lock, log=log)
-                    except BuildError as exc:
-                        raise RuntimeUnavailable(
-                            f"the build's environment could not be materialised on this host: {exc.message}",
-                            code=BUILD_UNAVAILABLE,
-                        ) from None
+            try:
+                with self.lock(folder_key, log, should_stop):
+                    if (env_dir / READY_MARKER).exists():
+                        if self.read_lock(env_dir) != lock.text:
+                            continue
+                        os.utime(env_dir / READY_MARKER)  # in use: spared by garbage collection by age
+                        return env_dir, False
+                    self.create_from_lock(env_dir, lock, log=log, should_stop=should_stop)
                     return env_dir, True
-                if self.read_lock(env_dir) == lock.text:
-                    os.utime(env_dir / READY_MARKER)  # in use: spared by garbage collection by age
-                    return env_dir, False
+            except BuildError as exc:
+                raise RuntimeUnavailable(
+                    f"the build's environment could not be materialised on this host: {exc.message}",
+                    code=BUILD_UNAVAILABLE,
+                ) from None
         raise RuntimeUnavailable(f"environment {key[:12]}: two folders hold other locks", code=BUILD_UNAVAILABLE)
 
-    def create_from_lock(self, env_dir: Path, lock: Lock, *, log: LogFunc) -> None:
+    def create_from_lock(self, env_dir: Path, lock: Lock, *, log: LogFunc, should_stop: CancelFunc = _never) -> None:
         """Install exactly the pins of ``lock`` (``--require-hashes --no-deps``), wheels only.
 
         From this host's wheelhouse first, without network; what it lacks is downloaded (by
@@ -546,7 +549,7 @@ class Environments:
         rmtree(env_dir)
         work = env_dir.with_name(f".{env_dir.name}.work")
         rmtree(work)
-        run = _Steps(self, env_dir, work, log=log, should_cancel=_never, deadline=deadline, indexes=lock.indexes)
+        run = _Steps(self, env_dir, work, log=log, should_cancel=should_stop, deadline=deadline, indexes=lock.indexes)
         pins = canonical_text(lock.indexes.requirements)
         try:
             env_dir.mkdir(mode=0o755)
@@ -752,10 +755,6 @@ class Environments:
                 (self.envs_dir / f"{entry.name}.lock").unlink(missing_ok=True)
                 removed.append(entry.name)
         return removed
-
-
-def _never() -> bool:
-    return False
 
 
 def _pins_of_freeze(lines: list[str]) -> list[str] | None:

@@ -208,7 +208,9 @@ class LocalRuntime(Runtime):
         if build.lock:
             self._check_python(build)
             try:
-                env_dir, env_made = self.environments.materialise(key, build.lock, log=step_log)
+                env_dir, env_made = self.environments.materialise(
+                    key, build.lock, log=step_log, should_stop=spec.should_stop or _never
+                )
             except LockError as exc:
                 raise RuntimeUnavailable(f"the build's lock is refused: {exc}", code=BUILD_UNAVAILABLE) from None
         elif not (env_dir / READY_MARKER).exists():
@@ -226,9 +228,9 @@ class LocalRuntime(Runtime):
                 what = " and ".join(part for part, made in (("environment", env_made), ("code", code_made)) if made)
                 sources = "the build's lock" if env_made else ""
                 sources += (" and " if sources and code_made else "") + ("the version's archive" if code_made else "")
-                spec.log(f"{what} materialised on this host from {sources} in {seconds:.1f}s")
+                spec.log(f"{what} materialised from {sources} in {seconds:.1f}s")
             elif waited:
-                spec.log(f"waited {seconds:.1f}s for another job materialising this build on this host; reusing it")
+                spec.log(f"waited {seconds:.1f}s for another job materialising this build; reusing it")
         return dataclasses.replace(build, env_dir=str(env_dir), build_dir=str(build_dir))
 
     def _check_python(self, build: LocalBuildHandle) -> None:

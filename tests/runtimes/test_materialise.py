@@ -116,8 +116,10 @@ def test_a_build_of_host_a_runs_on_host_b_from_its_lock(hosts) -> None:
 
     lines: list[str] = []
     final = run(b, build, module, code, lines)
-    assert final is not None and final.payload == {"result": {"value": "1.0"}, "metadata": None}, final
-    assert len(lines) == 1 and "environment and code materialised on this host" in lines[0], lines
+    assert final is not None
+    assert final.payload == {"result": {"value": "1.0"}, "metadata": None}, final
+    assert len(lines) == 1, lines
+    assert "environment and code materialised from the build's lock and the version's archive in" in lines[0]
     env_dir = b.data_dir / "envs" / build.env_key
     assert (env_dir / ".planqk-ready").exists()
     assert (b.data_dir / "builds" / build.version_id / "src" / "program.py").exists()
@@ -125,7 +127,8 @@ def test_a_build_of_host_a_runs_on_host_b_from_its_lock(hosts) -> None:
     assert list((b.data_dir / "wheelhouse").glob(f"{module}-1.0-*.whl"))
     again: list[str] = []
     final = run(b, build, module, None, again)
-    assert final is not None and final.payload["result"] == {"value": "1.0"}
+    assert final is not None
+    assert final.payload["result"] == {"value": "1.0"}
     assert again == []
 
 
@@ -139,7 +142,8 @@ def test_host_b_materialises_offline_from_its_own_cache(hosts) -> None:
         shutil.copy(wheel, b.data_dir / "wheelhouse" / wheel.name)
     lines: list[str] = []
     final = run(b, build, module, code, lines)
-    assert final is not None and final.payload["result"] == {"value": "1.0"}, (final, lines)
+    assert final is not None, lines
+    assert final.payload["result"] == {"value": "1.0"}, (final, lines)
     assert "materialised" in lines[0]
 
 
@@ -186,7 +190,8 @@ def test_paths_in_a_stored_handle_are_never_used(hosts, edit) -> None:
     # The handle's paths are ignored: B runs from its own folders.
     lines: list[str] = []
     final = run(b, edited, module, code, lines)
-    assert final is not None and final.payload["result"] == {"value": "1.0"}
+    assert final is not None
+    assert final.payload["result"] == {"value": "1.0"}
     assert (b.data_dir / "envs" / build.env_key).is_dir()
 
 
@@ -231,3 +236,48 @@ def test_code_that_is_not_the_builds_is_refused(hosts) -> None:
     assert caught.value.code == "platform:build-unavailable"
     assert "digest differs" in str(caught.value)
     assert not (b.data_dir / "builds" / build.version_id).exists()
+
+
+def test_two_starts_at_once_on_host_b_materialise_once(hosts) -> None:
+    import threading
+
+    a, b, src = hosts
+    module = f"twice_{uuid.uuid4().hex[:8]}"
+    build, code = build_on_a(a, src, module)
+    serve_index(a.data_dir / "wheelhouse", src / "index")
+    lines: dict[int, list[str]] = {0: [], 1: []}
+    finals: dict[int, object] = {}
+    errors: list[BaseException] = []
+
+    def start(n: int) -> None:
+        try:
+            finals[n] = run(b, build, module, code, lines[n])
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start, args=(n,)) for n in lines]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert all(final is not None and final.payload["result"] == {"value": "1.0"} for final in finals.values())
+    said = sorted(line for n in lines for line in lines[n])
+    made = [line for line in said if "materialised from" in line]
+    assert len(made) == 1, lines
+    # The other one waited for it (or came after it) and reused what it made.
+    assert len(said) <= 2, lines
+    assert all("materialised" in line or "waited" in line for line in said), lines
+    assert len(list((b.data_dir / "envs").glob("*/.planqk-ready"))) == 1
+
+
+def test_a_start_told_to_stop_stops_materialising(hosts) -> None:
+    a, b, src = hosts
+    module = f"stopped_{uuid.uuid4().hex[:8]}"
+    build, _code = build_on_a(a, src, module)
+    serve_index(a.data_dir / "wheelhouse", src / "index")
+    spec = ExecutionSpec(execution_id=f"t{uuid.uuid4().hex[:12]}", build=build, should_stop=lambda: True)
+    with pytest.raises(RuntimeUnavailable) as caught:
+        b.runtime.start(spec)
+    assert caught.value.code == "platform:build-unavailable"
+    assert not (b.data_dir / "envs" / build.env_key).exists()
