@@ -673,11 +673,12 @@ class DockerRuntime(Runtime):
             raise RuntimeUnavailable(
                 f"the version's image was pushed to a registry ({build.pushed or build.digest}), but this host "
                 "has no PLANQK_DOCKER_REGISTRY: set it as on the building host",
-                code="platform:image-pull",
+                code="platform:build-unavailable",
             )
         if not _DIGEST_RE.match(build.digest):
             raise RuntimeUnavailable(
-                f"the build's image digest is not a sha256 digest: {build.digest[:80]!r}", code="platform:image-pull"
+                f"the build's image digest is not a sha256 digest: {build.digest[:80]!r}",
+                code="platform:build-unavailable",
             )
         reference = f"{registry_repository(self.config.registry, build.version_id)}@{build.digest}"
         client = self.client
@@ -704,7 +705,7 @@ class DockerRuntime(Runtime):
             failure = failure or _engine_message(exc)
         if failure:
             raise RuntimeUnavailable(
-                f"pulling {reference} on host {self._host()} failed: {failure}", code="platform:image-pull"
+                f"pulling {reference} on host {self._host()} failed: {failure}", code="platform:build-unavailable"
             )
         if spec.log is not None:
             # The job's log names the host of every line the runtime sends it.

@@ -9,6 +9,7 @@ has since pushed other code under the tag host A pushed.
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
@@ -99,4 +100,26 @@ def test_a_docker_version_built_on_host_a_runs_on_host_b_from_the_registry(
     assert f"host host-b: pulled {reference} in " in logs, logs
     assert logs.index("pulled ") < logs.index("started on host host-b")
     assert reference in engine_b.images.get(reference).attrs["RepoDigests"]
+
+    # A host whose registry setting differs from the building host's finds nothing to pull: the
+    # job fails with the platform error of a build a host cannot prepare, not billed; the
+    # operator's log (the worker's) says what was pulled where, under the job's reference.
+    host_b.stop()
+    host_c = start_host(
+        "host-c",
+        queue=f"host-c-{uuid.uuid4().hex[:8]}",
+        env=docker_host_env(second_engine.host, f"{registry.address}/elsewhere", base_image),
+    )
+    failed = subscribed_job(version, user, data={"values": [1]})
+    execute_job.apply_async(args=[str(failed.pk)], queue=host_c.queue)
+    failed = wait_final(failed, timeout=120)
+    assert failed.status == JobStatus.FAILED
+    assert failed.error_code == "platform:build-unavailable", (failed.error_code, failed.error_detail)
+    assert "could not prepare this version's build on the host that took the job" in failed.error_detail
+    assert "Traceback" not in failed.error_detail
+    assert not failed.billable
+    reference_id = re.search(r"reference ([0-9a-f]{12})", failed.error_detail).group(1)
+    pulled = f"pulling {registry.address}/elsewhere/{image_tag(str(version.pk))}@{handle['digest']} on host host-c"
+    operator_line = next(line for line in host_c.log().splitlines() if reference_id in line)
+    assert f"{pulled} failed: " in operator_line, operator_line
     engine_b.images.remove(reference, force=True)

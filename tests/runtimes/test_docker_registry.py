@@ -333,7 +333,7 @@ def test_a_digest_the_registry_does_not_have_fails_clearly(two_hosts: TwoHosts) 
     message = str(caught.value)
     assert message.startswith(f"pulling {two_hosts.registry}/"), message
     assert "on host B failed" in message
-    assert caught.value.code == "platform:image-pull"
+    assert caught.value.code == "platform:build-unavailable"
     for leak in ("Traceback", "/var/run", "docker.sock", "http+docker"):
         assert leak not in message
 
