@@ -9,6 +9,7 @@ second image store that has never seen the image. The fixtures here are imported
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -17,6 +18,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -54,31 +56,38 @@ class Registry:
     storage: Path
 
 
-@pytest.fixture(scope="session")
-def registry() -> Iterator[Registry]:
-    """Debian's docker-registry, on a free loopback port, storing into a folder of its own."""
+@contextlib.contextmanager
+def running_registry(htpasswd: str = "") -> Iterator[Registry]:
+    """Debian's docker-registry on a free loopback port, storing into a folder of its own; with
+    ``htpasswd`` (a line ``user:bcrypt-hash``) it asks for basic auth."""
     binary = shutil.which("docker-registry")
     if binary is None:
         pytest.skip(f"no docker-registry: {REGISTRY_APT} (as .ci/run does)")
     folder = Path(tempfile.mkdtemp(prefix="planqk-registry-"))
     port = _free_port()
     config = folder / "config.yml"
+    auth = ""
+    if htpasswd:
+        (folder / "htpasswd").write_text(htpasswd + "\n")
+        auth = f"auth:\n  htpasswd:\n    realm: planqk-tests\n    path: {folder / 'htpasswd'}\n"
     config.write_text(
         "version: 0.1\n"
         "log:\n  level: warn\n"
         f"storage:\n  filesystem:\n    rootdirectory: {folder / 'data'}\n  delete:\n    enabled: true\n"
-        f"http:\n  addr: 127.0.0.1:{port}\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n{auth}"
     )
     log = folder / "registry.log"
     with open(log, "wb") as out:
         process = subprocess.Popen([binary, "serve", str(config)], stdout=out, stderr=subprocess.STDOUT)
     try:
-        _wait(
-            lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=2).status == 200,
-            "the registry",
-            30,
-            log,
-        )
+        # /v2/ answers 200, or 401 when it asks for credentials: either way it is up.
+        def up() -> bool:
+            try:
+                return urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=2).status == 200
+            except urllib.error.HTTPError as exc:
+                return exc.code == 401
+
+        _wait(up, "the registry", 30, log)
         yield Registry(address=f"127.0.0.1:{port}", storage=folder / "data")
     finally:
         process.terminate()
@@ -87,6 +96,13 @@ def registry() -> Iterator[Registry]:
         if process.poll() is None:
             process.kill()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def registry() -> Iterator[Registry]:
+    """A registry without credentials (the usual one on a private network or loopback)."""
+    with running_registry() as found:
+        yield found
 
 
 @dataclass
@@ -422,3 +438,65 @@ def test_a_host_builds_on_a_base_image_the_operator_pushed_to_the_registry(
             builder_b.remove_build(build)
             two_hosts.a.runtime.remove_build(build)
         shutil.rmtree(data, ignore_errors=True)
+
+
+def test_registry_credentials_from_the_settings_push_and_pull_and_never_show(
+    base_image: str, second_engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    import docker
+    from runtimes import BuildError, BuildSpec, ExecutionSpec, RuntimeUnavailable
+    from runtimes.docker import DockerConfig, DockerRuntime, image_tag
+
+    if shutil.which("htpasswd") is None:
+        pytest.skip("no htpasswd: apt-get install apache2-utils (as .ci/run does)")
+    password = f"pw-{uuid.uuid4().hex}"
+    line = subprocess.run(
+        ["htpasswd", "-Bbn", "planqk", password], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    caplog.set_level(logging.DEBUG)
+    data, source = _private_dir("reg-auth"), _private_dir("reg-auth-src")
+    with running_registry(htpasswd=line) as secured:
+        prefix = f"{secured.address}/auth"
+
+        def runtime(secret: str, **kwargs: object) -> DockerRuntime:
+            config = DockerConfig(
+                data_dir=data,
+                base_image=base_image,
+                registry=prefix,
+                registry_username="planqk" if secret else "",
+                registry_password=secret,
+            )
+            return DockerRuntime(config, **kwargs)  # type: ignore[arg-type]
+
+        rut = RuntimeUnderTest("docker", runtime(password), {}, source, version_prefix=f"auth{uuid.uuid4().hex[:6]}")
+        folder = rut.user_code(_returns("with credentials"))
+        spec = BuildSpec(version_id=f"{rut.version_prefix}-x", source_dir=folder, requirements="")
+        refused: list[str] = []
+        for secret in ("", "wrong-" + password):
+            with pytest.raises(BuildError) as caught:
+                runtime(secret).build(spec, log=refused.append)
+            assert caught.value.code == "build:platform:registry-push"
+            assert "pushing the image to the registry" in caught.value.message
+            if secret:
+                assert secret not in caught.value.message
+        lines: list[str] = []
+        build = runtime(password).build(spec, log=lines.append).build
+        assert build.digest
+        client_b = docker.DockerClient(base_url=second_engine.host, timeout=120)
+        with pytest.raises(RuntimeUnavailable):
+            runtime("", client=client_b).start(
+                ExecutionSpec(execution_id=f"t{uuid.uuid4().hex[:12]}", build=build, data={}, params={})
+            )
+        host_b = RuntimeUnderTest("docker", runtime(password, client=client_b), {}, source)
+        _state, output, final = host_b.run(build)
+        assert final is not None, output
+        assert final.payload["result"] == {"who": "with credentials"}
+        everything = "\n".join([*refused, *lines, output, json.dumps(build.to_json()), caplog.text])
+        assert password not in everything
+        with contextlib.suppress(Exception):
+            client_b.images.remove(f"{prefix}/{image_tag(build.version_id)}@{build.digest}", force=True)
+        rut.runtime.remove_build(build)
+    shutil.rmtree(data, ignore_errors=True)
+    shutil.rmtree(source, ignore_errors=True)
