@@ -40,9 +40,10 @@ def machine() -> str:
     )
 
 
-def write_table(name: str, title: str, rows: list[dict[str, str]], notes: str = "") -> str:
-    """Write bench/results/NAME.md as a Markdown table, print it and return it."""
-    RESULTS.mkdir(exist_ok=True)
+def write_table(
+    name: str, title: str, rows: list[dict[str, str]], notes: str = "", *, path: Path | str | None = ""
+) -> str:
+    """Write bench/results/NAME.md (or ``path``; None: nowhere) as a Markdown table, print it and return it."""
     headers = list(rows[0]) if rows else []
     lines = [f"# {title}", "", machine(), ""]
     if rows:
@@ -52,6 +53,9 @@ def write_table(name: str, title: str, rows: list[dict[str, str]], notes: str = 
     if notes:
         lines += ["", notes]
     text = "\n".join(lines) + "\n"
-    (RESULTS / f"{name}.md").write_text(text)
+    if path is not None:
+        target = Path(path) if path else RESULTS / f"{name}.md"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
     print(text)
     return text

@@ -1,22 +1,34 @@
-"""Jobs: latency from submission to a final state, executions per second, overhead over `python -m src`.
+"""Jobs: latency from submission to a final state, executions per second, and the baselines.
 
-``python -m bench jobs [--runs N] [--configs redis,filesystem]`` runs, for the sum and qiskit_bell
-samples on the local runtime and (where an engine answers) the Docker runtime:
+``python -m bench jobs [--runs N] [--configs redis,filesystem] [--runtimes local,docker]
+[--waits events,poll] [--quick]`` runs, for the sum and qiskit_bell samples on the local runtime
+(Docker too with ``--runtimes local,docker``), once per engine wait (``PLANQK_ENGINE_WAIT``:
+``events``, the default, and ``poll``, the clock alone), side by side:
 
-- latency: one job at a time on a warm worker, ``ended_at - created_at`` as the database
+- our cold path: one job at a time on a warm worker, ``ended_at - created_at`` as the database
   records them (submission to final state, so the benchmark's own polling does not count), split
   into the wait for a worker (``started_at - created_at``) and the execution;
-- throughput: a burst of jobs submitted at once, worked off by a worker with concurrency 1 and 2;
-- the direct baseline: ``python -m src`` with the same environment (local), and ``docker run`` of
-  the same image (docker), so the difference is what the platform adds.
+- the fresh-process baseline: ``python -m src`` with the same environment (local), ``docker run``
+  of the same image (docker);
+- the in-process baseline (:mod:`bench.inprocess`): ``run()`` in a thread of a minimal HTTP
+  server, as PlanQK's local service API does, submission to final state over loopback HTTP;
+- throughput: a burst of jobs submitted at once, worked off by a worker with concurrency 1 and
+  2, and (sum) a burst through the gateway under the production server, end to end as a client
+  sees it (token, POST, polling each execution to its final state), with one worker;
+- the ratios (ours / in-process, ours / fresh process) and issue 17's goals, met or not.
 
 Each broker/database configuration runs in a child process of its own (settings are read at
-start-up) against a database of its own: ``bench_jobs`` in PostgreSQL, ``var/bench-jobs.sqlite3``.
+start-up) against a database of its own: ``bench_jobs`` in PostgreSQL, ``var/bench-jobs.sqlite3``
+(``BENCH_DATABASE_URL``, ``BENCH_REDIS_URL`` and ``BENCH_SQLITE_PATH`` say otherwise).
+``--quick`` (sum only, a few runs, nothing written to bench/results) is the smoke test
+``tests/bench/test_jobs_bench.py`` runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import http.client
 import json
 import os
 import subprocess
@@ -27,7 +39,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from bench.common import percentile, write_table
+from bench import inprocess
+from bench.common import RESULTS, percentile, write_table
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = {
@@ -41,7 +54,7 @@ CONFIGS = {
     "filesystem": {
         "label": "filesystem broker, SQLite (embedded default)",
         "env": {
-            "DATABASE_URL": f"sqlite:///{ROOT / 'var' / 'bench-jobs.sqlite3'}",
+            "DATABASE_URL": f"sqlite:///{os.environ.get('BENCH_SQLITE_PATH') or ROOT / 'var' / 'bench-jobs.sqlite3'}",
             "CELERY_BROKER_URL": "filesystem://",
         },
     },
@@ -52,43 +65,118 @@ SAMPLE_INPUT = {
 }
 
 
+#: Issue 17's goals: (label, sample, column, at most / at least, number).
+GOALS = (
+    ("trivial sum, p50 submission to final state", "sum", "latency p50 ms", "<=", 30.0),
+    ("Qiskit Bell on Aer, p50 submission to final state", "qiskit_bell", "latency p50 ms", "<=", 150.0),
+    ("trivial executions per second end to end through the gateway, 1 worker", "sum", "gateway exec/s", ">=", 200.0),
+)
+COLUMNS = (
+    "broker, database", "runtime", "sample", "engine wait", "latency p50 ms", "latency p95 ms", "to claim p50 ms",
+    "run p50 ms", "runtime p50 ms", "fresh process p50 ms", "in-process p50 ms", "in-process via HTTP p50 ms",
+    "ours / in-process", "ours / fresh process", "exec/s 1 worker", "exec/s 2 workers", "gateway exec/s",
+)  # fmt: skip
+#: Below this line bench/results/jobs.md is written by hand (the reading, the runs before): kept as it is.
+KEEP_MARKER = "<!-- python -m bench jobs writes what is above this line; what follows is kept -->"
+NOT_MEASURED = "-"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench jobs")
     parser.add_argument("--runs", type=int, default=30, help="sequential jobs per latency row (default 30)")
     parser.add_argument("--burst", type=int, default=24, help="jobs per throughput burst (default 24)")
+    parser.add_argument("--gateway-burst", type=int, default=60, help="executions of the gateway burst (default 60)")
     parser.add_argument("--configs", default="redis,filesystem")
-    parser.add_argument("--runtimes", default="local,docker")
+    parser.add_argument("--runtimes", default="local", help="local (default), or local,docker")
     parser.add_argument("--samples", default="sum,qiskit_bell")
+    parser.add_argument("--waits", default="events,poll", help="engine waits to compare (PLANQK_ENGINE_WAIT)")
+    parser.add_argument("--quick", action="store_true", help="a smoke test: sum only, a few runs, nothing written")
+    parser.add_argument("--out", help="where the results go (default bench/results/jobs.md; none with --quick)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.quick:
+        args.runs, args.burst, args.gateway_burst = min(args.runs, 3), min(args.burst, 3), min(args.gateway_burst, 4)
+        if args.samples == parser.get_default("samples"):
+            args.samples = "sum"
     if args.child:
         return _child(args)
 
+    load_before = os.getloadavg()
     rows: list[dict[str, str]] = []
     for name in args.configs.split(","):
         config = CONFIGS[name]
         env = {**os.environ, **config["env"], "PLANQK_QUEUE": f"bench-{uuid.uuid4().hex[:8]}"}
         env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
         cmd = [sys.executable, "-m", "bench", "jobs", "--child", name, "--runs", str(args.runs),
-               "--burst", str(args.burst), "--runtimes", args.runtimes, "--samples", args.samples]  # fmt: skip
+               "--burst", str(args.burst), "--gateway-burst", str(args.gateway_burst), "--runtimes", args.runtimes,
+               "--samples", args.samples, "--waits", args.waits, *(["--quick"] if args.quick else [])]  # fmt: skip
         print(f"== {config['label']}", file=sys.stderr)
         out = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, check=True, text=True).stdout
         for line in out.splitlines():
             if line.startswith("ROW "):
                 rows.append({"broker, database": config["label"], **json.loads(line[4:])})
-    notes = (
-        "Latency: one job at a time on a warm worker, from `created_at` (submission) to `ended_at` (final "
-        "state) as the database records them; `wait` is submission to claim by the worker, `run` the "
-        "rest (start of the execution, reading its output, storing logs and the result). Runtime: the "
-        "runtime alone, `start()` until `poll()` says it ended (sandbox, supervisor, runner). Throughput: a "
-        "burst of jobs submitted at once, executions per second from the first submission to the last "
-        "final state, with one worker process and with two. Direct: the same program run without the "
-        "platform (`python -m src` with the service's environment; `docker run` of the service's image), "
-        "start of the process to its exit. Overhead: latency p50 minus direct p50; latency minus runtime is "
-        "what the engine, the broker and the database add."
-    )
-    write_table("jobs", "Jobs: latency, throughput and overhead", rows, notes)
+    rows = [{column: row.get(column, NOT_MEASURED) for column in COLUMNS} for row in rows]
+    load = f"load average (1, 5, 15 min) before: {_load(load_before)}; after: {_load(os.getloadavg())}"
+    text = "\n\n".join([load, goals_text(rows), NOTES])
+    out_path = None if args.quick and not args.out else Path(args.out) if args.out else RESULTS / "jobs.md"
+    kept = ""
+    if out_path is not None and out_path.exists() and KEEP_MARKER in out_path.read_text():
+        kept = out_path.read_text().split(KEEP_MARKER, 1)[1]
+    write_table(
+        "jobs", "Jobs: latency, throughput and the baselines", rows, text + "\n\n" + KEEP_MARKER + kept.rstrip("\n"),
+        path=out_path,
+    )  # fmt: skip
     return 0
+
+
+NOTES = (
+    "Latency (ours, cold): one job at a time on a warm worker, from `created_at` (submission) to `ended_at` "
+    "(final state) as the database records them; `to claim` is submission to claim by the worker, `run` the "
+    "rest (start of the execution, following it, storing logs and the result). Engine wait: `events` "
+    "(PLANQK_ENGINE_WAIT=events, the default: the runtime wakes the engine when the execution ended or printed) or "
+    "`poll` (the clock alone). Runtime: the runtime alone, `start()` until `poll()` says it ended (sandbox, "
+    "supervisor, runner). Fresh process: `python -m src` with the service's environment (`docker run` of its "
+    "image), start of the process to its exit. In-process: `run()` in a thread of a minimal HTTP server that "
+    "imported the program once (bench/inprocess.py, as PlanQK's local service API), POST to the end of `run()` "
+    "as the server records it (no isolation, no persistence), and `via HTTP` as its client sees it (its POST to "
+    "the GET that reads the final state); the same numbers on every row of a sample. "
+    "Throughput: a burst of jobs submitted at once, executions per second from the first submission to the "
+    "last final state, with a worker of concurrency 1 and 2. Gateway: the sum through the production server "
+    "(one granian worker) with one worker of concurrency 1, as a client sees it: a token, then the burst "
+    "POSTed and every execution polled until its final state, executions per second from the token request to "
+    "the last final state seen."
+)
+
+
+def _load(values: tuple[float, float, float]) -> str:
+    return " ".join(f"{value:.2f}" for value in values)
+
+
+def _number(value: str) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def goals_text(rows: list[dict[str, str]]) -> str:
+    """Issue 17's goals against the rows (the events wait, local runtime), met or not per configuration."""
+    lines = ["Goals of issue 17 (local runtime, engine wait `events`):", ""]
+    for label, sample, column, how, goal in GOALS:
+        for row in rows:
+            if row["sample"] != sample or row["runtime"] != "local" or row["engine wait"] != "events":
+                continue
+            value = _number(row.get(column, ""))
+            if value is None:
+                verdict = "not measured"
+            else:
+                met = value <= goal if how == "<=" else value >= goal
+                verdict = f"{value:g}: {'met' if met else 'not met'}"
+            lines.append(f"- {label} {'≤' if how == '<=' else '≥'} {goal:g} ({row['broker, database']}): {verdict}")
+    lines.append(
+        "- memory of one idle warm runner and of a template process: not measured (no warm runners yet, item 1)"
+    )
+    return "\n".join(lines)
 
 
 # --- the child: one configuration --------------------------------------------------------------------
@@ -106,6 +194,7 @@ def _child(args: argparse.Namespace) -> int:
     from accounts.models import User
 
     owner, _ = User.objects.get_or_create(email="bench-jobs@example.com")
+    in_process: dict[str, tuple[list[float], list[float]]] = {}
     for runtime in args.runtimes.split(","):
         if runtime == "docker" and not _docker_answers():
             print("docker: no engine answers; skipped", file=sys.stderr)
@@ -113,38 +202,81 @@ def _child(args: argparse.Namespace) -> int:
         for sample in args.samples.split(","):
             version, source = _build(owner, sample, runtime)
             data, params = SAMPLE_INPUT[sample]
-            direct = _direct(version, source, runtime, data, params, runs=max(5, args.runs // 3))
-            bare = _runtime_only(version, runtime, data, params, runs=max(5, args.runs // 3))
-            row: dict[str, Any] = {"runtime": runtime, "sample": sample}
-            for concurrency in (1, 2):
-                worker = _start_worker(concurrency)
-                try:
-                    for _ in range(3):  # warm: imports, connections, the environment's page cache
-                        _wait_all([_submit(version, owner, data, params)])
-                    if concurrency == 1:
-                        jobs = [_wait_all([_submit(version, owner, data, params)])[0] for _ in range(args.runs)]
-                        _check(jobs)
-                        total = [(j.ended_at - j.created_at).total_seconds() * 1000 for j in jobs]
-                        wait = [(j.started_at - j.created_at).total_seconds() * 1000 for j in jobs]
-                        row["latency p50 ms"] = f"{percentile(total, 50):.0f}"
-                        row["latency p95 ms"] = f"{percentile(total, 95):.0f}"
-                        row["wait p50 ms"] = f"{percentile(wait, 50):.0f}"
-                        row["run p50 ms"] = f"{percentile([t - w for t, w in zip(total, wait, strict=True)], 50):.0f}"
-                        row["direct p50 ms"] = f"{percentile(direct, 50):.0f}"
-                        row["runtime p50 ms"] = f"{percentile(bare, 50):.0f}"
-                        row["overhead p50 ms"] = f"{percentile(total, 50) - percentile(direct, 50):.0f}"
-                    burst = args.burst if sample == "sum" else max(6, args.burst // 3)
-                    jobs = _wait_all([_submit(version, owner, data, params) for _ in range(burst)], timeout=900)
-                    _check(jobs)
-                    span = (max(j.ended_at for j in jobs) - min(j.created_at for j in jobs)).total_seconds()
-                    row[f"exec/s {concurrency} worker{'s' if concurrency > 1 else ''}"] = f"{burst / span:.2f}"
-                finally:
-                    worker.terminate()
-                    worker.wait(timeout=60)
+            runs = max(5, args.runs // 3) if not args.quick else 2
+            direct = _direct(version, source, runtime, data, params, runs=runs)
+            bare = _runtime_only(version, runtime, data, params, runs=runs)
+            if runtime == "local" and sample not in in_process:
+                python = str(Path(version.build_handle["env_dir"]) / "bin" / "python")
+                in_process[sample] = inprocess.measure(python, source, data, params, runs=max(runs, args.runs))
+            gateway = _Gateway(version, owner) if sample == "sum" and runtime == "local" else None
+            try:
+                for wait_mode in args.waits.split(","):
+                    row = _measure(args, sample, version, owner, data, params, wait_mode, gateway)
+                    ours = percentile(row.pop("_latencies"), 50)
+                    server_ms, client_ms = in_process.get(sample, ([], []))
+                    inproc = percentile(server_ms, 50) if server_ms else None
+                    row.update(
+                        {
+                            "runtime": runtime,
+                            "sample": sample,
+                            "engine wait": wait_mode,
+                            "runtime p50 ms": f"{percentile(bare, 50):.0f}",
+                            "fresh process p50 ms": f"{percentile(direct, 50):.0f}",
+                            "in-process p50 ms": f"{inproc:.1f}" if inproc else NOT_MEASURED,
+                            "in-process via HTTP p50 ms": f"{percentile(client_ms, 50):.1f}"
+                            if client_ms
+                            else NOT_MEASURED,
+                            "ours / in-process": f"{ours / inproc:.0f}" if inproc else NOT_MEASURED,
+                            "ours / fresh process": f"{ours / percentile(direct, 50):.1f}",
+                        }
+                    )
+                    print("ROW " + json.dumps(row), flush=True)
+                    print(json.dumps(row), file=sys.stderr)
+            finally:
+                if gateway is not None:
+                    gateway.stop()
             _remove_build(version)
-            print("ROW " + json.dumps(row), flush=True)
-            print(json.dumps(row), file=sys.stderr)
     return 0
+
+
+def _measure(
+    args: argparse.Namespace,
+    sample: str,
+    version: Any,
+    owner: Any,
+    data: Any,
+    params: Any,
+    wait_mode: str,
+    gateway: _Gateway | None,
+) -> dict[str, Any]:
+    """One row's measurements with the engine waiting ``wait_mode``: latency, bursts, the gateway."""
+    row: dict[str, Any] = {}
+    for concurrency in (1, 2):
+        worker = _start_worker(concurrency, wait_mode)
+        try:
+            for _ in range(3):  # warm: imports, connections, the environment's page cache
+                _wait_all([_submit(version, owner, data, params)])
+            if concurrency == 1:
+                jobs = [_wait_all([_submit(version, owner, data, params)])[0] for _ in range(args.runs)]
+                _check(jobs)
+                total = [(j.ended_at - j.created_at).total_seconds() * 1000 for j in jobs]
+                wait = [(j.started_at - j.created_at).total_seconds() * 1000 for j in jobs]
+                row["_latencies"] = total
+                row["latency p50 ms"] = f"{percentile(total, 50):.0f}"
+                row["latency p95 ms"] = f"{percentile(total, 95):.0f}"
+                row["to claim p50 ms"] = f"{percentile(wait, 50):.0f}"
+                row["run p50 ms"] = f"{percentile([t - w for t, w in zip(total, wait, strict=True)], 50):.0f}"
+            burst = args.burst if sample == "sum" else max(3, args.burst // 3)
+            jobs = _wait_all([_submit(version, owner, data, params) for _ in range(burst)], timeout=900)
+            _check(jobs)
+            span = (max(j.ended_at for j in jobs) - min(j.created_at for j in jobs)).total_seconds()
+            row[f"exec/s {concurrency} worker{'s' if concurrency > 1 else ''}"] = f"{burst / span:.2f}"
+            if concurrency == 1 and gateway is not None:
+                row["gateway exec/s"] = f"{gateway.burst(args.gateway_burst, data, params):.2f}"
+        finally:
+            worker.terminate()
+            worker.wait(timeout=60)
+    return row
 
 
 def _ensure_database() -> None:
@@ -248,7 +380,7 @@ def _runtime_only(version: Any, runtime: str, data: Any, params: Any, *, runs: i
     return times[1:]
 
 
-def _start_worker(concurrency: int) -> subprocess.Popen[bytes]:
+def _start_worker(concurrency: int, wait_mode: str = "events") -> subprocess.Popen[bytes]:
     from django.conf import settings
 
     log = ROOT / "var" / f"bench-worker-{concurrency}.log"
@@ -256,12 +388,93 @@ def _start_worker(concurrency: int) -> subprocess.Popen[bytes]:
            "-Q", settings.CELERY_TASK_DEFAULT_QUEUE, "--concurrency", str(concurrency),
            "-n", f"bench-{uuid.uuid4().hex[:6]}@%h",
            "--without-gossip", "--without-mingle", "--without-heartbeat"]  # fmt: skip
-    env = {**os.environ, "DJANGO_DEBUG": "false", "DJANGO_SECRET_KEY": "bench-only-" + "x" * 40}
+    env = {**_server_env(), "PLANQK_ENGINE_WAIT": wait_mode}
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT)  # noqa: SIM115
     time.sleep(1)
     if proc.poll() is not None:
         raise RuntimeError(log.read_text())
     return proc
+
+
+def _server_env() -> dict[str, str]:
+    """What the worker and the production server of the benchmark run with (this child's database)."""
+    return {
+        **os.environ,
+        "DJANGO_DEBUG": "false",
+        "DJANGO_SECRET_KEY": "bench-only-" + "x" * 40,
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "DJANGO_SECURE_SSL_REDIRECT": "false",
+        "DJANGO_LOG_LEVEL": "WARNING",
+        # The burst measures executions, not the token endpoint's per-client limit.
+        "PLANQK_TOKEN_REQUESTS_PER_MINUTE": "0",
+    }
+
+
+class _Gateway:
+    """The sum version published with a plan without practical limits, an application subscribed
+    to it, and the portal under its production server on loopback (one granian worker)."""
+
+    def __init__(self, version: Any, owner: Any) -> None:
+        from accounts.models import User
+        from applications.services import application_create, subscription_create
+        from bench.gateway import _free_port, _start_server, _stop
+        from services.models import Lifecycle, PricingPlan
+
+        service = version.service
+        service.lifecycle, service.published_version = Lifecycle.PUBLISHED, version
+        service.save()
+        plan = PricingPlan.objects.create(
+            service=service, name="Bench", requests_per_minute=10_000_000, max_concurrent=10_000_000
+        )
+        subscriber, _ = User.objects.get_or_create(email="bench-jobs-subscriber@example.com")
+        issued = application_create(owner=subscriber, name=f"bench {uuid.uuid4().hex[:6]}")
+        subscription_create(application=issued.application, service=service, plan=plan)
+        self.basic = base64.b64encode(f"{issued.consumer_key}:{issued.secret}".encode()).decode()
+        self.path = f"/gateway/{owner.uuid}/{service.name}/{version.version}/"
+        self.port = _free_port()
+        self._stop = _stop
+        self.server = _start_server(_server_env(), "granian", self.port, 1, 2)
+
+    def burst(self, count: int, data: Any, params: Any) -> float:
+        """Executions per second of ``count`` sum executions through the gateway, as a client sees them."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        started = time.monotonic()
+        conn.request(
+            "POST", "/gateway/token", "grant_type=client_credentials",
+            {"Authorization": f"Basic {self.basic}", "Content-Type": "application/x-www-form-urlencoded"},
+        )  # fmt: skip
+        response = conn.getresponse()
+        body = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"the gateway issued no token: {response.status} {body[:300]!r}")
+        bearer = {"Authorization": f"Bearer {json.loads(body)['access_token']}"}
+        pending = []
+        payload = json.dumps({"data": data, "params": params})
+        for _ in range(count):
+            conn.request("POST", self.path, payload, {**bearer, "Content-Type": "application/json"})
+            response = conn.getresponse()
+            body = response.read()
+            if response.status not in (200, 201):
+                raise RuntimeError(f"the gateway refused an execution: {response.status} {body[:300]!r}")
+            pending.append(json.loads(body)["id"])
+        give_up = time.monotonic() + 900
+        while pending:
+            if time.monotonic() > give_up:
+                raise RuntimeError(f"{len(pending)} gateway executions not final after 900 s")
+            for execution_id in list(pending):
+                conn.request("GET", f"{self.path}{execution_id}", headers=bearer)
+                status = json.loads(conn.getresponse().read())["status"]
+                if status in ("SUCCEEDED", "FAILED", "CANCELLED", "UNKNOWN"):
+                    if status != "SUCCEEDED":
+                        raise RuntimeError(f"a gateway execution ended {status}")
+                    pending.remove(execution_id)
+            time.sleep(0.005)
+        span = time.monotonic() - started
+        conn.close()
+        return count / span
+
+    def stop(self) -> None:
+        self._stop(self.server)
 
 
 def _submit(version: Any, owner: Any, data: Any, params: Any) -> Any:
