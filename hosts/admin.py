@@ -8,8 +8,8 @@ from .selectors import host_state
 class WorkerHostAdmin(admin.ModelAdmin):
     """Read-only: the rows are the workers' heartbeats, written by the workers alone."""
 
-    list_display = ("name", "state", "last_seen", "started_at", "runtimes")
-    readonly_fields = ("name", "last_seen", "started_at", "runtimes")
+    list_display = ("name", "state", "last_seen", "started_at", "runtimes", "queues", "capacity")
+    readonly_fields = ("name", "last_seen", "started_at", "runtimes", "queues", "capacity")
 
     @admin.display(description="state")
     def state(self, obj: WorkerHost) -> str:

@@ -344,7 +344,7 @@ def test_a_docker_only_host_never_takes_a_local_job(make_version, start_host, us
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_pinned_service_waits_for_a_host_consuming_its_queue(make_version, start_host, user):
+def test_a_pinned_service_waits_for_a_host_consuming_its_queue(make_version, start_host, user, client):
     from jobs.services import job_enqueue
 
     start_host("plain", env=runs(PLANQK_HOST_RUNTIMES="local"))
@@ -358,6 +358,9 @@ def test_a_pinned_service_waits_for_a_host_consuming_its_queue(make_version, sta
     assert engine.job_reap()["unserved"] == 1
     assert "no worker host consumes the queue hardware-token" in log_text(job)
     assert Job.objects.get(pk=job.pk).status == JobStatus.PENDING
+    client.force_login(user)
+    page = client.get(f"/jobs/{job.pk}/").content.decode()
+    assert "waiting: no worker host consumes the queue hardware-token" in page  # the job page says why
 
     start_host("token-host", env=runs(PLANQK_WORKER_QUEUES="hardware-token"))
     done = wait_final(job)
