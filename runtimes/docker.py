@@ -412,6 +412,11 @@ class DockerRuntime(Runtime):
             "output": "kill at the cap (checked on every poll)",
             "network": "none",
             "timeout": "wall clock, enforced by poll(); the container's own alarm soon after if nobody polls",
+            "images": (
+                f"pushed to {self.config.registry}, pulled by digest where missing"
+                if self.config.registry
+                else "in this host's engine only (no PLANQK_DOCKER_REGISTRY)"
+            ),
         }
 
     # --- builds ------------------------------------------------------------------------------
@@ -671,7 +676,7 @@ class DockerRuntime(Runtime):
             return build.image_id or build.image
         if not self.config.registry:
             raise RuntimeUnavailable(
-                f"the version's image was pushed to a registry ({build.pushed or build.digest}), but this host "
+                f"the version's image was pushed to a registry ({(build.pushed or build.digest)[:200]}), but this host "
                 "has no PLANQK_DOCKER_REGISTRY: set it as on the building host",
                 code="platform:build-unavailable",
             )

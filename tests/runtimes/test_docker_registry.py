@@ -303,6 +303,7 @@ def test_a_version_built_on_host_a_runs_on_host_b_pulled_by_digest(two_hosts: Tw
     assert final is not None, output
     assert final.payload["result"] == {"sum": 4}
     assert again == []
+    assert two_hosts.b.runtime.describe()["images"] == f"pushed to {two_hosts.registry}, pulled by digest where missing"
 
 
 def test_a_tag_moved_in_the_registry_does_not_change_what_host_b_runs(two_hosts: TwoHosts) -> None:
