@@ -41,6 +41,28 @@ def docker_host_env(engine: str, registry_prefix: str, base_image: str) -> dict[
     }
 
 
+def built_on_host_a(start_host, settings, prefix: str, base_image: str, sample: str, **fields) -> tuple:
+    """Host A (this machine's engine) builds a new service's version through the build task."""
+    from planqk_samples import sample_zip
+    from services import services
+
+    # The platform's runtime, the same on every host: the new version's build goes to Docker hosts.
+    settings.PLANQK_RUNTIME = "docker"
+    # Host A takes the build the new service enqueues (nothing else consumes this test's queues).
+    host_a = start_host("host-a", env=docker_host_env(FIRST_ENGINE, prefix, base_image))
+    service = services.service_create(
+        owner=make_provider(), name=f"{sample}-{uuid.uuid4().hex[:6]}", archive=sample_zip(sample), **fields
+    )
+    version = service.versions.get()
+    wait_for(
+        lambda: ServiceVersion.objects.get(pk=version.pk).status in (BuildStatus.READY, BuildStatus.FAILED),
+        timeout=300,
+    )
+    version.refresh_from_db()
+    assert version.status == BuildStatus.READY, build_log(version)
+    return host_a, version
+
+
 def test_a_docker_version_built_on_host_a_runs_on_host_b_from_the_registry(
     user,
     settings,
@@ -52,25 +74,10 @@ def test_a_docker_version_built_on_host_a_runs_on_host_b_from_the_registry(
     import docker.errors
 
     import docker
-    from planqk_samples import sample_zip
     from runtimes.docker import image_tag
-    from services import services
 
     prefix = f"{registry.address}/hosts{uuid.uuid4().hex[:6]}"
-    # The platform's runtime, the same on every host: the new version's build goes to Docker hosts.
-    settings.PLANQK_RUNTIME = "docker"
-    # Host A takes the build the new service enqueues (nothing else consumes this test's queues).
-    host_a = start_host("host-a", env=docker_host_env(FIRST_ENGINE, prefix, base_image))
-    service = services.service_create(
-        owner=make_provider(), name=f"sum-{uuid.uuid4().hex[:6]}", archive=sample_zip("sum"), skip_example_run=True
-    )
-    version = service.versions.get()
-    wait_for(
-        lambda: ServiceVersion.objects.get(pk=version.pk).status in (BuildStatus.READY, BuildStatus.FAILED),
-        timeout=300,
-    )
-    version.refresh_from_db()
-    assert version.status == BuildStatus.READY, build_log(version)
+    host_a, version = built_on_host_a(start_host, settings, prefix, base_image, "sum", skip_example_run=True)
     handle = version.build_handle
     reference = f"{prefix}/{image_tag(str(version.pk))}@{handle['digest']}"
     assert f"pushed to {handle['pushed']} digest {handle['digest']} from host host-a" in build_log(version)
@@ -123,3 +130,47 @@ def test_a_docker_version_built_on_host_a_runs_on_host_b_from_the_registry(
     operator_line = next(line for line in host_c.log().splitlines() if reference_id in line)
     assert f"{pulled} failed: " in operator_line, operator_line
     engine_b.images.remove(reference, force=True)
+
+
+def test_a_docker_job_on_a_lost_host_runs_again_on_another_engine_once(
+    user,
+    settings,
+    start_host,
+    base_image: str,
+    registry: Registry,  # noqa: F811
+    second_engine: Engine,  # noqa: F811
+):
+    """Host A's machine dies mid-job (its worker and its engine's container): the job runs again
+    from the start on host B, whose engine pulls the image, and ends once, billed once."""
+    import docker
+    from jobs import engine
+    from jobs.models import InterimResult
+    from tests.hosts.test_host_loss import let_time_pass, lost_seconds, usage_of
+
+    prefix = f"{registry.address}/loss{uuid.uuid4().hex[:6]}"
+    host_a, version = built_on_host_a(start_host, settings, prefix, base_image, "slow", skip_example_run=True)
+    host_b = start_host("host-b", env=docker_host_env(second_engine.host, prefix, base_image))
+    job = subscribed_job(version, user, params={"steps": 2, "sleep": 8})
+    execute_job.apply_async(args=[str(job.pk)], queue=host_a.queue)
+    wait_for(lambda: "started on host host-a" in log_text(job), timeout=90)
+    job.refresh_from_db()
+    container = job.runtime_handle["container"]
+    host_a.crash()
+    # The machine is gone, and so is what ran on its engine.
+    docker.DockerClient(base_url=FIRST_ENGINE).containers.get(container).remove(force=True)
+    assert not InterimResult.objects.filter(job=job).exists()
+
+    let_time_pass(job, "host-a", seconds=lost_seconds())
+    counts = engine.job_reap()
+    assert counts["rerun"] == 1, counts
+    job = wait_final(job, timeout=240)
+    logs = log_text(job)
+    assert job.status == JobStatus.SUCCEEDED, (job.error_code, job.error_detail, logs)
+    assert job.result["steps"] == 2
+    assert job.worker.startswith("host-b:")
+    assert job.runtime_starts == 2
+    assert usage_of(job) == [("SUCCEEDED", 70)]
+    assert logs.index("started on host host-a") < logs.index("host host-b: pulled ")
+    assert logs.index("host host-b: pulled ") < logs.index("started on host host-b")
+    assert logs.count("step 2 of 2 done") == 1, logs
+    assert host_b.proc.poll() is None
