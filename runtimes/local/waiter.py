@@ -29,6 +29,7 @@ from pathlib import Path
 from inotify_simple import INotify
 from inotify_simple import flags as in_flags
 
+from runtimes.base import check_id
 from runtimes.local import supervisor as sup
 from runtimes.local.handles import LocalExecutionHandle
 
@@ -121,8 +122,13 @@ class Waiter:
 
     def _watch(self, handle: LocalExecutionHandle) -> _Watch | None:
         exec_dir = Path(handle.dir)
-        # Only a folder of this runtime's own: a handle edited in the database names no other path.
-        if exec_dir != self.executions_dir / handle.execution_id or not handle.execution_id:
+        # Only a folder of this runtime's own: a handle edited in the database names no other path
+        # (its execution id is a plain name, its folder the one that name gives).
+        try:
+            execution_id = check_id(handle.execution_id, "execution id")
+        except ValueError:
+            return None
+        if exec_dir != self.executions_dir / execution_id:
             return None
         with self._lock:
             notify = self._notify()

@@ -14,15 +14,16 @@ import shutil
 import signal
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from runtimes.local import LocalConfig, LocalRuntime
 from runtimes.local.waiter import OUTPUT_WAKE_GAP_SECONDS
 
-GAP = OUTPUT_WAKE_GAP_SECONDS or 0.02
-
 from .conftest import RuntimeUnderTest, _private_dir
+
+GAP = OUTPUT_WAKE_GAP_SECONDS or 0.02
 
 pytestmark = pytest.mark.slow
 
@@ -133,18 +134,26 @@ def test_a_supervisor_killed_without_a_word_ends_the_wait(local: RuntimeUnderTes
     runtime.wait(handle, 30)
     assert time.monotonic() - started < 5
     state = runtime.poll(handle)
-    assert not state.running and state.exit_code is None
+    assert not state.running
+    assert state.exit_code is None
 
 
 def test_a_handle_naming_another_folder_is_not_watched(local: RuntimeUnderTest) -> None:
     handle = local.start(local.build(QUIET), params={"seconds": 5})
     runtime = _fresh(local)
-    edited = runtime.execution_handle({**handle.to_json(), "dir": "/etc"})
-    started = time.monotonic()
-    runtime.wait(edited, 5)
-    # The clock instead: it returns after the poll interval, and nothing outside was watched.
-    assert time.monotonic() - started < 1
-    assert runtime.executions.waiter._watches == {}
+    escaping = f"../{Path(handle.dir).parent.name}/{handle.execution_id}"  # type: ignore[attr-defined]
+    for edited in (
+        runtime.execution_handle({**handle.to_json(), "dir": "/etc"}),
+        # An id with a way out whose folder is the one it names: still not a plain name.
+        runtime.execution_handle(
+            {**handle.to_json(), "execution_id": escaping, "dir": str(runtime.executions_dir / escaping)}
+        ),
+    ):
+        started = time.monotonic()
+        runtime.wait(edited, 5)
+        # The clock instead: it returns after the poll interval, and nothing outside was watched.
+        assert time.monotonic() - started < 1
+        assert runtime.executions.waiter._watches == {}
     runtime.wait(handle, 0.05)
     assert list(runtime.executions.waiter._watches) == [handle.execution_id]
     runtime.cleanup(handle)
