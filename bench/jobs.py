@@ -79,6 +79,8 @@ COLUMNS = (
 #: Below this line bench/results/jobs.md is written by hand (the reading, the runs before): kept as it is.
 KEEP_MARKER = "<!-- python -m bench jobs writes what is above this line; what follows is kept -->"
 NOT_MEASURED = "-"
+# The benchmark's owner runs bursts of its own services: its per-owner limits would cut them off (0: none).
+UNLIMITED = {"PLANQK_OWNER_MAX_CONCURRENT": "0", "PLANQK_OWNER_REQUESTS_PER_MINUTE": "0"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, str]] = []
     for name in args.configs.split(","):
         config = CONFIGS[name]
-        env = {**os.environ, **config["env"], "PLANQK_QUEUE": f"bench-{uuid.uuid4().hex[:8]}"}
+        env = {**os.environ, **config["env"], "PLANQK_QUEUE": f"bench-{uuid.uuid4().hex[:8]}", **UNLIMITED}
         env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
         cmd = [sys.executable, "-m", "bench", "jobs", "--child", name, "--runs", str(args.runs),
                "--burst", str(args.burst), "--gateway-burst", str(args.gateway_burst), "--runtimes", args.runtimes,
