@@ -98,11 +98,27 @@ def running_registry(htpasswd: str = "") -> Iterator[Registry]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+# One of each per test session: tests/hosts imports these fixtures, which makes them fixtures of
+# that module too, and a second registry and engine would only cost time.
+_SHARED: dict[str, object] = {}
+
+
+def _once(name: str, start: object) -> Iterator[object]:
+    if name in _SHARED:
+        yield _SHARED[name]
+        return
+    with start() as found:  # type: ignore[operator]
+        _SHARED[name] = found
+        try:
+            yield found
+        finally:
+            del _SHARED[name]
+
+
 @pytest.fixture(scope="session")
 def registry() -> Iterator[Registry]:
     """A registry without credentials (the usual one on a private network or loopback)."""
-    with running_registry() as found:
-        yield found
+    yield from _once("registry", running_registry)  # type: ignore[misc]
 
 
 @dataclass
@@ -115,6 +131,12 @@ class Engine:
 
 @pytest.fixture(scope="session")
 def second_engine() -> Iterator[Engine]:
+    """A second Docker engine (:func:`running_second_engine`), one per test session."""
+    yield from _once("engine", running_second_engine)  # type: ignore[misc]
+
+
+@contextlib.contextmanager
+def running_second_engine() -> Iterator[Engine]:
     """A second dockerd on this machine, as ../shared/ci/start-docker.sh starts the first (no
     iptables, no bridge), with its own data root (image store), exec root, pid file, socket,
     containerd namespaces and cgroup parent: nothing of the first engine's is shared."""
