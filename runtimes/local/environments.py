@@ -873,6 +873,14 @@ class _Steps:
             [*argv, "--path", str(site)], log_as="", quiet=True, plain=True, tmp=self.fresh("tmp"), capture=frozen
         )
         pins = _pins_of_freeze(frozen) if code == 0 else None
+        from_source = sorted({line.split(" @ ", 1)[0].strip() for line in frozen if " @ " in line})
+        if pins and from_source:
+            # Their wheels exist only in this host's cache of wheels built from source: no index
+            # serves a file of their hash, so another host cannot materialise this environment.
+            self.log(
+                f"built from source here: {', '.join(from_source)}; other hosts cannot make this environment "
+                "from its lock (their jobs of it fail with platform:build-unavailable)"
+            )
         text: str | None = None
         if pins == []:
             text = LOCK_HEADER

@@ -2,9 +2,8 @@
 worker, pool and the execution, SIGKILL), and the job ends as the settlement rule says
 (jobs.engine.job_settle_stale), exactly once, with its logs kept.
 
-Host-independent builds (issue 22 item 1) are not built yet: the version is built once by this
-test process, and both hosts run it from that build directory (the same absolute paths exist on
-both, as a shared build directory would give them).
+The version is built by this test process in its own data directory; each host materialises
+it in its own from the build's lock and the version's archive (issue 22 item 1) on its first job.
 """
 
 from __future__ import annotations
@@ -101,6 +100,8 @@ def test_a_job_on_a_lost_host_runs_again_on_the_other_host_once(user, make_versi
     assert job.runtime_starts == 2  # it ran twice, and the job says so
     assert usage_of(job) == [("SUCCEEDED", 70)]  # billed once
     logs = log_text(job)
+    assert logs.index("host host-a: environment and code materialised") < logs.index("started on host host-a")
+    assert logs.index("host host-b: environment and code materialised") < logs.index("started on host host-b")
     assert logs.index("started on host host-a") < logs.index("host host-a stopped answering")
     assert logs.index("host host-a stopped answering") < logs.index("started on host host-b")
     assert logs.count("step 1 of 2 done") == 1, logs

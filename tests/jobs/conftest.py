@@ -21,9 +21,11 @@ def make_version(tmp_path) -> Iterator[Callable[..., object]]:
     its environment for equal requirements, so only the first build of a session creates one).
     ``program`` replaces ``src/program.py`` of the sample with the given source.
     """
+    from django.core.files.base import ContentFile
+
     from jobs.runtime_factory import get_runtime
     from planqk_samples import SAMPLES, sample_files
-    from planqk_template import write_files
+    from planqk_template import write_files, zip_bytes
     from runtimes import BuildSpec
     from services.models import BuildStatus, Service, ServiceVersion
 
@@ -48,6 +50,8 @@ def make_version(tmp_path) -> Iterator[Callable[..., object]]:
             status=BuildStatus.BUILDING,
             created_by=owner,
         )
+        # Its stored archive, as an upload has one: a host without the build's folders unpacks it.
+        version.archive.save("user_code.zip", ContentFile(zip_bytes(files)), save=False)
         rt = get_runtime(runtime)
         result = rt.build(
             BuildSpec(version_id=str(version.id), source_dir=source, requirements=requirements), log=lambda line: None

@@ -17,6 +17,7 @@ from runtimes.local import LocalBuildHandle, LocalConfig, LocalRuntime
 from runtimes.local.locks import LOCK_HEADER, LockError, parse_lock
 
 from .conftest import _private_dir, local_wheel
+from .test_builds_sandbox import bwrap_works
 from .test_local import RuntimeUnderTest  # noqa: F401 - the type of the helpers below
 
 PROGRAM = """
@@ -281,3 +282,23 @@ def test_a_start_told_to_stop_stops_materialising(hosts) -> None:
         b.runtime.start(spec)
     assert caught.value.code == "platform:build-unavailable"
     assert not (b.data_dir / "envs" / build.env_key).exists()
+
+
+@pytest.mark.skipif(not bwrap_works(), reason="building from source needs bubblewrap")
+def test_a_package_built_from_source_on_host_a_is_named_and_host_b_fails_cleanly(tmp_path) -> None:
+    """A wheel built from a source archive exists only in host A's cache: no index has its hash."""
+    from .test_build_caches import source_index, user_code
+
+    index = source_index(tmp_path / "index", "srcpkg", "1.0", {"srcpkg/__init__.py": "VALUE = '1.0'\n"})
+    host_a = LocalRuntime(LocalConfig(data_dir=tmp_path / "a", sandbox="bwrap", pip_index_url=index))
+    host_b = LocalRuntime(LocalConfig(data_dir=tmp_path / "b", sandbox="bwrap", pip_index_url=index))
+    lines: list[str] = []
+    spec = BuildSpec(version_id="src-a", source_dir=user_code(tmp_path / "code"), requirements="srcpkg==1.0\n")
+    handle = host_a.build(spec, log=lines.append).build
+    assert isinstance(handle, LocalBuildHandle)
+    assert "built from source here: srcpkg; other hosts cannot make this environment from its lock" in "\n".join(lines)
+    assert "srcpkg==1.0 --hash=sha256:" in handle.lock
+    with pytest.raises(RuntimeUnavailable) as caught:
+        host_b.start(ExecutionSpec(execution_id=f"t{uuid.uuid4().hex[:12]}", build=handle))
+    assert caught.value.code == "platform:build-unavailable"
+    assert "could not be materialised" in str(caught.value)
