@@ -626,6 +626,9 @@ class DockerRuntime(Runtime):
         except docker.errors.DockerException as exc:
             failure = _engine_message(exc)
         if failure or not digest:
+            # The registry's name stays only on an image the registry holds.
+            with contextlib.suppress(docker.errors.DockerException):
+                self.client.images.remove(pushed)
             raise BuildError(
                 f"pushing the image to the registry {self.config.registry} failed: "
                 f"{failure or 'the registry answered no digest'}",

@@ -41,6 +41,20 @@ def docker_host_env(engine: str, registry_prefix: str, base_image: str) -> dict[
     }
 
 
+@pytest.fixture
+def built_images(tmp_path):
+    """``(prefix, build handle)`` of the versions a test built: their images leave the first engine
+    afterwards (the second engine goes with the test session)."""
+    import docker
+    from runtimes.docker import DockerConfig, DockerRuntime
+
+    built: list[tuple[str, dict]] = []
+    yield built
+    client = docker.DockerClient(base_url=FIRST_ENGINE)
+    for prefix, handle in built:
+        DockerRuntime(DockerConfig(data_dir=tmp_path, registry=prefix), client=client).remove_build(handle)
+
+
 def built_on_host_a(start_host, settings, prefix: str, base_image: str, sample: str, **fields) -> tuple:
     """Host A (this machine's engine) builds a new service's version through the build task."""
     from planqk_samples import sample_zip
@@ -67,6 +81,7 @@ def test_a_docker_version_built_on_host_a_runs_on_host_b_from_the_registry(
     user,
     settings,
     start_host,
+    built_images,
     base_image: str,
     registry: Registry,  # noqa: F811 - the fixture imported above
     second_engine: Engine,  # noqa: F811
@@ -78,6 +93,7 @@ def test_a_docker_version_built_on_host_a_runs_on_host_b_from_the_registry(
 
     prefix = f"{registry.address}/hosts{uuid.uuid4().hex[:6]}"
     host_a, version = built_on_host_a(start_host, settings, prefix, base_image, "sum", skip_example_run=True)
+    built_images.append((prefix, version.build_handle))
     handle = version.build_handle
     reference = f"{prefix}/{image_tag(str(version.pk))}@{handle['digest']}"
     assert f"pushed to {handle['pushed']} digest {handle['digest']} from host host-a" in build_log(version)
@@ -136,6 +152,7 @@ def test_a_docker_job_on_a_lost_host_runs_again_on_another_engine_once(
     user,
     settings,
     start_host,
+    built_images,
     base_image: str,
     registry: Registry,  # noqa: F811
     second_engine: Engine,  # noqa: F811
@@ -149,6 +166,7 @@ def test_a_docker_job_on_a_lost_host_runs_again_on_another_engine_once(
 
     prefix = f"{registry.address}/loss{uuid.uuid4().hex[:6]}"
     host_a, version = built_on_host_a(start_host, settings, prefix, base_image, "slow", skip_example_run=True)
+    built_images.append((prefix, version.build_handle))
     host_b = start_host("host-b", env=docker_host_env(second_engine.host, prefix, base_image))
     job = subscribed_job(version, user, params={"steps": 2, "sleep": 8})
     execute_job.apply_async(args=[str(job.pk)], queue=host_a.queue)

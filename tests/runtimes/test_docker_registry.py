@@ -294,7 +294,9 @@ def _build(hosts: TwoHosts, program: str | None = None) -> tuple[object, list[st
     folder = hosts.a.user_code(program)
     lines: list[str] = []
     spec = BuildSpec(version_id=f"{hosts.a.version_prefix}-{folder.name}", source_dir=folder, requirements="")
-    return hosts.a.runtime.build(spec, log=lines.append).build, lines
+    build = hosts.a.runtime.build(spec, log=lines.append).build
+    hosts.a.builds[f"{folder.name}-{len(hosts.a.builds)}"] = build  # removed from both engines at the end
+    return build, lines
 
 
 def test_a_version_built_on_host_a_runs_on_host_b_pulled_by_digest(two_hosts: TwoHosts) -> None:
@@ -379,10 +381,11 @@ def test_a_digest_the_registry_does_not_have_fails_clearly(two_hosts: TwoHosts) 
 
 def test_an_unreachable_registry_fails_the_build_clearly(base_image: str, second_engine: Engine) -> None:
     from runtimes import BuildError, BuildSpec
-    from runtimes.docker import DockerConfig, DockerRuntime, image_tag
+    from runtimes.docker import DockerBuildHandle, DockerConfig, DockerRuntime
 
     data, source = _private_dir("reg-down"), _private_dir("reg-down-src")
-    runtime = DockerRuntime(DockerConfig(data_dir=data, base_image=base_image, registry=f"127.0.0.1:{_free_port()}/x"))
+    nowhere = f"127.0.0.1:{_free_port()}/x"
+    runtime = DockerRuntime(DockerConfig(data_dir=data, base_image=base_image, registry=nowhere))
     rut = RuntimeUnderTest("docker", runtime, {"kind": "docker"}, source, version_prefix=f"down{uuid.uuid4().hex[:6]}")
     folder = rut.user_code()
     try:
@@ -393,9 +396,11 @@ def test_an_unreachable_registry_fails_the_build_clearly(base_image: str, second
         assert caught.value.code == "build:platform:registry-push"
         assert caught.value.user_error is False
         assert "pushing the image to the registry 127.0.0.1:" in caught.value.message
+        # The registry's name is not left on an image the registry does not hold.
+        assert not [tag for image in runtime.client.images.list() for tag in image.tags if tag.startswith(nowhere)]
     finally:
         with contextlib.suppress(Exception):
-            runtime.client.images.remove(image_tag(f"{rut.version_prefix}-x"))
+            runtime.remove_build(DockerBuildHandle(version_id=f"{rut.version_prefix}-x", image=""))
         shutil.rmtree(data, ignore_errors=True)
         shutil.rmtree(source, ignore_errors=True)
 
