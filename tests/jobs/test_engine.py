@@ -219,14 +219,21 @@ def test_ibm_service_gets_the_owners_provider_token(user, make_version):
     assert plain.result == {"ibm": None, "dwave": None}
 
 
-def test_a_job_whose_build_is_gone_fails_with_a_platform_error(user, make_version):
+def test_a_job_whose_build_is_gone_materialises_it_again_or_fails_with_a_platform_error(user, make_version):
     from jobs.runtime_factory import get_runtime
 
     version = make_version(user, "sum")
     get_runtime("local").remove_build(version.build_handle)
     job = run(version, user, data=SUM_DATA)
+    assert job.status == JobStatus.SUCCEEDED, job.error_detail
+    assert "code materialised from the version's archive" in log_text(job)
+
+    # Without its archive the code cannot be made again.
+    get_runtime("local").remove_build(version.build_handle)
+    version.archive.delete()
+    job = run(version, user, data=SUM_DATA)
     assert job.status == JobStatus.FAILED
-    assert job.is_platform_error
+    assert job.error_code == "platform:build-unavailable"
     assert "reference" in job.error_detail  # the details (which folder is gone) are in the operator's log
 
 
@@ -290,7 +297,7 @@ def test_the_services_memory_limit_applies(user, make_version):
 def test_a_platform_failure_shows_a_reference_never_the_servers_paths(user, make_version, caplog):
     version = make_version(user, "sum")
     secret_place = "/srv/operator-only/envs/deadbeef"
-    version.build_handle = {**version.build_handle, "env_dir": secret_place}
+    version.build_handle = {**version.build_handle, "env_key": secret_place}
     version.save()
     job = run(version, user, data=SUM_DATA)
     assert job.status == JobStatus.FAILED
