@@ -914,8 +914,9 @@ class _Steps:
         return lines + [f"--extra-index-url {url}" for url in self.indexes.extra_index_urls]
 
     def install_locked(self) -> bool:
-        """Install the lock's pins (``work/requirements.txt``) from this host's wheelhouse, offline."""
-        lockfile = str(self.work / "requirements.txt")
+        """Install the lock's pins (the environment's ``requirements.txt``, which the sandbox sees) from
+        this host's wheelhouse, offline."""
+        lockfile = str(self.env_dir / "requirements.txt")
         python = str(self.env_dir / "bin" / "python")
         if self.environments.installer() == "uv":
             argv = [self.environments.uv_binary(), "pip", "install", "--no-config", "--offline", "--no-index"]

@@ -302,3 +302,23 @@ def test_a_package_built_from_source_on_host_a_is_named_and_host_b_fails_cleanly
         host_b.start(ExecutionSpec(execution_id=f"t{uuid.uuid4().hex[:12]}", build=handle))
     assert caught.value.code == "platform:build-unavailable"
     assert "could not be materialised" in str(caught.value)
+
+
+def test_a_host_installing_with_pip_materialises_a_uv_lock(hosts) -> None:
+    """PLANQK_INSTALLER=pip on host B: pip installs the lock with --require-hashes, in the sandbox."""
+    a, _b, src = hosts
+    module = f"bypip_{uuid.uuid4().hex[:8]}"
+    build, code = build_on_a(a, src, module)
+    serve_index(a.data_dir / "wheelhouse", src / "index")
+    b_dir = _private_dir("mat-pip")
+    try:
+        b = Host(
+            LocalRuntime(LocalConfig(data_dir=b_dir, installer="pip", pip_index_url=(src / "index").as_uri())), b_dir
+        )
+        lines: list[str] = []
+        final = run(b, build, module, code, lines)
+        assert final is not None, lines
+        assert final.payload["result"] == {"value": "1.0"}
+        assert "materialised" in lines[0]
+    finally:
+        shutil.rmtree(b_dir, ignore_errors=True)
