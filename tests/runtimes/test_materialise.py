@@ -322,3 +322,36 @@ def test_a_host_installing_with_pip_materialises_a_uv_lock(hosts) -> None:
         assert "materialised" in lines[0]
     finally:
         shutil.rmtree(b_dir, ignore_errors=True)
+
+
+def test_host_b_keeps_its_own_environment_of_the_same_requirements_apart(hosts) -> None:
+    """Equal requirements resolved differently (host A found 1.0, host B 2.0): A's build runs on B
+    with exactly A's lock, in a folder of its own, and B's environment stays as it was."""
+    a, b, src = hosts
+    module = f"apart_{uuid.uuid4().hex[:8]}"
+    name = module.replace("_", "-")
+    local_wheel(a.data_dir / "wheelhouse", name, "1.0")
+    local_wheel(b.data_dir / "wheelhouse", name, "2.0")
+    requirements = f"{name}>=1\n"
+    from planqk_samples import sample_files
+    from planqk_template import write_files
+
+    files = dict(sample_files("sum"))
+    files["src/program.py"] = PROGRAM.encode()
+    files["requirements.txt"] = requirements.encode()
+    write_files(src / "code", files)
+    build_a = a.runtime.build(BuildSpec("apart-a", src / "code", requirements), log=lambda _l: None).build
+    build_b = b.runtime.build(BuildSpec("apart-b", src / "code", requirements), log=lambda _l: None).build
+    assert isinstance(build_a, LocalBuildHandle)
+    assert isinstance(build_b, LocalBuildHandle)
+    assert build_a.env_key == build_b.env_key
+    assert build_a.lock != build_b.lock
+    serve_index(a.data_dir / "wheelhouse", src / "index")
+
+    final = run(b, build_a, module, src / "code", [])
+    assert final is not None
+    assert final.payload["result"] == {"value": "1.0"}  # A's lock, not B's environment
+    final = run(b, build_b, module, None, [])
+    assert final is not None
+    assert final.payload["result"] == {"value": "2.0"}
+    assert len(list((b.data_dir / "envs").glob("*/.planqk-ready"))) == 2
