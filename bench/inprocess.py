@@ -20,10 +20,10 @@ import importlib
 import json
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,9 @@ def _plain(value: Any) -> Any:
 def make_server(run: Callable[..., Any], port: int = 0) -> ThreadingHTTPServer:
     """A server on 127.0.0.1:``port`` that runs ``run`` in a thread per POST."""
     executions: dict[str, dict[str, Any]] = {}
+    # Threads that live as long as the server: Qiskit Aer (OpenMP) crashes when run() is called
+    # in a second short-lived thread after the first one ended (a segfault in this benchmark).
+    pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="run")
 
     def work(execution_id: str, data: Any, params: Any) -> None:
         record = executions[execution_id]
@@ -53,6 +56,9 @@ def make_server(run: Callable[..., Any], port: int = 0) -> ThreadingHTTPServer:
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as a client of the real API would use
+        # Headers and body are two writes: without TCP_NODELAY the body waits for the client's
+        # delayed ACK (~40 ms on loopback), which is no cost of running run() in a thread.
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
@@ -75,9 +81,7 @@ def make_server(run: Callable[..., Any], port: int = 0) -> ThreadingHTTPServer:
                 return
             execution_id = uuid.uuid4().hex
             executions[execution_id] = {"status": "RUNNING", "created": created}
-            threading.Thread(
-                target=work, args=(execution_id, body.get("data"), body.get("params")), daemon=True
-            ).start()
+            pool.submit(work, execution_id, body.get("data"), body.get("params"))
             self._answer(201, {"id": execution_id, "status": "RUNNING"})
 
         def do_GET(self) -> None:
@@ -130,7 +134,8 @@ def one(conn: http.client.HTTPConnection, data: Any, params: Any, timeout: float
     """Milliseconds from submission to final state of one execution: as the server recorded them
     (its POST to the end of ``run()``), and as the client saw them (its POST to the GET that said so)."""
     sent = time.monotonic()
-    conn.request("POST", "/", json.dumps({"data": data, "params": params}), {"Content-Type": "application/json"})
+    body = json.dumps({"data": data, "params": params}).encode()  # bytes: sent with the headers, in one write
+    conn.request("POST", "/", body, {"Content-Type": "application/json"})
     execution_id = json.loads(conn.getresponse().read())["id"]
     give_up = time.monotonic() + timeout
     while time.monotonic() < give_up:
