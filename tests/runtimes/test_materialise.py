@@ -355,3 +355,14 @@ def test_host_b_keeps_its_own_environment_of_the_same_requirements_apart(hosts) 
     assert final is not None
     assert final.payload["result"] == {"value": "2.0"}
     assert len(list((b.data_dir / "envs").glob("*/.planqk-ready"))) == 2
+
+
+def test_an_unreachable_index_fails_cleanly(hosts) -> None:
+    a, b, src = hosts
+    module = f"noindex_{uuid.uuid4().hex[:8]}"
+    build, code = build_on_a(a, src, module)  # host B's index (a file: URL) serves nothing
+    with pytest.raises(RuntimeUnavailable) as caught:
+        run(b, build, module, code, [])
+    assert caught.value.code == "platform:build-unavailable"
+    assert "fetching the locked files failed" in str(caught.value)
+    assert not (b.data_dir / "envs" / build.env_key).exists()
