@@ -366,3 +366,17 @@ def test_an_unreachable_index_fails_cleanly(hosts) -> None:
     assert caught.value.code == "platform:build-unavailable"
     assert "fetching the locked files failed" in str(caught.value)
     assert not (b.data_dir / "envs" / build.env_key).exists()
+
+
+def test_an_environment_built_before_locks_is_locked_when_a_build_reuses_it(hosts) -> None:
+    a, _b, src = hosts
+    module = f"older_{uuid.uuid4().hex[:8]}"
+    first, code = build_on_a(a, src, module)
+    env_dir = a.data_dir / "envs" / first.env_key
+    (env_dir / ".planqk-lock").unlink()  # as an environment of an earlier release has none
+    requirements = (code / "requirements.txt").read_text()
+    again = a.runtime.build(BuildSpec("older-again", code, requirements), log=lambda _l: None).build
+    assert isinstance(again, LocalBuildHandle)
+    assert again.reused
+    assert again.lock == first.lock
+    assert (env_dir / ".planqk-lock").read_text() == first.lock
