@@ -224,10 +224,10 @@ class LocalRuntime(Runtime):
         )
         seconds = time.monotonic() - started
         if spec.log is not None:
-            if env_made or code_made:
-                what = " and ".join(part for part, made in (("environment", env_made), ("code", code_made)) if made)
-                sources = "the build's lock" if env_made else ""
-                sources += (" and " if sources and code_made else "") + ("the version's archive" if code_made else "")
+            made = [("environment", "the build's lock")] if env_made else []
+            made += [("code", "the version's archive")] if code_made else []
+            if made:
+                what, sources = (" and ".join(names) for names in zip(*made, strict=True))
                 spec.log(f"{what} materialised from {sources} in {seconds:.1f}s")
             elif waited:
                 spec.log(f"waited {seconds:.1f}s for another job materialising this build; reusing it")
