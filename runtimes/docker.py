@@ -78,6 +78,7 @@ from runtimes.base import (
     check_id,
 )
 from runtimes.local import supervisor as sup
+from runtimes.local.environments import BUILD_UNAVAILABLE
 from runtimes.local.sandbox import DEFAULT_UID_CLAIMS_DIR, ExecutionUids
 from runtimes.requirements import RequirementsError, canonical_requirements, canonical_text, split_indexes
 
@@ -681,12 +682,12 @@ class DockerRuntime(Runtime):
             raise RuntimeUnavailable(
                 f"the version's image was pushed to a registry ({(build.pushed or build.digest)[:200]}), but this host "
                 "has no PLANQK_DOCKER_REGISTRY: set it as on the building host",
-                code="platform:build-unavailable",
+                code=BUILD_UNAVAILABLE,
             )
         if not _DIGEST_RE.match(build.digest):
             raise RuntimeUnavailable(
                 f"the build's image digest is not a sha256 digest: {build.digest[:80]!r}",
-                code="platform:build-unavailable",
+                code=BUILD_UNAVAILABLE,
             )
         reference = f"{registry_repository(self.config.registry, build.version_id)}@{build.digest}"
         client = self.client
@@ -707,13 +708,15 @@ class DockerRuntime(Runtime):
                     # Closing the stream ends the engine's pull.
                     with contextlib.suppress(Exception):
                         events.close()
-                    raise RuntimeUnavailable(f"the pull of {reference} was stopped: the job is no longer ours")
+                    raise RuntimeUnavailable(
+                        f"the pull of {reference} was stopped: the job is no longer ours", code=BUILD_UNAVAILABLE
+                    )
             image_id = client.images.get(reference).id
         except docker.errors.DockerException as exc:
             failure = failure or _engine_message(exc)
         if failure:
             raise RuntimeUnavailable(
-                f"pulling {reference} on host {self._host()} failed: {failure}", code="platform:build-unavailable"
+                f"pulling {reference} on host {self._host()} failed: {failure}", code=BUILD_UNAVAILABLE
             )
         if spec.log is not None:
             # The job's log names the host of every line the runtime sends it.
@@ -909,6 +912,8 @@ class DockerRuntime(Runtime):
             raise ValueError(f"not a build of the docker runtime: {build!r}")
         name = container_name(execution_id)
         client = self.client
+        # Before anything is written for the execution: a build this host cannot get leaves nothing.
+        image = self._image_for(build, spec)
         with contextlib.suppress(docker.errors.NotFound):
             # A leftover of an earlier attempt of this execution.
             client.containers.get(name).remove(force=True)
@@ -933,7 +938,6 @@ class DockerRuntime(Runtime):
         memory = f"{int(spec.memory_mb)}m"
         # In memory and counted against the container's memory limit, gone with the container.
         tmpfs = f"rw,nosuid,nodev,size={int(spec.memory_mb)}m,mode=1777"
-        image = self._image_for(build, spec)
         uids = self.uids()
         uid = uids.claim(execution_id, exec_dir)
         try:

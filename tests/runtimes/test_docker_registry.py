@@ -327,6 +327,12 @@ def test_a_version_built_on_host_a_runs_on_host_b_pulled_by_digest(two_hosts: Tw
     assert final is not None, output
     assert final.payload["result"] == {"sum": 4}
     assert again == []
+    # The building host has the image by its digest already: it runs it without a pull.
+    on_a: list[str] = []
+    _state, output, final = two_hosts.a.run(build, data={"values": [5]}, log=on_a.append)
+    assert final is not None, output
+    assert final.payload["result"] == {"sum": 5}
+    assert on_a == []
     assert two_hosts.b.runtime.describe()["images"] == f"pushed to {two_hosts.registry}, pulled by digest where missing"
 
 
