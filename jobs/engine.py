@@ -848,7 +848,7 @@ def job_settle_stale(job: Job, *, now: Any) -> str:
     host = worker_host(job.worker)
     state = host_state(host, now=now)
     if state in (HostState.ALIVE, HostState.UNKNOWN):
-        if Job.objects.hand_over(job.pk, heartbeat_at=job.heartbeat_at):
+        if Job.objects.hand_over(job.pk, heartbeat_at=job.heartbeat_at, host=host):
             with transaction.atomic():
                 # To the host running the execution: only a worker there can reattach to it.
                 job_enqueue(job_id=job.pk, on_host=host if state == HostState.ALIVE else "")

@@ -9,6 +9,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models, transaction
+from django.db.models import Q
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
 from django.utils import timezone
@@ -29,6 +30,8 @@ JOB_FINAL_STATES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.C
 
 
 JOB_ACTIVE_STATES = frozenset({JobStatus.PENDING, JobStatus.RUNNING})
+# The end of the worker id of a job the reaper handed over and nobody has claimed yet (pid 0).
+HANDED_OVER = ":0:handover"
 
 
 class IllegalTransition(Exception):
@@ -54,8 +57,10 @@ class JobQuerySet(models.QuerySet):
             status=JobStatus.RUNNING, started_at=now, heartbeat_at=now, worker=worker
         ):
             return True
-        # The reaper hands a RUNNING job to a new worker by clearing ``worker``.
-        return bool(self.filter(pk=job_id, status=JobStatus.RUNNING, worker="").update(worker=worker, heartbeat_at=now))
+        # The reaper hands a RUNNING job to a new worker by marking ``worker`` handed over (a
+        # re-run clears it).
+        free = Q(worker="") | Q(worker__endswith=HANDED_OVER)
+        return bool(self.filter(free, pk=job_id, status=JobStatus.RUNNING).update(worker=worker, heartbeat_at=now))
 
     def record_start(self, job_id: Any, *, worker: str, runtime: str, handle: dict[str, Any]) -> bool:
         """The runtime started the service's code: from now on the execution is billable."""
@@ -70,13 +75,19 @@ class JobQuerySet(models.QuerySet):
             )
         )
 
-    def hand_over(self, job_id: Any, *, heartbeat_at: datetime | None) -> bool:
-        """A RUNNING job whose worker stopped beating: free it for another worker (not final)."""
+    def hand_over(self, job_id: Any, *, heartbeat_at: datetime | None, host: str = "") -> bool:
+        """A RUNNING job whose worker stopped beating: free it for another worker (not final).
+
+        ``worker`` keeps the host running the execution (``<host>:0:handover``): until a worker
+        claims it, the reaper still judges the job by that host, so a host lost meanwhile gets the
+        host-loss rule, not a hand-over to a host where nobody can reattach."""
         from django.db.models import F
 
         return bool(
             self.filter(pk=job_id, status=JobStatus.RUNNING, heartbeat_at=heartbeat_at).update(
-                worker="", heartbeat_at=timezone.now(), enqueue_count=F("enqueue_count") + 1
+                worker=f"{host}{HANDED_OVER}" if host else "",
+                heartbeat_at=timezone.now(),
+                enqueue_count=F("enqueue_count") + 1,
             )
         )
 

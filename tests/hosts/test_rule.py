@@ -206,3 +206,34 @@ def test_operators_see_each_host_and_its_state_in_the_admin(client, settings):
     assert ">lost<" in text
     assert ">alive<" in text
     assert client.get("/admin/hosts/workerhost/add/").status_code == 403
+
+
+def test_a_handed_over_job_whose_host_is_then_lost_follows_the_host_loss_rule(user, make_version, settings):
+    """Handed to its live host (a worker there may reattach), nobody on that host takes it, and
+    then the host is lost: the rule for a lost host applies (run again), not a second hand-over to
+    any host, where no worker could reattach to the execution."""
+    job = running_job(user, make_version, worker="h1:1:a", seconds_ago=settings.PLANQK_JOB_HEARTBEAT_STALE_SECONDS + 5)
+    host_beat(name="h1", runtimes=["local"])
+    seen = Job.objects.select_related("service").get(pk=job.pk)
+    assert engine.job_settle_stale(seen, now=timezone.now()) == "handed_over"
+    job.refresh_from_db()
+    assert engine.worker_host(job.worker) == "h1"  # the handed-over job still says whose execution it is
+
+    # No worker of h1 claims it; h1 goes silent past the lost time and the job's heartbeat is stale.
+    past = timezone.now() - timedelta(seconds=settings.PLANQK_HOST_LOST_SECONDS + 60)
+    Job.objects.filter(pk=job.pk).update(heartbeat_at=past)
+    silent("h1", settings.PLANQK_HOST_LOST_SECONDS + 60)
+    seen = Job.objects.select_related("service").get(pk=job.pk)
+    assert engine.job_settle_stale(seen, now=timezone.now()) == "rerun"
+    job.refresh_from_db()
+    assert (job.status, job.runtime_handle, job.worker) == (JobStatus.RUNNING, None, "")
+
+
+def test_a_handed_over_job_is_claimed_by_a_new_worker(user, make_version, settings):
+    job = running_job(user, make_version, worker="h1:1:a", seconds_ago=settings.PLANQK_JOB_HEARTBEAT_STALE_SECONDS + 5)
+    host_beat(name="h1", runtimes=["local"])
+    assert engine.job_settle_stale(Job.objects.select_related("service").get(pk=job.pk), now=timezone.now())
+    assert Job.objects.claim(job.pk, worker="h1:2:b")
+    assert not Job.objects.claim(job.pk, worker="h1:3:c")  # taken: once only
+    job.refresh_from_db()
+    assert job.worker == "h1:2:b"
