@@ -8,8 +8,18 @@ from .selectors import host_state
 class WorkerHostAdmin(admin.ModelAdmin):
     """Read-only: the rows are the workers' heartbeats, written by the workers alone."""
 
-    list_display = ("name", "state", "last_seen", "started_at", "runtimes", "queues", "capacity")
-    readonly_fields = ("name", "last_seen", "started_at", "runtimes", "queues", "capacity")
+    list_display = ("name", "state", "last_seen", "started_at", "runtimes", "queues", "capacity", "housekeeping_at")
+    readonly_fields = (
+        "name",
+        "last_seen",
+        "started_at",
+        "runtimes",
+        "queues",
+        "capacity",
+        "housekeeping_sent_at",
+        "housekeeping_at",
+        "housekeeping",
+    )
 
     @admin.display(description="state")
     def state(self, obj: WorkerHost) -> str:

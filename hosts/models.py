@@ -1,4 +1,5 @@
-"""One row per worker host, kept fresh by its Celery workers (:mod:`hosts.worker`)."""
+"""One row per worker host, kept fresh by its Celery workers (:mod:`hosts.worker`), and the
+versions whose artefacts every host removes from its own disk and engine (:mod:`hosts.housekeeping`)."""
 
 from __future__ import annotations
 
@@ -17,9 +18,31 @@ class WorkerHost(models.Model):
     runtimes = models.JSONField(default=list, blank=True)
     queues = models.JSONField(default=list, blank=True, help_text="Pinned queues its workers consume.")
     capacity = models.PositiveIntegerField(default=0, help_text="Executions its worker runs at once.")
+    # The reaper's claim on this host's housekeeping: set when it sends the task to the host's
+    # queue, cleared by that task when it ends (or void after HOUSEKEEPING_EXPIRES_SECONDS), so
+    # at most one is outstanding per host however often the reaper runs.
+    housekeeping_sent_at = models.DateTimeField(null=True, blank=True)
+    housekeeping_at = models.DateTimeField(null=True, blank=True, help_text="When its last housekeeping ended.")
+    housekeeping = models.JSONField(default=dict, blank=True, help_text="What its last housekeeping removed.")
 
     class Meta:
         ordering = ("name",)
 
     def __str__(self) -> str:
         return self.name
+
+
+class DeletedVersion(models.Model):
+    """A deleted service version whose artefacts each host removes from what it holds: the code
+    folder a local host materialised, the image a Docker engine pulled. Only the version id is
+    kept; every name and path is derived from it on the host, never stored."""
+
+    version_id = models.CharField(max_length=64, unique=True)
+    runtime = models.CharField(max_length=20)
+    deleted_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ("-deleted_at",)
+
+    def __str__(self) -> str:
+        return f"{self.runtime} {self.version_id}"

@@ -8,7 +8,7 @@ class JobsConfig(AppConfig):
     def ready(self) -> None:
         from planqk_portal import reaper
 
-        from . import engine, runtime_factory
+        from . import engine
 
+        # The orphan sweep and the environments' collection run per host (hosts.housekeeping).
         reaper.register(engine.job_reap)
-        reaper.register(runtime_factory.environments_reap)

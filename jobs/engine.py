@@ -770,7 +770,9 @@ def job_reap() -> dict[str, int]:
     - RUNNING with a stale heartbeat: settled by :func:`job_settle_stale`.
     - PENDING whose task seems lost: enqueued once more (the claim stops a second run); PENDING
       for a day: FAILED ``platform:not-started``.
-    - Executions of jobs that are final (or unknown and long past any timeout): killed and removed.
+
+    Executions of final jobs are each host's own to remove: :func:`job_reap_orphans` runs in the
+    host's housekeeping (:mod:`hosts.housekeeping`), which the reaper sends to every live host.
     """
     from .services import job_enqueue_again
 
@@ -784,7 +786,6 @@ def job_reap() -> dict[str, int]:
         "requeued": 0,
         "unserved": 0,
         "expired": 0,
-        "orphans": 0,
     }
     stale = now - timedelta(seconds=heartbeat_stale_seconds())
     ours = Job.objects.all()
@@ -801,7 +802,6 @@ def job_reap() -> dict[str, int]:
                 counts["requeued"] += 1
     counts["unserved"] = _note_unserved(now=now)
     counts["expired"] = Job.objects.expire_pending(created_before=now - timedelta(seconds=pending_expire_seconds()))
-    counts["orphans"] = job_reap_orphans()
     return counts
 
 
@@ -925,10 +925,10 @@ def _reaper_line(job: Job, text: str) -> None:
 
 
 def job_reap_orphans() -> int:
-    """Kill and remove executions whose job is final, or that a re-run superseded (the job
-    started again after its host counted as lost, and this host's old execution survived its
-    worker: a worker restarted after more than ``PLANQK_HOST_LOST_SECONDS``); returns how many
-    were removed."""
+    """Kill and remove this host's executions whose job is final, or that a re-run superseded
+    (the job started again after its host counted as lost, and this host's old execution
+    survived its worker: a worker restarted after more than ``PLANQK_HOST_LOST_SECONDS``);
+    returns how many were removed. Runs in each host's housekeeping (:mod:`hosts.housekeeping`)."""
     alive = Job.objects.filter(status__in=[JobStatus.PENDING, JobStatus.RUNNING]).values_list(
         "id", "runtime_starts", "runtime_handle"
     )

@@ -47,13 +47,14 @@ import sys
 import tarfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 import docker.errors
 from docker.types import LogConfig, Ulimit
+from docker.utils import parse_repository_tag
 
 import docker
 import planqk_runtime
@@ -873,23 +874,43 @@ class DockerRuntime(Runtime):
         deleting there is the registry's garbage collection, an operator's job)."""
         handle = self.build_handle(build_handle)
         assert isinstance(handle, DockerBuildHandle)
-        names = [image_tag(handle.version_id)]
-        if handle.digest and self.config.registry and _DIGEST_RE.match(handle.digest):
-            names.append(f"{registry_repository(self.config.registry, handle.version_id)}@{handle.digest}")
-        if (
-            handle.pushed
-            and self.config.registry
-            and handle.pushed.startswith(registry_repository(self.config.registry, handle.version_id) + ":")
-        ):
-            names.append(handle.pushed)
-        for name in names:
+        self.remove_versions([check_id(handle.version_id, "version id")])
+
+    def remove_versions(self, version_ids: Iterable[str]) -> list[str]:
+        """Remove every name this engine has for the images of these versions: ``planqk-svc-<id>``
+        as built here, and ``<this host's registry>/planqk-svc-<id>`` by tag or by digest as pushed
+        or pulled. The names are derived from the id (an id that is not a plain name is skipped)
+        and this host's setting, never read from a handle; other images are not touched. An image
+        a container still uses stays (the next housekeeping tries again). Returns the ids of
+        which a name was removed."""
+        wanted: dict[str, str] = {}
+        for version_id in version_ids:
             try:
-                self.client.images.remove(name)
-            except docker.errors.ImageNotFound:
-                pass
-            except docker.errors.APIError as exc:
-                # Still used by a container: the next garbage collection gets it.
-                logger.warning("could not remove image %s: %s", name, exc)
+                wanted[image_tag(version_id)] = version_id
+            except ValueError:
+                logger.warning("not removing the image of %r: not a version id", version_id)
+                continue
+            if self.config.registry:
+                wanted[registry_repository(self.config.registry, version_id)] = version_id
+        if not wanted:
+            return []
+        removed: set[str] = set()
+        for image in self.client.images.list():
+            # Tags first: an image pulled by digest is gone with its last name either way.
+            references = [*(image.attrs.get("RepoTags") or []), *(image.attrs.get("RepoDigests") or [])]
+            for reference in references:
+                version_id = wanted.get(parse_repository_tag(reference)[0])
+                if version_id is None:
+                    continue
+                try:
+                    self.client.images.remove(reference)
+                    removed.add(version_id)
+                except docker.errors.ImageNotFound:
+                    pass
+                except docker.errors.APIError as exc:
+                    # Still used by a container: the next housekeeping gets it.
+                    logger.warning("could not remove image %s: %s", reference, _engine_message(exc))
+        return sorted(removed)
 
     # --- executions --------------------------------------------------------------------------
 

@@ -697,6 +697,7 @@ def service_delete(*, service: Service) -> None:
     that had subscribers is retired instead: hidden, no longer callable, its name free again.
     """
     from applications.models import Subscription
+    from hosts.housekeeping import deleted_versions_record
 
     with transaction.atomic():
         locked = Service.objects.select_for_update().filter(pk=service.pk, deleted_at__isnull=True).first()
@@ -718,6 +719,10 @@ def service_delete(*, service: Service) -> None:
         ]
         archives = [v.archive.name for v in versions if v.archive]
         now = timezone.now()
+        # Hosts that materialised or pulled a build remove their copy at their next housekeeping.
+        deleted_versions_record(
+            versions=[(v.pk, v.runtime) for v in versions if v.runtime and v.runtime != EXTERNAL_RUNTIME], now=now
+        )
         # A build running right now notices this and stops; its result is thrown away.
         ServiceVersion.objects.filter(service=locked, status__in=[BuildStatus.PENDING, BuildStatus.BUILDING]).update(
             cancel_requested=True

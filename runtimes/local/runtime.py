@@ -12,7 +12,7 @@ import dataclasses
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -157,9 +157,27 @@ class LocalRuntime(Runtime):
     def remove_build(self, build_handle: BuildHandle | Mapping[str, Any]) -> None:
         handle = self.build_handle(build_handle)
         assert isinstance(handle, LocalBuildHandle)
-        rmtree(self.builds_dir / check_id(handle.version_id, "version id"))
-        for suffix in ("runner.lock", "code.lock", "code-digest"):
-            (self.builds_dir / f".{handle.version_id}.{suffix}").unlink(missing_ok=True)
+        self.remove_versions([check_id(handle.version_id, "version id")])
+
+    def remove_versions(self, version_ids: Iterable[str]) -> list[str]:
+        """Remove what this host holds of each version: its code folder and that folder's lock and
+        digest files, all named from the id alone (an id that is not a plain name is skipped).
+        Environments are shared by equal requirements: :meth:`garbage_collect_envs` removes them
+        once no build uses them. Returns the ids whose code folder was here."""
+        removed: list[str] = []
+        for version_id in version_ids:
+            try:
+                check_id(version_id, "version id")
+            except ValueError:
+                logger.warning("not removing the builds of %r: not a version id", version_id)
+                continue
+            folder = self.builds_dir / version_id
+            if folder.exists():
+                removed.append(version_id)
+            rmtree(folder)
+            for suffix in ("runner.lock", "code.lock", "code-digest"):
+                (self.builds_dir / f".{version_id}.{suffix}").unlink(missing_ok=True)
+        return removed
 
     def garbage_collect_envs(self, keep: set[str], *, idle_seconds: float | None = None) -> list[str]:
         """Delete environments whose hash is not in ``keep`` (and, with ``idle_seconds``, idle that long)."""
