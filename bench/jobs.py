@@ -28,9 +28,11 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import http.client
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -254,10 +256,8 @@ def _measure(
     """One row's measurements with the engine waiting ``wait_mode``: latency, bursts, the gateway."""
     row: dict[str, Any] = {}
     for concurrency in (1, 2):
-        worker = _start_worker(concurrency, wait_mode)
+        worker = _warm_worker(concurrency, wait_mode, lambda: _submit(version, owner, data, params))
         try:
-            for _ in range(3):  # warm: imports, connections, the environment's page cache
-                _wait_all([_submit(version, owner, data, params)])
             if concurrency == 1:
                 jobs = [_wait_all([_submit(version, owner, data, params)])[0] for _ in range(args.runs)]
                 _check(jobs)
@@ -276,8 +276,7 @@ def _measure(
             if concurrency == 1 and gateway is not None:
                 row["gateway exec/s"] = f"{gateway.burst(args.gateway_burst, data, params):.2f}"
         finally:
-            worker.terminate()
-            worker.wait(timeout=60)
+            _stop_worker(worker)
     return row
 
 
@@ -391,11 +390,43 @@ def _start_worker(concurrency: int, wait_mode: str = "events") -> subprocess.Pop
            "-n", f"bench-{uuid.uuid4().hex[:6]}@%h",
            "--without-gossip", "--without-mingle", "--without-heartbeat"]  # fmt: skip
     env = {**_server_env(), "PLANQK_ENGINE_WAIT": wait_mode}
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT)  # noqa: SIM115
+    # A session of its own: stopping it stops its pool processes too. The log stays open with it.
+    out = open(log, "wb")  # noqa: SIM115
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     time.sleep(1)
     if proc.poll() is not None:
         raise RuntimeError(log.read_text())
     return proc
+
+
+def _stop_worker(proc: subprocess.Popen[bytes]) -> None:
+    """Stop the worker and its pool; killed when its warm shutdown hangs (seen with the filesystem broker)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        print(f"worker {proc.pid} did not stop in 60 s; killed", file=sys.stderr)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+
+
+def _warm_worker(concurrency: int, wait_mode: str, submit: Any) -> subprocess.Popen[bytes]:
+    """A worker that has run three jobs (imports, connections, the page cache); started again once
+    when it takes none (a prefork worker on the filesystem broker was seen to hang, jobs PENDING)."""
+    for attempt in (1, 2):
+        worker = _start_worker(concurrency, wait_mode)
+        try:
+            for _ in range(3):
+                _wait_all([submit()], timeout=120)
+            return worker
+        except RuntimeError:
+            _stop_worker(worker)
+            if attempt == 2:
+                raise
+            print(f"a worker of concurrency {concurrency} took no job in 120 s: starting another", file=sys.stderr)
+    raise AssertionError("unreachable")
 
 
 def _server_env() -> dict[str, str]:
