@@ -25,6 +25,7 @@ from planqk_portal import reaper
 from tests.hosts.test_local_builds_move import built_on_a, run_on  # noqa: F401 - built_on_a: the fixture
 from tests.hosts.test_routing import d, provider, queues  # noqa: F401 - provider, queues: fixtures
 from tests.jobs.conftest import log_text, wait_final, wait_for
+from tests.runtimes.test_docker_registry import registry, second_engine, two_hosts  # noqa: F401 - fixtures
 
 TASK = "hosts.tasks.host_housekeeping"
 
@@ -167,10 +168,10 @@ def test_the_images_of_deleted_docker_versions_are_removed_from_this_engine_and_
     except Exception as exc:  # pragma: no cover - the engine is part of this machine's setup
         pytest.skip(f"no Docker engine: {exc}")
     base = client.images.get(settings.PLANQK_BASE_IMAGE or "planqk/python-base:3.11")
-    settings.PLANQK_DOCKER_REGISTRY = registry = "127.0.0.1:5999/hk"
+    settings.PLANQK_DOCKER_REGISTRY = own_registry = "127.0.0.1:5999/hk"
     settings.PLANQK_HOST_NAME = "hk-docker"
     deleted, live, other = (f"hk{uuid.uuid4().hex[:10]}" for _ in range(3))
-    removed = [f"planqk-svc-{deleted}:latest", f"{registry}/planqk-svc-{deleted}:v1"]
+    removed = [f"planqk-svc-{deleted}:latest", f"{own_registry}/planqk-svc-{deleted}:v1"]
     kept = [
         f"planqk-svc-{live}:latest",  # a version that was not deleted
         f"hk-foreign-{other}/planqk-svc-{deleted}:latest",  # someone else's repository
@@ -273,3 +274,39 @@ def test_an_orphan_execution_is_removed_by_its_own_hosts_housekeeping(start_host
     assert waiting.is_dir()  # its job is not final
     assert WorkerHost.objects.get(name="host-b").housekeeping["orphans"] == 1
     assert host_a.proc.poll() is None
+
+
+@pytest.mark.django_db
+def test_each_engine_loses_its_copy_of_a_deleted_docker_version_pulled_by_digest(
+    two_hosts,  # noqa: F811 - the fixture imported above
+    second_engine,  # noqa: F811
+    settings,
+    monkeypatch,
+):
+    import docker.errors
+
+    from runtimes.docker import image_tag
+    from tests.runtimes.test_docker_registry import _build
+
+    build, _ = _build(two_hosts)
+    state, output, _final = two_hosts.b.run(build, data={"values": [1]})
+    assert state.exit_code == 0, output
+    pulled = f"{two_hosts.registry}/{image_tag(build.version_id)}@{build.digest}"
+    engine_a, engine_b = two_hosts.a.runtime.client, two_hosts.b.runtime.client
+    assert engine_b.images.get(pulled).attrs["RepoTags"] == []  # host B holds it by its digest only
+    DeletedVersion.objects.create(version_id=build.version_id, runtime="docker", deleted_at=timezone.now())
+    settings.PLANQK_DOCKER_REGISTRY = two_hosts.registry
+
+    # Host B's housekeeping: its engine's copy goes, host A's stays for A's own.
+    monkeypatch.setenv("DOCKER_HOST", second_engine.host)
+    assert housekeeping.deleted_versions_remove() == 1
+    with pytest.raises(docker.errors.ImageNotFound):
+        engine_b.images.get(pulled)
+    assert engine_a.images.get(build.image)
+
+    monkeypatch.delenv("DOCKER_HOST")
+    assert housekeeping.deleted_versions_remove() == 1
+    for name in (build.image, build.pushed, pulled):
+        with pytest.raises(docker.errors.ImageNotFound):
+            engine_a.images.get(name)
+    assert housekeeping.deleted_versions_remove() == 0  # nothing left here
