@@ -13,7 +13,8 @@ Queue names are derived from ``settings.CELERY_TASK_DEFAULT_QUEUE`` (``D``), so 
   staff only: :func:`may_pin_queue`), consumed by hosts listing it in ``PLANQK_WORKER_QUEUES``
   (a GPU, a hardware token's network).
 - ``D.host.<host>``: a hand-over to a new worker on the host that runs the execution, the only
-  place it can be reattached to (runtime handles are a pid, a folder, a container id).
+  place it can be reattached to (runtime handles are a pid, a folder, a container id), and the
+  host's housekeeping (:mod:`hosts.housekeeping`), which cleans what only that host holds.
 
 Stored values are not trusted: a runtime, pin or host name that is not a plain name never becomes
 part of a queue name (the task goes where it would go without it).
