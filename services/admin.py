@@ -24,6 +24,12 @@ class ServiceAdmin(admin.ModelAdmin):
     raw_id_fields = ("owner", "published_version")
     inlines = [ServiceVersionInline]
 
+    def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
+        # Deleting goes through services.services.service_delete (the portal, the REST API): it
+        # refuses while subscribed, keeps billing history and removes builds on every host. A row
+        # deleted here would skip all of that.
+        return False
+
     def get_readonly_fields(self, request: Any, obj: Any = None) -> Any:
         # The queue pin is the operators' (hosts.routing.may_pin_queue), whoever else sees this page.
         fields = tuple(super().get_readonly_fields(request, obj))
@@ -37,6 +43,9 @@ class ServiceVersionAdmin(admin.ModelAdmin):
     search_fields = ("service__name", "version")
     raw_id_fields = ("service", "created_by")
     readonly_fields = ("build_handle", "build_error", "build_error_code", "build_started_at", "build_ended_at")
+
+    def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
+        return False  # as for services: only service_delete removes versions (and their builds)
 
 
 @admin.register(PricingPlan)
