@@ -35,8 +35,22 @@ def _age(env_dir: str, days: float) -> None:
     os.utime(Path(env_dir) / ".planqk-ready", (then, then))
 
 
-def test_the_environments_reaper_is_registered() -> None:
-    assert "jobs.runtime_factory.environments_reap" in reaper.registered()
+def test_each_hosts_housekeeping_reaps_its_environments(monkeypatch) -> None:
+    """Environments are a host's own: every host's housekeeping collects them (hosts.housekeeping),
+    not the periodic reaper on whichever host it runs."""
+    from hosts import housekeeping
+    from hosts.selectors import host_name
+    from jobs import engine, runtime_factory
+
+    reaped = []
+    monkeypatch.setattr(runtime_factory, "environments_reap", lambda: reaped.append(1) or {"removed": 3})
+    # The other steps are not this test's: they would touch the run's executions.
+    monkeypatch.setattr(engine, "job_reap_orphans", lambda: 0)
+    monkeypatch.setattr(housekeeping, "deleted_versions_remove", lambda: 0)
+    counts = housekeeping.host_housekeeping(host=host_name())
+    assert reaped == [1]
+    assert counts["environments"] == 3
+    assert "jobs.runtime_factory.environments_reap" not in reaper.registered()
 
 
 def test_unused_idle_environments_are_removed_and_the_others_kept(settings, user) -> None:
