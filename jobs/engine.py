@@ -331,12 +331,18 @@ class Execution:
                 "platform:not-built", f"Version {version.version} has no build to run; build it again."
             )
         self.runtime = self._runtime(version.runtime or None)
+        build = self.runtime.build_handle(version.build_handle)
+        if getattr(build, "version_id", "") and build.version_id != str(version.pk):
+            # A handle copied from another version (or edited) would run that version's code here.
+            raise _PlatformFailure(
+                "platform:build-unavailable", f"the build handle of version {version.pk} names another version"
+            )
         data = self._input(job.data, job.data_ref, "data")
         params = self._input(job.params, job.params_ref, "params")
         service = job.service
         spec = ExecutionSpec(
             execution_id=execution_id(job),
-            build=self.runtime.build_handle(version.build_handle),
+            build=build,
             data=data,
             params=params,
             env=execution_environment(job, self.secrets or {}),
