@@ -366,6 +366,26 @@ def pytest_collection_modifyitems(config, items) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _the_runs_queue_after_each_test() -> Iterator[None]:
+    """Each test ends with the run's queue family as it found it.
+
+    Tests that give themselves a queue family of their own (tests/hosts) must give it back: once a
+    test left its family set, every later test sent its jobs to a queue no worker read, and a full
+    CI run timed out test after test. A leak is put right here, so the rest of the run is not
+    hurt, and the test that leaked fails, naming the queue it left."""
+    from django.conf import settings
+
+    from planqk_portal.celery import app
+
+    before = (settings.CELERY_TASK_DEFAULT_QUEUE, app.conf.task_default_queue)
+    yield
+    after = (settings.CELERY_TASK_DEFAULT_QUEUE, app.conf.task_default_queue)
+    if after != before:
+        settings.CELERY_TASK_DEFAULT_QUEUE, app.conf.task_default_queue = before
+        pytest.fail(f"the test left the default queue at {after}, not the run's {before}")
+
+
+@pytest.fixture(autouse=True)
 def _no_execution_left_at_flush(request: pytest.FixtureRequest) -> Iterator[None]:
     """A transactional test ends with none of its jobs pending or running.
 

@@ -65,7 +65,7 @@ class HostProcess(WorkerProcess):
 
 
 @pytest.fixture
-def start_host(django_db_blocker, tmp_path) -> Iterator[Callable[..., HostProcess]]:
+def start_host(django_db_blocker, tmp_path, settings) -> Iterator[Callable[..., HostProcess]]:
     """``start_host(name, queue=None, env=None)``: a worker on host ``name`` with a data directory
     of its own, consuming ``queue`` (default: this test's queue D) and, as every worker does
     (hosts.routing.worker_queues), the queues routing sends this host's work to: ``D.runtime.<r>``
@@ -76,16 +76,17 @@ def start_host(django_db_blocker, tmp_path) -> Iterator[Callable[..., HostProces
     What must be the same on every host (docs/MULTIHOST.md) is this run's: the signing and field
     encryption keys, the database, the broker and the stored files (``DJANGO_MEDIA_ROOT``).
     """
-    from django.conf import settings
-
     from planqk_portal.celery import app
 
     # A queue family of this test's own: the hosts consume it and the reaper (in this process)
     # routes re-runs into it, so no other worker of the run (the session's celery_worker, host
     # "vm", which consumes the run's family) can take a job meant for host B.
     own_queue = f"hosts-{uuid.uuid4().hex[:8]}"
-    saved = (app.conf.task_default_queue, settings.CELERY_TASK_DEFAULT_QUEUE)
-    app.conf.task_default_queue = settings.CELERY_TASK_DEFAULT_QUEUE = own_queue
+    # Through pytest-django's settings fixture, which undoes its overrides last-in first-out: set
+    # directly, a test that also overrode a setting after this fixture started restored the run's
+    # queue into its own override, and every later test of the run sent its jobs to this queue.
+    saved = app.conf.task_default_queue
+    settings.CELERY_TASK_DEFAULT_QUEUE = app.conf.task_default_queue = own_queue
     started: list[HostProcess] = []
 
     def start(name: str, queue: str | None = None, env: dict[str, str] | None = None) -> HostProcess:
@@ -134,4 +135,4 @@ def start_host(django_db_blocker, tmp_path) -> Iterator[Callable[..., HostProces
     finally:
         for host in started:
             host.stop()
-        app.conf.task_default_queue, settings.CELERY_TASK_DEFAULT_QUEUE = saved
+        app.conf.task_default_queue = saved
