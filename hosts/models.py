@@ -16,6 +16,9 @@ class WorkerHost(models.Model):
     # What the host's workers announce (PLANQK_HOST_RUNTIMES, PLANQK_WORKER_QUEUES and the worker's
     # concurrency): hosts.selectors tells from it whether a live host can take a job at all.
     runtimes = models.JSONField(default=list, blank=True)
+    # The queue family (PLANQK_QUEUE) its workers consume: a host of another family takes none of
+    # this platform's queues, so routing and housekeeping do not count it as a host of theirs.
+    queue_family = models.CharField(max_length=200, blank=True, default="")
     queues = models.JSONField(default=list, blank=True, help_text="Pinned queues its workers consume.")
     capacity = models.PositiveIntegerField(default=0, help_text="Executions its worker runs at once.")
     # The reaper's claim on this host's housekeeping: set when it sends the task to the host's

@@ -56,6 +56,12 @@ def host_state(name: str, *, now: datetime | None = None) -> HostState:
 
 
 def hosts_alive(*, now: datetime | None = None) -> list[WorkerHost]:
-    """Hosts that beat within a job's staleness."""
+    """Hosts of this queue family (``PLANQK_QUEUE``; a row from before families were recorded
+    counts too) that beat within a job's staleness."""
+    from django.db.models import Q
+
+    from .routing import default_queue
+
     since = (now or timezone.now()) - timedelta(seconds=int(settings.PLANQK_JOB_HEARTBEAT_STALE_SECONDS))
-    return list(WorkerHost.objects.filter(last_seen__gte=since))
+    family = Q(queue_family=default_queue()) | Q(queue_family="")
+    return list(WorkerHost.objects.filter(family, last_seen__gte=since))

@@ -16,12 +16,21 @@ def host_beat(
     queues: list[str] | None = None,
     capacity: int = 0,
     started_at: datetime | None = None,
+    family: str | None = None,
 ) -> WorkerHost:
     """Record that ``name`` is alive now and what it runs (one UPDATE once the row exists):
     ``runtimes`` whose executions it takes, the pinned ``queues`` it consumes, and ``capacity``,
-    how many executions its worker runs at once."""
+    how many executions its worker runs at once; ``family``, the queue family it consumes
+    (default: this process's, ``PLANQK_QUEUE``)."""
     now = timezone.now()
-    announced = {"runtimes": runtimes, "queues": queues or [], "capacity": max(0, int(capacity))}
+    from .routing import default_queue
+
+    announced = {
+        "runtimes": runtimes,
+        "queues": queues or [],
+        "capacity": max(0, int(capacity)),
+        "queue_family": default_queue() if family is None else family,
+    }
     if WorkerHost.objects.filter(name=name).update(last_seen=now, **announced):
         if started_at is not None:
             WorkerHost.objects.filter(name=name, started_at__lt=started_at).update(started_at=started_at)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -19,6 +20,19 @@ from jobs.models import Job, JobStatus
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _a_queue_family_nobody_reads(settings):
+    """What the reaper enqueues here (a hand-over, a re-run) stays in the queue: the session's
+    celery_worker, when an earlier test started it, would claim a handed-over job at once (seen in
+    a full CI run) and these tests look at the job as the rule left it."""
+    from planqk_portal.celery import app
+
+    saved = app.conf.task_default_queue
+    settings.CELERY_TASK_DEFAULT_QUEUE = app.conf.task_default_queue = f"rule-{uuid.uuid4().hex[:8]}"
+    yield
+    app.conf.task_default_queue = saved
 
 
 def running_job(user, make_version, *, worker: str, seconds_ago: float, **fields) -> Job:
@@ -237,3 +251,20 @@ def test_a_handed_over_job_is_claimed_by_a_new_worker(user, make_version, settin
     assert not Job.objects.claim(job.pk, worker="h1:3:c")  # taken: once only
     job.refresh_from_db()
     assert job.worker == "h1:2:b"
+
+
+def test_a_host_of_another_queue_family_does_not_count_as_one_of_ours(user, make_version):
+    """A live host consuming another PLANQK_QUEUE family takes none of this platform's queues: a
+    waiting job must not be told it has a host, and housekeeping is not sent to it."""
+    from hosts.housekeeping import housekeeping_fan_out
+    from hosts.routing import why_no_host
+    from hosts.selectors import hosts_alive
+
+    host_beat(name="elsewhere", runtimes=["local"], family="another-platform")
+    host_beat(name="here", runtimes=["docker"])
+    assert {host.name for host in hosts_alive()} == {"here"}
+    version = make_version(user, "sum")
+    assert "runtime local" in why_no_host(version, hosts_alive())
+    housekeeping_fan_out()
+    assert WorkerHost.objects.get(name="elsewhere").housekeeping_sent_at is None
+    assert WorkerHost.objects.get(name="here").housekeeping_sent_at is not None
