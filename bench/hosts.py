@@ -33,7 +33,7 @@ from collections import Counter
 from pathlib import Path
 
 from bench.common import write_table
-from bench.jobs import SAMPLE_INPUT, _build, _check, _ensure_database, _remove_build, _submit, _wait_all
+from bench.jobs import SAMPLE_INPUT, _build, _check, _django_child, _remove_build, _submit, _wait_all
 
 ROOT = Path(__file__).resolve().parent.parent
 # (label, hosts, worker processes per host)
@@ -84,14 +84,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _child(args: argparse.Namespace) -> int:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "planqk_portal.settings")
-    _ensure_database()
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    _django_child()
     from django.conf import settings
 
     from accounts.models import User

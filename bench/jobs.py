@@ -186,7 +186,8 @@ def goals_text(rows: list[dict[str, str]]) -> str:
 # --- the child: one configuration --------------------------------------------------------------------
 
 
-def _child(args: argparse.Namespace) -> int:
+def _django_child() -> None:
+    """What a benchmark's child process does first: its database made and migrated, Django set up."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "planqk_portal.settings")
     _ensure_database()
     import django
@@ -195,6 +196,10 @@ def _child(args: argparse.Namespace) -> int:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+
+
+def _child(args: argparse.Namespace) -> int:
+    _django_child()
     from accounts.models import User
 
     owner, _ = User.objects.get_or_create(email="bench-jobs@example.com")

@@ -332,3 +332,17 @@ def processes_of(execution_id: str) -> list[int]:
         except OSError:
             continue
     return found
+
+
+def local_runtime_under_test(name: str) -> Iterator[RuntimeUnderTest]:
+    """The body of a module's ``local`` fixture: a local runtime on private folders named after
+    ``name``, whose started executions and folders are removed afterwards."""
+    data = _private_dir(name)
+    source = _private_dir(f"{name}-src")
+    runtime = LocalRuntime(LocalConfig(data_dir=data))
+    rut = RuntimeUnderTest("local", runtime, {"kind": "local", "data_dir": str(data)}, source)
+    yield rut
+    for handle in rut.started:
+        runtime.cleanup(handle)
+    shutil.rmtree(data, ignore_errors=True)
+    shutil.rmtree(source, ignore_errors=True)

@@ -22,7 +22,15 @@ from planqk_runtime.channel import response_from_json
 from runtimes.base import BuildError, BuildSpec, RuntimeUnavailable
 from runtimes.local import LocalConfig, LocalRuntime
 
-from .conftest import ROOT, RuntimeUnderTest, _private_dir, _system_python, local_wheel, processes_of
+from .conftest import (
+    ROOT,
+    RuntimeUnderTest,
+    _private_dir,
+    _system_python,
+    local_runtime_under_test,
+    local_wheel,
+    processes_of,
+)
 from .test_contract import SLEEPER
 
 pytestmark = pytest.mark.slow
@@ -30,15 +38,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def local() -> Iterator[RuntimeUnderTest]:
-    data = _private_dir("local-only")
-    source = _private_dir("local-only-src")
-    runtime = LocalRuntime(LocalConfig(data_dir=data))
-    rut = RuntimeUnderTest("local", runtime, {"kind": "local", "data_dir": str(data)}, source)
-    yield rut
-    for handle in rut.started:
-        runtime.cleanup(handle)
-    shutil.rmtree(data, ignore_errors=True)
-    shutil.rmtree(source, ignore_errors=True)
+    yield from local_runtime_under_test("local-only")
 
 
 def test_two_builds_of_the_same_requirements_build_once(local: RuntimeUnderTest) -> None:

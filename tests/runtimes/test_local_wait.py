@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import time
 from collections.abc import Iterator
@@ -21,7 +20,7 @@ import pytest
 from runtimes.local import LocalConfig, LocalRuntime
 from runtimes.local.waiter import OUTPUT_WAKE_GAP_SECONDS
 
-from .conftest import RuntimeUnderTest, _private_dir
+from .conftest import RuntimeUnderTest, local_runtime_under_test
 
 GAP = OUTPUT_WAKE_GAP_SECONDS or 0.02
 
@@ -54,15 +53,7 @@ def run(data=None, params=None):
 
 @pytest.fixture(scope="module")
 def local() -> Iterator[RuntimeUnderTest]:
-    data = _private_dir("local-wait")
-    source = _private_dir("local-wait-src")
-    runtime = LocalRuntime(LocalConfig(data_dir=data))
-    rut = RuntimeUnderTest("local", runtime, {"kind": "local", "data_dir": str(data)}, source)
-    yield rut
-    for handle in rut.started:
-        runtime.cleanup(handle)
-    shutil.rmtree(data, ignore_errors=True)
-    shutil.rmtree(source, ignore_errors=True)
+    yield from local_runtime_under_test("local-wait")
 
 
 def _fresh(local: RuntimeUnderTest) -> LocalRuntime:
