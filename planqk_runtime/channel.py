@@ -218,3 +218,92 @@ def response_from_json(value: Any) -> FinalResponse | None:
         return None
     detail = payload.get("detail", "")
     return FinalResponse(KIND_ERROR, {"code": payload["code"], "detail": detail if isinstance(detail, str) else ""})
+
+
+# --- the warm channel ------------------------------------------------------------------------
+#
+# A warm runner (the local runtime's pool, issue 17) is started before its execution exists: it
+# imports the user code, says "ready" on a socket of its own and waits for exactly one "go"
+# carrying the execution's environment, then runs once and exits like any runner. The socket is
+# taken over like the result channel (a private, close-on-exec descriptor, the variable removed)
+# and closed before run() is called, so nothing the execution starts can talk to the supervisor.
+
+#: The environment variable naming the runner's end of the warm socket.
+WARM_FD_ENV = "PLANQK_WARM_FD"
+#: What a warm runner sends once the user code is imported.
+WARM_READY = b"ready\n"
+#: The prefix of the one message a warm runner waits for.
+WARM_GO = b"go "
+#: A go message larger than this is refused (it holds the execution's variables only).
+WARM_GO_MAX_BYTES = 4 * 1024 * 1024
+
+
+class WarmChannel:
+    """The runner's end of the warm socket (see above)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def wait_for_go(self) -> dict[str, str] | None:
+        """Say ready, then block until the go message: the execution's variables, or None when
+        the supervisor went away or sent anything else (the runner then exits without running)."""
+        buffer = bytearray()
+        try:
+            os.write(self.fd, WARM_READY)
+            while b"\n" not in buffer and len(buffer) <= WARM_GO_MAX_BYTES:
+                data = os.read(self.fd, _READ_BYTES)
+                if not data:
+                    return None
+                buffer += data
+        except OSError:
+            return None
+        finally:
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+        line = bytes(buffer).partition(b"\n")[0]
+        if not line.startswith(WARM_GO):
+            return None
+        return parse_go(line[len(WARM_GO) :])
+
+
+def parse_go(data: bytes) -> dict[str, str] | None:
+    """The variables of a go message (``{"env": {...}}``), or None when it is not one."""
+    import json
+
+    try:
+        message = json.loads(data)
+    except ValueError:
+        return None
+    env = message.get("env") if isinstance(message, dict) else None
+    if not isinstance(env, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
+        return None
+    return env
+
+
+def go_message(env: Mapping[str, str]) -> bytes:
+    """The go line a supervisor sends its warm runner."""
+    import json
+
+    return WARM_GO + json.dumps({"env": dict(env)}).encode("utf-8") + b"\n"
+
+
+def take_over_warm(environ: MutableMapping[str, str] | None = None) -> WarmChannel | None:
+    """The warm socket from :data:`WARM_FD_ENV`, moved to a private fd; None for a cold runner."""
+    env = os.environ if environ is None else environ
+    raw = env.pop(WARM_FD_ENV, None)
+    if raw is None:
+        return None
+    try:
+        import fcntl
+
+        fd = int(raw)
+        try:
+            private = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, _PRIVATE_FD_MIN)
+        except OSError:
+            private = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)
+        os.close(fd)
+        return WarmChannel(private)
+    except (ImportError, ValueError, OSError) as exc:
+        with contextlib.suppress(Exception):
+            sys.stderr.write(f"[runner] {WARM_FD_ENV}={raw!r} is not a usable warm channel: {exc}\n")
+        return None

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
-from planqk_runtime.channel import ResultChannel, take_over
+from planqk_runtime.channel import ResultChannel, take_over, take_over_warm
 from planqk_runtime.protocol import (
     KIND_ERROR,
     KIND_RESULT,
@@ -525,22 +525,59 @@ def interpret_current_value(value: Any) -> Outcome:
 # --- the run -------------------------------------------------------------------------------
 
 
-def execute(*, environ: Mapping[str, str] | None = None) -> Outcome:
-    """Read the input, call the entry point and interpret its return value.
+@dataclass(frozen=True)
+class Preloaded:
+    """What a warm runner imported before its execution existed: the entry point ``spec`` and
+    its function, or the failure importing it gave (reported once the execution runs, exactly
+    as a cold runner reports it, without importing twice)."""
 
-    Never raises for anything the user or the input did wrong: every failure is an Outcome.
-    """
-    env = os.environ if environ is None else environ
+    spec: str
+    function: Callable[..., Any] | None = None
+    failure: RunnerFailure | None = None
+
+
+def _entry_spec(env: Mapping[str, str]) -> str:
+    return (env.get("ENTRY_POINT") or DEFAULT_ENTRY_POINT).strip()
+
+
+def _code_on_path() -> None:
     cwd = os.getcwd()
     # `python -m` puts the working directory on sys.path already; other launchers may not.
     if cwd not in sys.path:
         sys.path.insert(0, cwd)
+
+
+def preload(*, environ: Mapping[str, str] | None = None) -> Preloaded:
+    """Import the entry point ahead of the input (a warm runner; see :mod:`planqk_runtime.channel`)."""
+    env = os.environ if environ is None else environ
+    _code_on_path()
+    spec = _entry_spec(env)
+    try:
+        return Preloaded(spec, function=load_entry_point(spec))
+    except RunnerFailure as failure:
+        return Preloaded(spec, failure=failure)
+
+
+def execute(*, environ: Mapping[str, str] | None = None, preloaded: Preloaded | None = None) -> Outcome:
+    """Read the input, call the entry point and interpret its return value.
+
+    Never raises for anything the user or the input did wrong: every failure is an Outcome.
+    ``preloaded`` is what a warm runner imported already (used when it names the same entry point).
+    """
+    env = os.environ if environ is None else environ
+    _code_on_path()
     input_dir = Path(env.get("INPUT_DIR") or DEFAULT_INPUT_DIR)
-    spec = (env.get("ENTRY_POINT") or DEFAULT_ENTRY_POINT).strip()
+    spec = _entry_spec(env)
     try:
         data = read_input("data", environ=env, input_dir=input_dir)
         params = read_input("params", environ=env, input_dir=input_dir)
-        function = load_entry_point(spec)
+        if preloaded is not None and preloaded.spec == spec:
+            if preloaded.failure is not None:
+                raise preloaded.failure
+            assert preloaded.function is not None
+            function = preloaded.function
+        else:
+            function = load_entry_point(spec)
     except RunnerFailure as failure:
         logger.error("%s: %s", failure.code, failure.detail)
         return failure.outcome()
@@ -681,6 +718,7 @@ def main() -> NoReturn:
     tracker: _LineTrackingStream | None = None
     # Before any user code is imported: its children must never inherit the channel.
     channel = take_over()
+    warm = take_over_warm()
     try:
         # Line buffering: logs and interim results reach the platform while the job runs.
         if hasattr(sys.stdout, "reconfigure"):
@@ -688,7 +726,16 @@ def main() -> NoReturn:
         tracker = _LineTrackingStream(sys.stdout)
         sys.stdout = tracker
         _configure_logging(os.environ)
-        outcome = execute()
+        preloaded = None
+        if warm is not None:
+            # A warm runner: import now, then wait for the one execution this process will run.
+            preloaded = preload()
+            env = warm.wait_for_go()
+            if env is None:
+                # Stopped before any execution was given to it (idle, or the pool shrank).
+                os._exit(ExitCode.INTERNAL_ERROR)
+            os.environ.update(env)
+        outcome = execute(preloaded=preloaded)
     except BaseException as exc:
         _print_traceback()
         outcome = _error(

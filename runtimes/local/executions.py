@@ -33,6 +33,7 @@ the environment as the last resort) when the main program ends.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -70,6 +71,36 @@ TRAVERSE_ONLY = 0o711
 EXECUTION_DIR_MODE = 0o750
 
 
+#: The name of every warm runner's folder starts so (an execution id never does: ``job-``...).
+WARM_PREFIX = "warm-"
+
+
+def execution_env(
+    spec: ExecutionSpec, build: LocalBuildHandle, *, seen: Path, sandboxed: bool, marker: str
+) -> dict[str, str]:
+    """The variables user code runs with; ``seen`` is the execution's folder as the code sees it
+    (a warm runner's folder keeps, inside its sandbox, the name it started with)."""
+    env = {
+        "PATH": f"{Path(build.env_dir) / 'bin'}:/usr/local/bin:/usr/bin:/bin",
+        "VIRTUAL_ENV": build.env_dir,
+        "HOME": SANDBOX_TMP if sandboxed else str(seen / "home"),
+        "TMPDIR": SANDBOX_TMP if sandboxed else str(seen / "tmp"),
+        "LANG": "C.UTF-8",
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    for name, value in spec.env.items():
+        if not name or "=" in name or "\0" in name or "\0" in str(value):
+            raise ValueError(f"invalid environment variable {name!r}")
+        env[name] = str(value)
+    # Set last: user-supplied variables must not redirect the input or hide the marker.
+    env["INPUT_DIR"] = str(seen / "input")
+    # Where the program leaves its result files (Kipu's variable; the same path in the sandbox).
+    env[OUTPUT_DIRECTORY_ENV] = str(seen / "output")
+    env[sup.MARKER_ENV] = marker
+    return env
+
+
 class Executions:
     """The executions of one data folder, each run by its own supervisor process."""
 
@@ -102,8 +133,16 @@ class Executions:
         if uids is not None:
             uids.release(execution_id)
 
-    def start(self, spec: ExecutionSpec, build: LocalBuildHandle) -> LocalExecutionHandle:
-        """Start the supervisor of one execution of ``build`` (the typed ``spec.build``)."""
+    def start(
+        self, spec: ExecutionSpec, build: LocalBuildHandle, *, warm: dict[str, Any] | None = None
+    ) -> LocalExecutionHandle:
+        """Start the supervisor of one execution of ``build`` (the typed ``spec.build``).
+
+        With ``warm`` (``{"ready": <pool entry>, "idle_seconds": n}``) this starts a warm runner
+        instead (:mod:`runtimes.local.warm`): ``spec.execution_id`` is the runner's own name, the
+        spec has no input and no variables, and :meth:`take` later gives it one execution. Every
+        limit, the uid, the sandbox and the folder are made here, the same way for both.
+        """
         execution_id = check_id(spec.execution_id, "execution id")
         for key, folder in (("env_dir", build.env_dir), ("build_dir", build.build_dir)):
             if not Path(folder).is_dir():
@@ -132,7 +171,7 @@ class Executions:
         if uids is not None:
             uid = gid = uids.claim(execution_id, exec_dir, readable=(build.env_dir, build.build_dir))
         try:
-            return self._launch(spec, build, exec_dir, mode=mode, uid=uid, gid=gid, python=python)
+            return self._launch(spec, build, exec_dir, mode=mode, uid=uid, gid=gid, python=python, warm=warm)
         except BaseException:
             if uids is not None:
                 uids.release(execution_id)
@@ -148,13 +187,18 @@ class Executions:
         uid: int | None,
         gid: int | None,
         python: str,
+        warm: dict[str, Any] | None = None,
     ) -> LocalExecutionHandle:
         execution_id = exec_dir.name
         as_root = os.geteuid() == 0
         for sub in ("input/data", "input/params", "output", "home", "tmp", "etc"):
             (exec_dir / sub).mkdir(parents=True, exist_ok=True)
-        (exec_dir / "input" / "data" / "data.json").write_text(json.dumps(spec.data or {}))
-        (exec_dir / "input" / "params" / "params.json").write_text(json.dumps(spec.params or {}))
+        if warm is None:
+            self._write_input(exec_dir, spec)
+        else:
+            # The worker's channel to the supervisor: in the execution's folder, which no user
+            # code sees (only its input, output and passwd files are bound into the sandbox).
+            os.mkfifo(exec_dir / sup.WARM_GO_FIFO, 0o600)
         (exec_dir / OUTPUT_FILE).touch()
         run_uid = uid if uid is not None else os.getuid()
         run_gid = gid if gid is not None else os.getgid()
@@ -163,7 +207,8 @@ class Executions:
         )
         (exec_dir / "etc" / "group").write_text(f"root:x:0:\nplanqk:x:{run_gid}:\n")
         for path in exec_dir.rglob("*"):
-            os.chmod(path, READABLE_DIR if path.is_dir() else 0o644)
+            if path.name != sup.WARM_GO_FIFO:
+                os.chmod(path, READABLE_DIR if path.is_dir() else 0o644)
         if uid is not None and gid is not None:
             os.chown(exec_dir, 0, gid)
             os.chmod(exec_dir, EXECUTION_DIR_MODE)
@@ -174,24 +219,7 @@ class Executions:
             os.chmod(exec_dir, 0o700)
 
         sandboxed = mode == "bwrap"
-        env = {
-            "PATH": f"{Path(build.env_dir) / 'bin'}:/usr/local/bin:/usr/bin:/bin",
-            "VIRTUAL_ENV": build.env_dir,
-            "HOME": SANDBOX_TMP if sandboxed else str(exec_dir / "home"),
-            "TMPDIR": SANDBOX_TMP if sandboxed else str(exec_dir / "tmp"),
-            "LANG": "C.UTF-8",
-            "PYTHONUNBUFFERED": "1",
-            "PYTHONDONTWRITEBYTECODE": "1",
-        }
-        for name, value in spec.env.items():
-            if not name or "=" in name or "\0" in name or "\0" in str(value):
-                raise ValueError(f"invalid environment variable {name!r}")
-            env[name] = str(value)
-        # Set last: user-supplied variables must not redirect the input or hide the marker.
-        env["INPUT_DIR"] = str(exec_dir / "input")
-        # Where the program leaves its result files (Kipu's variable; the same path in the sandbox).
-        env[OUTPUT_DIRECTORY_ENV] = str(exec_dir / "output")
-        env[sup.MARKER_ENV] = execution_id
+        env = execution_env(spec, build, seen=exec_dir, sandboxed=sandboxed, marker=execution_id)
 
         cgroups = self.sandbox.cgroups()
         memory_bytes = int(spec.memory_mb) * 1024 * 1024
@@ -240,6 +268,7 @@ class Executions:
             "groups": [self.config.execution_group] if not sandboxed and uid is not None else [],
             "unshare": not sandboxed and as_root,
             "pid_namespace": sandboxed,
+            "warm": warm,
         }
         sup.write_json_atomic(exec_dir / LAUNCH_FILE, launch)
         # It holds the execution's variables (provider tokens): the supervisor's alone.
@@ -268,8 +297,76 @@ class Executions:
             sandbox=mode,
             cgroup=cgroup,
             uid=uid,
+            marker=execution_id,
         )
         sup.write_json_atomic(exec_dir / HANDLE_FILE, handle.to_json())
+        return handle
+
+    @staticmethod
+    def _write_input(exec_dir: Path, spec: ExecutionSpec) -> None:
+        for name, value in (("data", spec.data), ("params", spec.params)):
+            path = exec_dir / "input" / name / f"{name}.json"
+            path.write_text(json.dumps(value or {}))
+            os.chmod(path, 0o644)
+
+    def take(self, spec: ExecutionSpec, build: LocalBuildHandle, runner: str) -> LocalExecutionHandle | None:
+        """Give the execution ``spec`` to the warm runner ``runner`` (claimed by the caller from
+        the pool): its folder becomes the execution's, its uid claim too, the input is written and
+        the supervisor gets the go with the execution's clock and variables. None when the runner
+        is gone or died meanwhile (what is left of it is cleaned up; start the execution cold)."""
+        execution_id = check_id(spec.execution_id, "execution id")
+        runner_dir = self.executions_dir / check_id(runner, "runner id")
+        exec_dir = self.executions_dir / execution_id
+        try:
+            slot = LocalExecutionHandle.from_json(json.loads((runner_dir / HANDLE_FILE).read_text()))
+        except (OSError, ValueError):
+            return None
+        if exec_dir.exists():
+            self._discard(exec_dir)
+        try:
+            # Atomic: the folder is this execution's from now on, under its name (cleanup, orphans,
+            # the waiter and a retried start find it as they find any execution's).
+            os.rename(runner_dir, exec_dir)
+        except OSError:
+            return None
+        uids = self.sandbox.uids()
+        if uids is not None and slot.uid is not None:
+            uids.move(runner, execution_id, exec_dir)
+        handle = dataclasses.replace(
+            slot,
+            execution_id=execution_id,
+            dir=str(exec_dir),
+            started_at=time.time(),
+            timeout=spec.timeout_seconds,
+            warm=True,
+        )
+        sup.write_json_atomic(exec_dir / HANDLE_FILE, handle.to_json())
+        if self._read_exit(exec_dir) is not None or not self._supervisor_alive(handle):
+            self.cleanup(handle)
+            return None
+        self._write_input(exec_dir, spec)
+        sandboxed = slot.sandbox == "bwrap"
+        # In the sandbox the folder is still mounted where the runner started; outside it moved.
+        seen = Path(slot.dir) if sandboxed else exec_dir
+        go = {
+            "dir": str(exec_dir),
+            "output_dir": str(exec_dir / "output"),
+            "timeout": spec.timeout_seconds,
+            "env": execution_env(spec, build, seen=seen, sandboxed=sandboxed, marker=slot.marker),
+        }
+        try:
+            fd = os.open(exec_dir / sup.WARM_GO_FIFO, os.O_WRONLY | os.O_NONBLOCK)
+            try:
+                os.set_blocking(fd, True)
+                data = (json.dumps(go) + "\n").encode()
+                while data:
+                    data = data[os.write(fd, data) :]
+            finally:
+                os.close(fd)
+        except OSError:
+            # ENXIO: no supervisor reads the FIFO any more (it ended a moment ago).
+            self.cleanup(handle)
+            return None
         return handle
 
     @classmethod
@@ -317,7 +414,7 @@ class Executions:
         if handle.pid:
             sup.kill_checked(handle.pid, handle.start_time, signal.SIGKILL)
         if not handle.cgroup:
-            sup.kill_by_marker(handle.execution_id)
+            sup.kill_by_marker(handle.marker or handle.execution_id)
         sup.cgroup_remove(handle.cgroup)
 
     def _stop(self, handle: LocalExecutionHandle, reason: str) -> None:
@@ -434,6 +531,8 @@ class Executions:
         for entry in sorted(self.executions_dir.iterdir()):
             if not entry.is_dir() or entry.name in known_execution_ids:
                 continue
+            if entry.name.startswith(WARM_PREFIX):
+                continue  # a warm runner no execution has taken: the pool's (runtimes.local.warm)
             try:
                 handle = LocalExecutionHandle.from_json(json.loads((entry / HANDLE_FILE).read_text()))
             except (OSError, ValueError):

@@ -25,6 +25,18 @@ def default_ca_bundle() -> str:
 
 
 @dataclass(frozen=True)
+class WarmConfig:
+    """``PLANQK_WARM*``: whether executions take warm runners and how many a host keeps
+    (:mod:`runtimes.local.warm`)."""
+
+    enabled: bool = False
+    min_runners: int = 1
+    max_runners: int = 2
+    idle_seconds: int = 600
+    memory_mb: int = 1024
+
+
+@dataclass(frozen=True)
 class LocalConfig:
     """Everything the local runtime needs (``jobs.runtime_factory`` fills it from the settings)."""
 
@@ -52,6 +64,7 @@ class LocalConfig:
     #: ``uv`` (fast; the binary of the ``uv`` package unless ``uv`` names another) or ``pip``.
     installer: str = "uv"
     uv: str = ""
+    warm: WarmConfig = field(default_factory=WarmConfig)
 
 
 @dataclass(frozen=True)
@@ -93,4 +106,9 @@ class LocalExecutionHandle(ExecutionHandle):
     cgroup: dict[str, Any] | None = None
     # The execution's own uid (root workers only; released at cleanup).
     uid: int | None = None
+    # What its processes carry in PLANQK_EXECUTION_ID: the id it started under (a warm runner's
+    # own name, kept when an execution takes it); empty in handles of earlier releases.
+    marker: str = ""
+    # Taken from the warm pool (runtimes.local.warm) rather than started for this execution.
+    warm: bool = False
     runtime: str = "local"

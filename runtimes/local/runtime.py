@@ -39,6 +39,7 @@ from runtimes.local.executions import Executions
 from runtimes.local.handles import LocalBuildHandle, LocalConfig, LocalExecutionHandle
 from runtimes.local.locks import LockError
 from runtimes.local.sandbox import Cgroups, isolation_gaps
+from runtimes.local.warm import WarmPool
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ class LocalRuntime(Runtime):
         self.environments = Environments(config, self.data_dir)
         self.sandbox = self.environments.sandbox
         self.executions = Executions(config, self.data_dir, self.sandbox)
+        self.warm = WarmPool(config.warm, self.data_dir, self.executions)
 
     # --- paths and probes --------------------------------------------------------------------
 
@@ -195,7 +197,9 @@ class LocalRuntime(Runtime):
             self.environments.refresh_runner(build_dir)
         except OSError as exc:
             raise RuntimeUnavailable(f"the build's copy of the runner could not be updated: {exc}") from exc
-        return self.executions.start(spec, build)
+        # A warm runner of this build and these limits, when the pool has one (runtimes.local.warm).
+        handle = self.warm.take(spec, build)
+        return handle if handle is not None else self.executions.start(spec, build)
 
     def build_here(self, spec: ExecutionSpec) -> LocalBuildHandle:
         """The build of ``spec`` with this host's folders, materialised first when this host lacks them.
@@ -250,6 +254,16 @@ class LocalRuntime(Runtime):
             elif waited:
                 spec.log(f"waited {seconds:.1f}s for another job materialising this build; reusing it")
         return dataclasses.replace(build, env_dir=str(env_dir), build_dir=str(build_dir))
+
+    def prewarm(self, spec: ExecutionSpec, *, wait_seconds: float = 0.0) -> int:
+        """Count ``spec`` as a call and start its shape's warm runners now, not in the background;
+        with ``wait_seconds``, wait that long at most for one to be ready. Returns how many are
+        ready (benchmarks and tests use it to measure and check the warm path itself)."""
+        if not isinstance(spec.build, LocalBuildHandle):
+            raise ValueError(f"not a build of the local runtime: {spec.build!r}")
+        build = self.build_here(spec)
+        self.environments.refresh_runner(Path(build.build_dir))
+        return self.warm.prewarm(spec, build, wait_seconds=wait_seconds)
 
     def _check_python(self, build: LocalBuildHandle) -> None:
         here = self.python_info()["version"]

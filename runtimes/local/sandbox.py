@@ -615,6 +615,17 @@ class ExecutionUids:
                 return uid
         raise RuntimeUnavailable(f"all {size} execution uids ({self.first}-{self.last}) are in use")
 
+    def move(self, old_id: str, new_id: str, exec_dir: Path) -> int | None:
+        """Hand the claim of ``old_id`` (a warm runner) to ``new_id``, whose folder it now is."""
+        if not self.claims_dir.is_dir():
+            return None
+        with self._locked():
+            for uid, claim in self._claims().items():
+                if claim.execution_id == old_id:
+                    (self.claims_dir / str(uid)).write_text(_Claim(new_id, str(exec_dir), claim.granted).text())
+                    return uid
+        return None
+
     def release(self, execution_id: str) -> int | None:
         """Free the uid of ``execution_id`` (idempotent): the uid it had, or None."""
         if not self.claims_dir.is_dir():

@@ -26,6 +26,7 @@ import os
 import resource
 import select
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -45,6 +46,8 @@ STOP_FILE = "stop"
 EXIT_FILE = "exit.json"
 CHILD_FILE = "child.json"
 MARKER_ENV = "PLANQK_EXECUTION_ID"
+#: The FIFO in a warm runner's folder on which the worker hands it its execution.
+WARM_GO_FIFO = "go"
 
 _CLONE_NEWNET = 0x40000000
 _CLONE_NEWIPC = 0x08000000
@@ -449,6 +452,67 @@ class _Supervisor:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(info.si_pid, 0)
 
+    def _warm_phase(
+        self, warm: dict[str, Any], sock: socket.socket, child_fd: int | None, out_fd: int, max_output: int
+    ) -> dict[str, Any] | None:
+        """A warm runner's wait for its execution: announce it in the pool once the runner has
+        imported the user code, then wait for the worker's go on the ``go`` FIFO (which only the
+        worker can open) and pass the execution's variables on. None when the runner died, the
+        runner stopped being wanted (stop, idle for ``idle_seconds``) or printed past the cap."""
+        assert self.child is not None
+        ready_entry = Path(warm["ready"])
+        fifo = os.open(self.dir / WARM_GO_FIFO, os.O_RDWR | os.O_NONBLOCK)
+        sock.setblocking(False)
+        idle_until = time.monotonic() + float(warm["idle_seconds"])
+        said = bytearray()
+        heard = bytearray()
+        ready = False
+        watched = [sock.fileno(), fifo] + ([child_fd] if child_fd is not None else [])
+        try:
+            while True:
+                info = os.waitid(os.P_PID, self.child.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+                if info is not None and info.si_pid:
+                    return None
+                self.reap_others()
+                if self.stop_requested or time.monotonic() >= idle_until:
+                    write_stop(self.dir, "warm-idle" if not self.stop_requested else "warm-stopped")
+                    return None
+                if os.fstat(out_fd).st_size >= max_output:
+                    write_stop(self.dir, "output")
+                    return None
+                readable, _, _ = select.select(watched, [], [], 0.5)
+                if sock.fileno() in readable and not ready:
+                    try:
+                        data = sock.recv(64)
+                    except BlockingIOError:
+                        data = b"-"
+                    if not data:
+                        return None
+                    said += data
+                    if said.startswith(channel.WARM_READY):
+                        ready = True
+                        watched.remove(sock.fileno())
+                        # The pool's index: a taker claims this runner by removing the entry.
+                        ready_entry.parent.mkdir(parents=True, exist_ok=True)
+                        ready_entry.touch()
+                    elif len(said) >= len(channel.WARM_READY):
+                        return None
+                if fifo in readable:
+                    with contextlib.suppress(BlockingIOError):
+                        heard += os.read(fifo, 1 << 16)
+                    if b"\n" in heard and ready:
+                        go = json.loads(bytes(heard).partition(b"\n")[0])
+                        sock.setblocking(True)
+                        sock.sendall(channel.go_message(go["env"]))
+                        return go
+                    if len(heard) > channel.WARM_GO_MAX_BYTES:
+                        return None
+        finally:
+            os.close(fifo)
+            sock.close()
+            # Taken: the taker removed the entry already. Anything else: no taker may find it.
+            ready_entry.unlink(missing_ok=True)
+
     def run(self) -> dict[str, Any]:
         launch = self.launch
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -467,6 +531,13 @@ class _Supervisor:
         result_fd, result_write_fd, env = channel.pipe_for_runner(launch["env"])
         os.set_blocking(result_fd, False)
         response = channel.ResponseCollector(max_bytes=max_output)
+        passed = [result_write_fd]
+        warm = launch.get("warm")
+        warm_socket = None
+        if warm:
+            warm_socket, runner_end = socket.socketpair()
+            passed.append(runner_end.fileno())
+            env = {**env, channel.WARM_FD_ENV: str(runner_end.fileno())}
         self.child = subprocess.Popen(
             launch["argv"],
             stdin=subprocess.DEVNULL,
@@ -474,7 +545,7 @@ class _Supervisor:
             stderr=out_fd,
             cwd=launch["cwd"],
             env=env,
-            pass_fds=(result_write_fd,),
+            pass_fds=tuple(passed),
             start_new_session=True,
             # Safe here: the supervisor is single-threaded, so no lock is held across the fork.
             preexec_fn=self._preexec,
@@ -491,6 +562,18 @@ class _Supervisor:
         watched = [result_fd] + ([child_fd] if child_fd is not None else [])
         write_json_atomic(self.dir / CHILD_FILE, {"pid": self.child.pid, "start_time": self.child_start})
         reason: str | None = None
+        if warm_socket is not None:
+            runner_end.close()
+            go = self._warm_phase(warm, warm_socket, child_fd, out_fd, max_output)
+            if go is not None:
+                # The execution is ours now: its folder, its clock.
+                self.dir = Path(go["dir"])
+                launch["output_dir"] = go["output_dir"]
+                started = time.time()
+                deadline = started + float(go["timeout"])
+            else:
+                reason = read_stop(self.dir) or write_stop(self.dir, "warm-ended")
+                self.kill_tree()
         # The output directory is on disk: a program must not fill it (result files are capped
         # when they are taken; this bounds what can pile up before that, with room to spare).
         limits = launch.get("output_limits")
@@ -556,11 +639,12 @@ class _Supervisor:
 def main(argv: Iterable[str]) -> int:
     args = list(argv)
     launch = json.loads(Path(args[0]).read_text())
-    directory = Path(launch["dir"])
     supervisor = _Supervisor(launch)
     try:
         outcome = supervisor.run()
     except BaseException as exc:
+        # A warm runner's folder moved when an execution took it: write where it is now.
+        directory = supervisor.dir
         # A platform failure (cgroup, exec...): record it so poll() and the logs say what happened.
         supervisor.kill_tree()
         cgroup_remove(supervisor.cgroup)
@@ -569,7 +653,7 @@ def main(argv: Iterable[str]) -> int:
             out.write(f"[platform] the execution could not run: {error}\n")
         write_json_atomic(directory / EXIT_FILE, {"exit_code": None, "reason": read_stop(directory), "error": error})
         raise
-    write_json_atomic(directory / EXIT_FILE, outcome)
+    write_json_atomic(supervisor.dir / EXIT_FILE, outcome)
     return 0
 
 
