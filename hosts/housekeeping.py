@@ -10,6 +10,8 @@ place:
 - :func:`jobs.engine.job_reap_orphans`: executions of final jobs and superseded re-runs;
 - :func:`jobs.runtime_factory.environments_reap`: local environments no current build uses,
   idle ``PLANQK_ENV_IDLE_DAYS``;
+- :func:`jobs.runtime_factory.warm_trim`: warm runners of versions nobody called for a while, or
+  over the memory budget, and those that ended;
 - :func:`deleted_versions_remove`: what this host holds of deleted versions (a local code folder
   it materialised, the images its Docker engine built or pulled), from :class:`DeletedVersion`,
   which the deletion writes (:func:`deleted_versions_record`).
@@ -80,7 +82,7 @@ def host_housekeeping(*, host: str, sent_at: str = "") -> dict[str, Any]:
     """This host's housekeeping (see the module's docstring); one failing step never stops the
     others. Ends the reaper's claim ``sent_at`` and records what was removed on the host's row."""
     from jobs.engine import job_reap_orphans
-    from jobs.runtime_factory import environments_reap
+    from jobs.runtime_factory import environments_reap, warm_trim
 
     from .selectors import host_name
 
@@ -91,6 +93,7 @@ def host_housekeeping(*, host: str, sent_at: str = "") -> dict[str, Any]:
     steps = {
         "orphans": job_reap_orphans,
         "environments": lambda: environments_reap()["removed"],
+        "warm_runners": warm_trim,
         "deleted_versions": deleted_versions_remove,
     }
     counts: dict[str, Any] = {}

@@ -367,7 +367,9 @@ class Execution:
             self.runtime.cancel(handle)
             self.runtime.cleanup(handle)
             raise _LostOwnership
-        self.platform_line(f"started on host {self.host}")
+        # A warm runner had started and imported the code before this job (runtimes.local.warm).
+        warm = " (warm runner)" if getattr(handle, "warm", False) else ""
+        self.platform_line(f"started on host {self.host}{warm}")
         # Without a sandbox (the operator's choice) every job log says what isolation is missing.
         notice = getattr(self.runtime, "isolation_notice", None)
         if notice is not None and (text := notice()):

@@ -24,7 +24,7 @@ def local_config() -> Any:
     Pip and build settings too.
     """
     from runtimes.local import LocalConfig
-    from runtimes.local.handles import default_python
+    from runtimes.local.handles import WarmConfig, default_python
 
     return LocalConfig(
         data_dir=Path(settings.PLANQK_DATA_DIR),
@@ -38,6 +38,13 @@ def local_config() -> Any:
         ca_bundle=settings.PLANQK_BUILD_CA_BUNDLE,
         build_timeout_seconds=int(settings.PLANQK_BUILD_TIMEOUT),
         installer=settings.PLANQK_INSTALLER,
+        warm=WarmConfig(
+            enabled=settings.PLANQK_WARM == "on",
+            min_runners=int(settings.PLANQK_WARM_MIN_RUNNERS),
+            max_runners=int(settings.PLANQK_WARM_MAX_RUNNERS),
+            idle_seconds=int(settings.PLANQK_WARM_IDLE_SECONDS),
+            memory_mb=int(settings.PLANQK_WARM_MEMORY_MB),
+        ),
     )
 
 
@@ -81,6 +88,20 @@ def get_runtime(name: str | None = None) -> Runtime:
     name = name or settings.PLANQK_RUNTIME or "local"
     cls = runtime_class(name)  # RuntimeUnavailable for an unknown name
     return cls(CONFIGS[name]())  # type: ignore[call-arg]
+
+
+def warm_trim() -> dict[str, int]:
+    """Housekeeping: stop the local runtime's warm runners nobody wants any more (versions not
+    called for ``PLANQK_WARM_IDLE_SECONDS``, over ``PLANQK_WARM_MEMORY_MB``), clean up ended ones;
+    with ``PLANQK_WARM=off`` stop every idle one (warm execution was turned off)."""
+    try:
+        runtime = get_runtime("local")
+    except RuntimeUnavailable:
+        return {"stopped": 0, "cleaned": 0}
+    pool = runtime.warm  # type: ignore[attr-defined]
+    if not pool.config.enabled:
+        return {"stopped": pool.stop_all(), "cleaned": 0}
+    return pool.trim()
 
 
 def environments_reap() -> dict[str, int]:

@@ -528,6 +528,23 @@ PLANQK_JOB_MAX_INTERIM_RESULTS = env_int("PLANQK_JOB_MAX_INTERIM_RESULTS", 1000,
 PLANQK_ENGINE_WAIT = os.environ.get("PLANQK_ENGINE_WAIT", "events").strip()
 if PLANQK_ENGINE_WAIT not in ("events", "poll"):
     raise ImproperlyConfigured(f"PLANQK_ENGINE_WAIT must be events or poll, not {PLANQK_ENGINE_WAIT!r}")
+# Warm runners (local runtime, runtimes/local/warm.py): an execution takes a runner that already
+# started in its sandbox and imported the code, used once. "on" (the default) or "off"; the tests
+# run cold unless a test turns it on, so that every other test sees one execution per start.
+PLANQK_WARM = os.environ.get("PLANQK_WARM", "off" if TESTING else "on").strip().lower()
+if PLANQK_WARM not in ("on", "off"):
+    raise ImproperlyConfigured(f"PLANQK_WARM must be on or off, not {PLANQK_WARM!r}")
+# Per version (and limits) called in the last PLANQK_WARM_IDLE_SECONDS: at least MIN and at most
+# MAX idle runners, as many as calls in the last 10 s; all idle runners of a host within MEMORY_MB.
+PLANQK_WARM_MIN_RUNNERS = env_int("PLANQK_WARM_MIN_RUNNERS", 1, minimum=0)
+PLANQK_WARM_MAX_RUNNERS = env_int("PLANQK_WARM_MAX_RUNNERS", 2, minimum=0)
+if PLANQK_WARM_MAX_RUNNERS < PLANQK_WARM_MIN_RUNNERS:
+    raise ImproperlyConfigured(
+        f"PLANQK_WARM_MAX_RUNNERS ({PLANQK_WARM_MAX_RUNNERS}) is below "
+        f"PLANQK_WARM_MIN_RUNNERS ({PLANQK_WARM_MIN_RUNNERS})"
+    )
+PLANQK_WARM_IDLE_SECONDS = env_int("PLANQK_WARM_IDLE_SECONDS", 600, minimum=1)
+PLANQK_WARM_MEMORY_MB = env_int("PLANQK_WARM_MEMORY_MB", 1024, minimum=0)
 # Result files: what a program leaves in its output directory (OUTPUT_DIRECTORY) is kept with the
 # job up to these caps (count, per file, all together); what is over a cap is refused with a note.
 PLANQK_JOB_RESULT_FILES_MAX = env_int("PLANQK_JOB_RESULT_FILES_MAX", 100, minimum=0)

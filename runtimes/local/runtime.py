@@ -127,6 +127,7 @@ class LocalRuntime(Runtime):
             "output": "RLIMIT_FSIZE on output.log + kill at the cap",
             "network": network,
             "timeout": "wall clock, enforced by the execution's supervisor and by poll()",
+            "warm": self.warm.summary(),
         }
 
     # --- builds ------------------------------------------------------------------------------
@@ -167,6 +168,8 @@ class LocalRuntime(Runtime):
         Environments are shared by equal requirements: :meth:`garbage_collect_envs` removes them
         once no build uses them. Returns the ids whose code folder was here."""
         removed: list[str] = []
+        version_ids = list(version_ids)
+        self.warm.stop_versions(set(version_ids))
         for version_id in version_ids:
             try:
                 check_id(version_id, "version id")

@@ -229,6 +229,36 @@ class WarmPool:
                 stopped += self._stop_ready(folder, 1)
         return {"stopped": stopped, "cleaned": cleaned}
 
+    def stop_versions(self, version_ids: set[str]) -> int:
+        """Forget the demand for these versions (deleted, or removed from this host) and stop their
+        idle runners; a runner still starting stops at the next :meth:`trim`."""
+        if not self.warm_dir.is_dir():
+            return 0
+        stopped = 0
+        for folder in sorted(p for p in self.warm_dir.iterdir() if p.is_dir()):
+            try:
+                meta = json.loads((folder / "meta.json").read_text())
+            except (OSError, ValueError):
+                continue
+            if meta.get("build", {}).get("version_id") in version_ids:
+                (folder / "calls").unlink(missing_ok=True)
+                stopped += self._stop_ready(folder, len(self._ready(folder)))
+        return stopped
+
+    def summary(self) -> str:
+        """One line for ``describe()`` and the operator: the settings and what is warm now."""
+        config = self.config
+        if not config.enabled:
+            return "off (every execution starts cold)"
+        state = self.state()
+        ready = sum(shape["ready"] for shape in state)
+        memory_mb = sum(shape["memory_kb"] for shape in state) / 1024
+        return (
+            f"on: {config.min_runners}-{config.max_runners} single-use runners per version called in the last "
+            f"{config.idle_seconds} s, {config.memory_mb} MB for all; now {ready} ready for {len(state)} "
+            f"version(s), {memory_mb:.0f} MB"
+        )
+
     def stop_all(self) -> int:
         """Stop every idle runner of this host (a worker's shutdown, or warm execution turned off)."""
         if not self.warm_dir.is_dir():
