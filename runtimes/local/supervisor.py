@@ -382,7 +382,10 @@ def write_json_atomic(path: Path, value: dict[str, Any]) -> None:
 class _Supervisor:
     def __init__(self, launch: dict[str, Any]) -> None:
         self.launch = launch
-        self.dir = Path(launch["dir"])
+        # A warm runner's folder is renamed when an execution takes it, at any moment: the
+        # supervisor names its files relative to its working directory (the folder, which moves
+        # with it), so a stop written under the new name is read, and exit.json lands there.
+        self.dir = Path(".") if launch.get("warm") else Path(launch["dir"])
         self.cgroup: dict[str, Any] | None = launch.get("cgroup")
         self.stop_requested = False
         self.child: subprocess.Popen[bytes] | None = None
@@ -566,9 +569,8 @@ class _Supervisor:
             runner_end.close()
             go = self._warm_phase(warm, warm_socket, child_fd, out_fd, max_output)
             if go is not None:
-                # The execution is ours now: its folder, its clock.
-                self.dir = Path(go["dir"])
-                launch["output_dir"] = go["output_dir"]
+                # The execution is ours now: its clock (its folder is still our working directory).
+                launch["output_dir"] = "output"
                 started = time.time()
                 deadline = started + float(go["timeout"])
             else:

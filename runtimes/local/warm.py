@@ -57,6 +57,8 @@ logger = logging.getLogger(__name__)
 
 #: Calls within this many seconds count as concurrent demand (one runner each, up to the max).
 BURST_SECONDS = 10.0
+#: A runner folder without a handle file this long after it was made is a start that died.
+_START_GRACE_SECONDS = 60.0
 #: The calls file is rewritten with its recent lines once it is larger than this.
 _CALLS_MAX_BYTES = 64 * 1024
 
@@ -381,12 +383,19 @@ class WarmPool:
         if (runner_dir / sup.EXIT_FILE).exists():
             return True
         handle = self._handle(runner)
-        return handle is not None and not sup.proc_alive(handle.pid or 0, handle.start_time)
+        if handle is None:
+            # No handle file: its start failed half-way (the starting process died); after a
+            # grace period nothing will complete it.
+            with contextlib.suppress(OSError):
+                return time.time() - runner_dir.stat().st_mtime > _START_GRACE_SECONDS
+            return True
+        return not sup.proc_alive(handle.pid or 0, handle.start_time)
 
     def _remove(self, folder: Path, runner: str) -> None:
         (folder / "ready" / runner).unlink(missing_ok=True)
-        handle = self._handle(runner)
-        if handle is not None:
+        runner_dir = self.executions.executions_dir / runner
+        handle = self._handle(runner) or LocalExecutionHandle(execution_id=runner, dir=str(runner_dir), marker=runner)
+        if runner_dir.exists():
             self.executions.cleanup(handle)
         (folder / "runners" / runner).unlink(missing_ok=True)
 
