@@ -27,6 +27,10 @@ class WorkerHost(models.Model):
     housekeeping_sent_at = models.DateTimeField(null=True, blank=True)
     housekeeping_at = models.DateTimeField(null=True, blank=True, help_text="When its last housekeeping ended.")
     housekeeping = models.JSONField(default=dict, blank=True, help_text="What its last housekeeping removed.")
+    # Its warm runners per runtime as its heartbeat last read them (hosts.warm.host_warm_report):
+    # the settings it runs with and, per pool shape, the version, runners ready and starting and
+    # their memory. Written by the host's workers alone; read by hosts.selectors.version_warm.
+    warm = models.JSONField(default=dict, blank=True, help_text="Its warm runners at its last heartbeat.")
 
     class Meta:
         ordering = ("name",)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from django.utils import timezone
 
@@ -17,11 +18,13 @@ def host_beat(
     capacity: int = 0,
     started_at: datetime | None = None,
     family: str | None = None,
+    warm: dict[str, Any] | None = None,
 ) -> WorkerHost:
     """Record that ``name`` is alive now and what it runs (one UPDATE once the row exists):
     ``runtimes`` whose executions it takes, the pinned ``queues`` it consumes, and ``capacity``,
     how many executions its worker runs at once; ``family``, the queue family it consumes
-    (default: this process's, ``PLANQK_QUEUE``)."""
+    (default: this process's, ``PLANQK_QUEUE``); ``warm``, its warm runners
+    (:func:`hosts.warm.host_warm_report`; None leaves what the row has)."""
     now = timezone.now()
     from .routing import default_queue
 
@@ -31,6 +34,8 @@ def host_beat(
         "capacity": max(0, int(capacity)),
         "queue_family": default_queue() if family is None else family,
     }
+    if warm is not None:
+        announced["warm"] = warm
     if WorkerHost.objects.filter(name=name).update(last_seen=now, **announced):
         if started_at is not None:
             WorkerHost.objects.filter(name=name, started_at__lt=started_at).update(started_at=started_at)

@@ -54,13 +54,21 @@ class HostHeartbeat(bootsteps.StartStopStep):
         from .routing import host_runtimes, worker_pins
         from .selectors import host_beat_every_seconds, host_name
         from .services import host_beat
+        from .warm import warm_reader
 
         name, runtimes, queues = host_name(), host_runtimes(), worker_pins()
+        # The host's warm runners go with every beat: only this host can see its pools' folders.
+        read_warm = warm_reader(runtimes)
         try:
             while True:
                 try:
                     host_beat(
-                        name=name, runtimes=runtimes, queues=queues, capacity=self._capacity, started_at=started_at
+                        name=name,
+                        runtimes=runtimes,
+                        queues=queues,
+                        capacity=self._capacity,
+                        started_at=started_at,
+                        warm=read_warm(),
                     )
                 except Exception:  # the database is away: beat again later on a fresh connection
                     logger.warning("host heartbeat of %s failed", name, exc_info=True)
