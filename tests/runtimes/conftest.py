@@ -7,6 +7,9 @@ The variants are real runtimes, never stand-ins:
 - ``local-nosandbox``: ``PLANQK_SANDBOX=none`` (resource limits, a private network namespace
   when the worker is root, and an unprivileged uid);
 - ``local-rlimits``: no sandbox and no cgroups: only setrlimit and the uid switch;
+- ``local-warm`` and ``local-nosandbox-warm``: ``local`` and ``local-nosandbox`` with warm runners
+  on (:mod:`runtimes.local.warm`): every start first prewarms the spec's shape and then must get a
+  warm handle, so each case runs on a runner that imported its code before its execution existed;
 - ``docker``: the Docker runtime on the base image ``planqk/python-base:3.11``;
 - ``external``: the external runtime (services imported from a URL) against ``planqk serve``
   started on loopback in the user code's folder, one provider per program.
@@ -35,9 +38,19 @@ from planqk_runtime.protocol import FinalResponse
 from planqk_samples import sample_files
 from runtimes.base import BuildHandle, BuildSpec, ExecutionHandle, ExecutionSpec, ExecutionState, Runtime
 from runtimes.local import LocalConfig, LocalRuntime, accessible_to
+from runtimes.local.handles import WarmConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 SYSTEM_PYTHON = "/usr/bin/python3"
+#: How long a warm variant's start waits for a runner of the spec's shape to be ready.
+PREWARM_SECONDS = 60.0
+#: The warm variants' pool: small, and runners nobody takes stop within a minute (a suite run
+#: leaves a shape behind per program and limits; they must not pile up on a shared machine).
+WARM_TEST_POOL = {"enabled": True, "min_runners": 1, "max_runners": 2, "idle_seconds": 60, "memory_mb": 1024}
+
+# What an execution's processes carry in PLANQK_EXECUTION_ID besides its id: a warm runner keeps
+# the name it started under (its handle's marker), so processes_of must look for that too.
+_MARKERS: dict[str, set[str]] = {}
 
 
 @dataclass
@@ -119,9 +132,25 @@ class RuntimeUnderTest:
             "max_output_bytes": 1024 * 1024,
         }
         values.update(limits)
-        handle = self.runtime.start(ExecutionSpec(**values))
+        spec = ExecutionSpec(**values)
+        if self.warm:
+            # The shape's runner is started and ready before the start, so the start takes it:
+            # every case of the suite then runs on the warm path, never silently cold.
+            ready = self.runtime.prewarm(spec, wait_seconds=PREWARM_SECONDS)  # type: ignore[attr-defined]
+            assert ready > 0, f"{self.variant}: no warm runner got ready in {PREWARM_SECONDS:.0f} s"
+        handle = self.runtime.start(spec)
         self.started.append(handle)
+        marker = getattr(handle, "marker", "")
+        if marker:
+            _MARKERS.setdefault(handle.execution_id, set()).add(marker)
+        if self.warm:
+            assert getattr(handle, "warm", False), f"{self.variant}: the start did not take a warm runner"
         return handle
+
+    @property
+    def warm(self) -> bool:
+        """Whether this variant runs every execution on a warm runner."""
+        return bool(self.config.get("warm", {}).get("enabled"))
 
     def wait(self, handle: ExecutionHandle, limit: float = 180.0) -> ExecutionState:
         """Poll until the execution ends (``limit`` only guards against a hanging test)."""
@@ -203,15 +232,26 @@ def _system_python() -> str | None:
 
 def _local(variant: str, data_dir: Path) -> tuple[Runtime, dict[str, Any]]:
     options: dict[str, Any] = {"data_dir": str(data_dir)}
-    if variant in ("local-nosandbox", "local-rlimits"):
+    base = variant.removesuffix("-warm")
+    if base in ("local-nosandbox", "local-rlimits"):
         python = _system_python()
         if python is None:
             pytest.skip("no Python that an unprivileged uid can run without a sandbox")
         options.update(sandbox="none", python=python)
-    if variant == "local-rlimits":
+    if base == "local-rlimits":
         options["use_cgroups"] = False
-    config = LocalConfig(**{**options, "data_dir": Path(options["data_dir"])})
-    return LocalRuntime(config), {"kind": "local", **options}
+    if variant.endswith("-warm"):
+        # JSON in the config (a restarted worker's subprocess gets it so), a WarmConfig in the runtime.
+        options["warm"] = dict(WARM_TEST_POOL)
+    return local_runtime(options), {"kind": "local", **options}
+
+
+def local_runtime(options: dict[str, Any]) -> LocalRuntime:
+    """A local runtime from the JSON options of a variant's config (without its ``kind``)."""
+    values = {**options, "data_dir": Path(options["data_dir"])}
+    if "warm" in values:
+        values["warm"] = WarmConfig(**values["warm"])
+    return LocalRuntime(LocalConfig(**values))
 
 
 def _external(data_dir: Path) -> tuple[Runtime, dict[str, Any]]:
@@ -259,6 +299,8 @@ def runtime_cache() -> Iterator[dict[str, RuntimeUnderTest]]:
                 rut.runtime.cleanup(handle)
             except Exception as exc:  # report, but let the other cleanups run
                 print(f"cleanup of {handle.execution_id} failed: {exc}")
+        if rut.warm:
+            stop_warm_runners(rut.runtime)
         if rut.config["kind"] == "docker":
             for build in rut.builds.values():
                 rut.runtime.remove_build(build)
@@ -277,6 +319,8 @@ VARIANTS = [
     pytest.param("local", id="local"),
     pytest.param("local-nosandbox", id="local-nosandbox"),
     pytest.param("local-rlimits", id="local-rlimits"),
+    pytest.param("local-warm", id="local-warm"),
+    pytest.param("local-nosandbox-warm", id="local-nosandbox-warm"),
     pytest.param("docker", id="docker", marks=pytest.mark.docker),
     pytest.param("external", id="external"),
 ]
@@ -313,19 +357,34 @@ def fresh_runtime(config: dict[str, Any]) -> Runtime:
         from runtimes.external import ExternalConfig, ExternalRuntime
 
         return ExternalRuntime(ExternalConfig(**options))
-    return LocalRuntime(LocalConfig(**options))
+    return local_runtime(options)
+
+
+def stop_warm_runners(runtime: Runtime, wait_seconds: float = 30.0) -> None:
+    """Stop every runner of a warm runtime's pool and clean up what is left of them, also those
+    its background refill was still starting (they are waited for, then stopped too)."""
+    pool = runtime.warm  # type: ignore[attr-defined]
+    give_up = time.monotonic() + wait_seconds
+    while True:
+        pool.stop_all()
+        pool.trim()
+        starting = sum(shape["starting"] for shape in pool.state())
+        if not starting or time.monotonic() > give_up:
+            return
+        time.sleep(0.1)
 
 
 def processes_of(execution_id: str) -> list[int]:
-    """Host processes that carry the execution's marker (readable as root or the same uid)."""
-    needle = f"PLANQK_EXECUTION_ID={execution_id}".encode()
+    """Host processes that carry the execution's marker (readable as root or the same uid): its
+    id, or the name the warm runner it was given started under."""
+    needles = {f"PLANQK_EXECUTION_ID={name}".encode() for name in {execution_id, *_MARKERS.get(execution_id, ())}}
     found = []
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
         try:
             with open(f"/proc/{entry.name}/environ", "rb") as fh:
-                if needle in fh.read().split(b"\0"):
+                if needles & set(fh.read().split(b"\0")):
                     stat = Path(f"/proc/{entry.name}/stat").read_text()
                     if stat[stat.rindex(")") + 2] not in "ZX":
                         found.append(int(entry.name))
@@ -346,3 +405,24 @@ def local_runtime_under_test(name: str) -> Iterator[RuntimeUnderTest]:
         runtime.cleanup(handle)
     shutil.rmtree(data, ignore_errors=True)
     shutil.rmtree(source, ignore_errors=True)
+
+
+def warm_runtime_under_test(name: str, *, sandbox: str = "bwrap", **pool: Any) -> Iterator[RuntimeUnderTest]:
+    """The body of a fixture for a warm local runtime on private folders: ``sandbox`` ``bwrap``
+    (the default) or ``none`` (as ``local-nosandbox``), ``pool`` overriding :data:`WARM_TEST_POOL`.
+    Its executions, its runners and its folders are removed afterwards."""
+    options: dict[str, Any] = {"data_dir": str(_private_dir(name)), "warm": {**WARM_TEST_POOL, **pool}}
+    if sandbox == "none":
+        python = _system_python()
+        if python is None:
+            pytest.skip("no Python that an unprivileged uid can run without a sandbox")
+        options.update(sandbox="none", python=python)
+    runtime = local_runtime(options)
+    variant = "local-warm" if sandbox == "bwrap" else "local-nosandbox-warm"
+    rut = RuntimeUnderTest(variant, runtime, {"kind": "local", **options}, _private_dir(f"{name}-src"))
+    yield rut
+    for handle in rut.started:
+        runtime.cleanup(handle)
+    stop_warm_runners(runtime)
+    shutil.rmtree(options["data_dir"], ignore_errors=True)
+    shutil.rmtree(rut.source_root, ignore_errors=True)
