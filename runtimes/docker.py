@@ -36,6 +36,7 @@ Executions
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import logging
@@ -43,10 +44,13 @@ import os
 import queue
 import re
 import socket
+import stat
+import struct
 import sys
 import tarfile
 import threading
 import time
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,8 +62,8 @@ from docker.utils import parse_repository_tag
 
 import docker
 import planqk_runtime
-from planqk_runtime.channel import response_from_json
-from planqk_runtime.container import FILES_DIR, RESPONSE_FILE
+from planqk_runtime.channel import go_message, response_from_json
+from planqk_runtime.container import FILES_DIR, RESPONSE_FILE, WARM_STARTED
 from planqk_runtime.outputs import CONTAINER_OUTPUT_DIR, OUTPUT_DIRECTORY_ENV, OutputFile, OutputLimits, collect
 from planqk_runtime.protocol import FinalResponse
 from runtimes._common import READABLE_DIR, decode_prefix, has_requirements, pip_error, rmtree
@@ -80,7 +84,10 @@ from runtimes.base import (
 )
 from runtimes.local import supervisor as sup
 from runtimes.local.environments import BUILD_UNAVAILABLE
+from runtimes.local.executions import WARM_PREFIX
+from runtimes.local.handles import WarmConfig
 from runtimes.local.sandbox import DEFAULT_UID_CLAIMS_DIR, ExecutionUids
+from runtimes.local.warm import WarmPool
 from runtimes.requirements import RequirementsError, canonical_requirements, canonical_text, split_indexes
 
 logger = logging.getLogger(__name__)
@@ -90,6 +97,8 @@ CONTAINER_PREFIX = "planqk-job-"
 LABEL_EXECUTION = "planqk.execution"
 LABEL_TIMEOUT = "planqk.timeout"
 LABEL_MAX_OUTPUT = "planqk.max-output-bytes"
+#: On a warm container (created ahead of its execution): the shape of its pool.
+LABEL_WARM = "planqk.warm"
 PEAK_FILE = "peak_memory_kb"
 CA_FILE = "planqk-build-ca.crt"
 BUILD_DIR = "/opt/planqk-build"
@@ -117,6 +126,19 @@ RUNNER_MOUNT = "/opt/planqk-runner"
 # How long after the timeout the container's own alarm ends it, when nobody polled.
 ALARM_GRACE_SECONDS = 30
 ALARM_EXIT_CODE = 128 + 14  # SIGALRM, as the init process reports it
+#: A warm container's folder for its go socket (host side, under its execution folder) and where
+#: the container sees it.
+WARM_DIR = "warm"
+WARM_MOUNT = "/var/run/planqk-warm"
+WARM_SOCKET = "go.sock"
+#: A warm container's handle, in its folder until an execution takes it.
+WARM_HANDLE_FILE = "warm-handle.json"
+# How long a take waits for the warm container's answer to its go.
+WARM_ANSWER_SECONDS = 5.0
+# A warm container's folder without its handle after this long: its creator died.
+STARTING_SECONDS = 300.0
+# A take hands a container over in milliseconds; a claim older than this is one whose taker died.
+TAKE_SECONDS = 60.0
 
 
 def runner_command(
@@ -124,11 +146,29 @@ def runner_command(
     grace_seconds: int = ALARM_GRACE_SECONDS,
     max_response_bytes: int = 64 << 20,
     output_limits: OutputLimits | None = None,
+    warm: tuple[int, str] | None = None,
 ) -> list[str]:
-    """The container's command: the runner under its supervisor, with a deadline of its own."""
+    """The container's command: the runner under its supervisor, with a deadline of its own;
+    ``warm`` (idle seconds, socket path) makes it wait for its execution's go first."""
     alarm = str(int(timeout_seconds) + int(grace_seconds))
     output = ["--output", CONTAINER_OUTPUT_DIR, *output_limits.to_args()] if output_limits is not None else []
-    return [*SUPERVISOR, alarm, str(int(max_response_bytes)), RESULT_MOUNT, *output, "--", *RUNNER]
+    waits = ["--warm", str(int(warm[0])), warm[1]] if warm is not None else []
+    return [*SUPERVISOR, alarm, str(int(max_response_bytes)), RESULT_MOUNT, *waits, *output, "--", *RUNNER]
+
+
+def execution_env(spec: ExecutionSpec) -> dict[str, str]:
+    """The environment of an execution's runner: the spec's variables (checked; ``ValueError``
+    for one Docker cannot pass) and the platform's own, which a spec cannot override."""
+    env = {"HOME": "/tmp", "PYTHONUNBUFFERED": "1"}  # noqa: S108 - the container's private tmpfs
+    for key, value in spec.env.items():
+        if not key or "=" in key or "\0" in key or "\0" in str(value):
+            raise ValueError(f"invalid environment variable {key!r}")
+        env[key] = str(value)
+    env["INPUT_DIR"] = "/var/input"
+    env[OUTPUT_DIRECTORY_ENV] = CONTAINER_OUTPUT_DIR
+    # The platform's current runner, whatever the image holds (see runner_copy).
+    env["PYTHONPATH"] = RUNNER_MOUNT
+    return env
 
 
 @dataclass(frozen=True)
@@ -160,6 +200,8 @@ class DockerConfig:
     registry_password: str = field(default="", repr=False)
     #: This host's name (``PLANQK_HOST_NAME``), for the build and job log lines.
     host_name: str = ""
+    #: ``PLANQK_WARM*``: warm containers, sized as the local runtime's warm runners.
+    warm: WarmConfig = field(default_factory=WarmConfig)
 
 
 @dataclass(frozen=True)
@@ -191,6 +233,8 @@ class DockerExecutionHandle(ExecutionHandle):
     timeout: int = 0
     max_output_bytes: int = 0
     uid: int | None = None
+    #: Taken from the warm pool (created ahead of the execution) rather than created for it.
+    warm: bool = False
     runtime: str = "docker"
 
 
@@ -344,6 +388,7 @@ class DockerRuntime(Runtime):
         self._client_instance = client
         self._runner: tuple[str, Path] | None = None
         self._tags: tuple[str, dict[str, Any]] | None = None
+        self.warm = DockerWarmPool(config.warm, self)
 
     @property
     def client(self) -> docker.DockerClient:
@@ -419,6 +464,7 @@ class DockerRuntime(Runtime):
                 if self.config.registry
                 else "in this host's engine only (no PLANQK_DOCKER_REGISTRY)"
             ),
+            "warm": self.warm.summary(),
         }
 
     # --- builds ------------------------------------------------------------------------------
@@ -927,10 +973,18 @@ class DockerRuntime(Runtime):
         return handle
 
     def start(self, spec: ExecutionSpec) -> DockerExecutionHandle:
+        # The take's moment: a warm execution's time counts from here, not from its container's start.
+        taken_at = time.time()
         execution_id = check_id(spec.execution_id, "execution id")
         build = spec.build
         if not isinstance(build, DockerBuildHandle):
             raise ValueError(f"not a build of the docker runtime: {build!r}")
+        # Checked before anything is taken or written: bad variables leave nothing behind.
+        env = execution_env(spec)
+        # A container started ahead of time for this build and these limits (see DockerWarmPool).
+        handle = self.warm.take(spec, build, env=env, taken_at=taken_at)
+        if handle is not None:
+            return handle
         name = container_name(execution_id)
         client = self.client
         # Before anything is written for the execution: a build this host cannot get leaves nothing.
@@ -940,72 +994,12 @@ class DockerRuntime(Runtime):
             client.containers.get(name).remove(force=True)
         exec_dir = self.executions_dir / execution_id
         rmtree(exec_dir)
-        for sub in ("input/data", "input/params", "result"):
-            (exec_dir / sub).mkdir(parents=True, exist_ok=True)
-        (exec_dir / "input" / "data" / "data.json").write_text(json.dumps(spec.data or {}))
-        (exec_dir / "input" / "params" / "params.json").write_text(json.dumps(spec.params or {}))
-        for path in [exec_dir, *exec_dir.rglob("*")]:
-            os.chmod(path, READABLE_DIR if path.is_dir() else 0o644)
-        env = {"HOME": "/tmp", "PYTHONUNBUFFERED": "1"}  # noqa: S108 - the container's private tmpfs
-        for key, value in spec.env.items():
-            if not key or "=" in key or "\0" in key or "\0" in str(value):
-                raise ValueError(f"invalid environment variable {key!r}")
-            env[key] = str(value)
-        env["INPUT_DIR"] = "/var/input"
-        env[OUTPUT_DIRECTORY_ENV] = CONTAINER_OUTPUT_DIR
-        # The platform's current runner, whatever the image holds (see runner_copy).
-        env["PYTHONPATH"] = RUNNER_MOUNT
-        runner = self.runner_copy()
-        memory = f"{int(spec.memory_mb)}m"
-        # In memory and counted against the container's memory limit, gone with the container.
-        tmpfs = f"rw,nosuid,nodev,size={int(spec.memory_mb)}m,mode=1777"
+        self._make_dir(exec_dir, warm=False)
+        self._write_input(exec_dir, spec)
         uids = self.uids()
         uid = uids.claim(execution_id, exec_dir)
         try:
-            container = client.containers.create(
-                image,
-                command=runner_command(
-                    spec.timeout_seconds,
-                    self.config.alarm_grace_seconds,
-                    max_response_bytes=spec.max_output_bytes,
-                    output_limits=spec.output_limits,
-                ),
-                # An init process (tini) reaps orphans, whose zombies would count against the
-                # pids limit, and lets the runner's alarm fire (PID 1 ignores it).
-                init=self.config.init,
-                name=name,
-                detach=True,
-                network_mode="none",
-                read_only=True,
-                # The output directory too: bounded like memory; the supervisor copies the result
-                # files out of it once every other process of the container is gone.
-                tmpfs={"/tmp": tmpfs, "/var/tmp": tmpfs, "/dev/shm": tmpfs, CONTAINER_OUTPUT_DIR: tmpfs},  # noqa: S108
-                cap_drop=["ALL"],
-                security_opt=["no-new-privileges"],
-                mem_limit=memory,
-                memswap_limit=memory,
-                nano_cpus=int(spec.cpus * 1e9),
-                pids_limit=int(spec.max_pids),
-                user=f"{uid}:{uid}",
-                volumes={
-                    str(exec_dir / "input"): {"bind": "/var/input", "mode": "ro"},
-                    str(exec_dir / "result"): {"bind": RESULT_MOUNT, "mode": "rw"},
-                    str(runner): {"bind": f"{RUNNER_MOUNT}/planqk_runtime", "mode": "ro"},
-                },
-                labels={
-                    LABEL_EXECUTION: execution_id,
-                    LABEL_TIMEOUT: str(spec.timeout_seconds),
-                    LABEL_MAX_OUTPUT: str(spec.max_output_bytes),
-                },
-                environment=env,
-                working_dir="/app",
-                ulimits=[Ulimit(name="core", soft=0, hard=0)],
-                log_config=LogConfig(type="json-file", config={}),
-            )
-            # The container's supervisor (the container's user) writes the response there.
-            user, _, group = str(container.attrs["Config"].get("User") or "").partition(":")
-            if user.isdigit():
-                os.chown(exec_dir / "result", int(user), int(group) if group.isdigit() else int(user))
+            container = self._create(client, image, spec, execution_id, exec_dir, uid)
             container.start()
         except docker.errors.ImageNotFound as exc:
             uids.release(execution_id)
@@ -1023,6 +1017,256 @@ class DockerRuntime(Runtime):
             max_output_bytes=spec.max_output_bytes,
             uid=uid,
         )
+
+    @staticmethod
+    def _make_dir(exec_dir: Path, *, warm: bool) -> None:
+        """An execution's host folder: its input (bound read-only), the result mount and, for a warm
+        container, the folder of its go socket."""
+        subs = ["input/data", "input/params", "result"] + ([WARM_DIR] if warm else [])
+        for sub in subs:
+            (exec_dir / sub).mkdir(parents=True, exist_ok=True)
+        for path in [exec_dir, *exec_dir.rglob("*")]:
+            os.chmod(path, READABLE_DIR if path.is_dir() else 0o644)
+        if warm:
+            # Only the container's uid (which gets it below) and the worker may enter.
+            os.chmod(exec_dir / WARM_DIR, 0o700)
+
+    @staticmethod
+    def _write_input(exec_dir: Path, spec: ExecutionSpec) -> None:
+        for name, value in (("data", spec.data), ("params", spec.params)):
+            path = exec_dir / "input" / name / f"{name}.json"
+            tmp = path.with_name(f".{name}.json.tmp")
+            tmp.write_text(json.dumps(value or {}))
+            os.chmod(tmp, 0o644)
+            # Whole or not at all: a warm runner reads it the moment it has its go.
+            os.replace(tmp, path)
+
+    def _create(
+        self,
+        client: docker.DockerClient,
+        image: str,
+        spec: ExecutionSpec,
+        label_id: str,
+        exec_dir: Path,
+        uid: int,
+        *,
+        warm_shape: str = "",
+    ) -> Any:
+        """Create the container of an execution, cold or warm: this is the ONE place its isolation
+        and limits are written (a warm container differs only in its name and labels, its socket
+        folder and its supervisor's idle time; its variables come with the go, see
+        :meth:`DockerWarmPool.take`). The container is not started yet."""
+        memory = f"{int(spec.memory_mb)}m"
+        # In memory and counted against the container's memory limit, gone with the container.
+        tmpfs = f"rw,nosuid,nodev,size={int(spec.memory_mb)}m,mode=1777"
+        volumes = {
+            str(exec_dir / "input"): {"bind": "/var/input", "mode": "ro"},
+            str(exec_dir / "result"): {"bind": RESULT_MOUNT, "mode": "rw"},
+            str(self.runner_copy()): {"bind": f"{RUNNER_MOUNT}/planqk_runtime", "mode": "ro"},
+        }
+        labels = {
+            LABEL_EXECUTION: label_id,
+            LABEL_TIMEOUT: str(spec.timeout_seconds),
+            LABEL_MAX_OUTPUT: str(spec.max_output_bytes),
+        }
+        warm = None
+        if warm_shape:
+            volumes[str(exec_dir / WARM_DIR)] = {"bind": WARM_MOUNT, "mode": "rw"}
+            labels[LABEL_WARM] = warm_shape
+            warm = (self.config.warm.idle_seconds, f"{WARM_MOUNT}/{WARM_SOCKET}")
+        container = client.containers.create(
+            image,
+            command=runner_command(
+                spec.timeout_seconds,
+                self.config.alarm_grace_seconds,
+                max_response_bytes=spec.max_output_bytes,
+                output_limits=spec.output_limits,
+                warm=warm,
+            ),
+            # An init process (tini) reaps orphans, whose zombies would count against the
+            # pids limit, and lets the runner's alarm fire (PID 1 ignores it).
+            init=self.config.init,
+            name=container_name(label_id),
+            detach=True,
+            network_mode="none",
+            read_only=True,
+            # The output directory too: bounded like memory; the supervisor copies the result
+            # files out of it once every other process of the container is gone.
+            tmpfs={"/tmp": tmpfs, "/var/tmp": tmpfs, "/dev/shm": tmpfs, CONTAINER_OUTPUT_DIR: tmpfs},  # noqa: S108
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            mem_limit=memory,
+            memswap_limit=memory,
+            nano_cpus=int(spec.cpus * 1e9),
+            pids_limit=int(spec.max_pids),
+            user=f"{uid}:{uid}",
+            volumes=volumes,
+            labels=labels,
+            # A warm container is created before its execution: its variables come with the go.
+            # A warm container's spec has no variables (DockerWarmPool): they come with the go.
+            environment=execution_env(spec),
+            working_dir="/app",
+            ulimits=[Ulimit(name="core", soft=0, hard=0)],
+            log_config=LogConfig(type="json-file", config={}),
+        )
+        # The container's supervisor (the container's user) writes the response there, and a warm
+        # one's its go socket.
+        user, _, group = str(container.attrs["Config"].get("User") or "").partition(":")
+        if user.isdigit():
+            for sub in ("result", WARM_DIR) if warm_shape else ("result",):
+                os.chown(exec_dir / sub, int(user), int(group) if group.isdigit() else int(user))
+        return container
+
+    # --- warm containers (issue 17) ------------------------------------------------------------
+
+    def warm_shape(self, spec: ExecutionSpec) -> str:
+        """The pool a container for ``spec`` comes from: everything fixed when it is created."""
+        build = spec.build
+        assert isinstance(build, DockerBuildHandle)
+        fixed = {
+            "version": build.version_id,
+            "image": build.image,
+            "image_id": build.image_id,
+            "digest": build.digest,
+            "memory_mb": int(spec.memory_mb),
+            "cpus": float(spec.cpus),
+            "timeout": int(spec.timeout_seconds),
+            "max_pids": int(spec.max_pids),
+            "max_output_bytes": int(spec.max_output_bytes),
+            "output_limits": list(spec.output_limits.to_args()),
+            # A container runs the runner (and alarm) of the day it was created.
+            "runner": self.runner_copy().parent.name,
+            "init": bool(self.config.init),
+            "grace": int(self.config.alarm_grace_seconds),
+        }
+        return hashlib.sha256(json.dumps(fixed, sort_keys=True).encode()).hexdigest()[:32]
+
+    def prewarm(self, spec: ExecutionSpec, *, wait_seconds: float = 0.0) -> int:
+        """Count ``spec`` as a call and create its shape's warm containers now, not in the
+        background; with ``wait_seconds``, wait that long at most for one to be ready. Returns how
+        many are ready (benchmarks and tests use it to measure and check the warm path itself)."""
+        if not isinstance(spec.build, DockerBuildHandle):
+            raise ValueError(f"not a build of the docker runtime: {spec.build!r}")
+        return self.warm.prewarm(spec, spec.build, wait_seconds=wait_seconds)
+
+    def start_warm(self, client: docker.DockerClient, spec: ExecutionSpec, shape: str) -> None:
+        """Create and start the warm container ``spec.execution_id`` (a ``warm-`` name) of ``shape``."""
+        runner = check_id(spec.execution_id, "warm container")
+        assert isinstance(spec.build, DockerBuildHandle)
+        image = self._image_for(spec.build, spec)
+        exec_dir = self.executions_dir / runner
+        rmtree(exec_dir)
+        self._make_dir(exec_dir, warm=True)
+        uids = self.uids()
+        uid = uids.claim(runner, exec_dir)
+        try:
+            container = self._create(client, image, spec, runner, exec_dir, uid, warm_shape=shape)
+            handle = DockerExecutionHandle(
+                execution_id=runner,
+                container=container.name,
+                container_id=container.id,
+                dir=str(exec_dir),
+                timeout=spec.timeout_seconds,
+                max_output_bytes=spec.max_output_bytes,
+                uid=uid,
+                warm=True,
+            )
+            sup.write_json_atomic(exec_dir / WARM_HANDLE_FILE, handle.to_json())
+            container.start()
+        except BaseException:
+            with contextlib.suppress(docker.errors.APIError):
+                client.api.remove_container(container_name(runner), force=True)
+            uids.release(runner)
+            rmtree(exec_dir)
+            raise
+
+    def warm_handle(self, runner: str) -> DockerExecutionHandle | None:
+        """The handle a warm container was created with (None when its folder is gone)."""
+        try:
+            data = json.loads((self.executions_dir / check_id(runner, "warm container") / WARM_HANDLE_FILE).read_text())
+            return DockerExecutionHandle.from_json(data)
+        except (OSError, ValueError):
+            return None
+
+    def warm_ready(self, runner: str) -> bool:
+        """Whether the warm container listens for its go (its socket appears only then)."""
+        try:
+            return stat.S_ISSOCK(os.lstat(self.executions_dir / runner / WARM_DIR / WARM_SOCKET).st_mode)
+        except OSError:
+            return False
+
+    def discard_warm(self, runner: str) -> None:
+        """Remove a warm container nobody took: the container (by its name, which a take changes,
+        so a container taken meanwhile is never hit), its uid claim and its folder."""
+        with contextlib.suppress(docker.errors.NotFound):
+            self.client.api.remove_container(container_name(runner), force=True)
+        self.uids().release(runner)
+        rmtree(self.executions_dir / runner)
+
+    def take_warm(
+        self, spec: ExecutionSpec, runner: str, env: Mapping[str, str], taken_at: float
+    ) -> DockerExecutionHandle | None:
+        """Give the execution ``spec`` to the warm container ``runner`` (claimed by the caller):
+        the folder and the uid claim become the execution's, the input is written, the container
+        gets the execution's name and its go with the execution's variables. None when the
+        container is gone or does not answer (what is left of it is removed; start cold)."""
+        execution_id = check_id(spec.execution_id, "execution id")
+        slot = self.warm_handle(runner)
+        if slot is None:
+            self.discard_warm(runner)
+            return None
+        runner_dir = self.executions_dir / runner
+        connection = _connect(runner_dir / WARM_DIR / WARM_SOCKET, slot.uid)
+        if connection is None:
+            # Killed or ended while idle.
+            self.discard_warm(runner)
+            return None
+        exec_dir = self.executions_dir / execution_id
+        name = container_name(execution_id)
+        handle = DockerExecutionHandle(
+            execution_id=execution_id,
+            container=name,
+            container_id=slot.container_id,
+            dir=str(exec_dir),
+            started_at=taken_at,
+            timeout=spec.timeout_seconds,
+            max_output_bytes=spec.max_output_bytes,
+            uid=slot.uid,
+            warm=True,
+        )
+        client = self.client
+        with connection:
+            try:
+                with contextlib.suppress(docker.errors.NotFound):
+                    # A leftover of an earlier attempt of this execution.
+                    client.api.remove_container(name, force=True)
+                rmtree(exec_dir)
+                # The container keeps its mounts across the rename (they hold the folders, not
+                # their names); under the execution's name cleanup, orphans and a retried start
+                # find it as they find any execution's.
+                os.rename(runner_dir, exec_dir)
+                self.uids().move(runner, execution_id, exec_dir)
+                (exec_dir / WARM_HANDLE_FILE).unlink(missing_ok=True)
+                self._write_input(exec_dir, spec)
+                client.api.rename(slot.container_id, name)
+                connection.sendall(go_message(env))
+                answer = _read_line(connection)
+            except (OSError, docker.errors.APIError) as exc:
+                logger.warning("warm container %s could not be taken: %s", runner, exc)
+                answer = b""
+        if answer != WARM_STARTED:
+            self._discard_taken(handle, runner)
+            return None
+        return handle
+
+    def _discard_taken(self, handle: DockerExecutionHandle, runner: str) -> None:
+        """Remove what a failed take left: the container under either name, the folder, the claim."""
+        with contextlib.suppress(docker.errors.APIError):
+            self.client.api.remove_container(handle.container_id, force=True)
+        self.uids().release(runner)
+        self.uids().release(handle.execution_id)
+        rmtree(self.executions_dir / runner)
+        rmtree(Path(handle.dir))
 
     def _logs(self, container: Any) -> bytes:
         return container.logs(stdout=True, stderr=True) or b""
@@ -1163,6 +1407,13 @@ class DockerRuntime(Runtime):
         for container in self.client.containers.list(all=True, filters={"label": LABEL_EXECUTION}):
             labels = container.labels
             execution_id = labels.get(LABEL_EXECUTION, "")
+            if LABEL_WARM in labels:
+                # Created ahead under a warm name (its label cannot change): still untaken it is
+                # the pool's (DockerWarmPool.trim), taken it carries its execution's name.
+                taken = str(container.name).removeprefix(CONTAINER_PREFIX)
+                if taken.startswith(WARM_PREFIX) or taken == container.name:
+                    continue
+                execution_id = taken
             if execution_id in known_execution_ids:
                 continue
             found.append(
@@ -1183,6 +1434,20 @@ def _engine_message(exc: BaseException) -> str:
     """What the engine said, without the SDK's request URL (it names the engine's socket)."""
     explanation = getattr(exc, "explanation", None)
     return str(explanation or exc).strip()[:500]
+
+
+def _cgroup_memory_bytes(container_id: str) -> int | None:
+    """The container's memory charge now from its cgroup (v1 cgroupfs or systemd driver, or v2)."""
+    candidates = (
+        f"/sys/fs/cgroup/memory/docker/{container_id}/memory.usage_in_bytes",
+        f"/sys/fs/cgroup/memory/system.slice/docker-{container_id}.scope/memory.usage_in_bytes",
+        f"/sys/fs/cgroup/system.slice/docker-{container_id}.scope/memory.current",
+        f"/sys/fs/cgroup/docker/{container_id}/memory.current",
+    )
+    for path in candidates:
+        with contextlib.suppress(OSError, ValueError):
+            return int(Path(path).read_text())
+    return None
 
 
 def _cgroup_peak_bytes(container_id: str) -> int | None:
@@ -1210,3 +1475,291 @@ def _started_at(container: Any) -> float:
         return time.time()
     stamp = datetime.fromisoformat(match.group(1) + "+00:00").timestamp()
     return stamp + float(f"0.{match.group(2) or 0}")
+
+
+def _connect(path: Path, uid: int | None) -> socket.socket | None:
+    """A connection to the warm container's socket at ``path``, or None when nobody listens
+    there or the listener is not of the container's ``uid``.
+
+    The container owns the socket's folder: what it put there may be a symlink to another
+    socket of the host (the engine's, another container's), so the peer is checked before a
+    byte is sent. Through the folder's descriptor: ``/proc/self/fd/N/name`` stays short whatever
+    the data folder's path (a socket address holds 107 bytes)."""
+    try:
+        folder = os.open(path.parent, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(WARM_ANSWER_SECONDS)
+        sock.connect(f"/proc/self/fd/{folder}/{path.name}")
+        _, peer_uid, _ = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
+    except OSError:
+        sock.close()
+        return None
+    finally:
+        os.close(folder)
+    if uid is None or peer_uid != uid:
+        logger.warning("warm socket %s: the listener has uid %d, not the container's %s", path, peer_uid, uid)
+        sock.close()
+        return None
+    return sock
+
+
+def _read_line(sock: socket.socket, limit: int = 256) -> bytes:
+    """The first line the peer sends (with its newline), or what came before it closed."""
+    data = bytearray()
+    while b"\n" not in data and len(data) < limit:
+        chunk = sock.recv(limit)
+        if not chunk:
+            break
+        data += chunk
+    return bytes(data)
+
+
+class DockerWarmPool(WarmPool):
+    """Warm containers: :class:`runtimes.local.warm.WarmPool`'s files, sizing (``target``) and
+    housekeeping (``trim``, ``stop_versions``, ``stop_all``, ``state``, ``summary``), with
+    containers for runners.
+
+    A warm container is created by :meth:`DockerRuntime._create`, exactly as a cold execution's
+    (the limits, uid, network, read-only root and tmpfs of its shape), its supervisor in warm
+    mode (:mod:`planqk_runtime.container`): the runner imports the code and the supervisor
+    listens on a socket in the container's folder. Its files, shared by every worker process of
+    the host (the local pool's, plus ``starting/``)::
+
+        {DATA_DIR}/docker-warm/<shape>/runners/<id>   created or being created
+        {DATA_DIR}/docker-warm/<shape>/starting/<id>  not listening yet
+        {DATA_DIR}/docker-warm/<shape>/ready/<id>     listening; removing the entry claims it
+        {DATA_DIR}/containers/<id>/                   its folder (input, result, warm socket)
+
+    A container cannot write the pool's files, so whoever looks at the pool moves a starting
+    entry to ``ready/`` once its socket exists (a rename: it happens once, so a claimed
+    container never reappears as ready). Single use: a taken container ends with its execution
+    and is removed by the execution's cleanup; one nobody takes stops itself after
+    ``idle_seconds`` and :meth:`trim` removes it.
+    """
+
+    def __init__(self, config: WarmConfig, runtime: DockerRuntime) -> None:
+        super().__init__(config, runtime.data_dir, None)  # type: ignore[arg-type]
+        # Apart from the local runtime's pool: housekeeping of one never touches the other's.
+        self.warm_dir = runtime.data_dir / "docker-warm"
+        self.runtime = runtime
+        self._clients = threading.local()
+
+    def _client(self) -> docker.DockerClient:
+        """An engine client of this thread (the refill thread does not share the runtime's)."""
+        client = getattr(self._clients, "client", None)
+        if client is None:
+            client = self.runtime.client if threading.current_thread() is threading.main_thread() else None
+            if client is None:
+                try:
+                    client = docker.from_env()
+                except docker.errors.DockerException as exc:
+                    raise RuntimeUnavailable(f"no Docker engine answers: {exc}") from exc
+            self._clients.client = client
+        return client
+
+    # --- the execution's side -----------------------------------------------------------------
+
+    def take(  # type: ignore[override]
+        self, spec: ExecutionSpec, build: DockerBuildHandle, *, env: Mapping[str, str], taken_at: float
+    ) -> DockerExecutionHandle | None:
+        """A warm container of ``spec``'s shape given ``spec``, or None (start it cold); the call
+        counts as demand either way and the shape is refilled in the background."""
+        if not self.config.enabled:
+            return None
+        shape = self.runtime.warm_shape(spec)
+        folder = self.warm_dir / shape
+        self._note_call(folder, spec, build)
+        handle = None
+        (folder / "taken").mkdir(exist_ok=True)
+        for runner in self._ready(folder):
+            taken = folder / "taken" / runner
+            try:
+                # The claim: exactly one taker (or one trimmer) moves or removes the entry. While
+                # it is in taken/ housekeeping leaves the container alone (its names change).
+                os.rename(folder / "ready" / runner, taken)
+                os.utime(taken)
+            except FileNotFoundError:
+                continue
+            try:
+                handle = self.runtime.take_warm(spec, runner, env, taken_at)
+            finally:
+                (folder / "runners" / runner).unlink(missing_ok=True)
+                taken.unlink(missing_ok=True)
+            if handle is not None:
+                break
+        self.refill_soon(shape)
+        return handle
+
+    def prewarm(self, spec: ExecutionSpec, build: Any, *, wait_seconds: float = 0.0) -> int:
+        """:meth:`DockerRuntime.prewarm`."""
+        if not self.config.enabled:
+            return 0
+        shape = self.runtime.warm_shape(spec)
+        folder = self.warm_dir / shape
+        self._note_call(folder, spec, build)
+        self.refill(shape)
+        give_up = time.monotonic() + wait_seconds
+        while not self._ready(folder) and time.monotonic() < give_up:
+            time.sleep(0.01)
+        return len(self._ready(folder))
+
+    # --- the pool's side ------------------------------------------------------------------------
+
+    def _start_runner(self, folder: Path, meta: dict[str, Any]) -> None:
+        runner = f"{WARM_PREFIX}{uuid.uuid4().hex}"
+        spec = ExecutionSpec(
+            execution_id=runner,
+            build=DockerBuildHandle.from_json(meta["build"]),
+            # No variables, no input: those are the execution's and come with the take.
+            env={},
+            memory_mb=meta["memory_mb"],
+            cpus=meta["cpus"],
+            timeout_seconds=meta["timeout_seconds"],
+            max_pids=meta["max_pids"],
+            max_output_bytes=meta["max_output_bytes"],
+            output_limits=OutputLimits(**meta["output_limits"]),
+        )
+        for sub in ("runners", "starting", "ready"):
+            (folder / sub).mkdir(parents=True, exist_ok=True)
+        (folder / "runners" / runner).touch()
+        (folder / "starting" / runner).touch()
+        try:
+            self.runtime.start_warm(self._client(), spec, folder.name)
+        except BaseException:
+            (folder / "starting" / runner).unlink(missing_ok=True)
+            (folder / "runners" / runner).unlink(missing_ok=True)
+            raise
+
+    def _ready(self, folder: Path) -> list[str]:  # type: ignore[override]
+        """The shape's ready containers, after moving those that listen now out of ``starting/``."""
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(folder / "starting"):
+                if entry.name.startswith(WARM_PREFIX) and self.runtime.warm_ready(entry.name):
+                    with contextlib.suppress(OSError):
+                        os.rename(entry.path, folder / "ready" / entry.name)
+        return WarmPool._ready(folder)
+
+    def _being_taken(self, runner: str) -> bool:
+        """Whether a taker claimed the container a moment ago and is still handing it over."""
+        for taken in self.warm_dir.glob(f"*/taken/{runner}"):
+            with contextlib.suppress(OSError):
+                if time.time() - taken.stat().st_mtime < TAKE_SECONDS:
+                    return True
+        return False
+
+    def _ended(self, runner: str) -> bool:
+        """Whether the container stopped (idle, killed, died) without an execution taking it."""
+        if self._being_taken(runner):
+            return False
+        runner_dir = self.runtime.executions_dir / runner
+        if not runner_dir.exists():
+            return True  # taken (its folder is an execution's now) or removed
+        handle = self.runtime.warm_handle(runner)
+        if handle is None:
+            # Being created; a creator that died left this: gone after a while.
+            with contextlib.suppress(OSError):
+                return time.time() - runner_dir.stat().st_mtime > STARTING_SECONDS
+            return True
+        try:
+            state = self._client().api.inspect_container(container_name(runner))["State"]
+        except docker.errors.NotFound:
+            return True
+        return state.get("Status") not in ("created", "running", "restarting", "paused")
+
+    def _remove(self, folder: Path, runner: str) -> None:
+        for sub in ("ready", "starting", "taken"):
+            (folder / sub / runner).unlink(missing_ok=True)
+        self.runtime.discard_warm(runner)
+        (folder / "runners" / runner).unlink(missing_ok=True)
+
+    def _stop_ready(self, folder: Path, count: int) -> int:
+        stopped = 0
+        for runner in self._ready(folder)[:count]:
+            try:
+                (folder / "ready" / runner).unlink()  # the same claim a taker makes
+            except FileNotFoundError:
+                continue
+            self.runtime.discard_warm(runner)
+            (folder / "runners" / runner).unlink(missing_ok=True)
+            stopped += 1
+        return stopped
+
+    def _runner_memory_kb(self, runner: str) -> int:
+        """The container's memory charge from its cgroup; its limit where that cannot be read."""
+        handle = self.runtime.warm_handle(runner)
+        if handle is None:
+            return 0
+        used = _cgroup_memory_bytes(handle.container_id)
+        if used is not None:
+            return used // 1024
+        try:
+            limit = self._client().api.inspect_container(handle.container_id)["HostConfig"]["Memory"]
+        except (docker.errors.APIError, KeyError, TypeError):
+            return 0
+        return int(limit or 0) // 1024
+
+    def trim(self) -> dict[str, int]:
+        """:meth:`WarmPool.trim`, then the warm containers and folders no pool knows (a worker
+        that died while creating one, a pool folder removed): none is left behind."""
+        counts = super().trim()
+        counts["cleaned"] += self._sweep()
+        return counts
+
+    def stop_all(self) -> int:
+        """Remove every warm container of this host nobody took, also those still starting (a
+        worker's shutdown, warm execution turned off: housekeeping calls this, not :meth:`trim`).
+
+        Under each shape's start lock, so no refill of any worker process is creating one of
+        the shape meanwhile; this process's queued refills are dropped first."""
+        with contextlib.suppress(queue.Empty):
+            while True:
+                self._refills.get_nowait()
+        stopped = 0
+        if not self.warm_dir.is_dir():
+            return 0
+        for folder in sorted(p for p in self.warm_dir.iterdir() if p.is_dir()):
+            with self._locked(folder):
+                for runner in self._runners(folder):
+                    claimed = False
+                    # The claim a taker makes; a starting one may become ready meanwhile.
+                    for sub in ("starting", "ready"):
+                        with contextlib.suppress(FileNotFoundError):
+                            (folder / sub / runner).unlink()
+                            claimed = True
+                    if claimed or self._ended(runner):
+                        self.runtime.discard_warm(runner)
+                        (folder / "runners" / runner).unlink(missing_ok=True)
+                        stopped += int(claimed)
+        self._sweep()
+        return stopped
+
+    def _sweep(self) -> int:
+        # Listed first, known second: a container created meanwhile is in runners/ before it exists.
+        try:
+            containers = self._client().api.containers(all=True, filters={"label": LABEL_WARM})
+        except docker.errors.DockerException:
+            return 0
+        folders = []
+        with contextlib.suppress(OSError):
+            folders = [e.name for e in os.scandir(self.runtime.executions_dir) if e.name.startswith(WARM_PREFIX)]
+        known: set[str] = set()
+        if self.warm_dir.is_dir():
+            for folder in self.warm_dir.iterdir():
+                if folder.is_dir():
+                    known.update(self._runners(folder))
+        swept = 0
+        names = {str(name).lstrip("/").removeprefix(CONTAINER_PREFIX) for c in containers for name in c["Names"]}
+        for runner in sorted((names | set(folders)) - known):
+            if not runner.startswith(WARM_PREFIX):
+                continue
+            with contextlib.suppress(ValueError):
+                self.runtime.discard_warm(check_id(runner, "warm container"))
+                swept += 1
+            # Its entries too: no pool may count it any more.
+            for entry in self.warm_dir.glob(f"*/*/{runner}"):
+                with contextlib.suppress(OSError):
+                    entry.unlink()
+        return swept
