@@ -19,6 +19,7 @@ class WorkerHostAdmin(admin.ModelAdmin):
         "housekeeping_sent_at",
         "housekeeping_at",
         "housekeeping",
+        "warm",
     )
 
     @admin.display(description="state")

@@ -15,6 +15,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.selectors import provider_has_token
+from hosts.selectors import VersionWarm, version_warm
 from marketplace.services import PlanTerms, plan_terms_check, plan_terms_list_check
 from payments.selectors import user_has_valid_card
 from planqk_portal.errors import ApplicationError
@@ -22,7 +23,7 @@ from planqk_portal.logs import HTMX_STOP_POLLING, render_log_poll
 
 from . import selectors, services, upload_handlers
 from .forms import PublishForm, ServiceCreateForm, ServiceEditForm, ServiceVersionForm, field_for_error
-from .models import Lifecycle, PricingPlan, QuantumBackend, Service, ServiceVersion, SourceType
+from .models import BuildStatus, Lifecycle, PricingPlan, QuantumBackend, Service, ServiceVersion, SourceType
 from .rendering import summarize_api_spec
 
 PAGE_SIZE = 20
@@ -69,6 +70,16 @@ def _backend_options(user: Any) -> list[dict[str, Any]]:
             }
         )
     return options
+
+
+def _warm_of(version: ServiceVersion | None) -> VersionWarm | None:
+    """Whether ``version`` is warm on the live hosts (hosts.selectors.version_warm), or None where
+    it cannot be: not built, or an imported URL service (it runs elsewhere)."""
+    if version is None or version.status != BuildStatus.READY or not version.runtime:
+        return None
+    if version.runtime == services.EXTERNAL_RUNTIME:
+        return None
+    return version_warm(version_id=version.pk, runtime=version.runtime)
 
 
 def _show_error(form: Any, exc: ApplicationError) -> None:
@@ -198,6 +209,8 @@ def service_detail(request: HttpRequest, service_id: Any) -> HttpResponse:
         "spec": summarize_api_spec((callable_version or latest).api_spec if (callable_version or latest) else ""),
         "spec_text": (callable_version or latest).api_spec if (callable_version or latest) else "",
         "plans": service.plans.filter(is_active=True),
+        # The version callers reach now: is its start-up skipped (warm runners)?
+        "warm": _warm_of(callable_version),
         **log_context(latest),
     }
     return render(request, "services/detail.html", context)
@@ -292,6 +305,7 @@ def version_detail(request: HttpRequest, service_id: Any, version_id: Any) -> Ht
             if version.is_callable
             else ""
         ),
+        "warm": _warm_of(version),
         **log_context(version),
     }
     return render(request, "services/version_detail.html", context)

@@ -42,9 +42,11 @@ def _beat(name: str, warm: dict | None, runtimes: list[str] | None = None, **kwa
 
 
 @pytest.fixture
-def own_hosts(db):
-    """Only this test's hosts count (the session worker of a full run is a live host too)."""
-    WorkerHost.objects.all().delete()
+def own_hosts(db, settings):
+    """Only this test's hosts count: a queue family of its own (the session worker of a full run
+    is a live host too, of the run's family, and beats again every few seconds). Only the setting:
+    nothing here enqueues, and Celery's default queue stays the run's."""
+    settings.CELERY_TASK_DEFAULT_QUEUE = f"warm-state-{uuid.uuid4().hex[:8]}"
 
 
 # --- the report of a real pool ----------------------------------------------------------------
