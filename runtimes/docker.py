@@ -31,6 +31,25 @@ Executions
     the reaper.
     Everything :meth:`poll` needs is in the handle, the container and its labels, plus a
     ``stop`` file beside the input that records why the platform killed it.
+
+Warm containers (``PLANQK_WARM``, issue 17)
+    Pre-created, single-use containers (:class:`DockerWarmPool`): created and started ahead of
+    time by the same :meth:`DockerRuntime._create` as a cold execution's container (every limit
+    and isolation setting above), with no variables and an empty input, named
+    ``planqk-job-warm-<id>`` and labelled ``planqk.warm=<shape>``. Its supervisor
+    (:mod:`planqk_runtime.container` ``--warm``) lets the runner import the code, then listens
+    on ``go.sock`` in a folder of the container's own (bound at ``/var/run/planqk-warm``). A take
+    (:meth:`DockerRuntime.start`) claims one in the pool's files, connects (a killed or ended one
+    does not answer and is removed: the execution starts cold), checks the listener is the
+    container's uid, renames the folder and the container to the execution's, writes the input
+    and sends the go with the execution's variables (never in the container's configuration);
+    the execution's deadline counts from the take, in :meth:`poll` and in the container's own
+    alarm (armed by the go). The container ends with its execution and is never reused. Sizing,
+    idle stop and memory budget are the local runtime's (:func:`runtimes.local.warm.target`).
+    Pre-created containers rather than a template process forking into namespaces: the engine
+    creates every namespace, cgroup and mount of a container, and a fork would share the
+    template's memory and start outside them; measured, a take answers in a fraction of the
+    cold start's time (``tests/runtimes/test_docker_warm.py::test_cold_versus_warm_timings``).
 """
 
 from __future__ import annotations
@@ -87,7 +106,7 @@ from runtimes.local.environments import BUILD_UNAVAILABLE
 from runtimes.local.executions import WARM_PREFIX
 from runtimes.local.handles import WarmConfig
 from runtimes.local.sandbox import DEFAULT_UID_CLAIMS_DIR, ExecutionUids
-from runtimes.local.warm import WarmPool
+from runtimes.local.warm import WarmPool, target
 from runtimes.requirements import RequirementsError, canonical_requirements, canonical_text, split_indexes
 
 logger = logging.getLogger(__name__)
@@ -1702,38 +1721,86 @@ class DockerWarmPool(WarmPool):
         return int(limit or 0) // 1024
 
     def trim(self) -> dict[str, int]:
-        """:meth:`WarmPool.trim`, then the warm containers and folders no pool knows (a worker
-        that died while creating one, a pool folder removed): none is left behind."""
+        """:meth:`WarmPool.trim` (the starting containers of a shape nobody wants go too), then the
+        warm containers and folders no pool knows (a worker that died while creating one, a pool
+        folder removed): none is left behind."""
+        stopped = 0
+        if self.warm_dir.is_dir():
+            now = time.time()
+            for folder in sorted(p for p in self.warm_dir.iterdir() if p.is_dir()):
+                if target(self._calls(folder), now, self.config) == 0:
+                    stopped += self._stop_folder(folder)
+                else:
+                    stopped += self._stop_chatty(folder)
         counts = super().trim()
+        counts["stopped"] += stopped
         counts["cleaned"] += self._sweep()
         return counts
+
+    def stop_versions(self, version_ids: set[str]) -> int:
+        """Forget the demand for these versions (deleted, or removed from this host) and remove
+        their containers nobody took, also those still starting."""
+        stopped = super().stop_versions(version_ids)
+        if self.warm_dir.is_dir():
+            for folder in sorted(p for p in self.warm_dir.iterdir() if p.is_dir()):
+                if not (folder / "calls").exists():
+                    stopped += self._stop_folder(folder)
+        return stopped
 
     def stop_all(self) -> int:
         """Remove every warm container of this host nobody took, also those still starting (a
         worker's shutdown, warm execution turned off: housekeeping calls this, not :meth:`trim`).
-
-        Under each shape's start lock, so no refill of any worker process is creating one of
-        the shape meanwhile; this process's queued refills are dropped first."""
+        This process's queued refills are dropped first."""
         with contextlib.suppress(queue.Empty):
             while True:
                 self._refills.get_nowait()
         stopped = 0
-        if not self.warm_dir.is_dir():
-            return 0
-        for folder in sorted(p for p in self.warm_dir.iterdir() if p.is_dir()):
-            with self._locked(folder):
-                for runner in self._runners(folder):
-                    claimed = False
-                    # The claim a taker makes; a starting one may become ready meanwhile.
-                    for sub in ("starting", "ready"):
-                        with contextlib.suppress(FileNotFoundError):
-                            (folder / sub / runner).unlink()
-                            claimed = True
-                    if claimed or self._ended(runner):
-                        self.runtime.discard_warm(runner)
-                        (folder / "runners" / runner).unlink(missing_ok=True)
-                        stopped += int(claimed)
+        if self.warm_dir.is_dir():
+            for folder in sorted(p for p in self.warm_dir.iterdir() if p.is_dir()):
+                stopped += self._stop_folder(folder)
         self._sweep()
+        return stopped
+
+    def _stop_chatty(self, folder: Path) -> int:
+        """Remove the shape's idle containers whose output (import-time prints, a thread the
+        import started) passed the output cap: nobody polls an idle container, and its log is
+        on this host's disk. A taken one would be killed at its first poll anyway."""
+        try:
+            cap = int(json.loads((folder / "meta.json").read_text())["max_output_bytes"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return 0
+        stopped = 0
+        for runner in self._ready(folder):
+            try:
+                log_path = self._client().api.inspect_container(container_name(runner))["LogPath"]
+                over = bool(log_path) and os.path.getsize(log_path) > cap
+            except (docker.errors.APIError, OSError, KeyError, TypeError):
+                continue  # gone (trim cleans it up) or an engine on another machine
+            if not over:
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                (folder / "ready" / runner).unlink()  # the same claim a taker makes
+                self.runtime.discard_warm(runner)
+                (folder / "runners" / runner).unlink(missing_ok=True)
+                stopped += 1
+        return stopped
+
+    def _stop_folder(self, folder: Path) -> int:
+        """Remove the shape's containers nobody took (ready, starting or ended). Under the shape's
+        start lock, so no refill of any worker process is creating one of it meanwhile."""
+        stopped = 0
+        with self._locked(folder):
+            for runner in self._runners(folder):
+                claimed = False
+                # The claim a taker makes; a starting one may become ready meanwhile.
+                for sub in ("starting", "ready"):
+                    with contextlib.suppress(FileNotFoundError):
+                        (folder / sub / runner).unlink()
+                        claimed = True
+                if claimed or self._ended(runner):
+                    self.runtime.discard_warm(runner)
+                    (folder / "runners" / runner).unlink(missing_ok=True)
+                    stopped += int(claimed)
         return stopped
 
     def _sweep(self) -> int:

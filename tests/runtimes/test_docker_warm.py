@@ -453,3 +453,39 @@ def test_cold_versus_warm_timings(warm: RuntimeUnderTest) -> None:
 def _ours(rut: RuntimeUnderTest, container: Any) -> bool:
     mounts = container.attrs.get("Mounts") or []
     return any(str(m.get("Source", "")).startswith(str(rut.runtime.data_dir)) for m in mounts)  # type: ignore[attr-defined]
+
+
+CHATTY_IMPORT = """
+import threading, time
+
+def _chatter():
+    while True:
+        print("x" * 200, flush=True)
+        time.sleep(0.001)
+
+threading.Thread(target=_chatter, daemon=True).start()
+
+def run(data=None, params=None):
+    return None
+"""
+
+
+def test_an_idle_warm_container_printing_past_the_cap_is_removed_by_trim(warm: RuntimeUnderTest) -> None:
+    """Nobody polls an idle container: trim is what bounds the log a thread started at import
+    writes to this host's disk while the container waits."""
+    build = warm.build(CHATTY_IMPORT)
+    limits = {"memory_mb": 216, "max_output_bytes": 50_000}
+    _prewarm(warm, build, **limits)
+    shape = warm.runtime.warm_shape(_spec(build, **limits))  # type: ignore[attr-defined]
+    (container,) = warm.runtime.client.containers.list(filters={"label": f"planqk.warm={shape}"})
+    log_path = container.attrs["LogPath"]
+    give_up = time.monotonic() + 30
+    while os.path.getsize(log_path) <= 50_000:
+        assert time.monotonic() < give_up, "the import-time thread printed nothing"
+        time.sleep(0.1)
+    counts = warm.runtime.warm.trim()  # type: ignore[attr-defined]
+    assert counts["stopped"] >= 1
+    with pytest.raises(Exception, match=r"No such container|Not Found|404"):
+        warm.runtime.client.containers.get(container.id)
+    # Demand is still there: the pool refills (and trim removes the next one the same way).
+    assert not warm.runtime.client.containers.list(filters={"id": container.id})
