@@ -654,14 +654,17 @@ NOISY_LOGGERS = (
 )
 
 
-def _configure_logging(environ: Mapping[str, str]) -> None:
+def _log_level(environ: Mapping[str, str]) -> tuple[str, int | None]:
+    """``LOG_LEVEL`` as given and as a level (None when it names none)."""
     raw = (environ.get("LOG_LEVEL") or "INFO").strip().upper()
-    level: int | None = None
     if raw.lstrip("-").isdigit():
-        level = int(raw)
-    else:
-        named = logging.getLevelName(raw)
-        level = named if isinstance(named, int) else None
+        return raw, int(raw)
+    named = logging.getLevelName(raw)
+    return raw, named if isinstance(named, int) else None
+
+
+def _configure_logging(environ: Mapping[str, str]) -> None:
+    raw, level = _log_level(environ)
     logging.basicConfig(
         level=level if level is not None else logging.INFO,
         stream=sys.stderr,
@@ -674,6 +677,29 @@ def _configure_logging(environ: Mapping[str, str]) -> None:
         # own lines: only their warnings show, unless LOG_LEVEL=DEBUG asks for everything.
         for name in NOISY_LOGGERS:
             logging.getLogger(name).setLevel(max(logging.WARNING, level or logging.INFO))
+
+
+def _relevel_logging(before: Mapping[str, str], after: Mapping[str, str]) -> None:
+    """A warm runner set logging up with its own variables, before its execution's arrived: the
+    execution's ``LOG_LEVEL`` applies from the go on, as it would have from the start on a cold
+    runner (the handlers stay: user code may have added its own at import)."""
+    raw, level = _log_level(after)
+    raw_before, old = _log_level(before)
+    if raw == raw_before:
+        return
+    if level is None:
+        logger.warning("unknown LOG_LEVEL %r, using INFO", raw)
+    logging.getLogger().setLevel(level if level is not None else logging.INFO)
+    # What _configure_logging gave the libraries' loggers at the start.
+    was = max(logging.WARNING, old or logging.INFO) if old is None or old > logging.DEBUG else logging.NOTSET
+    for name in NOISY_LOGGERS:
+        noisy = logging.getLogger(name)
+        if noisy.level != was:
+            continue  # set otherwise by user code at import: its choice stays
+        if level is None or level > logging.DEBUG:
+            noisy.setLevel(max(logging.WARNING, level or logging.INFO))
+        else:
+            noisy.setLevel(logging.NOTSET)
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -734,7 +760,9 @@ def main() -> NoReturn:
             if env is None:
                 # Stopped before any execution was given to it (idle, or the pool shrank).
                 os._exit(ExitCode.INTERNAL_ERROR)
+            before = dict(os.environ)
             os.environ.update(env)
+            _relevel_logging(before, os.environ)
         outcome = execute(preloaded=preloaded)
     except BaseException as exc:
         _print_traceback()

@@ -124,8 +124,18 @@ class Executions:
             old = LocalExecutionHandle.from_json(json.loads((exec_dir / HANDLE_FILE).read_text()))
             self._stop(old, "retry")
             self._forget(old)
+            self._remove_runner_name(old)
         self._release_uid(exec_dir.name)
         rmtree(exec_dir)
+
+    def _remove_runner_name(self, handle: LocalExecutionHandle) -> None:
+        """Remove the link a taken warm runner's name left to the execution's folder (:meth:`take`)."""
+        marker = handle.marker
+        if marker and marker != handle.execution_id and marker.startswith(WARM_PREFIX):
+            with contextlib.suppress(ValueError, OSError):
+                alias = self.executions_dir / check_id(marker, "runner id")
+                if alias.is_symlink():
+                    alias.unlink()
 
     def _release_uid(self, execution_id: str) -> None:
         """Give the execution's uid back: its processes killed, its temporary files and rights gone."""
@@ -329,6 +339,12 @@ class Executions:
             os.rename(runner_dir, exec_dir)
         except OSError:
             return None
+        with contextlib.suppress(OSError):
+            # The runner's old name stays a way to the folder until the cleanup: paths the user
+            # code took from its variables at import (OUTPUT_DIRECTORY, TMPDIR, HOME without a
+            # sandbox) and the supervisor's own folder are under it. Only the uid (and root) the
+            # folder is open to gets through it, as through the folder's own name.
+            os.symlink(exec_dir.name, runner_dir)
         uids = self.sandbox.uids()
         if uids is not None and slot.uid is not None:
             uids.move(runner, execution_id, exec_dir)
@@ -523,6 +539,7 @@ class Executions:
         self.waiter.forget(handle.execution_id)
         self._release_uid(handle.execution_id)
         rmtree(exec_dir)
+        self._remove_runner_name(handle)
 
     def orphans(self, known_execution_ids: set[str]) -> list[LocalExecutionHandle]:
         found: list[LocalExecutionHandle] = []

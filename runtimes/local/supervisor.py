@@ -48,6 +48,9 @@ CHILD_FILE = "child.json"
 MARKER_ENV = "PLANQK_EXECUTION_ID"
 #: The FIFO in a warm runner's folder on which the worker hands it its execution.
 WARM_GO_FIFO = "go"
+#: How long a warm runner claimed by a taker as its idle time ran out waits for the go before it
+#: stops (the taker died between its claim and its go).
+WARM_CLAIM_GRACE_SECONDS = 30.0
 
 _CLONE_NEWNET = 0x40000000
 _CLONE_NEWIPC = 0x08000000
@@ -379,6 +382,15 @@ def write_json_atomic(path: Path, value: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def _unclaim(ready_entry: Path) -> bool:
+    """Take a ready runner's pool entry back, as a taker claims it: False when one did first."""
+    try:
+        ready_entry.unlink()
+    except FileNotFoundError:
+        return False
+    return True
+
+
 class _Supervisor:
     def __init__(self, launch: dict[str, Any]) -> None:
         self.launch = launch
@@ -469,7 +481,7 @@ class _Supervisor:
         idle_until = time.monotonic() + float(warm["idle_seconds"])
         said = bytearray()
         heard = bytearray()
-        ready = False
+        ready = claimed = False
         watched = [sock.fileno(), fifo] + ([child_fd] if child_fd is not None else [])
         try:
             while True:
@@ -477,8 +489,17 @@ class _Supervisor:
                 if info is not None and info.si_pid:
                     return None
                 self.reap_others()
-                if self.stop_requested or time.monotonic() >= idle_until:
-                    write_stop(self.dir, "warm-idle" if not self.stop_requested else "warm-stopped")
+                if self.stop_requested:
+                    write_stop(self.dir, "warm-stopped")
+                    return None
+                if time.monotonic() >= idle_until:
+                    if ready and not claimed and not _unclaim(ready_entry):
+                        # A taker removed the entry first: the runner is its execution's, whose go
+                        # is on the way (the taker may be waiting for the uid lock meanwhile).
+                        claimed = True
+                        idle_until = time.monotonic() + WARM_CLAIM_GRACE_SECONDS
+                        continue
+                    write_stop(self.dir, "warm-idle")
                     return None
                 if os.fstat(out_fd).st_size >= max_output:
                     write_stop(self.dir, "output")

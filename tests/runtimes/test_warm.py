@@ -12,10 +12,12 @@ reach; a runner serves one execution only; and the timeout counts from the take.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -649,6 +651,137 @@ def test_a_runner_taken_as_its_idle_time_runs_out_runs_its_execution(short_idle:
         assert handle.marker == runner  # type: ignore[attr-defined]
     finally:
         os.kill(slot["pid"], signal.SIGCONT)
+    state = rt.wait(handle)
+    output = rt.output(handle)
+    final = rt.runtime.final_response(handle)
+    assert final is not None, (state, output)
+    assert final.payload["result"] == {"slept": 0}
+    assert state.exit_code == 0
+
+
+# --- what a warm runner must do exactly as a cold one ----------------------------------------
+
+LOGS = """
+import logging
+from .libs.return_objects import ResultResponse
+
+log = logging.getLogger("service")
+
+def run(data=None, params=None):
+    log.debug("a debug line of the service")
+    log.info("an info line of the service")
+    return ResultResponse(result={"level": logging.getLogger().level})
+"""
+
+
+def test_the_executions_log_level_applies_although_logging_was_set_up_before_it(warm: RuntimeUnderTest) -> None:
+    build = warm.build(LOGS)
+    state, output, final = warm.run(build, env={"LOG_LEVEL": "DEBUG"})
+    assert final is not None, output
+    assert final.payload["result"] == {"level": 10}, output
+    assert "a debug line of the service" in output
+    assert "reading data from" in output  # the runner's own debug lines too
+    state, output, final = warm.run(build, env={"LOG_LEVEL": "WARNING"})
+    assert final is not None, output
+    assert final.payload["result"] == {"level": 30}, output
+    assert "an info line of the service" not in output
+    state, output, final = warm.run(build)
+    assert final is not None, output
+    assert final.payload["result"] == {"level": 20}, output
+    assert "an info line of the service" in output
+    assert "a debug line of the service" not in output
+    assert state.exit_code == 0
+
+
+CACHED_PATHS = """
+import os, tempfile
+from .libs.return_objects import ResultResponse
+
+# Module constants from the environment, as programs (and libraries) commonly take them at import.
+OUTPUT = os.environ.get("OUTPUT_DIRECTORY", "/var/output")
+TMP = tempfile.gettempdir()
+HOME = os.path.expanduser("~")
+
+def attempt(write):
+    try:
+        write()
+        return "written"
+    except OSError as exc:
+        return "error: " + type(exc).__name__ + " " + str(exc)
+
+def into(path):
+    def write():
+        with open(path, "w") as fh:
+            fh.write("kept")
+    return write
+
+def temporary():
+    with tempfile.NamedTemporaryFile() as fh:
+        fh.write(b"x")
+
+def run(data=None, params=None):
+    return ResultResponse(result={
+        "output": attempt(into(os.path.join(OUTPUT, "result.txt"))),
+        "tmp": attempt(temporary),
+        "home": attempt(into(os.path.join(HOME, ".probe"))),
+        "same_output": OUTPUT == os.environ["OUTPUT_DIRECTORY"],
+    })
+"""
+
+
+def test_paths_the_code_took_from_its_environment_at_import_still_work_at_call_time(warm: RuntimeUnderTest) -> None:
+    from planqk_runtime.outputs import OutputLimits
+
+    build = warm.build(CACHED_PATHS)
+    handle = warm.start(build)
+    state = warm.wait(handle)
+    output = warm.output(handle)
+    final = warm.runtime.final_response(handle)
+    assert final is not None, output
+    result = final.payload["result"]
+    assert {key: result[key] for key in ("output", "tmp", "home")} == {
+        "output": "written",
+        "tmp": "written",
+        "home": "written",
+    }, result
+    files, _ = warm.runtime.result_files(handle, OutputLimits())
+    assert [f.name for f in files] == ["result.txt"]
+    assert state.exit_code == 0
+
+
+def test_a_runner_claimed_as_its_idle_time_runs_out_runs_the_execution_that_claimed_it(
+    short_idle: RuntimeUnderTest,
+) -> None:
+    """The take and the runner's idle stop race: the taker has claimed the runner and renamed
+    its folder, and waits for the host's uid lock (another worker holds it while it frees a uid:
+    killing its processes, removing its files) while the runner's idle time runs out. The claim
+    wins: the runner waits for its go and runs the execution (before, it stopped as idle, wrote
+    its stop into a folder that had been renamed, and the execution fell back to a cold start)."""
+    rt = short_idle
+    build = rt.build(SLEEPS)
+    spec = _spec(build, params={"seconds": 0})
+    assert rt.runtime.prewarm(spec, wait_seconds=60) > 0  # type: ignore[attr-defined]
+    runner = _ready_of(rt.runtime.warm, build)[0]  # type: ignore[attr-defined]
+    claims = rt.runtime.sandbox.uids().claims_dir  # type: ignore[attr-defined]
+    taken: dict[str, Any] = {}
+    lock = os.open(claims / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        taker = threading.Thread(target=lambda: taken.update(handle=rt.runtime.start(spec)))
+        taker.start()
+        exec_dir = rt.runtime.executions_dir / spec.execution_id  # type: ignore[attr-defined]
+        give_up = time.monotonic() + 30
+        while not exec_dir.exists():
+            assert time.monotonic() < give_up, "the take did not rename the runner's folder"
+            time.sleep(0.01)
+        time.sleep(3)  # past the runner's idle time (2 s)
+    finally:
+        os.close(lock)  # the other worker is done
+    taker.join(60)
+    handle = taken["handle"]
+    rt.started.append(handle)
+    assert handle.warm  # type: ignore[attr-defined]
+    assert handle.marker == runner  # type: ignore[attr-defined]
     state = rt.wait(handle)
     output = rt.output(handle)
     final = rt.runtime.final_response(handle)
