@@ -160,11 +160,12 @@ def read_input(name: str, *, environ: Mapping[str, str], input_dir: Path) -> Any
 # --- entry point ---------------------------------------------------------------------------
 
 
-def load_entry_point(spec: str) -> Callable[..., Any]:
+def load_entry_point(spec: str, *, quiet: bool = False) -> Callable[..., Any]:
     """Import ``module:function`` (or ``module.function``) from the user code.
 
     Raises :class:`RunnerFailure` with ``ENTRY_POINT_NOT_FOUND`` when the module or the function
-    does not exist and ``IMPORT_ERROR`` when importing the user code raised.
+    does not exist and ``IMPORT_ERROR`` when importing the user code raised (its traceback is
+    printed, unless ``quiet``).
     """
     module_name, sep, attr_path = spec.partition(":")
     if not sep:
@@ -180,13 +181,15 @@ def load_entry_point(spec: str) -> Callable[..., Any]:
                 ErrorCode.ENTRY_POINT_NOT_FOUND,
                 f"module {module_name!r} of entry point {spec!r} not found in {os.getcwd()}",
             ) from exc
-        _print_traceback()
+        if not quiet:
+            _print_traceback()
         raise RunnerFailure(
             ErrorCode.IMPORT_ERROR, f"importing {module_name} failed: {_describe_exception(exc)}"
         ) from exc
     except BaseException as exc:
         # SyntaxError, an exception at import time, even sys.exit(): the user code is broken.
-        _print_traceback()
+        if not quiet:
+            _print_traceback()
         raise RunnerFailure(
             ErrorCode.IMPORT_ERROR, f"importing {module_name} failed: {_describe_exception(exc)}"
         ) from exc
@@ -528,8 +531,9 @@ def interpret_current_value(value: Any) -> Outcome:
 @dataclass(frozen=True)
 class Preloaded:
     """What a warm runner imported before its execution existed: the entry point ``spec`` and
-    its function, or the failure importing it gave (reported once the execution runs, exactly
-    as a cold runner reports it, without importing twice)."""
+    its function, or the failure importing it gave. After a failure the execution imports it
+    again, with its variables (code may need them at import, as a cold runner allows), and only
+    that attempt's failure is reported."""
 
     spec: str
     function: Callable[..., Any] | None = None
@@ -553,7 +557,7 @@ def preload(*, environ: Mapping[str, str] | None = None) -> Preloaded:
     _code_on_path()
     spec = _entry_spec(env)
     try:
-        return Preloaded(spec, function=load_entry_point(spec))
+        return Preloaded(spec, function=load_entry_point(spec, quiet=True))
     except RunnerFailure as failure:
         return Preloaded(spec, failure=failure)
 
@@ -571,12 +575,10 @@ def execute(*, environ: Mapping[str, str] | None = None, preloaded: Preloaded | 
     try:
         data = read_input("data", environ=env, input_dir=input_dir)
         params = read_input("params", environ=env, input_dir=input_dir)
-        if preloaded is not None and preloaded.spec == spec:
-            if preloaded.failure is not None:
-                raise preloaded.failure
-            assert preloaded.function is not None
+        if preloaded is not None and preloaded.spec == spec and preloaded.function is not None:
             function = preloaded.function
         else:
+            # Cold, another entry point, or the warm import failed without the execution's variables.
             function = load_entry_point(spec)
     except RunnerFailure as failure:
         logger.error("%s: %s", failure.code, failure.detail)

@@ -590,6 +590,8 @@ def test_a_warm_runner_serves_one_execution_and_is_gone_after_it(warm: RuntimeUn
         assert not sup.proc_alive(children["pid"], children["start_time"])
         assert not _uid_pids(handle.uid)  # type: ignore[attr-defined]
         assert not Path(handle.dir).exists()  # type: ignore[attr-defined]
+        # The runner's name led to the execution's folder until now (Executions.take): not any more.
+        assert not os.path.lexists(Path(handle.dir).parent / handle.marker)  # type: ignore[attr-defined]
     # Another supervisor, another runner, another uid each time.
     for column in range(3):
         assert len({entry[column] for entry in seen}) == 3, seen
@@ -788,3 +790,33 @@ def test_a_runner_claimed_as_its_idle_time_runs_out_runs_the_execution_that_clai
     assert final is not None, (state, output)
     assert final.payload["result"] == {"slept": 0}
     assert state.exit_code == 0
+
+
+NEEDS_ITS_VARIABLE = """
+import os
+from .libs.return_objects import ResultResponse
+
+TOKEN = os.environ["WARM_TOKEN"]  # at import, as a cold runner allows
+
+def run(data=None, params=None):
+    return ResultResponse(result={"token_length": len(TOKEN)})
+"""
+
+
+def test_code_that_needs_its_variables_at_import_runs_as_on_a_cold_runner(warm: RuntimeUnderTest) -> None:
+    """A warm runner imports before the execution's variables exist: code that cannot be imported
+    without them is imported again at the call, with them, as a cold runner would have; its
+    first failure leaves nothing in the execution's log."""
+    build = warm.build(NEEDS_ITS_VARIABLE)
+    state, output, final = warm.run(build, env={"WARM_TOKEN": "abcde"})
+    assert final is not None, output
+    assert final.payload["result"] == {"token_length": 5}, output
+    assert "Traceback" not in output
+    assert state.exit_code == 0
+    # Without it, the import fails as it would cold: once, with its traceback.
+    state, output, final = warm.run(build)
+    assert final is not None, output
+    assert final.payload["code"] == "IMPORT_ERROR", final.payload
+    assert "WARM_TOKEN" in final.payload["detail"]
+    assert output.count("Traceback") == 1, output
+    assert state.exit_code not in (0, None)
