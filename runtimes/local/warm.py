@@ -214,16 +214,22 @@ class WarmPool:
         now = time.time()
         shapes = []
         for folder in sorted(p for p in self.warm_dir.iterdir() if p.is_dir()):
-            calls = self._calls(folder)
-            for runner in list(self._runners(folder)):
-                if self._ended(runner):
-                    self._remove(folder, runner)
-                    cleaned += 1
-            if target(calls, now, self.config) == 0:
-                stopped += self._stop_ready(folder, len(self._ready(folder)))
-                if not self._runners(folder):
-                    rmtree(folder)
+            # The shape's start lock: a refill holds it while it starts runners, and a runner it
+            # is starting has no folder yet; without the lock it would look like one that ended
+            # and drop out of the pool's count (and, once it stopped itself, never be cleaned).
+            with self._locked(folder):
+                if not folder.is_dir():
                     continue
+                calls = self._calls(folder)
+                for runner in list(self._runners(folder)):
+                    if self._ended(runner):
+                        self._remove(folder, runner)
+                        cleaned += 1
+                if target(calls, now, self.config) == 0:
+                    stopped += self._stop_ready(folder, len(self._ready(folder)))
+                    if not self._runners(folder):
+                        rmtree(folder)
+                        continue
             shapes.append((max(calls, default=0.0), folder))
         # Over the budget: the idle runners of the shapes called longest ago go first.
         for _, folder in sorted(shapes, key=lambda item: item[0]):
@@ -378,8 +384,9 @@ class WarmPool:
     def _ended(self, runner: str) -> bool:
         """Whether the runner stopped (idle, died) without an execution taking it."""
         runner_dir = self.executions.executions_dir / runner
-        if not runner_dir.exists():
-            return True  # taken (its folder is an execution's now) or removed
+        if runner_dir.is_symlink() or not runner_dir.exists():
+            # Taken (its folder is an execution's now, its name a link to it) or removed.
+            return True
         if (runner_dir / sup.EXIT_FILE).exists():
             return True
         handle = self._handle(runner)
@@ -395,7 +402,8 @@ class WarmPool:
         (folder / "ready" / runner).unlink(missing_ok=True)
         runner_dir = self.executions.executions_dir / runner
         handle = self._handle(runner) or LocalExecutionHandle(execution_id=runner, dir=str(runner_dir), marker=runner)
-        if runner_dir.exists():
+        # A taken runner's name is a link to an execution's folder: that is the execution's to clean.
+        if runner_dir.exists() and not runner_dir.is_symlink():
             self.executions.cleanup(handle)
         (folder / "runners" / runner).unlink(missing_ok=True)
 

@@ -9,10 +9,12 @@ idle, shapes with other limits, removed versions, the orphan reaper and the pool
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -296,3 +298,67 @@ class TestPool:
         assert summary.startswith("on: 1-1 single-use runners per version called in the last 60 s, 512 MB for all")
         assert f"now 1 ready for 1 version(s), {state['memory_kb'] / 1024:.0f} MB" in summary
         assert rt.runtime.describe()["warm"] == summary
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.geteuid() != 0, reason="the pool is checked as root")
+def test_a_trim_while_a_runner_starts_keeps_it_in_the_pool(make_pool: Any) -> None:
+    """Housekeeping trims while a worker's refill is starting a runner (here it waits for the
+    host's uid lock, which another worker holds while it frees a uid): the trim must not take
+    the runner for one that ended, or the pool loses track of it (it is not counted against the
+    maximum or the memory budget, and once it stops itself its folder and uid are never freed)."""
+    rt = make_pool(max_runners=1, idle_seconds=3)
+    build = rt.build()
+    pool = _pool(rt)
+    claims = rt.runtime.sandbox.uids().claims_dir  # type: ignore[attr-defined]
+    lock = os.open(claims / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    trimmed: dict[str, Any] = {}
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        # The shape's first call: its refill starts a runner, and waits for the uid lock.
+        refill = threading.Thread(target=rt.runtime.prewarm, args=(_spec(build),), kwargs={"wait_seconds": 60})
+        refill.start()
+        _until(lambda: bool(_shapes(rt)) and bool(_entries(_shapes(rt)[0], "runners")), 30, "no refill began")
+        (shape,) = _shapes(rt)
+        (starting,) = _entries(shape, "runners")
+        trim = threading.Thread(target=lambda: trimmed.update(pool.trim()))
+        trim.start()
+        trim.join(1)
+    finally:
+        os.close(lock)  # the other worker is done
+    refill.join(60)
+    trim.join(60)
+    assert trimmed == {"stopped": 0, "cleaned": 0}
+    _until(lambda: _entries(shape, "ready") == [starting], 30, "the new runner did not get ready")
+    assert _entries(shape, "runners") == [starting]
+    # Nobody takes it: it stops itself, and the next trim frees its folder and its uid.
+    runner_dir = rt.runtime.executions_dir / starting  # type: ignore[attr-defined]
+    _until(lambda: (runner_dir / sup.EXIT_FILE).exists(), 30, "the runner did not stop itself")
+    assert pool.trim()["cleaned"] == 1
+    assert not runner_dir.exists()
+    assert not _claimed(rt, starting)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.geteuid() != 0, reason="the pool is checked as root")
+def test_a_trim_never_cleans_an_execution_through_its_runners_name(make_pool: Any) -> None:
+    """Between the take (the runner's folder renamed, its name a link to the execution's folder)
+    and the taker dropping the runner from the shape's list, the list still names it. A trim
+    then must not follow the name and clean up the execution (here it has even ended already,
+    as a trim that comes late finds it): the execution's folder and result are its worker's."""
+    rt = make_pool(max_runners=1)
+    build = rt.build()
+    assert rt.runtime.prewarm(_spec(build), wait_seconds=60) == 1
+    (shape,) = _shapes(rt)
+    handle = _run(rt, _spec(build))
+    assert handle.warm
+    # The moment of the take, as another process's trim may see it.
+    (shape / "runners" / handle.marker).touch()
+    assert os.path.islink(rt.runtime.executions_dir / handle.marker)  # type: ignore[attr-defined]
+    assert _pool(rt).trim()["cleaned"] == 1  # the entry goes...
+    assert Path(handle.dir).is_dir()  # ... the execution stays
+    final = rt.runtime.final_response(handle)
+    assert final is not None
+    assert final.payload["result"] == {"sum": 3}
+    rt.runtime.cleanup(handle)
+    assert not os.path.lexists(rt.runtime.executions_dir / handle.marker)  # type: ignore[attr-defined]
