@@ -63,8 +63,10 @@ _KILL_WAIT_SECONDS = 5.0
 WARM_UNUSED_EXIT = 3
 #: What the worker hears once the runner has its variables and the deadline runs.
 WARM_STARTED = b"started\n"
-# How long the worker may take to send its go line once it has connected.
-_GO_READ_SECONDS = 10.0
+# How long the worker may take to send its go line once it has connected: it connects first
+# (its check that the container is alive and the listener is the container's), then renames the
+# folder and the container and writes the input, which a loaded engine or host can make slow.
+_GO_READ_SECONDS = 60.0
 
 
 def _non_dumpable() -> None:

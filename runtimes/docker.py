@@ -152,8 +152,9 @@ WARM_MOUNT = "/var/run/planqk-warm"
 WARM_SOCKET = "go.sock"
 #: A warm container's handle, in its folder until an execution takes it.
 WARM_HANDLE_FILE = "warm-handle.json"
-# How long a take waits for the warm container's answer to its go.
-WARM_ANSWER_SECONDS = 5.0
+# How long a take waits for the warm container's answer to its go (milliseconds normally; a
+# loaded host must not lose a container that has its execution already).
+WARM_ANSWER_SECONDS = 30.0
 # A warm container's folder without its handle after this long: its creator died.
 STARTING_SECONDS = 300.0
 # A take hands a container over in milliseconds; a claim older than this is one whose taker died.
@@ -1260,11 +1261,14 @@ class DockerRuntime(Runtime):
                     # A leftover of an earlier attempt of this execution.
                     client.api.remove_container(name, force=True)
                 rmtree(exec_dir)
-                # The container keeps its mounts across the rename (they hold the folders, not
-                # their names); under the execution's name cleanup, orphans and a retried start
-                # find it as they find any execution's.
-                os.rename(runner_dir, exec_dir)
+                # The uid claim names a folder that exists at every moment (a claim whose folder
+                # is gone is free for the taking): moved to an empty folder of the execution's
+                # name, which the rename then replaces. The container keeps its mounts across the
+                # rename (they hold the folders, not their names); under the execution's name
+                # cleanup, orphans and a retried start find it as they find any execution's.
+                exec_dir.mkdir()
                 self.uids().move(runner, execution_id, exec_dir)
+                os.rename(runner_dir, exec_dir)
                 (exec_dir / WARM_HANDLE_FILE).unlink(missing_ok=True)
                 self._write_input(exec_dir, spec)
                 client.api.rename(slot.container_id, name)

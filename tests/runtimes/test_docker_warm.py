@@ -504,3 +504,86 @@ def test_an_idle_warm_container_printing_past_the_cap_is_removed_by_trim(warm: R
         warm.runtime.client.containers.get(container.id)
     # Demand is still there: the pool refills (and trim removes the next one the same way).
     assert not warm.runtime.client.containers.list(filters={"id": container.id})
+
+
+TAKER = """
+import json, os, sys, time
+from pathlib import Path
+from runtimes.base import ExecutionSpec
+from runtimes.docker import DockerBuildHandle, DockerConfig, DockerRuntime
+from runtimes.local.handles import WarmConfig
+
+config, build, execution_id, at = json.loads(sys.stdin.read())
+runtime = DockerRuntime(DockerConfig(data_dir=Path(config["data_dir"]), base_image=config["base_image"],
+                                     warm=WarmConfig(**config["warm"])))
+spec = ExecutionSpec(execution_id=execution_id, build=DockerBuildHandle.from_json(build), data={"tag": execution_id},
+                     params={}, env={}, memory_mb=256, cpus=1.0, timeout_seconds=60, max_pids=64,
+                     max_output_bytes=1 << 20)
+import logging
+logging.basicConfig(level=logging.INFO)
+runtime.client.ping()
+time.sleep(max(0.0, at - time.time()))
+handle = runtime.start(spec)
+while runtime.poll(handle).running:
+    time.sleep(0.02)
+final = runtime.final_response(handle)
+runtime.cleanup(handle)
+print(json.dumps({"warm": handle.warm, "tag": final.payload["result"]["tag"] if final else None}), flush=True)
+os._exit(0)  # a worker process ending: its refill thread ends with it, mid-creation maybe
+"""
+
+
+def test_worker_processes_share_the_pool_and_each_container_is_taken_once(
+    base_image: str, warm: RuntimeUnderTest
+) -> None:
+    import subprocess
+    import sys
+
+    from runtimes.docker import DockerConfig, DockerRuntime
+    from runtimes.local.handles import WarmConfig
+
+    from .conftest import ROOT
+
+    data = _private_dir("docker-warm-procs")
+    pool = {"enabled": True, "min_runners": 1, "max_runners": 1, "idle_seconds": 600, "memory_mb": 8192}
+    runtime = DockerRuntime(DockerConfig(data_dir=data, base_image=base_image, warm=WarmConfig(**pool)))
+    rut = RuntimeUnderTest("docker", runtime, {"kind": "docker", "data_dir": str(data)}, warm.source_root)
+    try:
+        build = warm.build(PROBE)
+        assert _prewarm(rut, build) == 1
+        config = {"data_dir": str(data), "base_image": base_image, "warm": pool}
+        at = time.time() + 3
+        takers = []
+        for _ in range(4):
+            execution_id = f"t{uuid.uuid4().hex[:16]}"
+            process = subprocess.Popen(
+                [sys.executable, "-c", TAKER],
+                cwd=ROOT,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            assert process.stdin is not None
+            process.stdin.write(json.dumps([config, build.to_json(), execution_id, at]))
+            process.stdin.close()
+            takers.append((execution_id, process))
+        outcomes = []
+        logs: list[str] = []
+        for execution_id, process in takers:
+            assert process.stdout is not None
+            assert process.stderr is not None
+            process.wait(timeout=120)
+            out, err = process.stdout.read(), process.stderr.read()
+            assert process.returncode == 0, err[-2000:]
+            outcome = json.loads(out.strip().splitlines()[-1])
+            assert outcome["tag"] == execution_id
+            outcomes.append(outcome["warm"])
+            logs.append(err[-3000:])
+        # One container, four takers at the same moment: exactly one got it, the others started cold.
+        assert sorted(outcomes) == [False, False, False, True], "\n".join(logs)
+    finally:
+        runtime.warm.stop_all()
+        left = _containers_of(runtime)
+        shutil.rmtree(data, ignore_errors=True)
+    assert left == []
