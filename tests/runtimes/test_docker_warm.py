@@ -29,6 +29,7 @@ import os, socket, time, uuid
 from .libs.return_objects import ResultResponse
 
 IMPORTED_AT = time.time()
+SECRET_AT_IMPORT = os.environ.get("WARM_SECRET")
 BOOT = uuid.uuid4().hex
 CALLS = []
 
@@ -45,6 +46,7 @@ def run(data=None, params=None):
     return ResultResponse(result={
         "tag": data.get("tag"),
         "secret": os.environ.get("WARM_SECRET"),
+        "secret_at_import": SECRET_AT_IMPORT,
         "calls": list(CALLS),
         "boot": BOOT,
         "imported_at": IMPORTED_AT,
@@ -149,6 +151,8 @@ def test_a_second_execution_takes_a_warm_container_and_gets_its_own_result(warm:
     # Its own input and variables, delivered at the take, not at the container's start.
     assert result["tag"] == "second"
     assert result["secret"] == "s2"
+    # Imported before the execution existed: its variables were nowhere yet.
+    assert result["secret_at_import"] is None
     assert result["calls"] == ["second"]
     # Imported before the take: that is the point.
     assert result["imported_at"] < second.started_at
