@@ -949,6 +949,9 @@ class DockerRuntime(Runtime):
         and this host's setting, never read from a handle; other images are not touched. An image
         a container still uses stays (the next housekeeping tries again). Returns the ids of
         which a name was removed."""
+        version_ids = list(version_ids)
+        # Their warm containers first: an image a container uses cannot be removed.
+        self.warm.stop_versions(set(version_ids))
         wanted: dict[str, str] = {}
         for version_id in version_ids:
             try:
@@ -1284,7 +1287,7 @@ class DockerRuntime(Runtime):
 
     def _discard_taken(self, handle: DockerExecutionHandle, runner: str) -> None:
         """Remove what a failed take left: the container under either name, the folder, the claim."""
-        with contextlib.suppress(docker.errors.APIError):
+        with contextlib.suppress(docker.errors.DockerException, OSError):
             self.client.api.remove_container(handle.container_id, force=True)
         self.uids().release(runner)
         self.uids().release(handle.execution_id)
@@ -1690,6 +1693,8 @@ class DockerWarmPool(WarmPool):
             state = self._client().api.inspect_container(container_name(runner))["State"]
         except docker.errors.NotFound:
             return True
+        except (docker.errors.DockerException, RuntimeUnavailable, OSError):
+            return False  # no engine answers now: nothing can be told, nothing is removed
         return state.get("Status") not in ("created", "running", "restarting", "paused")
 
     def _remove(self, folder: Path, runner: str) -> None:
@@ -1720,7 +1725,7 @@ class DockerWarmPool(WarmPool):
             return used // 1024
         try:
             limit = self._client().api.inspect_container(handle.container_id)["HostConfig"]["Memory"]
-        except (docker.errors.APIError, KeyError, TypeError):
+        except (docker.errors.DockerException, RuntimeUnavailable, OSError, KeyError, TypeError):
             return 0
         return int(limit or 0) // 1024
 
@@ -1778,8 +1783,8 @@ class DockerWarmPool(WarmPool):
             try:
                 log_path = self._client().api.inspect_container(container_name(runner))["LogPath"]
                 over = bool(log_path) and os.path.getsize(log_path) > cap
-            except (docker.errors.APIError, OSError, KeyError, TypeError):
-                continue  # gone (trim cleans it up) or an engine on another machine
+            except (docker.errors.DockerException, RuntimeUnavailable, OSError, KeyError, TypeError):
+                continue  # gone (trim cleans it up), no engine now, or an engine on another machine
             if not over:
                 continue
             with contextlib.suppress(FileNotFoundError):
@@ -1811,7 +1816,7 @@ class DockerWarmPool(WarmPool):
         # Listed first, known second: a container created meanwhile is in runners/ before it exists.
         try:
             containers = self._client().api.containers(all=True, filters={"label": LABEL_WARM})
-        except docker.errors.DockerException:
+        except (docker.errors.DockerException, RuntimeUnavailable, OSError):
             return 0
         folders = []
         with contextlib.suppress(OSError):

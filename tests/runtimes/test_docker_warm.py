@@ -591,3 +591,21 @@ def test_worker_processes_share_the_pool_and_each_container_is_taken_once(
         left = _containers_of(runtime)
         shutil.rmtree(data, ignore_errors=True)
     assert left == []
+
+
+def test_removing_a_version_removes_its_warm_containers_and_then_its_image(warm: RuntimeUnderTest) -> None:
+    import docker.errors
+
+    build = warm.build(PROBE + "\n# a version of its own\n")
+    limits = {"memory_mb": 214}
+    _prewarm(warm, build, **limits)
+    shape = warm.runtime.warm_shape(_spec(build, **limits))  # type: ignore[attr-defined]
+    assert warm.runtime.client.containers.list(filters={"label": f"planqk.warm={shape}"})
+    warm.runtime.remove_build(build)
+    # Without the pool's stop first, the engine refuses to remove an image a container uses.
+    assert warm.runtime.client.containers.list(all=True, filters={"label": f"planqk.warm={shape}"}) == []
+    with pytest.raises(docker.errors.ImageNotFound):
+        warm.runtime.client.images.get(build.image)  # type: ignore[attr-defined]
+    # The demand is forgotten: housekeeping starts nothing for the removed version.
+    warm.runtime.warm.trim()  # type: ignore[attr-defined]
+    assert warm.runtime.client.containers.list(all=True, filters={"label": f"planqk.warm={shape}"}) == []
