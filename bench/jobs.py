@@ -318,8 +318,7 @@ def _child(args: argparse.Namespace) -> int:
             try:
                 for path in args.paths.split(","):
                     warm = path == "warm"
-                    if warm and not hasattr(_runtime(runtime, warm=True), "prewarm"):
-                        note = f"the warm path: the {runtime} runtime has no warm runners (no prewarm) yet"
+                    if warm and (note := _no_warm(runtime)):
                         print("ROW " + json.dumps({"runtime": runtime, "sample": sample, "path": "warm",
                                                    "engine wait": NOT_MEASURED, "note": note}), flush=True)  # fmt: skip
                         continue
@@ -462,6 +461,21 @@ def _runtime(name: str, *, warm: bool) -> Any:
 
     with override_settings(PLANQK_WARM="on" if warm else "off"):
         return get_runtime(name)
+
+
+def _no_warm(runtime: str) -> str:
+    """Why the warm path of ``runtime`` cannot be measured ("" when it can): no warm runners, or
+    PLANQK_WARM=on does not turn them on for it (the worker reads the same settings)."""
+    rt = _runtime(runtime, warm=True)
+    if not hasattr(rt, "prewarm"):
+        return f"the warm path: the {runtime} runtime has no warm runners (no prewarm) yet"
+    config = getattr(getattr(rt, "warm", None), "config", None)
+    if config is not None and not config.enabled:
+        return (
+            f"the warm path: PLANQK_WARM=on does not turn on the {runtime} runtime's warm runners "
+            f"(jobs.runtime_factory gives its configuration no warm settings), so a worker has none"
+        )
+    return ""
 
 
 def _engine_spec(rt: Any, version: Any, *, data: Any = None, params: Any = None) -> Any:
@@ -650,11 +664,29 @@ def _starts(rt: Any, spec: Any, runs: int, *, before: Any = None) -> list[float]
     return times[1:]  # the first one warms the page cache
 
 
+#: ``celery`` with Django set up and the modules the host heartbeat's thread imports at its first
+#: beat (hosts.worker: hosts.*, hosts.warm.warm_reader: jobs.runtime_factory and the runtimes)
+#: imported first, in the main thread. That thread imports them while the worker forks its pool;
+#: a pool process forked in the middle of such an import inherits the module's import lock held
+#: and waits for it forever when its first job imports the same module (seen: jobs claimed and
+#: never started, about one worker start in four). Imported before any thread exists, no lock is
+#: taken later. A workaround here until hosts.worker imports before it starts its thread.
+HEARTBEAT_IMPORTS = (
+    "jobs.runtime_factory", "jobs.engine", "hosts.routing", "hosts.selectors", "hosts.services", "hosts.warm",
+    "runtimes.local", "runtimes.docker", "runtimes.external",
+)  # fmt: skip
+PRE_IMPORTED_CELERY = (
+    "import importlib, os, sys, django; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'planqk_portal.settings'); "
+    f"django.setup(); [importlib.import_module(name) for name in {HEARTBEAT_IMPORTS!r}]; "
+    "from celery.__main__ import main; sys.argv[0] = 'celery'; sys.exit(main())"
+)
+
+
 def _start_worker(concurrency: int, wait_mode: str = "events", *, warm: bool = False) -> subprocess.Popen[bytes]:
     from django.conf import settings
 
     log = ROOT / "var" / f"bench-worker-{concurrency}.log"
-    cmd = [sys.executable, "-m", "celery", "-A", "planqk_portal", "worker", "-l", "warning",
+    cmd = [sys.executable, "-c", PRE_IMPORTED_CELERY, "-A", "planqk_portal", "worker", "-l", "warning",
            "-Q", settings.CELERY_TASK_DEFAULT_QUEUE, "--concurrency", str(concurrency),
            "-n", f"bench-{uuid.uuid4().hex[:6]}@%h",
            "--without-gossip", "--without-mingle", "--without-heartbeat"]  # fmt: skip
@@ -681,23 +713,32 @@ def _stop_worker(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(timeout=30)
 
 
+#: How long a new worker may take for a warm-up job, and how often one is started again.
+WARM_UP_SECONDS = 60
+WORKER_ATTEMPTS = 3
+
+
 def _warm_worker(concurrency: int, wait_mode: str, submit: Any, *, warm: bool = False) -> subprocess.Popen[bytes]:
-    """A worker that has run three jobs (imports, connections, the page cache); started again once
-    when it takes none (a prefork worker on the filesystem broker was seen to hang, jobs PENDING)."""
-    for attempt in (1, 2):
+    """A worker that has run three jobs (imports, connections, the page cache); started again
+    when it does not finish one: a prefork worker was seen to hang, jobs PENDING on the
+    filesystem broker, and jobs claimed but never started on Redis (a pool process forked while
+    the host heartbeat's thread was importing the runtime module waits for that import's lock
+    forever; its log tail goes to stderr)."""
+    for attempt in range(1, WORKER_ATTEMPTS + 1):
         worker = _start_worker(concurrency, wait_mode, warm=warm)
         try:
             for _ in range(3):
-                _wait_all([submit()], timeout=120)
+                _check(_wait_all([submit()], timeout=WARM_UP_SECONDS))
             return worker
-        except RuntimeError:
+        except RuntimeError as exc:
             _stop_worker(worker)
             log = ROOT / "var" / f"bench-worker-{concurrency}.log"
             tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:]) if log.exists() else ""
-            if attempt == 2:
+            if attempt == WORKER_ATTEMPTS:
                 raise
             print(
-                f"a worker of concurrency {concurrency} took no job in 120 s: starting another; its log ended:\n{tail}",
+                f"a worker of concurrency {concurrency} did not finish a warm-up job in {WARM_UP_SECONDS} s ({exc}): "
+                f"starting another; its log ended:\n{tail}",
                 file=sys.stderr,
             )
     raise AssertionError("unreachable")
