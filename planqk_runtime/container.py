@@ -203,10 +203,13 @@ def warm_wait(
         return None
     try:
         while True:
-            if alarmed or child.poll() is not None:
+            if child.poll() is not None:
                 return None
-            readable, _, _ = select.select([server], [], [], 0.2)
+            # Idle time over: a worker that connected a moment ago still gets the container.
+            readable, _, _ = select.select([server], [], [], 0 if alarmed else 0.2)
             if not readable:
+                if alarmed:
+                    return None
                 continue
             try:
                 connection, _ = server.accept()
