@@ -24,7 +24,7 @@ def local_config() -> Any:
     Pip and build settings too.
     """
     from runtimes.local import LocalConfig
-    from runtimes.local.handles import WarmConfig, default_python
+    from runtimes.local.handles import default_python
 
     return LocalConfig(
         data_dir=Path(settings.PLANQK_DATA_DIR),
@@ -38,13 +38,21 @@ def local_config() -> Any:
         ca_bundle=settings.PLANQK_BUILD_CA_BUNDLE,
         build_timeout_seconds=int(settings.PLANQK_BUILD_TIMEOUT),
         installer=settings.PLANQK_INSTALLER,
-        warm=WarmConfig(
-            enabled=settings.PLANQK_WARM == "on",
-            min_runners=int(settings.PLANQK_WARM_MIN_RUNNERS),
-            max_runners=int(settings.PLANQK_WARM_MAX_RUNNERS),
-            idle_seconds=int(settings.PLANQK_WARM_IDLE_SECONDS),
-            memory_mb=int(settings.PLANQK_WARM_MEMORY_MB),
-        ),
+        warm=warm_config(),
+    )
+
+
+def warm_config() -> Any:
+    """:class:`runtimes.local.handles.WarmConfig` from ``PLANQK_WARM*``: one rule for the local
+    runtime's warm runners and the Docker runtime's warm containers."""
+    from runtimes.local.handles import WarmConfig
+
+    return WarmConfig(
+        enabled=settings.PLANQK_WARM == "on",
+        min_runners=int(settings.PLANQK_WARM_MIN_RUNNERS),
+        max_runners=int(settings.PLANQK_WARM_MAX_RUNNERS),
+        idle_seconds=int(settings.PLANQK_WARM_IDLE_SECONDS),
+        memory_mb=int(settings.PLANQK_WARM_MEMORY_MB),
     )
 
 
@@ -66,6 +74,7 @@ def docker_config() -> Any:
         registry_username=settings.PLANQK_DOCKER_REGISTRY_USERNAME,
         registry_password=settings.PLANQK_DOCKER_REGISTRY_PASSWORD,
         host_name=settings.PLANQK_HOST_NAME,
+        warm=warm_config(),
     )
 
 
@@ -91,17 +100,21 @@ def get_runtime(name: str | None = None) -> Runtime:
 
 
 def warm_trim() -> dict[str, int]:
-    """Housekeeping: stop the local runtime's warm runners nobody wants any more (versions not
-    called for ``PLANQK_WARM_IDLE_SECONDS``, over ``PLANQK_WARM_MEMORY_MB``), clean up ended ones;
-    with ``PLANQK_WARM=off`` stop every idle one (warm execution was turned off)."""
-    try:
-        runtime = get_runtime("local")
-    except RuntimeUnavailable:
-        return {"stopped": 0, "cleaned": 0}
-    pool = runtime.warm  # type: ignore[attr-defined]
-    if not pool.config.enabled:
-        return {"stopped": pool.stop_all(), "cleaned": 0}
-    return pool.trim()
+    """Housekeeping: stop the warm runners (local) and warm containers (Docker) nobody wants any
+    more (versions not called for ``PLANQK_WARM_IDLE_SECONDS``, over ``PLANQK_WARM_MEMORY_MB``) and
+    clean up ended ones; with ``PLANQK_WARM=off`` stop every idle one (warm was turned off)."""
+    totals = {"stopped": 0, "cleaned": 0}
+    for name in sorted({"local", *settings.PLANQK_HOST_RUNTIMES}):
+        try:
+            pool = getattr(get_runtime(name), "warm", None)
+        except RuntimeUnavailable:
+            continue  # no Docker engine on this host: nothing of it is warm here
+        if pool is None:
+            continue
+        counts = pool.trim() if pool.config.enabled else {"stopped": pool.stop_all(), "cleaned": 0}
+        for key in totals:
+            totals[key] += int(counts.get(key, 0))
+    return totals
 
 
 def environments_reap() -> dict[str, int]:
