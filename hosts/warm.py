@@ -66,21 +66,29 @@ def pool_report(pool: Any) -> dict[str, Any]:
 
 
 def warm_reader(runtimes: list[str]) -> Callable[[], dict[str, Any]]:
-    """A function giving :func:`host_warm_report` for ``runtimes`` (this host's), with each
-    runtime object made once: the heartbeat calls it at every beat."""
-    made: dict[str, Any] = {}
+    """A function giving :func:`host_warm_report` for ``runtimes`` (this host's). Everything it
+    needs is imported and made here, in the caller's thread, and nothing when it is called: the
+    heartbeat calls it from a thread of the worker's main process, which forks the pool's
+    children at any time, and a child forked while that thread held an import lock waits for
+    that lock for ever (seen: a job hung in its first ``get_runtime`` until its time limit)."""
+    import psutil  # noqa: F401 - imported now, not first by runtimes.local.warm inside a beat
+
+    from jobs.runtime_factory import get_runtime
+
+    pools: dict[str, Any] = {}
+    for name in runtimes:
+        try:
+            pool = getattr(get_runtime(name), "warm", None)
+        except Exception:
+            logger.info("runtime %s: no warm state to report", name, exc_info=True)
+            continue
+        if pool is not None and hasattr(pool, "state"):
+            pools[name] = pool  # else no warm pool on this runtime: its executions start cold
 
     def read() -> dict[str, Any]:
-        from jobs.runtime_factory import get_runtime
-
         report: dict[str, Any] = {}
-        for name in runtimes:
+        for name, pool in pools.items():
             try:
-                if name not in made:
-                    made[name] = get_runtime(name)
-                pool = getattr(made[name], "warm", None)
-                if pool is None or not hasattr(pool, "state"):
-                    continue  # no warm pool on this runtime: its executions start cold
                 report[name] = pool_report(pool)
             except Exception:
                 # A pool that cannot be read now (an engine away) is left out of this beat; the
@@ -88,6 +96,7 @@ def warm_reader(runtimes: list[str]) -> Callable[[], dict[str, Any]]:
                 logger.info("warm state of runtime %s not read", name, exc_info=True)
         return report
 
+    read()  # the first read in the caller's thread too: any import a pool does lazily happens now
     return read
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from celery import bootsteps
@@ -39,7 +40,21 @@ class HostHeartbeat(bootsteps.StartStopStep):
         self._stop.clear()
         started_at = timezone.now()
         logger.info("host heartbeat: this worker runs on host %s", host_name())
-        self._thread = threading.Thread(target=self._run, args=(started_at,), name="planqk-host-heartbeat", daemon=True)
+        # Everything the thread uses is imported here, in the main thread: it forks the pool's
+        # children, and one forked while the heartbeat thread held an import lock would hang at
+        # its first import of that module (hosts.warm.warm_reader).
+        from django.db import connections
+
+        from . import services  # noqa: F401 - for the thread
+        from .routing import host_runtimes
+        from .warm import warm_reader
+
+        # Loads the database backend (its driver) here, connecting nothing.
+        connections["default"]
+        read_warm = warm_reader(host_runtimes())
+        self._thread = threading.Thread(
+            target=self._run, args=(started_at, read_warm), name="planqk-host-heartbeat", daemon=True
+        )
         self._thread.start()
 
     def stop(self, parent: Any) -> None:
@@ -48,17 +63,15 @@ class HostHeartbeat(bootsteps.StartStopStep):
             self._thread.join(timeout=10)
             self._thread = None
 
-    def _run(self, started_at: Any) -> None:
+    def _run(self, started_at: Any, read_warm: Callable[[], dict[str, Any]]) -> None:
         from django.db import connection
 
         from .routing import host_runtimes, worker_pins
         from .selectors import host_beat_every_seconds, host_name
         from .services import host_beat
-        from .warm import warm_reader
 
         name, runtimes, queues = host_name(), host_runtimes(), worker_pins()
         # The host's warm runners go with every beat: only this host can see its pools' folders.
-        read_warm = warm_reader(runtimes)
         try:
             while True:
                 try:
