@@ -265,7 +265,7 @@ def _external(data_dir: Path) -> tuple[Runtime, dict[str, Any]]:
     }
 
 
-def _docker(data_dir: Path, base_image: str) -> tuple[Runtime, dict[str, Any]]:
+def _docker(data_dir: Path, base_image: str, *, warm: bool = False) -> tuple[Runtime, dict[str, Any]]:
     import docker
     from runtimes.docker import DockerConfig, DockerRuntime
 
@@ -274,11 +274,11 @@ def _docker(data_dir: Path, base_image: str) -> tuple[Runtime, dict[str, Any]]:
         client.ping()
     except Exception as exc:
         pytest.skip(f"no Docker engine answers: {exc}")
-    return DockerRuntime(DockerConfig(data_dir=data_dir, base_image=base_image)), {
-        "kind": "docker",
-        "data_dir": str(data_dir),
-        "base_image": base_image,
-    }
+    options: dict[str, Any] = {"data_dir": str(data_dir), "base_image": base_image}
+    if warm:
+        options["warm"] = dict(WARM_TEST_POOL)
+    values = {**options, "data_dir": data_dir, **({"warm": WarmConfig(**options["warm"])} if warm else {})}
+    return DockerRuntime(DockerConfig(**values)), {"kind": "docker", **options}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -322,6 +322,7 @@ VARIANTS = [
     pytest.param("local-warm", id="local-warm"),
     pytest.param("local-nosandbox-warm", id="local-nosandbox-warm"),
     pytest.param("docker", id="docker", marks=pytest.mark.docker),
+    pytest.param("docker-warm", id="docker-warm", marks=pytest.mark.docker),
     pytest.param("external", id="external"),
 ]
 
@@ -334,13 +335,17 @@ def rt(request: pytest.FixtureRequest, runtime_cache: dict[str, RuntimeUnderTest
         pytest.skip(f"not for a service imported from a URL: {marker.args[0]}")
     if variant not in runtime_cache:
         data_dir = _private_dir(variant)
-        if variant == "docker":
-            runtime, config = _docker(data_dir, request.getfixturevalue("base_image"))
+        if variant in ("docker", "docker-warm"):
+            runtime, config = _docker(data_dir, request.getfixturevalue("base_image"), warm=variant == "docker-warm")
         elif variant == "external":
             runtime, config = _external(data_dir)
         else:
             runtime, config = _local(variant, data_dir)
-        runtime_cache[variant] = RuntimeUnderTest(variant, runtime, config, _private_dir(f"{variant}-src"))
+        # Image tags are global on an engine: the two Docker variants build under names of their own.
+        prefix = "twarm" if variant == "docker-warm" else "test"
+        runtime_cache[variant] = RuntimeUnderTest(
+            variant, runtime, config, _private_dir(f"{variant}-src"), version_prefix=prefix
+        )
     return runtime_cache[variant]
 
 
@@ -352,6 +357,8 @@ def fresh_runtime(config: dict[str, Any]) -> Runtime:
     if kind == "docker":
         from runtimes.docker import DockerConfig, DockerRuntime
 
+        if "warm" in options:
+            options["warm"] = WarmConfig(**options["warm"])
         return DockerRuntime(DockerConfig(**options))
     if kind == "external":
         from runtimes.external import ExternalConfig, ExternalRuntime

@@ -395,9 +395,14 @@ def test_restarted_worker_reattaches_with_the_json_handle(rt: RuntimeUnderTest) 
         from tests.runtimes.conftest import fresh_runtime
         config, build, execution_id = json.loads(sys.stdin.read())
         runtime = fresh_runtime(config)
-        handle = runtime.start(ExecutionSpec(
+        spec = ExecutionSpec(
             execution_id=execution_id, build=runtime.build_handle(build), data={}, params={"seconds": 2}, env={},
-            memory_mb=256, cpus=1.0, timeout_seconds=60, max_pids=64, max_output_bytes=1 << 20))
+            memory_mb=256, cpus=1.0, timeout_seconds=60, max_pids=64, max_output_bytes=1 << 20)
+        warm = bool(config.get("warm", {}).get("enabled"))
+        if warm:  # the warm variants reattach to an execution a warm runner took
+            assert runtime.prewarm(spec, wait_seconds=60) > 0
+        handle = runtime.start(spec)
+        assert getattr(handle, "warm", False) == warm
         print(json.dumps(handle.to_json()))
         """
     )

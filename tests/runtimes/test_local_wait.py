@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from runtimes.local import LocalConfig, LocalRuntime
+from runtimes.local import LocalRuntime
 from runtimes.local.waiter import OUTPUT_WAKE_GAP_SECONDS
 
-from .conftest import RuntimeUnderTest, local_runtime_under_test
+from .conftest import RuntimeUnderTest, local_runtime, local_runtime_under_test, warm_runtime_under_test
 
 GAP = OUTPUT_WAKE_GAP_SECONDS or 0.02
 
@@ -51,14 +51,18 @@ def run(data=None, params=None):
 """
 
 
-@pytest.fixture(scope="module")
-def local() -> Iterator[RuntimeUnderTest]:
-    yield from local_runtime_under_test("local-wait")
+@pytest.fixture(scope="module", params=["cold", "warm"])
+def local(request: pytest.FixtureRequest) -> Iterator[RuntimeUnderTest]:
+    # Warm: every start takes a runner that imported its code before (it must be woken the same).
+    if request.param == "warm":
+        yield from warm_runtime_under_test("local-wait-warm")
+    else:
+        yield from local_runtime_under_test("local-wait")
 
 
 def _fresh(local: RuntimeUnderTest) -> LocalRuntime:
     """What a restarted worker builds: a new runtime object on the same data folder."""
-    return LocalRuntime(LocalConfig(data_dir=local.runtime.data_dir))  # type: ignore[attr-defined]
+    return local_runtime({key: value for key, value in local.config.items() if key != "kind"})
 
 
 def test_a_wait_for_the_end_returns_at_the_end_not_before(local: RuntimeUnderTest) -> None:
