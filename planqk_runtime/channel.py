@@ -287,62 +287,10 @@ def go_message(env: Mapping[str, str]) -> bytes:
     return WARM_GO + json.dumps({"env": dict(env)}).encode("utf-8") + b"\n"
 
 
-#: A warm runner in a container listens here instead (a unix socket path in a folder only the
-#: worker and this container see): the socket existing says "ready", one connection is the go.
-WARM_LISTEN_ENV = "PLANQK_WARM_LISTEN"
-
-
-class ListeningWarmChannel:
-    """The container variant of :class:`WarmChannel`: ready is the socket at ``path`` listening;
-    the first connection brings the go line; then the socket is closed and its file removed."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-    def wait_for_go(self) -> dict[str, str] | None:
-        import socket
-
-        server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.path)
-            # Bound under a temporary name and renamed: the name appears only once it listens.
-            pending = f"{self.path}.{os.getpid()}.tmp"
-            server.bind(pending)
-            server.listen(1)
-            os.rename(pending, self.path)
-            connection, _ = server.accept()
-        except OSError:
-            server.close()
-            return None
-        buffer = bytearray()
-        try:
-            with connection:
-                while b"\n" not in buffer and len(buffer) <= WARM_GO_MAX_BYTES:
-                    data = connection.recv(_READ_BYTES)
-                    if not data:
-                        return None
-                    buffer += data
-        except OSError:
-            return None
-        finally:
-            server.close()
-            with contextlib.suppress(OSError):
-                os.unlink(self.path)
-        line = bytes(buffer).partition(b"\n")[0]
-        if not line.startswith(WARM_GO):
-            return None
-        return parse_go(line[len(WARM_GO) :])
-
-
-def take_over_warm(environ: MutableMapping[str, str] | None = None) -> WarmChannel | ListeningWarmChannel | None:
-    """The warm channel: the socket from :data:`WARM_FD_ENV` (moved to a private fd) or the path
-    of :data:`WARM_LISTEN_ENV`; None for a cold runner."""
+def take_over_warm(environ: MutableMapping[str, str] | None = None) -> WarmChannel | None:
+    """The warm socket from :data:`WARM_FD_ENV`, moved to a private fd; None for a cold runner."""
     env = os.environ if environ is None else environ
-    listen = env.pop(WARM_LISTEN_ENV, None)
     raw = env.pop(WARM_FD_ENV, None)
-    if listen:
-        return ListeningWarmChannel(listen)
     if raw is None:
         return None
     try:

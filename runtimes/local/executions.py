@@ -37,6 +37,7 @@ import dataclasses
 import json
 import logging
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -66,6 +67,8 @@ TIMEOUT_GRACE_SECONDS = 10.0
 # How long a stop may take before everything is killed without the supervisor's help.
 STOP_WAIT_SECONDS = 3.0
 READ_CHUNK_BYTES = 1024 * 1024
+# How long a take waits for a warm runner's supervisor to read its go (it reads at once).
+GO_WRITE_SECONDS = 5.0
 TRAVERSE_ONLY = 0o711
 # An execution's folder: the worker's, entered by the execution's own gid and nobody else.
 EXECUTION_DIR_MODE = 0o750
@@ -373,14 +376,19 @@ class Executions:
         try:
             fd = os.open(exec_dir / sup.WARM_GO_FIFO, os.O_WRONLY | os.O_NONBLOCK)
             try:
-                os.set_blocking(fd, True)
                 data = (json.dumps(go) + "\n").encode()
+                # Non-blocking with a deadline: a go larger than the pipe's buffer waits for the
+                # supervisor to read, and a supervisor that stalls must not hang the worker.
+                give_up = time.monotonic() + GO_WRITE_SECONDS
                 while data:
-                    data = data[os.write(fd, data) :]
+                    if not select.select([], [fd], [], max(0.0, give_up - time.monotonic()))[1]:
+                        raise TimeoutError("the warm runner's supervisor took no go")
+                    with contextlib.suppress(BlockingIOError):
+                        data = data[os.write(fd, data) :]
             finally:
                 os.close(fd)
         except OSError:
-            # ENXIO: no supervisor reads the FIFO any more (it ended a moment ago).
+            # ENXIO: no supervisor reads the FIFO any more (it ended a moment ago); or it stalled.
             self.cleanup(handle)
             return None
         return handle
