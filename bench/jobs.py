@@ -305,56 +305,90 @@ def _child(args: argparse.Namespace) -> int:
             print("docker: no engine answers; skipped", file=sys.stderr)
             continue
         for sample in args.samples.split(","):
-            version, source = _build(owner, sample, runtime)
-            data, params = SAMPLE_INPUT[sample]
-            runs = max(5, args.runs // 3) if not args.quick else 2
-            direct = _direct(version, source, runtime, data, params, runs=runs)
-            if runtime == "local" and sample not in in_process:
-                python = str(Path(version.build_handle["env_dir"]) / "bin" / "python")
-                in_process[sample] = inprocess.measure(python, source, data, params, runs=max(runs, args.runs))
-            server_ms, client_ms = in_process.get(sample, ([], []))
-            inproc = percentile(server_ms, 50) if server_ms else None
-            gateway = _Gateway(version, owner) if sample == "sum" and runtime == "local" else None
             try:
-                for path in args.paths.split(","):
-                    warm = path == "warm"
-                    if warm and (note := _no_warm(runtime)):
-                        print("ROW " + json.dumps({"runtime": runtime, "sample": sample, "path": "warm",
-                                                   "engine wait": NOT_MEASURED, "note": note}), flush=True)  # fmt: skip
-                        continue
-                    bare = _runtime_only(version, runtime, data, params, runs=runs, warm=warm)
-                    for wait_mode in (args.warm_waits if warm else args.waits).split(","):
-                        rows = _measure(args, sample, version, owner, data, params, wait_mode, gateway, warm=warm)
-                        for row in rows:
-                            ours = percentile(row.pop("_latencies"), 50)
-                            row.update(
-                                {
-                                    "runtime": runtime,
-                                    "sample": sample,
-                                    "engine wait": wait_mode,
-                                    "runtime p50 ms": f"{percentile(bare[row['path']], 50):.0f}",
-                                    "fresh process p50 ms": f"{percentile(direct, 50):.0f}",
-                                    "in-process p50 ms": f"{inproc:.1f}" if inproc else NOT_MEASURED,
-                                    "in-process via HTTP p50 ms": f"{percentile(client_ms, 50):.1f}"
-                                    if client_ms
-                                    else NOT_MEASURED,
-                                    "ours / in-process": f"{ours / inproc:.0f}" if inproc else NOT_MEASURED,
-                                    "ours / fresh process": f"{ours / percentile(direct, 50):.1f}",
-                                }
-                            )
-                            # The runtime-alone phase saw idle runners too, when the jobs' phase did not.
-                            if row["path"] == PREWARMED and "idle warm runner MB" not in row and bare.get("_memory_kb"):
-                                row["idle warm runner MB"] = f"{percentile(bare['_memory_kb'], 50) / 1024:.0f}"
-                            print("ROW " + json.dumps(row), flush=True)
-                            print(json.dumps(row), file=sys.stderr)
-                    if warm:
-                        _stop_warm(version, runtime)
-            finally:
-                if gateway is not None:
-                    gateway.stop()
-                _stop_warm(version, runtime)
-            _remove_build(version)
+                _sample(args, owner, runtime, sample, in_process)
+            except Exception as exc:
+                if runtime == "local":
+                    raise
+                # Another runtime's failure (its engine went away...) costs its rows, not the run's.
+                note = f"failed: {type(exc).__name__}: {exc}"[:400]
+                print(f"{runtime} {sample}: {note}", file=sys.stderr)
+                print("ROW " + json.dumps({"runtime": runtime, "sample": sample, "path": NOT_MEASURED,
+                                           "engine wait": NOT_MEASURED, "note": note}), flush=True)  # fmt: skip
     return 0
+
+
+def _sample(
+    args: argparse.Namespace,
+    owner: Any,
+    runtime: str,
+    sample: str,
+    in_process: dict[str, tuple[list[float], list[float]]],
+) -> None:
+    """Every row of one sample on one runtime, printed as ``ROW <json>`` lines."""
+    version, source = _build(owner, sample, runtime)
+    try:
+        _sample_rows(args, owner, version, source, sample, in_process)
+    finally:
+        _remove_build(version)
+
+
+def _sample_rows(
+    args: argparse.Namespace,
+    owner: Any,
+    version: Any,
+    source: Path,
+    sample: str,
+    in_process: dict[str, tuple[list[float], list[float]]],
+) -> None:
+    runtime = version.runtime
+    data, params = SAMPLE_INPUT[sample]
+    runs = max(5, args.runs // 3) if not args.quick else 2
+    direct = _direct(version, source, runtime, data, params, runs=runs)
+    if runtime == "local" and sample not in in_process:
+        python = str(Path(version.build_handle["env_dir"]) / "bin" / "python")
+        in_process[sample] = inprocess.measure(python, source, data, params, runs=max(runs, args.runs))
+    server_ms, client_ms = in_process.get(sample, ([], []))
+    inproc = percentile(server_ms, 50) if server_ms else None
+    gateway = _Gateway(version, owner) if sample == "sum" and runtime == "local" else None
+    try:
+        for path in args.paths.split(","):
+            warm = path == "warm"
+            if warm and (note := _no_warm(runtime)):
+                print("ROW " + json.dumps({"runtime": runtime, "sample": sample, "path": "warm",
+                                           "engine wait": NOT_MEASURED, "note": note}), flush=True)  # fmt: skip
+                continue
+            bare = _runtime_only(version, runtime, data, params, runs=runs, warm=warm)
+            for wait_mode in (args.warm_waits if warm else args.waits).split(","):
+                rows = _measure(args, sample, version, owner, data, params, wait_mode, gateway, warm=warm)
+                for row in rows:
+                    ours = percentile(row.pop("_latencies"), 50)
+                    row.update(
+                        {
+                            "runtime": runtime,
+                            "sample": sample,
+                            "engine wait": wait_mode,
+                            "runtime p50 ms": f"{percentile(bare[row['path']], 50):.0f}",
+                            "fresh process p50 ms": f"{percentile(direct, 50):.0f}",
+                            "in-process p50 ms": f"{inproc:.1f}" if inproc else NOT_MEASURED,
+                            "in-process via HTTP p50 ms": f"{percentile(client_ms, 50):.1f}"
+                            if client_ms
+                            else NOT_MEASURED,
+                            "ours / in-process": f"{ours / inproc:.0f}" if inproc else NOT_MEASURED,
+                            "ours / fresh process": f"{ours / percentile(direct, 50):.1f}",
+                        }
+                    )
+                    # The runtime-alone phase saw idle runners too, when the jobs' phase did not.
+                    if row["path"] == PREWARMED and "idle warm runner MB" not in row and bare.get("_memory_kb"):
+                        row["idle warm runner MB"] = f"{percentile(bare['_memory_kb'], 50) / 1024:.0f}"
+                    print("ROW " + json.dumps(row), flush=True)
+                    print(json.dumps(row), file=sys.stderr)
+            if warm:
+                _stop_warm(version, runtime)
+    finally:
+        if gateway is not None:
+            gateway.stop()
+        _stop_warm(version, runtime)
 
 
 def _measure(
@@ -377,7 +411,8 @@ def _measure(
     burst_jobs: list[Any] = []
     burst_ids: list[Any] = []
     for concurrency in (1, 2):
-        worker = _warm_worker(concurrency, wait_mode, lambda: _submit(version, owner, data, params), warm=warm)
+        submit = lambda: _submit(version, owner, data, params)  # noqa: E731
+        worker = _warm_worker(concurrency, wait_mode, submit, warm=warm, runtime=version.runtime)
         try:
             if concurrency == 1:
                 if warm:
@@ -682,7 +717,9 @@ PRE_IMPORTED_CELERY = (
 )
 
 
-def _start_worker(concurrency: int, wait_mode: str = "events", *, warm: bool = False) -> subprocess.Popen[bytes]:
+def _start_worker(
+    concurrency: int, wait_mode: str = "events", *, warm: bool = False, runtime: str = "local"
+) -> subprocess.Popen[bytes]:
     from django.conf import settings
 
     log = ROOT / "var" / f"bench-worker-{concurrency}.log"
@@ -691,6 +728,8 @@ def _start_worker(concurrency: int, wait_mode: str = "events", *, warm: bool = F
            "-n", f"bench-{uuid.uuid4().hex[:6]}@%h",
            "--without-gossip", "--without-mingle", "--without-heartbeat"]  # fmt: skip
     env = {**_server_env(), "PLANQK_ENGINE_WAIT": wait_mode, "PLANQK_WARM": "on" if warm else "off"}
+    # Jobs go to their runtime's queue (hosts.routing): the worker runs the runtime measured.
+    env["PLANQK_HOST_RUNTIMES"] = runtime
     # A session of its own: stopping it stops its pool processes too. The log stays open with it.
     out = open(log, "wb")  # noqa: SIM115
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
@@ -718,14 +757,16 @@ WARM_UP_SECONDS = 60
 WORKER_ATTEMPTS = 3
 
 
-def _warm_worker(concurrency: int, wait_mode: str, submit: Any, *, warm: bool = False) -> subprocess.Popen[bytes]:
+def _warm_worker(
+    concurrency: int, wait_mode: str, submit: Any, *, warm: bool = False, runtime: str = "local"
+) -> subprocess.Popen[bytes]:
     """A worker that has run three jobs (imports, connections, the page cache); started again
     when it does not finish one: a prefork worker was seen to hang, jobs PENDING on the
     filesystem broker, and jobs claimed but never started on Redis (a pool process forked while
     the host heartbeat's thread was importing the runtime module waits for that import's lock
     forever; its log tail goes to stderr)."""
     for attempt in range(1, WORKER_ATTEMPTS + 1):
-        worker = _start_worker(concurrency, wait_mode, warm=warm)
+        worker = _start_worker(concurrency, wait_mode, warm=warm, runtime=runtime)
         try:
             for _ in range(3):
                 _check(_wait_all([submit()], timeout=WARM_UP_SECONDS))
