@@ -112,6 +112,9 @@ def test_a_warm_version_shows_each_hosts_runners_and_memory_and_the_service_page
         assert box["x"] + box["width"] <= 391
         label = page.evaluate("(el) => getComputedStyle(el, '::before').content", memory.element_handle())
         assert label == '"Memory"'
+        page.goto(f"{live_server.url}/services/{version.service_id}/")
+        assert page.locator("dd[data-testid=warm]").is_visible()
+        assert _fits_the_screen(page)
     finally:
         runtime.warm.stop_all()
 
