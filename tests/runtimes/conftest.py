@@ -45,8 +45,11 @@ SYSTEM_PYTHON = "/usr/bin/python3"
 #: How long a warm variant's start waits for a runner of the spec's shape to be ready.
 PREWARM_SECONDS = 60.0
 #: The warm variants' pool: small, and runners nobody takes stop within a minute (a suite run
-#: leaves a shape behind per program and limits; they must not pile up on a shared machine).
-WARM_TEST_POOL = {"enabled": True, "min_runners": 1, "max_runners": 2, "idle_seconds": 60, "memory_mb": 1024}
+#: leaves a shape behind per program and limits; they must not pile up on a shared machine). The
+#: memory budget is generous: a run of the suite has dozens of shapes idle at once (a Docker
+#: container's charge is tens of MB), and a start refused for the budget would fail the case for
+#: a reason it does not test (the budget has tests of its own in test_warm_pool.py).
+WARM_TEST_POOL = {"enabled": True, "min_runners": 1, "max_runners": 2, "idle_seconds": 60, "memory_mb": 16384}
 
 # What an execution's processes carry in PLANQK_EXECUTION_ID besides its id: a warm runner keeps
 # the name it started under (its handle's marker), so processes_of must look for that too.
@@ -137,7 +140,8 @@ class RuntimeUnderTest:
             # The shape's runner is started and ready before the start, so the start takes it:
             # every case of the suite then runs on the warm path, never silently cold.
             ready = self.runtime.prewarm(spec, wait_seconds=PREWARM_SECONDS)  # type: ignore[attr-defined]
-            assert ready > 0, f"{self.variant}: no warm runner got ready in {PREWARM_SECONDS:.0f} s"
+            summary = self.runtime.warm.summary()  # type: ignore[attr-defined]
+            assert ready > 0, f"{self.variant}: no warm runner got ready in {PREWARM_SECONDS:.0f} s ({summary})"
         handle = self.runtime.start(spec)
         self.started.append(handle)
         marker = getattr(handle, "marker", "")
