@@ -99,11 +99,15 @@ def host_warm_report_of(runtime: LocalRuntime) -> dict:
 @pytest.mark.django_db
 def test_the_settings_runtime_reports_off_in_tests_and_a_runtime_without_a_pool_is_absent(settings):
     settings.PLANQK_WARM = "off"
-    report = host_warm_report(["local", "external"])
+    report = host_warm_report(["local", "docker", "external"])
     assert report["local"]["enabled"] is False
+    # The Docker runtime's warm containers are reported the same way (read from its files, no engine asked).
+    assert report["docker"]["enabled"] is False
     assert "external" not in report  # no warm pool there: its executions all start cold
     settings.PLANQK_WARM = "on"
-    assert host_warm_report(["local"])["local"]["enabled"] is True
+    report = host_warm_report(["local", "docker"])
+    assert report["local"]["enabled"] is True
+    assert report["docker"]["enabled"] is True
     assert get_runtime("local").warm.config.enabled
 
 
