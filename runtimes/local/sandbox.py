@@ -58,15 +58,60 @@ _ETC_FILES = (
 # What a build's installer needs of /etc besides _ETC_FILES (no name resolution: builds have no network).
 _BUILD_ETC_FILES = ("pip.conf", "xdg/pip")
 
-# Runs inside the sandbox as root without other capabilities: drops to the unprivileged uid,
-# then becomes the runner. A fixed string: nothing of the user reaches it but argv values.
-_DROP_PRIVILEGES = (
-    "import os, sys\n"
-    "os.setgroups([])\n"
-    "os.setgid(int(sys.argv[2]))\n"
-    "os.setuid(int(sys.argv[1]))\n"
-    "os.execv(sys.argv[3], sys.argv[3:])\n"
-)
+# Where the per-execution overlays get their second (empty) lower layer: overlayfs wants two
+# without an upper one. Made by bubblewrap in the sandbox's own root, read-only for user code.
+_EMPTY_LAYER = "/run/planqk-empty"
+
+# Runs inside the sandbox as root with CAP_SYS_ADMIN, CAP_SETPCAP, CAP_SETUID and CAP_SETGID and
+# nothing else, before any code of the user. A fixed string: nothing of the user reaches it but
+# argv values (uid, gid, folders the platform chose).
+#
+# 1. Over every shared read-only folder (system, interpreter, environment, code) it mounts a
+#    read-only overlay of that folder, in the execution's own mount namespace: the files the
+#    execution sees are then inodes of its own, so flock() and inotify on them reach no other
+#    execution (on the bind mounts every execution of a build shared the same inodes: a lock
+#    or an open in one was seen by another, a channel without a byte of writable state).
+# 2. It drops every capability: the bounding set, the ambient set, then the uid switch clears
+#    the effective and permitted sets, and capset() the inheritable one. It checks the result
+#    in /proc/self/status and refuses to run anything if a capability is left.
+# 3. It becomes the runner.
+_SETUP_AND_DROP_PRIVILEGES = r"""
+import ctypes, os, sys
+uid, gid, count = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+folders, runner = sys.argv[4:4 + count], sys.argv[4 + count:]
+libc = ctypes.CDLL(None, use_errno=True)
+def fail(what):
+    err = ctypes.get_errno()
+    sys.stderr.write("sandbox setup: " + what + ": " + os.strerror(err) + "\n")
+    os._exit(125)
+def escape(path):
+    return path.replace("\\", "\\\\").replace(":", "\\:").replace(",", "\\,")
+for folder in folders:
+    options = "ro,lowerdir=" + escape(folder) + ":" + escape(EMPTY_LAYER)
+    # MS_RDONLY | MS_NOSUID | MS_NODEV, as bubblewrap's read-only binds.
+    if libc.mount(b"overlay", folder.encode(), b"overlay", 7, options.encode()) != 0:
+        fail("overlay on " + folder)
+os.chdir(os.getcwd())  # the working folder was the bind under the new overlay
+cap = 0
+while libc.prctl(24, cap, 0, 0, 0) == 0:  # PR_CAPBSET_DROP, up to the last capability
+    cap += 1
+if cap == 0 or ctypes.get_errno() != 22:
+    fail("dropping the capability bounding set")
+if libc.prctl(47, 4, 0, 0, 0) != 0:  # PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL
+    fail("clearing the ambient capabilities")
+os.setgroups([])
+os.setgid(gid)
+os.setuid(uid)
+header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this process
+if libc.capset(header, (ctypes.c_uint32 * 6)()) != 0:
+    fail("clearing the capabilities")
+with open("/proc/self/status") as status:
+    for line in status:
+        if line.startswith("Cap") and int(line.split()[1], 16):
+            sys.stderr.write("sandbox setup: a capability is left: " + line)
+            os._exit(125)
+os.execv(runner[0], runner)
+""".replace("EMPTY_LAYER", repr(_EMPTY_LAYER))
 
 
 class Bwrap:
@@ -79,6 +124,9 @@ class Bwrap:
     def __init__(self, args: list[str]) -> None:
         self.args = args
         self.made: set[str] = {"/", SANDBOX_TMP}
+        # Every mount target, and the read-only folders of the host shared by all executions.
+        self.targets: list[str] = [SANDBOX_TMP]
+        self.shared: list[str] = []
 
     def parents(self, target: str) -> None:
         for parent in reversed(Path(target).parents):
@@ -89,13 +137,34 @@ class Bwrap:
 
     def bind(self, option: str, source: str, target: str) -> None:
         self.parents(target)
+        self.targets.append(target)
         self.args.extend([option, source, target])
+
+    def share(self, option: str, source: str, target: str) -> None:
+        """A read-only bind of a host folder every execution sees (never one of its own)."""
+        self.bind(option, source, target)
+        if os.path.isdir(source) and not os.path.islink(source):
+            self.shared.append(target)
 
     def tmpfs(self, target: str, size: int) -> None:
         """A private, world-writable (sticky) tmpfs of at most ``size`` bytes."""
         self.parents(target)
         self.made.add(target)
+        self.targets.append(target)
         self.args.extend(["--perms", "1777", "--size", str(size), "--tmpfs", target])
+
+    def overlays(self) -> list[str]:
+        """The shared folders an execution gets an overlay of, parents first.
+
+        A folder with another mount inside it (the execution's own input, say, when the data
+        directory is under /usr) keeps its bind: an overlay shows a single mount, and would hide it.
+        """
+        shared = list(dict.fromkeys(self.shared))
+        others = [t for t in self.targets if t not in shared]
+        return sorted(
+            (folder for folder in shared if not any(Path(folder) in Path(t).parents for t in others)),
+            key=lambda folder: len(Path(folder).parts),
+        )
 
     def system(self, etc_files: tuple[str, ...], python_prefix: str) -> None:
         """The system folders, the given files of /etc and the interpreter, all read-only."""
@@ -105,10 +174,12 @@ class Bwrap:
                 self.args += ["--symlink", os.readlink(path), str(path)]
             elif path.is_dir():
                 self.args += ["--ro-bind", str(path), str(path)]
+                self.targets.append(str(path))
+                self.shared.append(str(path))
         for name in etc_files:
-            self.bind("--ro-bind-try", f"/etc/{name}", f"/etc/{name}")
+            self.share("--ro-bind-try", f"/etc/{name}", f"/etc/{name}")
         if not python_prefix.startswith("/usr/") and python_prefix != "/usr":
-            self.bind("--ro-bind", python_prefix, python_prefix)
+            self.share("--ro-bind", python_prefix, python_prefix)
 
 
 @dataclass(frozen=True)
@@ -224,13 +295,18 @@ def isolation_gaps(mode: str, as_root: bool) -> str:
             "user with all its rights. It can read and change the database, the data directory, "
             "the platform's secrets and every other execution (its input, output and provider "
             "tokens), signal the worker and other executions, and use the network. Only resource "
-            "limits apply."
+            "limits apply. Concurrent executions open the same files (their code, environment, the "
+            "interpreter and the system): a lock one takes on them (flock) or an open that another "
+            "watches (inotify) is a channel between them."
         )
     return (
         "PLANQK_SANDBOX=none: executions run without bubblewrap. Each still has a uid of its own, "
         "no network, a private TMPDIR and resource limits, and cannot read the platform's data, "
         "but it sees the host's file system (whatever every user may read) and the host's process "
-        "list, and shares /tmp, /dev/shm and /var/tmp with the host until its cleanup."
+        "list, and shares /tmp, /dev/shm and /var/tmp with the host until its cleanup. Concurrent "
+        "executions open the same files (their code, environment, the interpreter and the system): "
+        "a lock one takes on them (flock) or an open that another watches (inotify) is a channel "
+        "between them."
     )
 
 
@@ -641,7 +717,7 @@ class ExecutionUids:
 class Sandbox:
     """How this host isolates user code, probed once: bubblewrap, cgroups, the uid to run as."""
 
-    _bwrap_checked: ClassVar[dict[tuple[str, bool], str | None]] = {}
+    _bwrap_checked: ClassVar[dict[tuple[str, bool, str], str | None]] = {}
     # Interpreters opened to the executions' group by this process: once per worker start.
     _interpreters_opened: ClassVar[set[tuple[str, str, int]]] = set()
 
@@ -688,17 +764,25 @@ class Sandbox:
         if not bwrap:
             return "bubblewrap not installed"
         as_root = os.geteuid() == 0
-        key = (bwrap, as_root)
+        key = (bwrap, as_root, self.config.python)
         if key not in self._bwrap_checked:
             # The options executions rely on, so an old bubblewrap fails here and not in a job.
             args = [bwrap, "--unshare-pid", "--unshare-net", "--ro-bind", "/", "/", "--perms", "1777"]
             args += ["--size", "1048576", "--tmpfs", SANDBOX_TMP, "--die-with-parent", "--new-session"]
+            command = ["true"]
             if as_root:
-                args += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+                # And the setup every execution runs first: an overlay (of /usr here), the drop
+                # of every capability, the uid switch. A kernel without overlayfs fails here.
+                args += ["--cap-drop", "ALL"]
+                for cap in ("CAP_SETUID", "CAP_SETGID", "CAP_SYS_ADMIN", "CAP_SETPCAP"):
+                    args += ["--cap-add", cap]
+                args += ["--tmpfs", "/run", "--perms", "0555", "--dir", _EMPTY_LAYER]
+                setup = [self.config.python, "-I", "-S", "-c", _SETUP_AND_DROP_PRIVILEGES]
+                command = [*setup, "65534", "65534", "1", "/usr", "/bin/true"]
             else:
                 args.append("--unshare-user")
             try:
-                probe = subprocess.run([*args, "--", "true"], capture_output=True, text=True, timeout=30)
+                probe = subprocess.run([*args, "--", *command], capture_output=True, text=True, timeout=30)
                 problem = None if probe.returncode == 0 else f"bubblewrap fails here: {probe.stderr.strip()}"
             except (OSError, subprocess.SubprocessError) as exc:
                 problem = f"bubblewrap fails here: {exc}"
@@ -728,7 +812,17 @@ class Sandbox:
         """One line for logs and the settings page saying how user code is isolated."""
         mode, why = self.mode()
         if mode == "bwrap":
-            return "sandbox: bubblewrap (no network, read-only system, private /tmp, /var/tmp and /dev/shm)"
+            if os.geteuid() == 0:
+                return (
+                    "sandbox: bubblewrap (no network, read-only system, private /tmp, /var/tmp and /dev/shm, "
+                    "read-only files of its own)"
+                )
+            # Unprivileged, execution_argv mounts no overlays: say what that leaves open.
+            return (
+                "sandbox: bubblewrap (no network, read-only system, private /tmp, /var/tmp and /dev/shm; "
+                "the worker is not root: concurrent executions share the read-only files, so a lock or "
+                "an open of one is seen by another)"
+            )
         return f"sandbox: none ({why}): {isolation_gaps(mode, os.geteuid() == 0)}"
 
     def build_argv(
@@ -780,11 +874,17 @@ class Sandbox:
         bwrap = shutil.which(self.config.bwrap) or self.config.bwrap
         args = [bwrap, "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
         if uid is None:
-            # Unprivileged: bubblewrap needs a user namespace for everything else.
+            # Unprivileged: bubblewrap needs a user namespace for everything else. No overlays
+            # here: with --dev, a mount inside bubblewrap's user namespace fails (EPERM, seen
+            # with bubblewrap 0.8 even with --cap-add CAP_SYS_ADMIN), so concurrent executions
+            # share the inodes of the read-only folders (Sandbox.line says so).
             args.append("--unshare-user")
         else:
-            # Root: keep only what the drop to the unprivileged uid below needs.
-            args += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+            # Root: keep only what the setup before the runner needs (_SETUP_AND_DROP_PRIVILEGES:
+            # the overlays, then the drop of every capability and of root).
+            args += ["--cap-drop", "ALL"]
+            for cap in ("CAP_SETUID", "CAP_SETGID", "CAP_SYS_ADMIN", "CAP_SETPCAP"):
+                args += ["--cap-add", cap]
         # --die-with-parent ties the sandbox to the supervisor, never to the worker, so a
         # restarted worker finds the execution still running and a killed supervisor leaves
         # nothing behind. --new-session keeps user code away from any terminal.
@@ -799,15 +899,20 @@ class Sandbox:
         bind = mounts.bind
         bind("--ro-bind", str(exec_dir / "etc" / "passwd"), "/etc/passwd")
         bind("--ro-bind", str(exec_dir / "etc" / "group"), "/etc/group")
-        bind("--ro-bind", build.env_dir, build.env_dir)
-        bind("--ro-bind", build.build_dir, build.build_dir)
+        # The environment is shared by every version with its requirements, the code by every
+        # execution of the version: overlays of their own below (the channel they would be).
+        mounts.share("--ro-bind", build.env_dir, build.env_dir)
+        mounts.share("--ro-bind", build.build_dir, build.build_dir)
         bind("--ro-bind", str(exec_dir / "input"), str(exec_dir / "input"))
         bind("--bind", str(exec_dir / "output"), str(exec_dir / "output"))
         args += ["--proc", "/proc", "--dev", "/dev"]
         # bubblewrap's /dev has a plain /dev/shm folder: a tmpfs of its own bounds it too.
         args += ["--perms", "1777", "--size", str(tmp_bytes), "--tmpfs", "/dev/shm"]  # noqa: S108
-        args += ["--chdir", build.build_dir, "--"]
         runner = [python, "-m", "planqk_runtime"]
-        if uid is not None:
-            return [*args, python, "-I", "-S", "-c", _DROP_PRIVILEGES, str(uid), str(gid), *runner]
-        return [*args, *runner]
+        if uid is None:
+            return [*args, "--chdir", build.build_dir, "--", *runner]
+        overlays = mounts.overlays()
+        mounts.parents(_EMPTY_LAYER)
+        args += ["--perms", "0555", "--dir", _EMPTY_LAYER, "--chdir", build.build_dir, "--"]
+        setup = [python, "-I", "-S", "-c", _SETUP_AND_DROP_PRIVILEGES, str(uid), str(gid), str(len(overlays))]
+        return [*args, *setup, *overlays, *runner]

@@ -873,16 +873,6 @@ def run(data=None, params=None):
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "flock() on a file of the build's read-only code (or environment, or the system's Python) and "
-        "inotify on its folder reach every concurrent execution that binds the same files: a channel "
-        "between executions, cold and warm alike. Closing it needs per-execution mounts with inodes of "
-        "their own (bubblewrap overlays) or a seccomp filter (runtimes/local/sandbox.py); see the report "
-        "of issue 17"
-    ),
-)
 def test_two_concurrent_executions_of_one_build_cannot_signal_through_the_code_they_share(
     warm_bwrap: RuntimeUnderTest,
 ) -> None:
