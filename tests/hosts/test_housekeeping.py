@@ -59,7 +59,7 @@ def test_two_reaper_runs_send_one_housekeeping_to_each_live_host_and_none_to_a_s
     settings.PLANQK_HOST_NAME = live_a
     claim = WorkerHost.objects.get(name=live_a).housekeeping_sent_at
     counts = housekeeping.host_housekeeping(host=live_a, sent_at=claim.isoformat())
-    assert set(counts) == {"orphans", "environments", "deleted_versions"}
+    assert set(counts) == {"orphans", "environments", "warm_runners", "deleted_versions"}
     row = WorkerHost.objects.get(name=live_a)
     assert row.housekeeping_sent_at is None
     assert row.housekeeping == counts
