@@ -9,6 +9,7 @@ It orchestrates three parts kept apart, as Read the Docs keeps its build steps:
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import os
 import time
@@ -35,7 +36,7 @@ from runtimes.base import (
     check_id,
 )
 from runtimes.local.environments import BUILD_UNAVAILABLE, READY_MARKER, Environments, check_env_key
-from runtimes.local.executions import Executions
+from runtimes.local.executions import SUPERVISOR_SCRIPT, Executions
 from runtimes.local.handles import LocalBuildHandle, LocalConfig, LocalExecutionHandle
 from runtimes.local.locks import LockError
 from runtimes.local.sandbox import Cgroups, isolation_gaps
@@ -58,7 +59,8 @@ class LocalRuntime(Runtime):
         self.environments = Environments(config, self.data_dir)
         self.sandbox = self.environments.sandbox
         self.executions = Executions(config, self.data_dir, self.sandbox)
-        self.warm = WarmPool(config.warm, self.data_dir, self.executions)
+        self.warm = WarmPool(config.warm, self.data_dir, self.executions, runner=self._runner_identity)
+        self._supervisor_digest = ""
 
     # --- paths and probes --------------------------------------------------------------------
 
@@ -73,6 +75,12 @@ class LocalRuntime(Runtime):
     @property
     def executions_dir(self) -> Path:
         return self.executions.executions_dir
+
+    def _runner_identity(self) -> str:
+        """The platform's runner and supervisor code, as digests (a warm runner's shape names it)."""
+        if not self._supervisor_digest:
+            self._supervisor_digest = hashlib.sha256(SUPERVISOR_SCRIPT.read_bytes()).hexdigest()
+        return f"{self.environments.runner_digest()}:{self._supervisor_digest}"
 
     def python_info(self) -> dict[str, str]:
         """Version and prefix of the interpreter that environments are built from."""

@@ -41,7 +41,7 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -71,9 +71,12 @@ def target(calls: list[float], now: float, config: WarmConfig) -> int:
     return max(0, min(config.max_runners, max(config.min_runners, burst)))
 
 
-def shape_of(spec: ExecutionSpec, build: LocalBuildHandle, sandbox: str) -> str:
-    """The name of the pool an execution can take a runner from: everything fixed at start."""
+def shape_of(spec: ExecutionSpec, build: LocalBuildHandle, sandbox: str, runner: str = "") -> str:
+    """The name of the pool an execution can take a runner from: everything fixed at start,
+    ``runner`` naming the platform's runner and supervisor code (a runner started before an
+    upgrade has the old code in memory: after the upgrade it is never taken, and idles out)."""
     fixed = {
+        "runner": runner,
         "version": build.version_id,
         "env": build.env_key,
         "code": build.code_digest,
@@ -93,10 +96,13 @@ def shape_of(spec: ExecutionSpec, build: LocalBuildHandle, sandbox: str) -> str:
 class WarmPool:
     """The warm runners of one data folder (see the module docstring)."""
 
-    def __init__(self, config: WarmConfig, data_dir: Path, executions: Executions) -> None:
+    def __init__(
+        self, config: WarmConfig, data_dir: Path, executions: Executions, runner: Callable[[], str] = str
+    ) -> None:
         self.config = config
         self.warm_dir = data_dir / "warm"
         self.executions = executions
+        self.runner = runner
         self._refills: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._thread_pid = 0
@@ -109,7 +115,7 @@ class WarmPool:
         if not self.config.enabled:
             return None
         mode, _ = self.executions.sandbox.mode()
-        shape = shape_of(spec, build, mode)
+        shape = shape_of(spec, build, mode, self.runner())
         folder = self.warm_dir / shape
         self._note_call(folder, spec, build)
         handle = None
@@ -131,7 +137,7 @@ class WarmPool:
         if not self.config.enabled:
             return 0
         mode, _ = self.executions.sandbox.mode()
-        shape = shape_of(spec, build, mode)
+        shape = shape_of(spec, build, mode, self.runner())
         folder = self.warm_dir / shape
         self._note_call(folder, spec, build)
         self.refill(shape)

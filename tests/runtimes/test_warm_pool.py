@@ -243,6 +243,20 @@ class TestPool:
         assert handle.warm
         assert handle.marker == runner
 
+    def test_a_runner_started_by_older_platform_code_is_never_taken(self, make_pool: Any) -> None:
+        # An upgrade changes the runner or the supervisor; a warm runner has the old code in memory.
+        rt = make_pool(max_runners=1)
+        build = rt.build()
+        assert rt.runtime.prewarm(_spec(build), wait_seconds=60) == 1
+        (shape,) = _shapes(rt)
+        (runner,) = _entries(shape, "ready")
+        pool = _pool(rt)
+        current = pool.runner()
+        pool.runner = lambda: f"{current}:upgraded"
+        handle = _run(rt, _spec(build))
+        assert not handle.warm
+        assert _entries(shape, "ready") == [runner]  # left to idle out (or the next trim)
+
     def test_removing_a_version_stops_its_runners_and_forgets_its_demand(self, make_pool: Any) -> None:
         rt = make_pool(max_runners=1)
         build = rt.build()
