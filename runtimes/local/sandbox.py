@@ -61,37 +61,70 @@ _BUILD_ETC_FILES = ("pip.conf", "xdg/pip")
 # Where the per-execution overlays get their second (empty) lower layer: overlayfs wants two
 # without an upper one. Made by bubblewrap in the sandbox's own root, read-only for user code.
 _EMPTY_LAYER = "/run/planqk-empty"
+# Where the setup makes an execution's own device nodes (a tmpfs it mounts, binds from, and
+# detaches before the runner starts).
+_PRIVATE_FILES = "/run/planqk-private"
+# What bubblewrap's --dev binds from the host's /dev (one inode for every execution and the host).
+_DEVICES = (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0))
+# Where the folders holding shared files (of /etc) are bound for the setup alone, to be overlaid.
+_STAGE = "/run/planqk-stage"
+_SETUP_CAPS = ("CAP_SETUID", "CAP_SETGID", "CAP_SYS_ADMIN", "CAP_SETPCAP", "CAP_MKNOD")
 
-# Runs inside the sandbox as root with CAP_SYS_ADMIN, CAP_SETPCAP, CAP_SETUID and CAP_SETGID and
-# nothing else, before any code of the user. A fixed string: nothing of the user reaches it but
-# argv values (uid, gid, folders the platform chose).
+# Runs inside the sandbox as root with _SETUP_CAPS and nothing else, before any code of the
+# user. A fixed string: nothing of the user reaches it but argv values (uid, gid and the folders
+# and files the platform chose).
 #
-# 1. Over every shared read-only folder (system, interpreter, environment, code) it mounts a
-#    read-only overlay of that folder, in the execution's own mount namespace: the files the
-#    execution sees are then inodes of its own, so flock() and inotify on them reach no other
-#    execution (on the bind mounts every execution of a build shared the same inodes: a lock
-#    or an open in one was seen by another, a channel without a byte of writable state).
+# 1. It gives the execution inodes of its own for everything it shares with other executions
+#    and the host, so flock() and inotify on them reach no one else (on bind mounts, every
+#    execution of a build shared the same inodes: a lock or an open in one was seen by another,
+#    a channel without a byte of writable state): a read-only overlay over every shared folder
+#    (system, interpreter, environment, code); every shared file (of /etc) bound from an overlay
+#    (of the folder it is in, bound under _STAGE for the setup alone and detached after; not a
+#    copy, which RLIMIT_FSIZE, the output cap, may forbid); a device node of its own for each of
+#    /dev's. All in the execution's own mount namespace.
 # 2. It drops every capability: the bounding set, the ambient set, then the uid switch clears
 #    the effective and permitted sets, and capset() the inheritable one. It checks the result
 #    in /proc/self/status and refuses to run anything if a capability is left.
 # 3. It becomes the runner.
 _SETUP_AND_DROP_PRIVILEGES = r"""
 import ctypes, os, sys
-uid, gid, count = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-folders, runner = sys.argv[4:4 + count], sys.argv[4 + count:]
+args = sys.argv[1:]
+uid, gid, count = int(args[0]), int(args[1]), int(args[2])
+folders, args = args[3:3 + count], args[3 + count:]
+count = int(args[0])
+pairs, args = args[1:1 + 2 * count], args[1 + 2 * count:]
+count = int(args[0])
+stages, runner = args[1:1 + count], args[1 + count:]
 libc = ctypes.CDLL(None, use_errno=True)
 def fail(what):
     err = ctypes.get_errno()
     sys.stderr.write("sandbox setup: " + what + ": " + os.strerror(err) + "\n")
     os._exit(125)
+def mount(source, target, fstype, flags, options, what):
+    if libc.mount(source.encode(), target.encode(), fstype, flags, options.encode()) != 0:
+        fail(what + " " + target)
 def escape(path):
     return path.replace("\\", "\\\\").replace(":", "\\:").replace(",", "\\,")
+RDONLY, NOSUID, NODEV, NOEXEC, REMOUNT, BIND = 1, 2, 4, 8, 32, 4096
 for folder in folders:
     options = "ro,lowerdir=" + escape(folder) + ":" + escape(EMPTY_LAYER)
-    # MS_RDONLY | MS_NOSUID | MS_NODEV, as bubblewrap's read-only binds.
-    if libc.mount(b"overlay", folder.encode(), b"overlay", 7, options.encode()) != 0:
-        fail("overlay on " + folder)
+    mount("overlay", folder, b"overlay", RDONLY | NOSUID | NODEV, options, "overlay on")
 os.chdir(os.getcwd())  # the working folder was the bind under the new overlay
+for source, target in zip(pairs[0::2], pairs[1::2]):
+    mount(source, target, None, BIND, "", "bind on")
+    mount("none", target, None, REMOUNT | BIND | RDONLY | NOSUID | NODEV, "", "read-only bind on")
+for stage in stages:  # its overlay, then its bind: the rest of the folder is not the user's to see
+    for _ in range(2):
+        if libc.umount2(stage.encode(), 2) != 0:  # MNT_DETACH: the binds made from it stay
+            fail("detaching " + stage)
+mount("tmpfs", PRIVATE, b"tmpfs", NOSUID | NOEXEC, "mode=0755,size=64k", "tmpfs on")
+for name, major, minor in DEVICES:
+    node = PRIVATE + "/" + name
+    os.mknod(node, 0o20666, os.makedev(major, minor))
+    os.chmod(node, 0o666)
+    mount(node, "/dev/" + name, None, BIND, "", "bind on")
+if libc.umount2(PRIVATE.encode(), 2) != 0:  # MNT_DETACH: the binds stay
+    fail("detaching " + PRIVATE)
 cap = 0
 while libc.prctl(24, cap, 0, 0, 0) == 0:  # PR_CAPBSET_DROP, up to the last capability
     cap += 1
@@ -111,7 +144,9 @@ with open("/proc/self/status") as status:
             sys.stderr.write("sandbox setup: a capability is left: " + line)
             os._exit(125)
 os.execv(runner[0], runner)
-""".replace("EMPTY_LAYER", repr(_EMPTY_LAYER))
+"""
+for _name, _value in (("EMPTY_LAYER", _EMPTY_LAYER), ("PRIVATE", _PRIVATE_FILES), ("DEVICES", _DEVICES)):
+    _SETUP_AND_DROP_PRIVILEGES = _SETUP_AND_DROP_PRIVILEGES.replace(_name, repr(_value))
 
 
 class Bwrap:
@@ -124,9 +159,10 @@ class Bwrap:
     def __init__(self, args: list[str]) -> None:
         self.args = args
         self.made: set[str] = {"/", SANDBOX_TMP}
-        # Every mount target, and the read-only folders of the host shared by all executions.
+        # Every mount target, and the read-only folders and files of the host every execution sees.
         self.targets: list[str] = [SANDBOX_TMP]
         self.shared: list[str] = []
+        self.shared_files: list[tuple[str, str]] = []
 
     def parents(self, target: str) -> None:
         for parent in reversed(Path(target).parents):
@@ -145,6 +181,8 @@ class Bwrap:
         self.bind(option, source, target)
         if os.path.isdir(source) and not os.path.islink(source):
             self.shared.append(target)
+        elif os.path.isfile(source):
+            self.shared_files.append((source, target))
 
     def tmpfs(self, target: str, size: int) -> None:
         """A private, world-writable (sticky) tmpfs of at most ``size`` bytes."""
@@ -165,6 +203,26 @@ class Bwrap:
             (folder for folder in shared if not any(Path(folder) in Path(t).parents for t in others)),
             key=lambda folder: len(Path(folder).parts),
         )
+
+    def file_binds(self, overlays: list[str]) -> tuple[list[str], list[str]]:
+        """How the setup binds each shared file from an overlay: (source, target) pairs, and stages.
+
+        A file inside an overlaid folder (/etc/localtime is a link into /usr) is bound from
+        there; any other from an overlay of its folder, bound under _STAGE (bubblewrap binds
+        here, the setup overlays it and detaches both once the files are bound).
+        """
+        pairs: list[str] = []
+        stages: dict[str, str] = {}
+        for source, target in dict.fromkeys(self.shared_files):
+            real = os.path.realpath(source)
+            if not any(Path(folder) in Path(real).parents for folder in overlays):
+                folder = os.path.dirname(real)
+                if folder not in stages:
+                    stages[folder] = f"{_STAGE}/{len(stages)}"
+                    self.bind("--ro-bind", folder, stages[folder])
+                real = f"{stages[folder]}/{os.path.basename(real)}"
+            pairs += [real, target]
+        return pairs, list(stages.values())
 
     def system(self, etc_files: tuple[str, ...], python_prefix: str) -> None:
         """The system folders, the given files of /etc and the interpreter, all read-only."""
@@ -774,11 +832,13 @@ class Sandbox:
                 # And the setup every execution runs first: an overlay (of /usr here), the drop
                 # of every capability, the uid switch. A kernel without overlayfs fails here.
                 args += ["--cap-drop", "ALL"]
-                for cap in ("CAP_SETUID", "CAP_SETGID", "CAP_SYS_ADMIN", "CAP_SETPCAP"):
+                for cap in _SETUP_CAPS:
                     args += ["--cap-add", cap]
-                args += ["--tmpfs", "/run", "--perms", "0555", "--dir", _EMPTY_LAYER]
-                setup = [self.config.python, "-I", "-S", "-c", _SETUP_AND_DROP_PRIVILEGES]
-                command = [*setup, "65534", "65534", "1", "/usr", "/bin/true"]
+                args += ["--tmpfs", "/run", "--perms", "0555", "--dir", _EMPTY_LAYER, "--dir", _PRIVATE_FILES]
+                args += ["--ro-bind", "/etc", f"{_STAGE}/0"]
+                setup = [self.config.python, "-I", "-S", "-c", _SETUP_AND_DROP_PRIVILEGES, "65534", "65534"]
+                setup += ["2", "/usr", f"{_STAGE}/0", "1", f"{_STAGE}/0/passwd", "/etc/passwd", "1", f"{_STAGE}/0"]
+                command = [*setup, "/bin/true"]
             else:
                 args.append("--unshare-user")
             try:
@@ -883,7 +943,7 @@ class Sandbox:
             # Root: keep only what the setup before the runner needs (_SETUP_AND_DROP_PRIVILEGES:
             # the overlays, then the drop of every capability and of root).
             args += ["--cap-drop", "ALL"]
-            for cap in ("CAP_SETUID", "CAP_SETGID", "CAP_SYS_ADMIN", "CAP_SETPCAP"):
+            for cap in _SETUP_CAPS:
                 args += ["--cap-add", cap]
         # --die-with-parent ties the sandbox to the supervisor, never to the worker, so a
         # restarted worker finds the execution still running and a killed supervisor leaves
@@ -912,7 +972,11 @@ class Sandbox:
         if uid is None:
             return [*args, "--chdir", build.build_dir, "--", *runner]
         overlays = mounts.overlays()
+        pairs, stages = mounts.file_binds(overlays)
+        overlays += stages
         mounts.parents(_EMPTY_LAYER)
-        args += ["--perms", "0555", "--dir", _EMPTY_LAYER, "--chdir", build.build_dir, "--"]
-        setup = [python, "-I", "-S", "-c", _SETUP_AND_DROP_PRIVILEGES, str(uid), str(gid), str(len(overlays))]
-        return [*args, *setup, *overlays, *runner]
+        args += ["--perms", "0555", "--dir", _EMPTY_LAYER, "--perms", "0555", "--dir", _PRIVATE_FILES]
+        args += ["--chdir", build.build_dir, "--"]
+        setup = [python, "-I", "-S", "-c", _SETUP_AND_DROP_PRIVILEGES, str(uid), str(gid)]
+        setup += [str(len(overlays)), *overlays, str(len(pairs) // 2), *pairs, str(len(stages)), *stages]
+        return [*args, *setup, *runner]

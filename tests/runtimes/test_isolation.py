@@ -291,15 +291,18 @@ IN_OPEN = 0x20
 
 def shared_files():
     # What every execution of this build sees: its code, its environment, the interpreter's
-    # standard library and a file of the system (under /usr/lib/python3*).
+    # standard library, a file of the system (under /usr/lib/python3*), one of /etc, a device.
     files = {
         "code": os.path.join(os.path.dirname(os.path.abspath(__file__)), "program.py"),
         "env": os.path.join(sys.prefix, "pyvenv.cfg"),
         "stdlib": os.path.realpath(os.__file__),
+        "dev": "/dev/null",
     }
     system = sorted(glob.glob("/usr/lib/python3*/os.py"))
     if system:
         files["system"] = system[0]
+    if os.path.isfile("/etc/ld.so.cache"):
+        files["etc"] = "/etc/ld.so.cache"
     # Without a sandbox the interpreter may be the system's: one file, locked once.
     unique = {}
     for name, path in files.items():
@@ -391,7 +394,9 @@ def test_two_concurrent_executions_of_one_build_cannot_signal_by_locks_or_opens_
     assert sender_state.exit_code == 0, rt.output(sender)
     result = final.payload["result"]
     names = set(result["watched"])
-    assert {"code", "env", "stdlib"} <= names, result
+    assert {"code", "env", "stdlib", "dev"} <= names, result
+    if os.path.isfile("/etc/ld.so.cache"):
+        assert "etc" in names, result
     if glob.glob("/usr/lib/python3*/os.py") and rt.config.get("sandbox") != "none":
         assert "system" in names, result  # a file of the system besides the interpreter's
     if rt.config.get("sandbox") == "none":
