@@ -775,7 +775,7 @@ class ExecutionUids:
 class Sandbox:
     """How this host isolates user code, probed once: bubblewrap, cgroups, the uid to run as."""
 
-    _bwrap_checked: ClassVar[dict[tuple[str, bool, str], str | None]] = {}
+    _bwrap_checked: ClassVar[dict[tuple[str, bool, str, str], str | None]] = {}
     # Interpreters opened to the executions' group by this process: once per worker start.
     _interpreters_opened: ClassVar[set[tuple[str, str, int]]] = set()
 
@@ -822,22 +822,29 @@ class Sandbox:
         if not bwrap:
             return "bubblewrap not installed"
         as_root = os.geteuid() == 0
-        key = (bwrap, as_root, self.config.python)
+        key = (bwrap, as_root, self.config.python, str(self.config.data_dir))
         if key not in self._bwrap_checked:
             # The options executions rely on, so an old bubblewrap fails here and not in a job.
             args = [bwrap, "--unshare-pid", "--unshare-net", "--ro-bind", "/", "/", "--perms", "1777"]
             args += ["--size", "1048576", "--tmpfs", SANDBOX_TMP, "--die-with-parent", "--new-session"]
             command = ["true"]
             if as_root:
-                # And the setup every execution runs first: an overlay (of /usr here), the drop
-                # of every capability, the uid switch. A kernel without overlayfs fails here.
+                # And the setup every execution runs first: overlays (of /usr, of the data
+                # directory where environments and code are, of /etc for its files), the drop of
+                # every capability, the uid switch. Without overlayfs, or with a data directory
+                # overlayfs cannot stack on, this fails here and not in every job.
                 args += ["--cap-drop", "ALL"]
                 for cap in _SETUP_CAPS:
                     args += ["--cap-add", cap]
                 args += ["--tmpfs", "/run", "--perms", "0555", "--dir", _EMPTY_LAYER, "--dir", _PRIVATE_FILES]
                 args += ["--ro-bind", "/etc", f"{_STAGE}/0"]
                 setup = [self.config.python, "-I", "-S", "-c", _SETUP_AND_DROP_PRIVILEGES, "65534", "65534"]
-                setup += ["2", "/usr", f"{_STAGE}/0", "1", f"{_STAGE}/0/passwd", "/etc/passwd", "1", f"{_STAGE}/0"]
+                folders = ["/usr", f"{_STAGE}/0"]
+                if os.path.isdir(self.config.data_dir):
+                    data_dir = os.path.realpath(self.config.data_dir)
+                    args += ["--ro-bind", data_dir, data_dir]  # it may be under the probe's /tmp
+                    folders.append(data_dir)
+                setup += [str(len(folders)), *folders, "1", f"{_STAGE}/0/passwd", "/etc/passwd", "1", f"{_STAGE}/0"]
                 command = [*setup, "/bin/true"]
             else:
                 args.append("--unshare-user")
