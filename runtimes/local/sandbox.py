@@ -1,7 +1,9 @@
 """Running a command in an environment: bubblewrap command lines, cgroups, uids and file rights.
 
 What isolates user code (and the pip of a build) on the worker's machine, strongest available
-first: bubblewrap's namespaces and read-only binds; a cgroup per execution where
+first: bubblewrap's namespaces and read-only binds, with (as root) read-only overlays of each
+execution's own over what executions share, so no lock or open of a shared file reaches another
+(:data:`_SETUP_AND_DROP_PRIVILEGES`); a cgroup per execution where
 ``/sys/fs/cgroup`` is writable; when the worker is root, a uid of its own per running execution
 (:class:`ExecutionUids`), file rights that keep the platform's data from it
 (:func:`harden_data_dir`, :func:`grant_read`) and the removal of what it left in the shared
