@@ -57,6 +57,9 @@ _CLONE_NEWIPC = 0x08000000
 _CLONE_NEWUTS = 0x04000000
 _PR_SET_NO_NEW_PRIVS = 38
 _PR_SET_CHILD_SUBREAPER = 36
+_PR_CAPBSET_DROP = 24
+_PR_CAP_AMBIENT = 47
+_PR_CAP_AMBIENT_CLEAR_ALL = 4
 
 _RLIMITS = {
     "AS": resource.RLIMIT_AS,
@@ -418,6 +421,13 @@ class _Supervisor:
                 resource.setrlimit(_RLIMITS[name], (int(value), int(value)))
         # setuid programs (su, ping...) must not give user code back what we take away.
         self.libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+        if launch.get("uid") is not None:
+            # Dropping to the uid clears the effective and permitted sets; the bounding and
+            # ambient sets are emptied too, so user code holds no capability in any set.
+            cap = 0
+            while self.libc.prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0) == 0:
+                cap += 1
+            self.libc.prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
         if launch.get("gid") is not None:
             os.setgroups([int(group) for group in launch.get("groups") or ()])
             os.setgid(int(launch["gid"]))
