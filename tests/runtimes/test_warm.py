@@ -159,8 +159,11 @@ def test_two_concurrent_warm_executions_of_one_build_share_no_process_uid_folder
             "input_host": os.path.join(oh.dir, "input", "data", "data.json"),  # type: ignore[attr-defined]
         }
         look = Path(handles[me].dir) / "input" / "look.json"  # type: ignore[attr-defined]
-        look.write_text(json.dumps({"paths": paths}))
-        look.chmod(0o644)
+        # Written aside and renamed: the program waits for the name and must never read half of it.
+        pending = look.with_name(".look.json.tmp")
+        pending.write_text(json.dumps({"paths": paths}))
+        pending.chmod(0o644)
+        pending.rename(look)
     finals = []
     for handle in handles:
         state = warm.wait(handle)
