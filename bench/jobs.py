@@ -145,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()
     rows: list[dict[str, str]] = []
     notes: list[str] = []
+    failed: list[str] = []
     warm_settings = ""
     for name in args.configs.split(","):
         config = CONFIGS[name]
@@ -155,8 +156,11 @@ def main(argv: list[str] | None = None) -> int:
                "--samples", args.samples, "--paths", args.paths, "--waits", args.waits,
                "--warm-waits", args.warm_waits, *(["--quick"] if args.quick else [])]  # fmt: skip
         print(f"== {config['label']}", file=sys.stderr)
-        out = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, check=True, text=True).stdout
-        for line in out.splitlines():
+        done = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, check=False, text=True)
+        if done.returncode != 0:
+            # The rows it measured are kept; what it did not measure says so (its error is on stderr).
+            failed.append(f"{config['label']}: the run stopped (exit {done.returncode}) after the rows above")
+        for line in done.stdout.splitlines():
             if line.startswith("ROW "):
                 row = json.loads(line[4:])
                 if row.get("note"):
@@ -167,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = [{column: row.get(column, NOT_MEASURED) for column in COLUMNS} for row in rows]
     load = f"load average (1, 5, 15 min) before: {_load(load_before)}; after: {_load(os.getloadavg())}"
     parts = [load, f"Warm runners: {warm_settings}" if warm_settings else "", goals_text(rows)]
+    notes += failed
     parts += ["Not measured:\n\n" + "\n".join(f"- {note}" for note in notes) if notes else "", NOTES]
     text = "\n\n".join(part for part in parts if part)
     out_path = None if args.quick and not args.out else Path(args.out) if args.out else RESULTS / "jobs.md"
@@ -177,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         "jobs", "Jobs: latency, throughput and the baselines", rows, text + "\n\n" + KEEP_MARKER + kept.rstrip("\n"),
         path=out_path,
     )  # fmt: skip
-    return 0
+    return 1 if failed else 0
 
 
 NOTES = (
