@@ -11,6 +11,7 @@ children, so the beat says "this host's worker is there", while each job's own h
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +19,44 @@ from typing import Any
 from celery import bootsteps
 
 logger = logging.getLogger(__name__)
+
+#: How long a fork of the pool waits for a beat in progress before it goes ahead anyway.
+FORK_WAIT_SECONDS = 5.0
+
+
+class _ForkGuard:
+    """Keeps the pool's forks out of a beat: a beat imports, queries and reads the warm pools'
+    folders from its thread, and a child forked in the middle inherits whatever lock the thread
+    held at that moment (an import lock: the child hangs at its first import of that module;
+    the database driver's, logging's...). ``os.register_at_fork`` takes the guard before every
+    fork of this process and gives it back after; the thread holds it for each beat. A child
+    starts with a fresh one (it has no heartbeat thread)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.held = False
+
+    def before_fork(self) -> None:
+        # A beat takes milliseconds; one stuck on a database that does not answer must not stop
+        # the pool from replacing its children for ever.
+        self.held = self.lock.acquire(timeout=FORK_WAIT_SECONDS)
+
+    def after_fork_in_parent(self) -> None:
+        if self.held:
+            self.held = False
+            self.lock.release()
+
+    def after_fork_in_child(self) -> None:
+        self.lock = threading.Lock()
+        self.held = False
+
+
+FORK_GUARD = _ForkGuard()
+os.register_at_fork(
+    before=FORK_GUARD.before_fork,
+    after_in_parent=FORK_GUARD.after_fork_in_parent,
+    after_in_child=FORK_GUARD.after_fork_in_child,
+)
 
 
 class HostHeartbeat(bootsteps.StartStopStep):
@@ -75,14 +114,15 @@ class HostHeartbeat(bootsteps.StartStopStep):
         try:
             while True:
                 try:
-                    host_beat(
-                        name=name,
-                        runtimes=runtimes,
-                        queues=queues,
-                        capacity=self._capacity,
-                        started_at=started_at,
-                        warm=read_warm(),
-                    )
+                    with FORK_GUARD.lock:
+                        host_beat(
+                            name=name,
+                            runtimes=runtimes,
+                            queues=queues,
+                            capacity=self._capacity,
+                            started_at=started_at,
+                            warm=read_warm(),
+                        )
                 except Exception:  # the database is away: beat again later on a fresh connection
                     logger.warning("host heartbeat of %s failed", name, exc_info=True)
                     connection.close()
