@@ -175,7 +175,9 @@ class WarmPool:
             if meta is None:
                 return 0
             want = target(self._calls(folder), time.time(), self.config)
-            have = self._runners(folder)
+            # Runners that stopped themselves (idle) or died still have their entry until a
+            # trim: counted, they would keep the shape from ever being refilled before then.
+            have = self._drop_ended(folder)
             for _ in range(max(0, want - len(have))):
                 if not self._room(folder):
                     logger.info("warm pool %s: not starting a runner, the memory budget is used", shape[:12])
@@ -183,6 +185,16 @@ class WarmPool:
                 self._start_runner(folder, meta)
                 started += 1
         return started
+
+    def _drop_ended(self, folder: Path) -> list[str]:
+        """Clean up the shape's runners that ended; the ones left (the caller holds the lock)."""
+        left = []
+        for runner in self._runners(folder):
+            if self._ended(runner):
+                self._remove(folder, runner)
+            else:
+                left.append(runner)
+        return left
 
     def _start_runner(self, folder: Path, meta: dict[str, Any]) -> None:
         runner = f"{WARM_PREFIX}{uuid.uuid4().hex}"
@@ -227,10 +239,8 @@ class WarmPool:
                 if not folder.is_dir():
                     continue
                 calls = self._calls(folder)
-                for runner in list(self._runners(folder)):
-                    if self._ended(runner):
-                        self._remove(folder, runner)
-                        cleaned += 1
+                before = len(self._runners(folder))
+                cleaned += before - len(self._drop_ended(folder))
                 if target(calls, now, self.config) == 0:
                     stopped += self._stop_ready(folder, len(self._ready(folder)))
                     if not self._runners(folder):

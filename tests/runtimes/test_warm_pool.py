@@ -197,6 +197,24 @@ class TestPool:
         assert not _claimed(rt, runner)
         assert not shape.exists()  # nobody called it for idle_seconds either
 
+    def test_a_shape_whose_runner_stopped_itself_is_refilled_at_its_next_call_without_a_trim(
+        self, make_pool: Any
+    ) -> None:
+        # Its entry stays until a trim; counted as a runner, it kept the shape from refilling
+        # (the next calls all cold until the host's housekeeping came by).
+        rt = make_pool(max_runners=1, idle_seconds=2)
+        build = rt.build()
+        assert rt.runtime.prewarm(_spec(build), wait_seconds=60) == 1
+        (shape,) = _shapes(rt)
+        (runner,) = _entries(shape, "ready")
+        slot = _slot(rt, runner)
+        _until(lambda: not sup.proc_alive(slot["pid"], slot["start_time"]), 20, "the idle runner did not stop")
+        assert _entries(shape, "runners") == [runner]
+        assert rt.runtime.prewarm(_spec(build), wait_seconds=60) == 1
+        assert runner not in _entries(shape, "runners")
+        handle = _run(rt, _spec(build))
+        assert handle.warm
+
     def test_the_memory_budget_bounds_refills_and_trim_stops_idle_runners_over_it(self, make_pool: Any) -> None:
         rt = make_pool(min_runners=2, max_runners=2, memory_mb=1)
         build = rt.build()
