@@ -88,10 +88,10 @@ class ResultChannel:
         return True
 
 
-def take_over(environ: MutableMapping[str, str] | None = None) -> ResultChannel | None:
-    """The runner's channel from :data:`RESULT_FD_ENV`, moved to a private fd; None without one."""
-    env = os.environ if environ is None else environ
-    raw = env.pop(RESULT_FD_ENV, None)
+def _take_private_fd(env: MutableMapping[str, str], name: str, what: str) -> int | None:
+    """The descriptor named by ``env[name]`` (removed from ``env``), moved to a private,
+    close-on-exec number; None without the variable or when it names no usable descriptor."""
+    raw = env.pop(name, None)
     if raw is None:
         return None
     try:
@@ -104,11 +104,17 @@ def take_over(environ: MutableMapping[str, str] | None = None) -> ResultChannel 
             # RLIMIT_NOFILE below the preferred number: any free one will do.
             private = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)
         os.close(fd)
-        return ResultChannel(private)
+        return private
     except (ImportError, ValueError, OSError) as exc:
         with contextlib.suppress(Exception):
-            sys.stderr.write(f"[runner] {RESULT_FD_ENV}={raw!r} is not a usable result channel: {exc}\n")
+            sys.stderr.write(f"[runner] {name}={raw!r} is not a usable {what}: {exc}\n")
         return None
+
+
+def take_over(environ: MutableMapping[str, str] | None = None) -> ResultChannel | None:
+    """The runner's channel from :data:`RESULT_FD_ENV`, moved to a private fd; None without one."""
+    fd = _take_private_fd(os.environ if environ is None else environ, RESULT_FD_ENV, "result channel")
+    return None if fd is None else ResultChannel(fd)
 
 
 class ResponseCollector:
@@ -289,21 +295,5 @@ def go_message(env: Mapping[str, str]) -> bytes:
 
 def take_over_warm(environ: MutableMapping[str, str] | None = None) -> WarmChannel | None:
     """The warm socket from :data:`WARM_FD_ENV`, moved to a private fd; None for a cold runner."""
-    env = os.environ if environ is None else environ
-    raw = env.pop(WARM_FD_ENV, None)
-    if raw is None:
-        return None
-    try:
-        import fcntl
-
-        fd = int(raw)
-        try:
-            private = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, _PRIVATE_FD_MIN)
-        except OSError:
-            private = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)
-        os.close(fd)
-        return WarmChannel(private)
-    except (ImportError, ValueError, OSError) as exc:
-        with contextlib.suppress(Exception):
-            sys.stderr.write(f"[runner] {WARM_FD_ENV}={raw!r} is not a usable warm channel: {exc}\n")
-        return None
+    fd = _take_private_fd(os.environ if environ is None else environ, WARM_FD_ENV, "warm channel")
+    return None if fd is None else WarmChannel(fd)

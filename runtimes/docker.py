@@ -1703,17 +1703,8 @@ class DockerWarmPool(WarmPool):
         self.runtime.discard_warm(runner)
         (folder / "runners" / runner).unlink(missing_ok=True)
 
-    def _stop_ready(self, folder: Path, count: int) -> int:
-        stopped = 0
-        for runner in self._ready(folder)[:count]:
-            try:
-                (folder / "ready" / runner).unlink()  # the same claim a taker makes
-            except FileNotFoundError:
-                continue
-            self.runtime.discard_warm(runner)
-            (folder / "runners" / runner).unlink(missing_ok=True)
-            stopped += 1
-        return stopped
+    def _discard(self, runner: str) -> None:
+        self.runtime.discard_warm(runner)
 
     def _runner_memory_kb(self, runner: str) -> int:
         """The container's memory charge from its cgroup; its limit where that cannot be read."""

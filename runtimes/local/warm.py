@@ -430,12 +430,16 @@ class WarmPool:
                 (folder / "ready" / runner).unlink()  # the same claim a taker makes
             except FileNotFoundError:
                 continue
-            handle = self._handle(runner)
-            if handle is not None:
-                self.executions.cleanup(handle)
+            self._discard(runner)
             (folder / "runners" / runner).unlink(missing_ok=True)
             stopped += 1
         return stopped
+
+    def _discard(self, runner: str) -> None:
+        """Stop a runner the caller claimed and remove what it holds (its folder, uid, cgroup)."""
+        handle = self._handle(runner)
+        if handle is not None:
+            self.executions.cleanup(handle)
 
     def _room(self, folder: Path) -> bool:
         """Whether one more runner of this shape fits the memory budget (estimated as the mean of
