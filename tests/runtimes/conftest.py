@@ -56,6 +56,24 @@ WARM_TEST_POOL = {"enabled": True, "min_runners": 1, "max_runners": 2, "idle_sec
 _MARKERS: dict[str, set[str]] = {}
 
 
+def execution_spec(build: BuildHandle, **values: Any) -> ExecutionSpec:
+    """An execution of ``build`` with a fresh id, no input and small limits; ``values`` override."""
+    fields: dict[str, Any] = {
+        "execution_id": f"t{uuid.uuid4().hex[:16]}",
+        "build": build,
+        "data": {},
+        "params": {},
+        "env": {},
+        "memory_mb": 256,
+        "cpus": 1.0,
+        "timeout_seconds": 60,
+        "max_pids": 64,
+        "max_output_bytes": 1024 * 1024,
+    }
+    fields.update(values)
+    return ExecutionSpec(**fields)
+
+
 @dataclass
 class RuntimeUnderTest:
     """A runtime plus how to build user code on it once per distinct program."""
@@ -122,20 +140,7 @@ class RuntimeUnderTest:
 
     def start(self, build: BuildHandle, **limits: Any) -> ExecutionHandle:
         """Start an execution with small default limits."""
-        values: dict[str, Any] = {
-            "execution_id": f"t{uuid.uuid4().hex[:16]}",
-            "build": build,
-            "data": {},
-            "params": {},
-            "env": {},
-            "memory_mb": 256,
-            "cpus": 1.0,
-            "timeout_seconds": 60,
-            "max_pids": 64,
-            "max_output_bytes": 1024 * 1024,
-        }
-        values.update(limits)
-        spec = ExecutionSpec(**values)
+        spec = execution_spec(build, **limits)
         if self.warm:
             # The shape's runner is started and ready before the start, so the start takes it:
             # every case of the suite then runs on the warm path, never silently cold.

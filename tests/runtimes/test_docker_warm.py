@@ -19,7 +19,7 @@ import pytest
 
 from runtimes.base import ExecutionSpec
 
-from .conftest import RuntimeUnderTest, _private_dir
+from .conftest import RuntimeUnderTest, _private_dir, execution_spec
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -102,20 +102,7 @@ def _containers_of(runtime: Any) -> list[str]:
 
 
 def _spec(build: Any, **values: Any) -> ExecutionSpec:
-    fields: dict[str, Any] = {
-        "execution_id": f"t{uuid.uuid4().hex[:16]}",
-        "build": build,
-        "data": {},
-        "params": {},
-        "env": {},
-        "memory_mb": 256,
-        "cpus": 1.0,
-        "timeout_seconds": 60,
-        "max_pids": 64,
-        "max_output_bytes": 1024 * 1024,
-    }
-    fields.update(values)
-    return ExecutionSpec(**fields)
+    return execution_spec(build, **values)
 
 
 def _prewarm(rut: RuntimeUnderTest, build: Any, count: int = 1, **limits: Any) -> int:

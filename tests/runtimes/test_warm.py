@@ -29,7 +29,7 @@ from runtimes.base import ExecutionSpec
 from runtimes.local import supervisor as sup
 from runtimes.local.handles import LocalExecutionHandle
 
-from .conftest import RuntimeUnderTest, processes_of, warm_runtime_under_test
+from .conftest import RuntimeUnderTest, execution_spec, processes_of, warm_runtime_under_test
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(os.geteuid() != 0, reason="warm isolation is checked as root")]
 
@@ -513,20 +513,7 @@ def _ready_runners(pool: Any, shape: str) -> list[str]:
 
 
 def _spec(build: Any, **limits: Any) -> ExecutionSpec:
-    values: dict[str, Any] = {
-        "execution_id": f"t{secrets.token_hex(8)}",
-        "build": build,
-        "data": {},
-        "params": {},
-        "env": {},
-        "memory_mb": 256,
-        "cpus": 1.0,
-        "timeout_seconds": 60,
-        "max_pids": 64,
-        "max_output_bytes": 1024 * 1024,
-    }
-    values.update(limits)
-    return ExecutionSpec(**values)
+    return execution_spec(build, **limits)
 
 
 HOSTILE_IMPORT = """

@@ -28,7 +28,7 @@ from runtimes.local.handles import WarmConfig
 from runtimes.local.sandbox import uids_running
 from runtimes.local.warm import BURST_SECONDS, WarmPool, target
 
-from .conftest import RuntimeUnderTest, warm_runtime_under_test
+from .conftest import RuntimeUnderTest, execution_spec, warm_runtime_under_test
 
 
 def test_target_follows_recent_demand_within_the_minimum_and_the_maximum() -> None:
@@ -64,20 +64,7 @@ def make_pool() -> Iterator[Callable[..., RuntimeUnderTest]]:
 
 
 def _spec(build: Any, **limits: Any) -> ExecutionSpec:
-    values: dict[str, Any] = {
-        "execution_id": f"t{secrets.token_hex(8)}",
-        "build": build,
-        "data": {"values": [1, 2]},
-        "params": {},
-        "env": {},
-        "memory_mb": 256,
-        "cpus": 1.0,
-        "timeout_seconds": 60,
-        "max_pids": 64,
-        "max_output_bytes": 1024 * 1024,
-    }
-    values.update(limits)
-    return ExecutionSpec(**values)
+    return execution_spec(build, **{"data": {"values": [1, 2]}, **limits})
 
 
 def _pool(rt: RuntimeUnderTest) -> WarmPool:
