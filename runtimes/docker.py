@@ -1462,32 +1462,28 @@ def _engine_message(exc: BaseException) -> str:
     return str(explanation or exc).strip()[:500]
 
 
-def _cgroup_memory_bytes(container_id: str) -> int | None:
-    """The container's memory charge now from its cgroup (v1 cgroupfs or systemd driver, or v2)."""
+def _cgroup_value(container_id: str, v1_name: str, v2_name: str) -> int | None:
+    """A number from the container's memory cgroup (v1 cgroupfs or systemd driver, or v2)."""
     candidates = (
-        f"/sys/fs/cgroup/memory/docker/{container_id}/memory.usage_in_bytes",
-        f"/sys/fs/cgroup/memory/system.slice/docker-{container_id}.scope/memory.usage_in_bytes",
-        f"/sys/fs/cgroup/system.slice/docker-{container_id}.scope/memory.current",
-        f"/sys/fs/cgroup/docker/{container_id}/memory.current",
+        f"/sys/fs/cgroup/memory/docker/{container_id}/{v1_name}",
+        f"/sys/fs/cgroup/memory/system.slice/docker-{container_id}.scope/{v1_name}",
+        f"/sys/fs/cgroup/system.slice/docker-{container_id}.scope/{v2_name}",
+        f"/sys/fs/cgroup/docker/{container_id}/{v2_name}",
     )
     for path in candidates:
         with contextlib.suppress(OSError, ValueError):
             return int(Path(path).read_text())
     return None
+
+
+def _cgroup_memory_bytes(container_id: str) -> int | None:
+    """The container's memory charge now."""
+    return _cgroup_value(container_id, "memory.usage_in_bytes", "memory.current")
 
 
 def _cgroup_peak_bytes(container_id: str) -> int | None:
-    """The container's peak memory from its cgroup (v1 cgroupfs or systemd driver, or v2)."""
-    candidates = (
-        f"/sys/fs/cgroup/memory/docker/{container_id}/memory.max_usage_in_bytes",
-        f"/sys/fs/cgroup/memory/system.slice/docker-{container_id}.scope/memory.max_usage_in_bytes",
-        f"/sys/fs/cgroup/system.slice/docker-{container_id}.scope/memory.peak",
-        f"/sys/fs/cgroup/docker/{container_id}/memory.peak",
-    )
-    for path in candidates:
-        with contextlib.suppress(OSError, ValueError):
-            return int(Path(path).read_text())
-    return None
+    """The container's peak memory."""
+    return _cgroup_value(container_id, "memory.max_usage_in_bytes", "memory.peak")
 
 
 def _started_at(container: Any) -> float:
