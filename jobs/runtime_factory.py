@@ -7,7 +7,7 @@ configuration construct the runtime from its config directly.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -99,22 +99,34 @@ def get_runtime(name: str | None = None) -> Runtime:
     return cls(CONFIGS[name]())  # type: ignore[call-arg]
 
 
-def warm_trim() -> dict[str, int]:
-    """Housekeeping: stop the warm runners (local) and warm containers (Docker) nobody wants any
-    more (versions not called for ``PLANQK_WARM_IDLE_SECONDS``, over ``PLANQK_WARM_MEMORY_MB``) and
-    clean up ended ones; with ``PLANQK_WARM=off`` stop every idle one (warm was turned off)."""
-    totals = {"stopped": 0, "cleaned": 0}
+def _warm_pools() -> Iterator[Any]:
+    """The warm pools of this host: local runners and, where the host runs Docker, containers."""
     for name in sorted({"local", *settings.PLANQK_HOST_RUNTIMES}):
         try:
             pool = getattr(get_runtime(name), "warm", None)
         except RuntimeUnavailable:
             continue  # no Docker engine on this host: nothing of it is warm here
-        if pool is None:
-            continue
+        if pool is not None:
+            yield pool
+
+
+def warm_trim() -> dict[str, int]:
+    """Housekeeping: stop the warm runners (local) and warm containers (Docker) nobody wants any
+    more (versions not called for ``PLANQK_WARM_IDLE_SECONDS``, over ``PLANQK_WARM_MEMORY_MB``) and
+    clean up ended ones; with ``PLANQK_WARM=off`` stop every idle one (warm was turned off)."""
+    totals = {"stopped": 0, "cleaned": 0}
+    for pool in _warm_pools():
         counts = pool.trim() if pool.config.enabled else {"stopped": pool.stop_all(), "cleaned": 0}
         for key in totals:
             totals[key] += int(counts.get(key, 0))
     return totals
+
+
+def warm_stop_all(wait_seconds: float = 0.0) -> int:
+    """Stop every warm runner and container of this host nobody took (the host shuts down: its
+    workers stopped first, so nothing takes or refills meanwhile); ``wait_seconds`` for those
+    still starting. Returns how many were stopped."""
+    return sum(pool.stop_all(wait_seconds=wait_seconds) for pool in _warm_pools())
 
 
 def environments_reap() -> dict[str, int]:

@@ -1743,10 +1743,11 @@ class DockerWarmPool(WarmPool):
                     stopped += self._stop_folder(folder)
         return stopped
 
-    def stop_all(self) -> int:
-        """Remove every warm container of this host nobody took, also those still starting (a
-        worker's shutdown, warm execution turned off: housekeeping calls this, not :meth:`trim`).
-        This process's queued refills are dropped first."""
+    def stop_all(self, wait_seconds: float = 0.0) -> int:
+        """Remove every warm container of this host nobody took, also those still starting (the
+        host's shutdown, warm execution turned off: housekeeping calls this, not :meth:`trim`); a
+        starting one has a claim of its own here, so nothing needs ``wait_seconds``. This
+        process's queued refills are dropped first."""
         with contextlib.suppress(queue.Empty):
             while True:
                 self._refills.get_nowait()

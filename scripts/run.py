@@ -102,6 +102,20 @@ def stop_all(children: list[Child]) -> None:
         child.proc.wait()
 
 
+def stop_warm_runners(env: dict[str, str]) -> None:
+    """Warm runners outlive the worker that started them (a restarted worker takes them over):
+    once the worker is gone, stop them, or they would idle on after Ctrl-C."""
+    command = [PY, "manage.py", "stop_warm_runners", "--wait", "10"]
+    try:
+        done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        print("[run] stopping the warm runners took too long", flush=True)
+        return
+    # Its last line: the count, or the error (a stack trace's last line names it).
+    lines = (done.stdout.strip() or done.stderr.strip() or "warm runners: no answer").splitlines()
+    print(f"[run] {lines[-1]}", flush=True)
+
+
 def main() -> int:
     stopping = False
 
@@ -139,6 +153,7 @@ def main() -> int:
         time.sleep(0.2)
     print("[run] stopping", flush=True)
     stop_all(children)
+    stop_warm_runners(env)
     print("[run] stopped", flush=True)
     return 0
 

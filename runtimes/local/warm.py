@@ -283,13 +283,24 @@ class WarmPool:
             f"version(s), {memory_mb:.0f} MB"
         )
 
-    def stop_all(self) -> int:
-        """Stop every idle runner of this host (a worker's shutdown, or warm execution turned off)."""
-        if not self.warm_dir.is_dir():
-            return 0
+    def stop_all(self, wait_seconds: float = 0.0) -> int:
+        """Stop every idle runner of this host (the host's shutdown, or warm execution turned off);
+        with ``wait_seconds``, also those still starting, as they get ready (a start cannot be
+        stopped half-way without racing its taker: a ready runner is claimed like a taker does).
+        This process's queued refills are dropped first."""
+        with contextlib.suppress(queue.Empty):
+            while True:
+                self._refills.get_nowait()
+        give_up = time.monotonic() + wait_seconds
         stopped = 0
-        for folder in sorted(p for p in self.warm_dir.iterdir() if p.is_dir()):
-            stopped += self._stop_ready(folder, len(self._ready(folder)))
+        while self.warm_dir.is_dir():
+            starting = False
+            for folder in sorted(p for p in self.warm_dir.iterdir() if p.is_dir()):
+                stopped += self._stop_ready(folder, len(self._ready(folder)))
+                starting = starting or any(not self._ended(runner) for runner in self._runners(folder))
+            if not starting or time.monotonic() >= give_up:
+                break
+            time.sleep(0.05)
         return stopped
 
     def state(self) -> list[dict[str, Any]]:
