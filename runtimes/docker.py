@@ -118,6 +118,10 @@ LABEL_TIMEOUT = "planqk.timeout"
 LABEL_MAX_OUTPUT = "planqk.max-output-bytes"
 #: On a warm container (created ahead of its execution): the shape of its pool.
 LABEL_WARM = "planqk.warm"
+#: Which install created the container (a digest of its data folder): an engine can be shared by
+#: two installs (staging and production, say), and one's reaper must never take the other's
+#: running executions for orphans. Containers without it predate the label and count as ours.
+LABEL_INSTALL = "planqk.install"
 PEAK_FILE = "peak_memory_kb"
 CA_FILE = "planqk-build-ca.crt"
 BUILD_DIR = "/opt/planqk-build"
@@ -425,6 +429,15 @@ class DockerRuntime(Runtime):
     @property
     def executions_dir(self) -> Path:
         return self.data_dir / "containers"
+
+    @property
+    def install_id(self) -> str:
+        """This install's :data:`LABEL_INSTALL`: its data folder's digest (no path on the engine)."""
+        return hashlib.sha256(str(self.data_dir).encode()).hexdigest()[:16]
+
+    def owns(self, labels: dict[str, str]) -> bool:
+        """Whether a container with ``labels`` is this install's (see :data:`LABEL_INSTALL`)."""
+        return labels.get(LABEL_INSTALL, self.install_id) == self.install_id
 
     def runner_copy(self) -> Path:
         """The platform's current runner, as a folder the engine binds read-only into every container.
@@ -1089,6 +1102,7 @@ class DockerRuntime(Runtime):
         }
         labels = {
             LABEL_EXECUTION: label_id,
+            LABEL_INSTALL: self.install_id,
             LABEL_TIMEOUT: str(spec.timeout_seconds),
             LABEL_MAX_OUTPUT: str(spec.max_output_bytes),
         }
@@ -1432,6 +1446,8 @@ class DockerRuntime(Runtime):
         found: list[ExecutionHandle] = []
         for container in self.client.containers.list(all=True, filters={"label": LABEL_EXECUTION}):
             labels = container.labels
+            if not self.owns(labels):
+                continue
             execution_id = labels.get(LABEL_EXECUTION, "")
             if LABEL_WARM in labels:
                 # Created ahead under a warm name (its label cannot change): still untaken it is
@@ -1815,7 +1831,12 @@ class DockerWarmPool(WarmPool):
                 if folder.is_dir():
                     known.update(self._runners(folder))
         swept = 0
-        names = {str(name).lstrip("/").removeprefix(CONTAINER_PREFIX) for c in containers for name in c["Names"]}
+        names = {
+            str(name).lstrip("/").removeprefix(CONTAINER_PREFIX)
+            for c in containers
+            if self.runtime.owns(c.get("Labels") or {})
+            for name in c["Names"]
+        }
         for runner in sorted((names | set(folders)) - known):
             if not runner.startswith(WARM_PREFIX):
                 continue

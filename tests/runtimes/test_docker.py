@@ -250,3 +250,23 @@ def test_a_docker_build_fetches_from_an_allowed_index_named_in_requirements(base
             rut.runtime.remove_build(handle)
         shutil.rmtree(data, ignore_errors=True)
         shutil.rmtree(source, ignore_errors=True)
+
+
+def test_another_install_on_the_same_engine_never_takes_our_executions_for_orphans(
+    docker_rt: RuntimeUnderTest, base_image: str
+) -> None:
+    """Two installs (staging and production) may share one engine: each one's reaper lists its
+    own containers only, or it would stop the other's running executions as orphans."""
+    from runtimes.docker import DockerConfig, DockerRuntime
+
+    build = docker_rt.build(ENDLESS)
+    handle = docker_rt.start(build, timeout_seconds=60)
+    other_data = _private_dir("docker-other-install")
+    other = DockerRuntime(DockerConfig(data_dir=other_data, base_image=base_image))
+    try:
+        assert handle.execution_id in {h.execution_id for h in docker_rt.runtime.orphans(set())}
+        assert handle.execution_id not in {h.execution_id for h in other.orphans(set())}
+        assert docker_rt.runtime.poll(handle).running
+    finally:
+        docker_rt.runtime.cancel(handle)
+        shutil.rmtree(other_data, ignore_errors=True)

@@ -365,6 +365,32 @@ def test_a_listener_that_is_not_the_container_gets_no_go(warm: RuntimeUnderTest)
     assert not any(b"hidden" in data for data in heard)
 
 
+def test_another_install_on_the_same_engine_leaves_our_warm_containers_alone(
+    base_image: str, warm: RuntimeUnderTest
+) -> None:
+    """Two installs may share one engine: the other's stop_all (its host shutting down, or warm
+    turned off there) sweeps its own strays, never our ready containers."""
+    from runtimes.docker import DockerConfig, DockerRuntime
+    from runtimes.local.handles import WarmConfig
+
+    build = warm.build(PROBE)
+    limits = {"memory_mb": 232}  # a shape of this test's own
+    _prewarm(warm, build, **limits)
+    ours = _containers_of(warm.runtime)
+    assert ours
+    other_data = _private_dir("docker-warm-other-install")
+    config = WarmConfig(enabled=True, min_runners=1, max_runners=1, idle_seconds=60, memory_mb=1024)
+    other = DockerRuntime(DockerConfig(data_dir=other_data, base_image=base_image, warm=config))
+    try:
+        assert other.warm.stop_all() == 0
+        assert set(ours) <= set(_containers_of(warm.runtime))
+        handle, _state, result = _run(warm, build, data={"tag": "still-warm"}, **limits)
+        assert handle.warm is True, "our warm container was removed by the other install"
+        assert result["tag"] == "still-warm"
+    finally:
+        shutil.rmtree(other_data, ignore_errors=True)
+
+
 def test_trim_and_stop_all_leave_no_container_behind(base_image: str, warm: RuntimeUnderTest) -> None:
     from runtimes.docker import DockerConfig, DockerRuntime
     from runtimes.local.handles import WarmConfig
