@@ -160,14 +160,15 @@ def test_deleting_a_service_remembers_its_built_versions(
 
 
 @pytest.mark.django_db
-def test_the_images_of_deleted_docker_versions_are_removed_from_this_engine_and_no_other(settings):
+def test_the_images_of_deleted_docker_versions_are_removed_from_this_engine_and_no_other(settings, base_image):
+    # base_image: built on a fresh engine (this test may be the run's first to need it).
     docker = pytest.importorskip("docker")
     try:
         client = docker.from_env()
         client.ping()
     except Exception as exc:  # pragma: no cover - the engine is part of this machine's setup
         pytest.skip(f"no Docker engine: {exc}")
-    base = client.images.get(settings.PLANQK_BASE_IMAGE or "planqk/python-base:3.11")
+    base = client.images.get(base_image)
     settings.PLANQK_DOCKER_REGISTRY = own_registry = "127.0.0.1:5999/hk"
     settings.PLANQK_HOST_NAME = "hk-docker"
     deleted, live, other = (f"hk{uuid.uuid4().hex[:10]}" for _ in range(3))

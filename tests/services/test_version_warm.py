@@ -64,7 +64,9 @@ def test_a_warm_version_shows_each_hosts_runners_and_memory_and_the_service_page
     family,
 ):
     version = make_version(user, "sum")
-    runtime = LocalRuntime(dataclasses.replace(local_config(), warm=WarmConfig(enabled=True)))
+    # A budget of its own: the run's data folder may hold other tests' idle runners, and a start
+    # refused for the shared budget is not what this page test is about.
+    runtime = LocalRuntime(dataclasses.replace(local_config(), warm=WarmConfig(enabled=True, memory_mb=16384)))
     spec = ExecutionSpec(
         execution_id=f"job-{uuid.uuid4().hex[:12]}", build=runtime.build_handle(version.build_handle), memory_mb=256
     )
