@@ -449,16 +449,17 @@ class Executions:
         sup.write_stop(exec_dir, reason)
         if self._supervisor_alive(handle):
             sup.kill_checked(handle.pid, handle.start_time, signal.SIGTERM)
+        # Until the supervisor is gone, not only until it wrote its exit: it writes that first and
+        # ends a moment later, and the caller (a cleanup) goes on to remove its cgroup and folder.
         deadline = time.monotonic() + STOP_WAIT_SECONDS
-        while time.monotonic() < deadline:
-            if (exec_dir / sup.EXIT_FILE).exists() or not self._supervisor_alive(handle):
-                break
-            time.sleep(0.05)
-        else:
+        while self._supervisor_alive(handle) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        lingering = self._supervisor_alive(handle)  # reaps it when it is ours
+        if lingering:
             logger.warning("execution %s: supervisor did not stop in time; killing", handle.execution_id)
-        if not (exec_dir / sup.EXIT_FILE).exists():
+        if lingering or not (exec_dir / sup.EXIT_FILE).exists():
             self._hard_kill(handle)
-        self._supervisor_alive(handle)  # reaps it when it is ours
+            self._supervisor_alive(handle)
 
     def poll(self, handle: LocalExecutionHandle) -> ExecutionState:
         exec_dir = Path(handle.dir)
