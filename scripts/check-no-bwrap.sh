@@ -20,7 +20,7 @@ restore() {
   # Ctrl-C, and the time make run takes to stop its worker and warm runners, before anything is killed.
   if [ -n "$pid" ] && kill -INT -- -"$pid" 2>/dev/null; then
     for _ in $(seq 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
-    kill -9 -- -"$pid" 2>/dev/null
+    kill -9 -- -"$pid" 2>/dev/null || true
   fi
   command -v bwrap >/dev/null || apt-get install -y -qq --no-install-recommends bubblewrap >/dev/null
   command -v bwrap >/dev/null && echo "bubblewrap is installed again"
