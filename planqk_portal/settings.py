@@ -50,6 +50,20 @@ def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
     return number
 
 
+def env_float(name: str, default: float, *, minimum: float, maximum: float) -> float:
+    """Read a decimal environment variable within ``minimum``..``maximum``, failing loudly (at startup)."""
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    try:
+        number = float(value)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be a number, got {value!r}") from exc
+    if not minimum <= number <= maximum:  # also refuses nan and inf
+        raise ImproperlyConfigured(f"{name} must be between {minimum} and {maximum}, got {value!r}")
+    return number
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     """Read a comma-separated list."""
     value = os.environ.get(name)
@@ -351,6 +365,10 @@ PLANQK_JOB_MAX_TIMEOUT = env_int("PLANQK_JOB_MAX_TIMEOUT", 3600)
 PLANQK_BUILD_TIMEOUT = env_int("PLANQK_BUILD_TIMEOUT", 1800)
 _BROKER_DIR = PLANQK_DATA_DIR / "broker"
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
+# How often a worker looks into the filesystem broker's folder (the embedded default): a job waits
+# half of it on average before a worker claims it. 0.1 s cost a warm sum job ~35 ms of its ~80
+# (bench/results/jobs.md); 0.02 s costs an idle worker ~0.3 % more of one core.
+PLANQK_BROKER_POLL_SECONDS = env_float("PLANQK_BROKER_POLL_SECONDS", 0.02, minimum=0.005, maximum=5.0)
 if CELERY_BROKER_URL.startswith("filesystem"):
     for sub in ("queue", "processed", "control"):
         (_BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
@@ -361,8 +379,8 @@ if CELERY_BROKER_URL.startswith("filesystem"):
         "store_processed": False,
         "control_folder": str(_BROKER_DIR / "control"),
         # kombu looks into the folder once a second by default: every job and build waited ~0.5 s
-        # for nothing (bench/results/jobs.md). Listing a folder ten times a second costs next to nothing.
-        "polling_interval": 0.1,
+        # for nothing (bench/results/jobs.md).
+        "polling_interval": PLANQK_BROKER_POLL_SECONDS,
     }
 else:
     # An unacknowledged task is redelivered after this; it must outlast the longest job.

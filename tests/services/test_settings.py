@@ -74,6 +74,9 @@ def _start_django(env: dict[str, str], code: str = "") -> subprocess.CompletedPr
         ("PLANQK_JOB_PENDING_REQUEUE_SECONDS", "x", "PLANQK_JOB_PENDING_REQUEUE_SECONDS must be an integer"),
         ("PLANQK_JOB_PENDING_EXPIRE_SECONDS", "-1", "PLANQK_JOB_PENDING_EXPIRE_SECONDS must be at least 1"),
         ("PLANQK_JOB_MAX_INTERIM_RESULTS", "-1", "PLANQK_JOB_MAX_INTERIM_RESULTS must be at least 1"),
+        ("PLANQK_BROKER_POLL_SECONDS", "fast", "PLANQK_BROKER_POLL_SECONDS must be a number, got 'fast'"),
+        ("PLANQK_BROKER_POLL_SECONDS", "0", "PLANQK_BROKER_POLL_SECONDS must be between 0.005 and 5.0"),
+        ("PLANQK_BROKER_POLL_SECONDS", "nan", "PLANQK_BROKER_POLL_SECONDS must be between 0.005 and 5.0"),
     ],
 )
 def test_a_bad_limit_in_the_environment_stops_startup_naming_the_variable(name, value, message):
@@ -181,3 +184,14 @@ def test_build_requeue_period_from_settings_decides_which_pending_builds_are_enq
     settings.PLANQK_BUILD_REQUEUE_SECONDS = 60
     assert builds.service_builds_requeue() == 1
     assert builds.service_builds_requeue() == 0  # at most once per period
+
+
+def test_the_filesystem_brokers_polling_interval_comes_from_the_setting():
+    code = "from planqk_portal.celery import app; print(app.conf.broker_transport_options['polling_interval'])"
+    embedded = {"CELERY_BROKER_URL": "filesystem://"}
+    default = _start_django(embedded, code)
+    assert default.returncode == 0, default.stderr[-2000:]
+    assert float(default.stdout.strip().splitlines()[-1]) == 0.02
+    slower = _start_django({**embedded, "PLANQK_BROKER_POLL_SECONDS": "0.5"}, code)
+    assert slower.returncode == 0, slower.stderr[-2000:]
+    assert float(slower.stdout.strip().splitlines()[-1]) == 0.5
