@@ -11,8 +11,10 @@ from __future__ import annotations
 import os
 import socket
 import sys
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import dj_database_url
@@ -36,31 +38,30 @@ def env_bool(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
-def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
-    """Read an integer environment variable, failing loudly (at startup) on garbage or below ``minimum``."""
+def _env_number(name: str, default: Any, convert: Callable[[str], Any], what: str) -> Any:
+    """An environment variable converted by ``convert``, ``default`` when unset or blank."""
     value = os.environ.get(name)
     if value is None or value.strip() == "":
         return default
     try:
-        number = int(value)
+        return convert(value)
     except ValueError as exc:
-        raise ImproperlyConfigured(f"{name} must be an integer, got {value!r}") from exc
+        raise ImproperlyConfigured(f"{name} must be {what}, got {value!r}") from exc
+
+
+def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
+    """Read an integer environment variable, failing loudly (at startup) on garbage or below ``minimum``."""
+    number = _env_number(name, default, int, "an integer")
     if minimum is not None and number < minimum:
-        raise ImproperlyConfigured(f"{name} must be at least {minimum}, got {value!r}")
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, got {os.environ.get(name)!r}")
     return number
 
 
 def env_float(name: str, default: float, *, minimum: float, maximum: float) -> float:
     """Read a decimal environment variable within ``minimum``..``maximum``, failing loudly (at startup)."""
-    value = os.environ.get(name)
-    if value is None or value.strip() == "":
-        return default
-    try:
-        number = float(value)
-    except ValueError as exc:
-        raise ImproperlyConfigured(f"{name} must be a number, got {value!r}") from exc
+    number = _env_number(name, default, float, "a number")
     if not minimum <= number <= maximum:  # also refuses nan and inf
-        raise ImproperlyConfigured(f"{name} must be between {minimum} and {maximum}, got {value!r}")
+        raise ImproperlyConfigured(f"{name} must be between {minimum} and {maximum}, got {os.environ.get(name)!r}")
     return number
 
 
