@@ -26,7 +26,8 @@ runner nobody takes stops itself after ``idle_seconds``. With ``enabled`` false 
 warm and every execution starts cold, as before.
 
 Not built yet (issue 17): refilling by forking from a per-version template process (a refill
-costs a cold start, off the execution's path) and warm containers on the Docker runtime.
+costs a cold start, off the execution's path). The Docker runtime's warm containers use this
+pool's files and sizing (:class:`runtimes.docker.DockerWarmPool`).
 """
 
 from __future__ import annotations
