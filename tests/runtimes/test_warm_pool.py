@@ -81,6 +81,15 @@ def _entries(shape: Path, kind: str) -> list[str]:
     return sorted(e.name for e in os.scandir(folder)) if folder.is_dir() else []
 
 
+def _one_ready(rt: RuntimeUnderTest, build: Any, **limits: Any) -> tuple[Path, str]:
+    """Prewarm the shape of ``build`` with ``limits`` (the pool's only one) until its one runner
+    is ready; that shape's folder and the runner."""
+    assert rt.runtime.prewarm(_spec(build, **limits), wait_seconds=60) == 1
+    (shape,) = _shapes(rt)
+    (runner,) = _entries(shape, "ready")
+    return shape, runner
+
+
 def _slot(rt: RuntimeUnderTest, runner: str) -> dict[str, Any]:
     return json.loads((rt.runtime.executions_dir / runner / "handle.json").read_text())  # type: ignore[attr-defined]
 
@@ -152,9 +161,7 @@ class TestPool:
     def test_a_shape_not_called_for_idle_seconds_is_trimmed_with_its_folder(self, make_pool: Any) -> None:
         rt = make_pool(max_runners=1)
         build = rt.build()
-        assert rt.runtime.prewarm(_spec(build), wait_seconds=60) == 1
-        (shape,) = _shapes(rt)
-        (runner,) = _entries(shape, "ready")
+        shape, runner = _one_ready(rt, build)
         slot = _slot(rt, runner)
         assert _pool(rt).trim() == {"stopped": 0, "cleaned": 0}  # called just now: kept
         # Its last call is older than idle_seconds now.
@@ -168,9 +175,7 @@ class TestPool:
     def test_a_runner_nobody_takes_stops_itself_and_trim_cleans_it(self, make_pool: Any) -> None:
         rt = make_pool(max_runners=1, idle_seconds=2)
         build = rt.build()
-        assert rt.runtime.prewarm(_spec(build), wait_seconds=60) == 1
-        (shape,) = _shapes(rt)
-        (runner,) = _entries(shape, "ready")
+        shape, runner = _one_ready(rt, build)
         slot = _slot(rt, runner)
         runner_dir = rt.runtime.executions_dir / runner  # type: ignore[attr-defined]
         _until(lambda: (runner_dir / sup.EXIT_FILE).exists(), 20, "the idle runner did not stop")
@@ -191,9 +196,7 @@ class TestPool:
         # (the next calls all cold until the host's housekeeping came by).
         rt = make_pool(max_runners=1, idle_seconds=2)
         build = rt.build()
-        assert rt.runtime.prewarm(_spec(build), wait_seconds=60) == 1
-        (shape,) = _shapes(rt)
-        (runner,) = _entries(shape, "ready")
+        shape, runner = _one_ready(rt, build)
         slot = _slot(rt, runner)
         _until(lambda: not sup.proc_alive(slot["pid"], slot["start_time"]), 20, "the idle runner did not stop")
         assert _entries(shape, "runners") == [runner]
@@ -221,9 +224,7 @@ class TestPool:
     def test_a_runner_killed_while_idle_is_skipped_and_the_execution_starts_cold(self, make_pool: Any) -> None:
         rt = make_pool(max_runners=1)
         build = rt.build()
-        assert rt.runtime.prewarm(_spec(build), wait_seconds=60) == 1
-        (shape,) = _shapes(rt)
-        (runner,) = _entries(shape, "ready")
+        _shape, runner = _one_ready(rt, build)
         slot = _slot(rt, runner)
         os.kill(slot["pid"], signal.SIGKILL)
         _until(lambda: not sup.proc_alive(slot["pid"], slot["start_time"]), 10, "the supervisor survived SIGKILL")
@@ -237,9 +238,7 @@ class TestPool:
     def test_other_limits_never_take_a_runner_of_another_shape(self, make_pool: Any) -> None:
         rt = make_pool(max_runners=1)
         build = rt.build()
-        assert rt.runtime.prewarm(_spec(build, memory_mb=256), wait_seconds=60) == 1
-        (shape,) = _shapes(rt)
-        (runner,) = _entries(shape, "ready")
+        shape, runner = _one_ready(rt, build, memory_mb=256)
         for other in ({"memory_mb": 200}, {"timeout_seconds": 30}, {"max_pids": 32}, {"max_output_bytes": 4096}):
             handle = _run(rt, _spec(build, **other))
             assert not handle.warm, other
@@ -252,9 +251,7 @@ class TestPool:
         # An upgrade changes the runner or the supervisor; a warm runner has the old code in memory.
         rt = make_pool(max_runners=1)
         build = rt.build()
-        assert rt.runtime.prewarm(_spec(build), wait_seconds=60) == 1
-        (shape,) = _shapes(rt)
-        (runner,) = _entries(shape, "ready")
+        shape, runner = _one_ready(rt, build)
         pool = _pool(rt)
         current = pool.runner()
         pool.runner = lambda: f"{current}:upgraded"
@@ -284,9 +281,7 @@ class TestPool:
     def test_the_orphan_reaper_never_sees_idle_runners_and_leaves_the_pool_intact(self, make_pool: Any) -> None:
         rt = make_pool(max_runners=1)
         build = rt.build()
-        assert rt.runtime.prewarm(_spec(build), wait_seconds=60) == 1
-        (shape,) = _shapes(rt)
-        (runner,) = _entries(shape, "ready")
+        shape, runner = _one_ready(rt, build)
         # A real orphan next to it: a cold execution of another shape nobody knows of.
         left = rt.runtime.start(_spec(build, memory_mb=200, params={}))
         rt.started.append(left)
